@@ -1,0 +1,58 @@
+package money
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/shopspring/decimal"
+)
+
+// Rate is a commission rate: a percentage of a line amount ("12.5%") or a
+// fixed amount per unit in the order's currency ("25.00").
+type Rate struct {
+	Percent bool
+	Value   decimal.Decimal
+}
+
+var hundred = decimal.NewFromInt(100)
+
+// ParseRate parses "12.5%" (percent, 0..100) or "25.00" (fixed per unit, not
+// negative). Neither form accepts exponents, spaces or more than 8 decimals.
+func ParseRate(s string) (Rate, error) {
+	if pct, ok := strings.CutSuffix(s, "%"); ok {
+		v, err := ParseDecimal(pct)
+		if err != nil {
+			return Rate{}, fmt.Errorf("%q is not a rate: want \"12.5%%\" or \"25.00\"", s)
+		}
+		if v.IsNegative() || v.GreaterThan(hundred) {
+			return Rate{}, fmt.Errorf("%q is not a rate: a percentage must be between 0%% and 100%%", s)
+		}
+		return Rate{Percent: true, Value: v}, nil
+	}
+	v, err := ParseDecimal(s)
+	if err != nil {
+		return Rate{}, fmt.Errorf("%q is not a rate: want \"12.5%%\" or \"25.00\"", s)
+	}
+	if v.IsNegative() {
+		return Rate{}, fmt.Errorf("%q is not a rate: a fixed rate cannot be negative", s)
+	}
+	return Rate{Value: v}, nil
+}
+
+// String renders the rate in the form ParseRate reads.
+func (r Rate) String() string {
+	if r.Percent {
+		return r.Value.String() + "%"
+	}
+	return r.Value.String()
+}
+
+// Commission applies the rate to a line: rate × amount for a percentage,
+// rate × quantity for a fixed rate, rounded half-even to the currency. This
+// is the one rounding of an accrued commission entry.
+func (r Rate) Commission(amount decimal.Decimal, quantity int64, c Currency) decimal.Decimal {
+	if r.Percent {
+		return Round(amount.Mul(r.Value).Div(hundred), c)
+	}
+	return Round(r.Value.Mul(decimal.NewFromInt(quantity)), c)
+}
