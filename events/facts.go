@@ -95,13 +95,13 @@ type PartnerRegistered struct {
 
 // ProgramDefined: a commission program and its rates.
 type ProgramDefined struct {
-	ProgramID    string           `json:"program_id"`
-	Name         string           `json:"name"`
-	Priority     *int             `json:"priority"`
-	DefaultRate  string           `json:"default_rate,omitempty"`
+	ProgramID    string            `json:"program_id"`
+	Name         string            `json:"name"`
+	Priority     *int              `json:"priority"`
+	DefaultRate  string            `json:"default_rate,omitempty"`
 	ProductRates map[string]string `json:"product_rates,omitempty"`
-	TierRates    []string         `json:"tier_rates,omitempty"`
-	Cycles       int              `json:"cycles,omitempty"`
+	TierRates    []string          `json:"tier_rates,omitempty"`
+	Cycles       int               `json:"cycles,omitempty"`
 }
 
 // PartnerEnrolled: a partner joined a program.

@@ -15,20 +15,20 @@ type Policy struct {
 
 // Policy field values.
 const (
-	TrackingCookiesOnly         = "cookies-only"
-	TrackingHistoryAndCookies   = "referral-history-and-cookies"
-	CreditLast                  = "last"
-	CreditFirst                 = "first"
-	BindingPartnerPrograms      = "partner-programs"
-	BindingLinkProgram          = "link-program"
-	SelfReferralAllow           = "allow"
-	SelfReferralReject          = "reject"
-	PayoutBasisUpfront          = "upfront"
-	PayoutBasisOnPayment        = "on-payment"
-	maxPolicyDays               = 36600 // a century: a bound, not a business rule
-	defaultCookieDays           = 30
-	defaultHoldingDays          = 30
-	defaultReferralDays         = 0
+	TrackingCookiesOnly       = "cookies-only"
+	TrackingHistoryAndCookies = "referral-history-and-cookies"
+	CreditLast                = "last"
+	CreditFirst               = "first"
+	BindingPartnerPrograms    = "partner-programs"
+	BindingLinkProgram        = "link-program"
+	SelfReferralAllow         = "allow"
+	SelfReferralReject        = "reject"
+	PayoutBasisUpfront        = "upfront"
+	PayoutBasisOnPayment      = "on-payment"
+	maxPolicyDays             = 36600 // a century: a bound, not a business rule
+	defaultCookieDays         = 30
+	defaultHoldingDays        = 30
+	defaultReferralDays       = 0
 )
 
 // DefaultPolicy is the policy in force before any policy.changed event, and

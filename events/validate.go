@@ -11,15 +11,15 @@ import (
 // Bounds on what one event may hold. They are far above real use and keep a
 // hostile event from costing unbounded memory or time.
 const (
-	MaxEventBytes   = 64 << 10
-	maxIDBytes      = 256
-	maxTextBytes    = 2048
-	maxLines        = 1000
-	maxQuantity     = 1_000_000_000
-	maxRates        = 10_000
-	maxTiers        = 10
-	maxCycles       = 10_000
-	maxPriority     = 1_000_000
+	MaxEventBytes = 64 << 10
+	maxIDBytes    = 256
+	maxTextBytes  = 2048
+	maxLines      = 1000
+	maxQuantity   = 1_000_000_000
+	maxRates      = 10_000
+	maxTiers      = 10
+	maxCycles     = 10_000
+	maxPriority   = 1_000_000
 )
 
 func required(errs *fieldErrs, field, v string) {
