@@ -1,0 +1,62 @@
+package jetstream
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// EmbeddedConfig configures the in-process NATS server.
+type EmbeddedConfig struct {
+	// DataDir holds JetStream's files.
+	DataDir string
+	// Listen is the client address ("127.0.0.1:4222"); port 0 picks a free
+	// port. Empty means no network listener: in-process clients only.
+	Listen string
+}
+
+// startTimeout bounds how long the embedded server may take to be ready.
+const startTimeout = 10 * time.Second
+
+// StartServer starts an embedded nats-server with JetStream on file storage
+// and SyncAlways: every stored message is fsynced before it is acknowledged.
+func StartServer(cfg EmbeddedConfig) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName: "refledger",
+		JetStream:  true,
+		StoreDir:   cfg.DataDir,
+		SyncAlways: true,
+		NoSigs:     true,
+		NoLog:      true,
+		MaxPayload: 8 << 20,
+	}
+	if cfg.Listen == "" {
+		opts.DontListen = true
+	} else {
+		host, portText, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats listen address %q: %w", cfg.Listen, err)
+		}
+		port, err := strconv.Atoi(portText)
+		if err != nil {
+			return nil, fmt.Errorf("nats listen address %q: port: %w", cfg.Listen, err)
+		}
+		if port == 0 {
+			port = server.RANDOM_PORT
+		}
+		opts.Host, opts.Port = host, port
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded nats-server: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(startTimeout) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("embedded nats-server not ready after %s (data dir %s)", startTimeout, cfg.DataDir)
+	}
+	return srv, nil
+}
