@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/events/ingest"
+)
+
+// importReport is the JSON answer of import (CONTRACT §3).
+type importReport struct {
+	Accepted   int         `json:"accepted"`
+	Duplicate  int         `json:"duplicate"`
+	Rejected   int         `json:"rejected"`
+	Rejections []rejection `json:"rejections"`
+}
+
+type rejection struct {
+	Line   int    `json:"line"`
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// maxRejectionsListed bounds the rejections kept for the report; the count
+// stays exact past it.
+const maxRejectionsListed = 10_000
+
+func runImport(ctx context.Context, env *environment, args []string) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	var sf storeFlags
+	var out format
+	sf.register(fs)
+	out.register(fs)
+	files, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) != 1 {
+		return usagef("import needs exactly one FILE.jsonl, got %d", len(files))
+	}
+	f, err := os.Open(files[0])
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer f.Close()
+
+	st, facts, ledgerLog, err := sf.openLogs(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	in, err := ingest.Open(ctx, facts)
+	if err != nil {
+		return err
+	}
+	rep, err := importLines(ctx, env, in, f)
+	if err != nil {
+		return err
+	}
+	if err := catchUpLedger(ctx, env, facts, ledgerLog); err != nil {
+		return err
+	}
+	return writeImportReport(env.stdout, out, rep)
+}
+
+// importLines reads JSON lines, decodes each, and submits them in batches.
+func importLines(ctx context.Context, env *environment, in *ingest.Ingester, r io.Reader) (*importReport, error) {
+	rep := &importReport{Rejections: []rejection{}}
+	progress := newProgress(env, "import", 0)
+	defer progress.done()
+	var batch []events.Fact
+	var batchLines []int
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		outcomes, err := in.Submit(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for i, o := range outcomes {
+			switch o.Status {
+			case ingest.Accepted:
+				rep.Accepted++
+			case ingest.Duplicate:
+				rep.Duplicate++
+			default:
+				rep.reject(batchLines[i], o.Err)
+			}
+		}
+		batch, batchLines = batch[:0], batchLines[:0]
+		return nil
+	}
+	err := readLines(r, events.MaxEventBytes, func(n int, line []byte, tooLong bool) error {
+		progress.add(1)
+		switch {
+		case tooLong:
+			rep.reject(n, &events.FieldError{Field: "(event)", Rule: fmt.Sprintf("line is longer than the %d bytes an event may take", events.MaxEventBytes)})
+			return nil
+		case len(bytes.TrimSpace(line)) == 0:
+			progress.add(-1)
+			return nil
+		}
+		fact, err := events.Decode(line)
+		if err != nil {
+			rep.reject(n, err)
+			return nil
+		}
+		batch = append(batch, fact)
+		batchLines = append(batchLines, n)
+		if len(batch) == ingest.MaxBatch {
+			return flush()
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func (r *importReport) reject(line int, err error) {
+	r.Rejected++
+	if len(r.Rejections) >= maxRejectionsListed {
+		return
+	}
+	rej := rejection{Line: line, Reason: err.Error()}
+	if fe := events.FirstField(err); fe != nil {
+		rej.Field = fe.Field
+	}
+	r.Rejections = append(r.Rejections, rej)
+}
+
+// readLines calls fn for every line of r (numbered from 1, without its line
+// ending). A line longer than maxLen is skipped to its end and reported with
+// tooLong set, so one bad line never stops an import.
+func readLines(r io.Reader, maxLen int, fn func(n int, line []byte, tooLong bool) error) error {
+	br := bufio.NewReaderSize(r, maxLen+2)
+	for n := 1; ; n++ {
+		line, err := br.ReadSlice('\n')
+		tooLong := false
+		for errors.Is(err, bufio.ErrBufferFull) {
+			tooLong = true
+			_, err = br.ReadSlice('\n')
+		}
+		if len(line) == 0 && errors.Is(err, io.EOF) && !tooLong {
+			return nil
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read line %d: %w", n, err)
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if ferr := fn(n, line, tooLong); ferr != nil {
+			return ferr
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+	}
+}
+
+func writeImportReport(w io.Writer, f format, rep *importReport) error {
+	switch f {
+	case formatJSON:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	case formatCSV:
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"line", "status", "field", "reason"})
+		for _, r := range rep.Rejections {
+			cw.Write([]string{strconv.Itoa(r.Line), "rejected", r.Field, r.Reason})
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	fmt.Fprintf(w, "accepted   %d\nduplicate  %d\nrejected   %d\n", rep.Accepted, rep.Duplicate, rep.Rejected)
+	for _, r := range rep.Rejections {
+		fmt.Fprintf(w, "  line %d: %s\n", r.Line, r.Reason)
+	}
+	return nil
+}
+
+// progress prints a running count (and an ETA when the total is known) on a
+// terminal, at most a few times a second. Off a terminal it prints nothing.
+type progress struct {
+	env   *environment
+	what  string
+	total int64
+	n     int64
+	start time.Time
+	last  time.Time
+}
+
+func newProgress(env *environment, what string, total int64) *progress {
+	return &progress{env: env, what: what, total: total, start: time.Now()}
+}
+
+func (p *progress) add(n int64) {
+	p.n += n
+	if !p.env.terminal {
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = now
+	rate := float64(p.n) / now.Sub(p.start).Seconds()
+	if p.total > 0 {
+		eta := time.Duration(float64(p.total-p.n)/rate) * time.Second
+		fmt.Fprintf(p.env.stderr, "\r%s: %d/%d (%.0f%%, %.0f/s, eta %s)   ", p.what, p.n, p.total, 100*float64(p.n)/float64(p.total), rate, eta.Round(time.Second))
+		return
+	}
+	fmt.Fprintf(p.env.stderr, "\r%s: %d (%.0f/s)   ", p.what, p.n, rate)
+}
+
+func (p *progress) done() {
+	if p.env.terminal && !p.last.IsZero() {
+		fmt.Fprintf(p.env.stderr, "\r%s: %d in %s\n", p.what, p.n, time.Since(p.start).Round(time.Millisecond))
+	}
+}

@@ -1,0 +1,147 @@
+// Command refledger is the event-sourced referral commission ledger: the
+// service (serve), bulk import, reports, explanations and replay. It is the
+// only place that wires packages together, reads flags and environment, and
+// logs errors: each error is logged once, here, and decides the exit status
+// (0 success, 1 operating error, 2 usage error).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+const usageText = `refledger: an event-sourced referral commission ledger
+
+usage:
+  refledger serve [--listen ADDR] [--nats-listen ADDR]
+  refledger import FILE.jsonl [--format table|json|csv]
+  refledger report commissions [--partner P] [--order O] [--format ...]
+  refledger report balances [--as-of TIME] [--format ...]
+  refledger report clicks --partner P [--format ...]
+  refledger explain --order O [--format ...]
+  refledger replay --policy FILE.json [--from TIME] [--format ...] [--apply]
+
+Every command that reads or writes the log takes --data DIR (the embedded
+store, default ./data), or --nats-url URL (an external NATS JetStream).
+`
+
+// command is one subcommand: it parses its own flags from args.
+type command func(ctx context.Context, env *environment, args []string) error
+
+// environment is what every command gets: its output streams and logger.
+type environment struct {
+	stdout io.Writer
+	stderr io.Writer
+	log    *zap.Logger
+	// terminal is true when stderr is a terminal: show progress there.
+	terminal bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	log := newLogger(stderr)
+	defer log.Sync() //nolint:errcheck // nothing to do about a failed sync at exit
+	env := &environment{stdout: stdout, stderr: stderr, log: log, terminal: isTerminal(stderr)}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, usageText)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, rest, err := lookup(args)
+	if err == nil {
+		err = cmd(ctx, env, rest)
+	}
+	return exitStatus(env, args[0], err)
+}
+
+func lookup(args []string) (command, []string, error) {
+	switch args[0] {
+	case "import":
+		return runImport, args[1:], nil
+	case "serve":
+		return runServe, args[1:], nil
+	case "report":
+		if len(args) < 2 {
+			return nil, nil, usagef("report needs a kind: commissions, balances or clicks")
+		}
+		switch args[1] {
+		case "commissions":
+			return runReportCommissions, args[2:], nil
+		case "balances":
+			return runReportBalances, args[2:], nil
+		case "clicks":
+			return runReportClicks, args[2:], nil
+		}
+		return nil, nil, usagef("report %q is not a report: want commissions, balances or clicks", args[1])
+	case "explain":
+		return runExplain, args[1:], nil
+	case "replay":
+		return runReplay, args[1:], nil
+	}
+	return nil, nil, usagef("%q is not a refledger command (try refledger help)", args[0])
+}
+
+func exitStatus(env *environment, name string, err error) int {
+	var usage *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &usage):
+		env.log.Error("usage error", zap.String("command", name), zap.Error(err))
+		return 2
+	case errors.Is(err, context.Canceled):
+		env.log.Warn("interrupted", zap.String("command", name))
+		return 1
+	}
+	env.log.Error("command failed", zap.String("command", name), zap.Error(err))
+	return 1
+}
+
+// newLogger logs to stderr in a console layout for people; set
+// REFLEDGER_LOG_FORMAT=json for machines.
+func newLogger(w io.Writer) *zap.Logger {
+	cfg := zap.NewProductionEncoderConfig()
+	cfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if os.Getenv("REFLEDGER_LOG_FORMAT") == "json" {
+		enc = zapcore.NewJSONEncoder(cfg)
+	} else {
+		cfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(cfg)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), zapcore.InfoLevel))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

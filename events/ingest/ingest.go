@@ -1,0 +1,164 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/events/store"
+)
+
+// Status is the outcome of one submitted fact.
+type Status string
+
+// Outcomes of a submission.
+const (
+	Accepted  Status = "accepted"
+	Duplicate Status = "duplicate"
+	Rejected  Status = "rejected"
+)
+
+// ErrConflict is the rejection of a fact whose key was accepted before with
+// a different payload.
+var ErrConflict = errors.New("conflict")
+
+// Outcome answers one submitted fact.
+type Outcome struct {
+	Status   Status
+	Position store.Position // where the fact is (or already was) durable
+	Err      error          // why it was rejected
+}
+
+// MaxBatch bounds the facts of one commit to the fact log.
+const MaxBatch = 1000
+
+// maxFenceRetries bounds how often a batch is decided again after another
+// writer moved the log.
+const maxFenceRetries = 16
+
+// Ingester appends facts to the fact log exactly once per key.
+type Ingester struct {
+	log   store.Log
+	index *Index
+	head  store.Position
+}
+
+// Open builds the index by reading the whole fact log.
+func Open(ctx context.Context, log store.Log) (*Ingester, error) {
+	in := &Ingester{log: log, index: NewIndex()}
+	if err := in.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// Head is the last fact-log position this ingester knows of.
+func (in *Ingester) Head() store.Position { return in.head }
+
+// Keys is the number of fact keys in the index.
+func (in *Ingester) Keys() int { return in.index.Len() }
+
+func (in *Ingester) catchUp(ctx context.Context) error {
+	err := in.log.Read(ctx, in.head+1, func(s store.Stored) error {
+		for _, e := range s.Commit.Events {
+			in.index.add(e.ID, e.Data, s.Position)
+		}
+		in.head = s.Position
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read fact log: %w", err)
+	}
+	return nil
+}
+
+// Submit appends the facts that are new as one commit and answers each fact
+// in order. Facts must be valid (decoded by events.Decode); at most MaxBatch.
+// An error means the log could not be written: no outcome is final then, and
+// submitting the same facts again is safe.
+func (in *Ingester) Submit(ctx context.Context, facts []events.Fact) ([]Outcome, error) {
+	if len(facts) > MaxBatch {
+		return nil, fmt.Errorf("ingest: %d facts in one batch, more than %d", len(facts), MaxBatch)
+	}
+	for attempt := 0; ; attempt++ {
+		outcomes, commit, eventOf := in.decide(facts)
+		if len(commit.Events) == 0 {
+			return outcomes, nil
+		}
+		res, err := in.log.Append(ctx, commit, store.At(in.head))
+		if errors.Is(err, store.ErrWrongPosition) && attempt < maxFenceRetries {
+			if err := in.catchUp(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("append to fact log: %w", err)
+		}
+		if res.Duplicate {
+			// The same batch landed before (a retry): learn it from the log.
+			if err := in.catchUp(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		for _, e := range commit.Events {
+			in.index.add(e.ID, e.Data, res.Position)
+		}
+		for i, j := range eventOf {
+			if j < 0 {
+				continue
+			}
+			if outcomes[i].Status == "" {
+				outcomes[i].Status = Accepted
+			}
+			outcomes[i].Position = res.Position
+		}
+		in.head = res.Position
+		return outcomes, nil
+	}
+}
+
+// decide answers duplicates and conflicts from the index and gathers the new
+// facts into one commit. eventOf maps each fact that the commit will carry,
+// or that repeats one it carries, to its event index (-1 for the others).
+func (in *Ingester) decide(facts []events.Fact) ([]Outcome, store.Commit, []int) {
+	outcomes := make([]Outcome, len(facts))
+	eventOf := make([]int, len(facts))
+	inBatch := map[string]int{} // keys new in this batch -> event index
+	var commit store.Commit
+	ids := sha256.New()
+	for i, f := range facts {
+		eventOf[i] = -1
+		key := f.Key()
+		canonical := events.Encode(f)
+		if e, ok := in.index.lookup(key); ok {
+			outcomes[i] = in.repeat(f, e, in.index.payload(canonical))
+			continue
+		}
+		if j, ok := inBatch[key]; ok {
+			outcomes[i] = in.repeat(f, entry{payload: in.index.payload(commit.Events[j].Data)}, in.index.payload(canonical))
+			if outcomes[i].Status == Duplicate {
+				eventOf[i] = j // durable with the first one
+			}
+			continue
+		}
+		inBatch[key] = len(commit.Events)
+		eventOf[i] = len(commit.Events)
+		commit.Events = append(commit.Events, store.Event{ID: key, Type: f.Type, Data: canonical})
+		ids.Write([]byte(key))
+		ids.Write([]byte{0})
+	}
+	commit.ID = "facts:" + hex.EncodeToString(ids.Sum(nil)[:16])
+	return outcomes, commit, eventOf
+}
+
+func (in *Ingester) repeat(f events.Fact, e entry, payload uint64) Outcome {
+	if e.payload == payload {
+		return Outcome{Status: Duplicate, Position: e.position}
+	}
+	return Outcome{Status: Rejected, Err: fmt.Errorf("%w: id %q from source %q was already accepted with a different payload", ErrConflict, f.ID, f.Source)}
+}
