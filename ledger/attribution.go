@@ -1,0 +1,115 @@
+package ledger
+
+import (
+	"hash/fnv"
+	"time"
+)
+
+// The attribution state keeps every click in parallel arrays: 8 bytes of
+// time, 4 of link, 4 linking to the visitor's previous click, and the click
+// id in one shared byte arena. Visitors and contacts are keyed by a 64-bit
+// FNV-1a digest of their id (a collision needs ~4 billion ids to become
+// likely). That keeps a click near 40 bytes, within the 64-byte goal.
+type clicks struct {
+	unix    []int64  // click time, Unix seconds
+	link    []int32  // link number in the catalog
+	prev    []int32  // previous click of the same visitor, -1 for none
+	idStart []uint32 // click id = ids[idStart[i]:idStart[i+1]] (or to the end)
+	ids     []byte
+
+	lastByVisitor map[uint64]int32   // visitor digest -> latest click
+	byContact     map[uint64][]int32 // clicks that carried the contact id
+}
+
+func newClicks() *clicks {
+	return &clicks{lastByVisitor: map[uint64]int32{}, byContact: map[uint64][]int32{}}
+}
+
+func digest(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact string) {
+	i := int32(len(c.unix))
+	v := digest(visitor)
+	prev, ok := c.lastByVisitor[v]
+	if !ok {
+		prev = -1
+	}
+	c.unix = append(c.unix, at.Unix())
+	c.link = append(c.link, link)
+	c.prev = append(c.prev, prev)
+	c.idStart = append(c.idStart, uint32(len(c.ids)))
+	c.ids = append(c.ids, clickID...)
+	c.lastByVisitor[v] = i
+	if contact != "" {
+		k := digest(contact)
+		c.byContact[k] = append(c.byContact[k], i)
+	}
+}
+
+func (c *clicks) id(i int32) string {
+	end := uint32(len(c.ids))
+	if int(i)+1 < len(c.idStart) {
+		end = c.idStart[i+1]
+	}
+	return string(c.ids[c.idStart[i]:end])
+}
+
+func (c *clicks) time(i int32) time.Time { return time.Unix(c.unix[i], 0).UTC() }
+
+// ofVisitor returns the visitor's clicks, oldest first.
+func (c *clicks) ofVisitor(visitorDigest uint64) []int32 {
+	var out []int32
+	for i, ok := c.lastByVisitor[visitorDigest]; ok && i >= 0; i = c.prev[i] {
+		out = append(out, i)
+	}
+	for l, r := 0, len(out)-1; l < r; l, r = l+1, r-1 {
+		out[l], out[r] = out[r], out[l]
+	}
+	return out
+}
+
+// Bytes estimates the memory the click state holds, for the per-click goal.
+func (c *clicks) Bytes() int {
+	const mapEntry = 8 + 4 + 12 // key, value and a share of bucket overhead
+	n := cap(c.unix)*8 + cap(c.link)*4 + cap(c.prev)*4 + cap(c.idStart)*4 + cap(c.ids)
+	n += len(c.lastByVisitor) * mapEntry
+	for _, l := range c.byContact {
+		n += 8 + 24 + cap(l)*4
+	}
+	return n
+}
+
+// identities links visitors (browsers) with contacts (people).
+type identities struct {
+	contactOf  map[uint64]string   // visitor digest -> contact id (latest)
+	visitorsOf map[uint64][]uint64 // contact digest -> visitor digests
+	manual     map[uint64][]manualReferral
+}
+
+type manualReferral struct {
+	at      time.Time
+	partner string
+	note    string
+}
+
+func newIdentities() *identities {
+	return &identities{contactOf: map[uint64]string{}, visitorsOf: map[uint64][]uint64{}, manual: map[uint64][]manualReferral{}}
+}
+
+func (id *identities) identify(visitor, contact string) {
+	v, c := digest(visitor), digest(contact)
+	if id.contactOf[v] == contact {
+		return
+	}
+	id.contactOf[v] = contact
+	for _, known := range id.visitorsOf[c] {
+		if known == v {
+			return
+		}
+	}
+	id.visitorsOf[c] = append(id.visitorsOf[c], v)
+}

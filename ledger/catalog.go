@@ -1,0 +1,128 @@
+package ledger
+
+import (
+	"sort"
+
+	"github.com/refledger/refledger/money"
+)
+
+// Partner is a registered referral partner.
+type Partner struct {
+	ID         string
+	Name       string
+	Parent     string
+	ContactID  string
+	CookieDays *int // overrides the policy's cookie lifetime
+	Programs   []string
+}
+
+// Program is a commission program.
+type Program struct {
+	ID           string
+	Name         string
+	Priority     int
+	DefaultRate  *money.Rate
+	ProductRates map[string]money.Rate
+	TierRates    []money.Rate
+	Cycles       int // commissionable subscription payments; 0 = all
+}
+
+// rateFor returns the program's rate for a product, if it covers it.
+func (p *Program) rateFor(product string) (money.Rate, bool) {
+	if r, ok := p.ProductRates[product]; ok {
+		return r, true
+	}
+	if p.DefaultRate != nil {
+		return *p.DefaultRate, true
+	}
+	return money.Rate{}, false
+}
+
+// Link is a partner's tracking link.
+type Link struct {
+	Code       string
+	PartnerID  string
+	ProgramID  string
+	LandingURL string
+}
+
+// Catalog holds partners, programs, enrollments and links. Later
+// definitions of the same id replace earlier ones.
+type Catalog struct {
+	partners map[string]*Partner
+	programs map[string]*Program
+	links    []Link // index = link number held by clicks
+	linkNum  map[string]int32
+}
+
+func newCatalog() *Catalog {
+	return &Catalog{partners: map[string]*Partner{}, programs: map[string]*Program{}, linkNum: map[string]int32{}}
+}
+
+// Partner returns a partner by id.
+func (c *Catalog) Partner(id string) (*Partner, bool) {
+	p, ok := c.partners[id]
+	return p, ok
+}
+
+// Program returns a program by id.
+func (c *Catalog) Program(id string) (*Program, bool) {
+	p, ok := c.programs[id]
+	return p, ok
+}
+
+// Link returns a link by code.
+func (c *Catalog) Link(code string) (Link, bool) {
+	n, ok := c.linkNum[code]
+	if !ok {
+		return Link{}, false
+	}
+	return c.links[n], true
+}
+
+// linkNumber returns the number of a link code, registering an unknown code
+// (a click may name a link that is not created yet) so clicks stay compact.
+func (c *Catalog) linkNumber(code string) int32 {
+	if n, ok := c.linkNum[code]; ok {
+		return n
+	}
+	n := int32(len(c.links))
+	c.links = append(c.links, Link{Code: code})
+	c.linkNum[code] = n
+	return n
+}
+
+func (c *Catalog) setLink(l Link) {
+	c.links[c.linkNumber(l.Code)] = l
+}
+
+// Partners lists partners sorted by id.
+func (c *Catalog) Partners() []*Partner {
+	out := make([]*Partner, 0, len(c.partners))
+	for _, p := range c.partners {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// bestProgram picks, among the partner's enrolled programs that cover the
+// product, the one with the lowest priority number (ties: lowest id).
+func (c *Catalog) bestProgram(partner *Partner, product string) (*Program, money.Rate, bool) {
+	var best *Program
+	var bestRate money.Rate
+	for _, id := range partner.Programs {
+		p, ok := c.programs[id]
+		if !ok {
+			continue
+		}
+		r, ok := p.rateFor(product)
+		if !ok {
+			continue
+		}
+		if best == nil || p.Priority < best.Priority || (p.Priority == best.Priority && p.ID < best.ID) {
+			best, bestRate = p, r
+		}
+	}
+	return best, bestRate, best != nil
+}

@@ -1,0 +1,224 @@
+package ledger
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/refledger/refledger/events"
+)
+
+// Sources of a referral.
+const (
+	SourceCookie   = "cookie"
+	SourceHistory  = "referral-history"
+	SourceManual   = "manual"
+	OutcomeWon     = "won"
+	OutcomeLost    = "lost"
+	DecisionCredit = "credited"
+	DecisionNone   = "none"
+)
+
+const day = 24 * time.Hour
+
+// Candidate is one referral that could have earned an order.
+type Candidate struct {
+	PartnerID string    `json:"partner_id"`
+	ClickID   string    `json:"click_id,omitempty"`
+	LinkCode  string    `json:"link_code,omitempty"`
+	ProgramID string    `json:"program_id,omitempty"`
+	Source    string    `json:"source"`
+	Time      time.Time `json:"time"`
+	Outcome   string    `json:"outcome"`
+	Reason    string    `json:"reason"`
+
+	qualifies bool
+}
+
+// Decision is who earns an order and why: the winner (if any) and every
+// candidate with its outcome and reason. It is a value, never an error.
+type Decision struct {
+	Winner     *Candidate  `json:"winner,omitempty"`
+	Candidates []Candidate `json:"candidates"`
+	Notes      []string    `json:"notes,omitempty"`
+}
+
+// Buyer is what an order says about who bought.
+type Buyer struct {
+	OrderTime time.Time
+	VisitorID string // the rl_vid presented at checkout
+	ContactID string // the contact, given or identified from the visitor
+}
+
+// Decide attributes an order under a policy. It reads the state and changes
+// nothing: same state, buyer and policy give the same decision.
+func (s *State) Decide(b Buyer, p Policy) Decision {
+	var d Decision
+	cookies := s.cookieCandidates(b, p, &d)
+	history := s.historyCandidates(b, p, &d)
+	if w := pick(cookies, p.Credit); w >= 0 {
+		settle(cookies, w, p.Credit)
+		for i := range history {
+			if history[i].qualifies {
+				history[i].Outcome, history[i].Reason = OutcomeLost, "a cookie click takes precedence over referral history"
+			}
+		}
+	} else if p.Tracking == events.TrackingHistoryAndCookies {
+		if w := pick(history, p.Credit); w >= 0 {
+			settle(history, w, p.Credit)
+		}
+	} else {
+		for i := range history {
+			if history[i].qualifies {
+				history[i].Outcome, history[i].Reason = OutcomeLost, "cookies-only ignores referral history"
+			}
+		}
+	}
+	d.Candidates = append(cookies, history...)
+	for i := range d.Candidates {
+		if d.Candidates[i].Outcome == OutcomeWon {
+			d.Winner = &d.Candidates[i]
+		}
+	}
+	return d
+}
+
+// settle marks candidate w as the winner and the other qualifying ones as
+// losers to it.
+func settle(cands []Candidate, w int, credit string) {
+	won, lost := "the last qualifying referral (credit: last)", "a later referral wins (credit: last)"
+	if credit == events.CreditFirst {
+		won, lost = "the first qualifying referral (credit: first)", "an earlier referral wins (credit: first)"
+	}
+	for i := range cands {
+		switch {
+		case i == w:
+			cands[i].Outcome, cands[i].Reason = OutcomeWon, won
+		case cands[i].qualifies:
+			cands[i].Outcome, cands[i].Reason = OutcomeLost, lost
+		}
+	}
+}
+
+// pick returns the index of the qualifying candidate that the credit rule
+// chooses, or -1. Candidates are in time order; ties go to log order.
+func pick(cands []Candidate, credit string) int {
+	best := -1
+	for i, c := range cands {
+		if !c.qualifies {
+			continue
+		}
+		switch {
+		case best < 0:
+			best = i
+		case credit == events.CreditFirst && c.Time.Before(cands[best].Time):
+			best = i
+		case credit != events.CreditFirst && !c.Time.Before(cands[best].Time):
+			best = i
+		}
+	}
+	return best
+}
+
+func (s *State) cookieCandidates(b Buyer, p Policy, d *Decision) []Candidate {
+	if b.VisitorID == "" {
+		d.Notes = append(d.Notes, "no cookie was presented: the order has no visitor_id")
+		return nil
+	}
+	var out []Candidate
+	before := 0
+	for _, i := range s.clicks.ofVisitor(digest(b.VisitorID)) {
+		c := s.clickCandidate(i, SourceCookie)
+		if !c.Time.After(b.OrderTime) {
+			before++
+		}
+		s.judge(&c, b, p, s.cookieDays(c.PartnerID, p), "cookie", "cookie_days")
+		out = append(out, c)
+	}
+	if before == 0 {
+		d.Notes = append(d.Notes, fmt.Sprintf("no cookie click was presented: visitor %s has no clicks before the order", b.VisitorID))
+	}
+	return out
+}
+
+func (s *State) historyCandidates(b Buyer, p Policy, d *Decision) []Candidate {
+	if b.ContactID == "" {
+		d.Notes = append(d.Notes, "no contact is known for the order, so it has no referral history")
+		return nil
+	}
+	contact := digest(b.ContactID)
+	seen := map[int32]bool{}
+	var clickIdx []int32
+	for _, v := range s.ids.visitorsOf[contact] {
+		for _, i := range s.clicks.ofVisitor(v) {
+			if !seen[i] {
+				seen[i] = true
+				clickIdx = append(clickIdx, i)
+			}
+		}
+	}
+	for _, i := range s.clicks.byContact[contact] {
+		if !seen[i] {
+			seen[i] = true
+			clickIdx = append(clickIdx, i)
+		}
+	}
+	slices.Sort(clickIdx) // click numbers are log order
+	var out []Candidate
+	for _, i := range clickIdx {
+		c := s.clickCandidate(i, SourceHistory)
+		s.judge(&c, b, p, p.ReferralDays, "referral", "referral_days")
+		out = append(out, c)
+	}
+	for _, m := range s.ids.manual[contact] {
+		c := Candidate{PartnerID: m.partner, Source: SourceManual, Time: m.at, Outcome: OutcomeLost}
+		s.judge(&c, b, p, p.ReferralDays, "referral", "referral_days")
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
+
+func (s *State) clickCandidate(i int32, source string) Candidate {
+	link := s.cat.links[s.clicks.link[i]]
+	return Candidate{
+		PartnerID: link.PartnerID, ClickID: s.clicks.id(i), LinkCode: link.Code,
+		ProgramID: link.ProgramID, Source: source, Time: s.clicks.time(i), Outcome: OutcomeLost,
+	}
+}
+
+// judge decides whether a candidate qualifies, or why not.
+func (s *State) judge(c *Candidate, b Buyer, p Policy, lifetimeDays int, what, field string) {
+	partner, known := s.cat.partners[c.PartnerID]
+	switch {
+	case c.PartnerID == "":
+		c.Reason = fmt.Sprintf("link %s is not registered", c.LinkCode)
+	case !known:
+		c.Reason = fmt.Sprintf("partner %s is not registered", c.PartnerID)
+	case c.Time.After(b.OrderTime):
+		c.Reason = fmt.Sprintf("the %s at %s came after the order", kindOf(c), c.Time.Format(time.RFC3339))
+	case lifetimeDays > 0 && b.OrderTime.Sub(c.Time) > time.Duration(lifetimeDays)*day:
+		expired := c.Time.Add(time.Duration(lifetimeDays) * day)
+		c.Reason = fmt.Sprintf("%s expired on %s (%s %d)", what, expired.Format("2006-01-02"), field, lifetimeDays)
+	case p.SelfReferral == events.SelfReferralReject && partner.ContactID != "" && partner.ContactID == b.ContactID:
+		c.Reason = fmt.Sprintf("self-referral: partner %s is the buyer (contact %s)", partner.ID, b.ContactID)
+	default:
+		c.qualifies = true
+	}
+}
+
+func kindOf(c *Candidate) string {
+	if c.Source == SourceManual {
+		return "referral"
+	}
+	return "click"
+}
+
+// cookieDays is the partner's cookie lifetime, or the policy's.
+func (s *State) cookieDays(partnerID string, p Policy) int {
+	if partner, ok := s.cat.partners[partnerID]; ok && partner.CookieDays != nil {
+		return *partner.CookieDays
+	}
+	return p.CookieDays
+}

@@ -1,0 +1,12 @@
+// Package ledger is refledger's core: the attribution policy and its
+// timeline, the catalog (partners, programs, enrollments, links), the
+// attribution state (clicks by visitor, identifications, referral history),
+// Decide (who earns an order, with every candidate and its reason), the
+// commission rules, the ledger records, and Engine, the deterministic fold of
+// facts into ledger entries.
+//
+// Nothing here does I/O, reads a clock, logs, or takes a context: the same
+// facts under the same policy give byte-identical entries, which is what
+// makes replay trustworthy. ledger imports money and events only; it must
+// not import the store, projections, replay or server.
+package ledger

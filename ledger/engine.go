@@ -1,0 +1,421 @@
+package ledger
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/money"
+	"github.com/shopspring/decimal"
+)
+
+// Engine folds facts, in log order, into ledger output. It is deterministic
+// and pure: no I/O, no clock; time comes only from the facts.
+type Engine struct {
+	state    *State
+	timeline *Timeline
+	// fixed is true when the timeline was given (replay): policy.changed
+	// facts then do not move it.
+	fixed bool
+}
+
+// NewEngine returns an engine with empty state. A nil timeline makes the
+// engine follow policy.changed facts (live processing); a given timeline is
+// used as is (replay under a candidate).
+func NewEngine(timeline *Timeline) *Engine {
+	e := &Engine{state: newState(), timeline: timeline, fixed: timeline != nil}
+	if timeline == nil {
+		e.timeline = NewTimeline()
+	}
+	return e
+}
+
+// State returns the engine's state, for reads.
+func (e *Engine) State() *State { return e.state }
+
+// Timeline returns the engine's policy timeline.
+func (e *Engine) Timeline() *Timeline { return e.timeline }
+
+// Apply folds one fact. canonical is the fact's stored bytes (nil: encode
+// it): the engine remembers a digest of every fact so that a repeated key
+// with another payload is refused, whatever reached it.
+func (e *Engine) Apply(f events.Fact, canonical []byte) Output {
+	if canonical == nil {
+		canonical = events.Encode(f)
+	}
+	key, payload := digest(f.Key()), digest(string(canonical))
+	if prev, ok := e.state.facts[key]; ok {
+		if prev == payload {
+			return Output{}
+		}
+		return refuse(f, fmt.Sprintf("id %q from source %q was already seen with a different payload", f.ID, f.Source))
+	}
+	e.state.facts[key] = payload
+	out, reason := e.dispatch(f)
+	if reason != "" {
+		return refuse(f, reason)
+	}
+	return out
+}
+
+func refuse(f events.Fact, reason string) Output {
+	return Output{Refusals: []Refusal{{Fact: f.Source + "/" + f.ID, Type: f.Type, Time: f.Time, Reason: reason}}}
+}
+
+// dispatch folds a fact by type; a non-empty reason refuses it, and then
+// nothing in the state may have changed.
+func (e *Engine) dispatch(f events.Fact) (Output, string) {
+	s := e.state
+	switch d := f.Data.(type) {
+	case *events.PartnerRegistered:
+		return Output{}, s.registerPartner(d)
+	case *events.ProgramDefined:
+		return Output{}, s.defineProgram(d)
+	case *events.PartnerEnrolled:
+		return Output{}, s.enroll(d)
+	case *events.LinkCreated:
+		return Output{}, s.createLink(d)
+	case *events.ClickRecorded:
+		s.clicks.add(d.ClickID, f.Time, s.cat.linkNumber(d.LinkCode), d.VisitorID, d.ContactID)
+	case *events.ContactIdentified:
+		s.ids.identify(d.VisitorID, d.ContactID)
+	case *events.ReferralAssigned:
+		if _, ok := s.cat.partners[d.PartnerID]; !ok {
+			return Output{}, fmt.Sprintf("partner %s is not registered", d.PartnerID)
+		}
+		c := digest(d.ContactID)
+		s.ids.manual[c] = append(s.ids.manual[c], manualReferral{at: f.Time, partner: d.PartnerID, note: d.Note})
+	case *events.OrderPlaced:
+		return e.placeOrder(f, d)
+	case *events.PaymentReceived:
+		return s.receivePayment(f, d)
+	case *events.OrderRefunded:
+		return s.refund(f, d)
+	case *events.PolicyChanged:
+		if !e.fixed {
+			p, err := PolicyFrom(d.Policy)
+			if err != nil {
+				return Output{}, err.Error()
+			}
+			e.timeline.Change("", effectiveAt(f, d), p)
+		}
+	case *events.PayoutRecorded:
+		return s.payout(f, d)
+	}
+	return Output{}, ""
+}
+
+func effectiveAt(f events.Fact, d *events.PolicyChanged) time.Time {
+	if d.EffectiveAt != nil {
+		return *d.EffectiveAt
+	}
+	return f.Time
+}
+
+func (s *State) registerPartner(d *events.PartnerRegistered) string {
+	for p, hops := d.ParentPartnerID, 0; p != "" && hops <= len(s.cat.partners); hops++ {
+		if p == d.PartnerID {
+			return fmt.Sprintf("parent %s would make partner %s its own ancestor", d.ParentPartnerID, d.PartnerID)
+		}
+		parent, ok := s.cat.partners[p]
+		if !ok {
+			break
+		}
+		p = parent.Parent
+	}
+	partner := &Partner{ID: d.PartnerID, Name: d.Name, Parent: d.ParentPartnerID, ContactID: d.ContactID, CookieDays: d.CookieDays}
+	if old, ok := s.cat.partners[d.PartnerID]; ok {
+		partner.Programs = old.Programs
+	}
+	s.cat.partners[d.PartnerID] = partner
+	return ""
+}
+
+func (s *State) defineProgram(d *events.ProgramDefined) string {
+	p := &Program{ID: d.ProgramID, Name: d.Name, Priority: *d.Priority, Cycles: d.Cycles, ProductRates: map[string]money.Rate{}}
+	if d.DefaultRate != "" {
+		r := mustRate(d.DefaultRate)
+		p.DefaultRate = &r
+	}
+	for product, r := range d.ProductRates {
+		p.ProductRates[product] = mustRate(r)
+	}
+	for _, r := range d.TierRates {
+		p.TierRates = append(p.TierRates, mustRate(r))
+	}
+	s.cat.programs[d.ProgramID] = p
+	return ""
+}
+
+// mustRate parses a rate that events validation already accepted.
+func mustRate(text string) money.Rate {
+	r, err := money.ParseRate(text)
+	if err != nil {
+		panic(fmt.Sprintf("ledger: validated rate %q does not parse: %v", text, err))
+	}
+	return r
+}
+
+func (s *State) enroll(d *events.PartnerEnrolled) string {
+	partner, ok := s.cat.partners[d.PartnerID]
+	switch {
+	case !ok:
+		return fmt.Sprintf("partner %s is not registered", d.PartnerID)
+	case s.cat.programs[d.ProgramID] == nil:
+		return fmt.Sprintf("program %s is not defined", d.ProgramID)
+	}
+	for _, p := range partner.Programs {
+		if p == d.ProgramID {
+			return ""
+		}
+	}
+	partner.Programs = append(partner.Programs, d.ProgramID)
+	return ""
+}
+
+func (s *State) createLink(d *events.LinkCreated) string {
+	if _, ok := s.cat.partners[d.PartnerID]; !ok {
+		return fmt.Sprintf("partner %s is not registered", d.PartnerID)
+	}
+	if old, ok := s.cat.Link(d.LinkCode); ok && old.PartnerID != "" && old.PartnerID != d.PartnerID {
+		return fmt.Sprintf("link %s already belongs to partner %s", d.LinkCode, old.PartnerID)
+	}
+	s.cat.setLink(Link{Code: d.LinkCode, PartnerID: d.PartnerID, ProgramID: d.ProgramID, LandingURL: d.LandingURL})
+	return ""
+}
+
+func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, string) {
+	s := e.state
+	if prev, ok := s.orders[d.OrderID]; ok {
+		return Output{}, fmt.Sprintf("order %s was already placed by fact %s", d.OrderID, prev.fact)
+	}
+	cur, _ := money.Lookup(d.Currency) // validated
+	pv := e.timeline.At(f.Time)
+	o := &order{
+		id: d.OrderID, fact: f.Source + "/" + f.ID, at: f.Time, cur: cur, policy: pv,
+		payableAt: f.Time.Add(time.Duration(pv.HoldingDays) * day),
+		refunds:   map[string]bool{}, payments: map[string]bool{}, total: decimal.Zero, paid: decimal.Zero,
+	}
+	for _, l := range d.Lines {
+		amt, _ := money.ParseAmount(l.Amount.Text, cur) // validated
+		o.lines = append(o.lines, &line{id: l.LineID, product: l.ProductID, quantity: l.Quantity, amount: amt, refunded: decimal.Zero})
+		o.total = o.total.Add(amt)
+	}
+	contact := d.ContactID
+	if contact == "" && d.VisitorID != "" {
+		contact = s.ids.contactOf[digest(d.VisitorID)]
+	}
+	decision, cycle := s.decideOrder(d, Buyer{OrderTime: f.Time, VisitorID: d.VisitorID, ContactID: contact}, pv.Policy)
+	o.winner = decision.Winner
+	lines := s.priceLines(o, o.winner, cycle)
+	s.orders[d.OrderID] = o
+	if d.VisitorID != "" && d.ContactID != "" {
+		s.ids.identify(d.VisitorID, d.ContactID)
+	}
+	var out Output
+	out.Attributions = []Attribution{attribution(o, decision, lines)}
+	if pv.PayoutBasis == events.PayoutBasisUpfront {
+		out.Entries = s.accrueAll(o, f)
+	}
+	return out, ""
+}
+
+// decideOrder decides an order; a renewal of a credited subscription keeps
+// its first order's referral.
+func (s *State) decideOrder(d *events.OrderPlaced, b Buyer, p Policy) (Decision, int) {
+	if d.SubscriptionID == "" {
+		return s.Decide(b, p), 0
+	}
+	sub, ok := s.subs[d.SubscriptionID]
+	if !ok {
+		sub = &subscription{firstOrder: d.OrderID}
+		s.subs[d.SubscriptionID] = sub
+	}
+	sub.orders++
+	cycle := d.Cycle
+	if cycle == 0 {
+		cycle = sub.orders
+	}
+	if sub.winner != nil && sub.firstOrder != d.OrderID {
+		w := *sub.winner
+		w.Reason = fmt.Sprintf("renewal of subscription %s, first credited on order %s", d.SubscriptionID, sub.firstOrder)
+		return Decision{Winner: &w, Candidates: []Candidate{w}}, cycle
+	}
+	dec := s.Decide(b, p)
+	if dec.Winner != nil {
+		w := *dec.Winner
+		sub.winner, sub.firstOrder = &w, d.OrderID
+	}
+	return dec, cycle
+}
+
+func attribution(o *order, d Decision, lines []LineExplanation) Attribution {
+	a := Attribution{
+		OrderID: o.id, Time: o.at, Currency: o.cur.Code, Policy: o.policy, Decision: DecisionNone,
+		Notes: d.Notes, Candidates: d.Candidates, Lines: lines, Fact: o.fact,
+		Reason: "no qualifying referral",
+	}
+	if a.Candidates == nil {
+		a.Candidates = []Candidate{}
+	}
+	if w := d.Winner; w != nil {
+		partner := w.PartnerID
+		a.Decision, a.PartnerID, a.Source, a.ClickID, a.LinkCode, a.ProgramID, a.Reason =
+			DecisionCredit, &partner, w.Source, w.ClickID, w.LinkCode, w.ProgramID, w.Reason
+	}
+	return a
+}
+
+// accrueAll accrues every share of an upfront order in full.
+func (s *State) accrueAll(o *order, f events.Fact) []Entry {
+	var out []Entry
+	for _, l := range o.lines {
+		for _, sh := range l.shares {
+			if sh.full.IsZero() {
+				continue
+			}
+			out = append(out, s.accrue(o, l, sh, sh.full, f.Time, o.payableAt, "", accrualID(o, l, sh, "")))
+		}
+	}
+	return out
+}
+
+func accrualID(o *order, l *line, sh *share, payment string) string {
+	id := fmt.Sprintf("%s/%s/t%d/accrued", o.id, l.id, sh.tier)
+	if payment != "" {
+		id += "/" + payment
+	}
+	return id
+}
+
+func (s *State) accrue(o *order, l *line, sh *share, amount decimal.Decimal, at, payableAt time.Time, payment, id string) Entry {
+	sh.accrued = sh.accrued.Add(amount)
+	a := s.account(sh.partner, o.cur.Code)
+	a.buckets = append(a.buckets, bucket{at: at, payableAt: payableAt, net: amount})
+	e := s.entry(o, l, sh, KindAccrued, amount, amount, at, payableAt)
+	e.EntryID, e.PaymentID = id, payment
+	return e
+}
+
+func (s *State) entry(o *order, l *line, sh *share, kind string, amount, net decimal.Decimal, at, payableAt time.Time) Entry {
+	e := Entry{
+		Kind: kind, OrderID: o.id, LineID: l.id, PartnerID: sh.partner, Tier: sh.tier,
+		Amount: money.Format(amount, o.cur), Net: money.Format(net, o.cur), Currency: o.cur.Code,
+		ProgramID: sh.program, Rate: sh.rate, Time: at, PayableAt: payableAt,
+		Policy: o.policy.Version, Fact: o.fact,
+	}
+	if w := o.winner; w != nil {
+		e.Source, e.ClickID, e.LinkCode = w.Source, w.ClickID, w.LinkCode
+	}
+	return e
+}
+
+func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output, string) {
+	o, ok := s.orders[d.OrderID]
+	if !ok {
+		return Output{}, fmt.Sprintf("order %s is unknown", d.OrderID)
+	}
+	if o.payments[d.PaymentID] {
+		return Output{}, fmt.Sprintf("payment %s of order %s was already received", d.PaymentID, d.OrderID)
+	}
+	amt, err := money.ParseAmount(d.Amount.Text, o.cur)
+	if err != nil {
+		return Output{}, fmt.Sprintf("amount %s", err)
+	}
+	left := o.total.Sub(o.paid)
+	if amt.GreaterThan(left) {
+		return Output{}, fmt.Sprintf("payment of %s exceeds the %s left to pay on order %s", money.Format(amt, o.cur), money.Format(left, o.cur), d.OrderID)
+	}
+	o.payments[d.PaymentID] = true
+	o.paid = o.paid.Add(amt)
+	if o.policy.PayoutBasis != events.PayoutBasisOnPayment {
+		return Output{}, ""
+	}
+	last := o.paid.Equal(o.total)
+	payableAt := f.Time.Add(time.Duration(o.policy.HoldingDays) * day)
+	var out Output
+	for _, l := range o.lines {
+		if l.refunded.Equal(l.amount) && l.amount.IsPositive() {
+			continue // fully refunded: nothing more to earn
+		}
+		for _, sh := range l.shares {
+			part := money.Share(sh.full, amt, o.total, o.cur)
+			room := sh.full.Sub(sh.accrued)
+			if last || part.GreaterThan(room) {
+				part = room
+			}
+			if part.IsPositive() {
+				out.Entries = append(out.Entries, s.accrue(o, l, sh, part, f.Time, payableAt, d.PaymentID, accrualID(o, l, sh, d.PaymentID)))
+			}
+		}
+	}
+	return out, ""
+}
+
+func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) {
+	o, ok := s.orders[d.OrderID]
+	if !ok {
+		return Output{}, fmt.Sprintf("order %s is unknown", d.OrderID)
+	}
+	if o.refunds[d.RefundID] {
+		return Output{}, fmt.Sprintf("refund %s of order %s was already recorded", d.RefundID, d.OrderID)
+	}
+	amounts := make([]decimal.Decimal, len(d.Lines))
+	for i, rl := range d.Lines {
+		l := o.line(rl.LineID)
+		if l == nil {
+			return Output{}, fmt.Sprintf("line %s is not on order %s", rl.LineID, d.OrderID)
+		}
+		amt, err := money.ParseAmount(rl.Amount.Text, o.cur)
+		if err != nil {
+			return Output{}, fmt.Sprintf("lines[%d].amount %s", i, err)
+		}
+		if left := l.amount.Sub(l.refunded); amt.GreaterThan(left) {
+			return Output{}, fmt.Sprintf("refund of %s on line %s exceeds the %s left to refund", money.Format(amt, o.cur), l.id, money.Format(left, o.cur))
+		}
+		amounts[i] = amt
+	}
+	o.refunds[d.RefundID] = true
+	var out Output
+	for i, rl := range d.Lines {
+		l := o.line(rl.LineID)
+		l.refunded = l.refunded.Add(amounts[i])
+		last := l.refunded.Equal(l.amount)
+		for _, sh := range l.shares {
+			left := sh.accrued.Sub(sh.reversed)
+			rev := left
+			if !last {
+				rev = decimal.Min(money.Share(sh.full, amounts[i], l.amount, o.cur), left)
+			}
+			if !rev.IsPositive() {
+				continue
+			}
+			sh.reversed = sh.reversed.Add(rev)
+			a := s.account(sh.partner, o.cur.Code)
+			a.buckets = append(a.buckets, bucket{at: f.Time, payableAt: o.payableAt, net: rev.Neg()})
+			e := s.entry(o, l, sh, KindReversed, rev, rev.Neg(), f.Time, o.payableAt)
+			e.EntryID = fmt.Sprintf("%s/%s/t%d/reversed/%s", o.id, l.id, sh.tier, d.RefundID)
+			e.RefundID, e.Fact = d.RefundID, f.Source+"/"+f.ID
+			out.Entries = append(out.Entries, e)
+		}
+	}
+	return out, ""
+}
+
+func (s *State) payout(f events.Fact, d *events.PayoutRecorded) (Output, string) {
+	if _, ok := s.cat.partners[d.PartnerID]; !ok {
+		return Output{}, fmt.Sprintf("partner %s is not registered", d.PartnerID)
+	}
+	cur, _ := money.Lookup(d.Currency)
+	amt, _ := money.ParseAmount(d.Amount.Text, cur)
+	a := s.account(d.PartnerID, d.Currency)
+	if payable := a.payable(f.Time); amt.GreaterThan(payable) {
+		return Output{}, fmt.Sprintf("payout of %s %s exceeds the %s payable to %s on %s", money.Format(amt, cur), d.Currency, money.Format(payable, cur), d.PartnerID, f.Time.Format(time.RFC3339))
+	}
+	a.paid = a.paid.Add(amt)
+	return Output{Entries: []Entry{{
+		EntryID: "payout/" + d.PayoutID, Kind: KindPaid, PartnerID: d.PartnerID,
+		Amount: money.Format(amt, cur), Net: money.Format(amt.Neg(), cur), Currency: d.Currency,
+		Time: f.Time, PayableAt: f.Time, PayoutID: d.PayoutID, Fact: f.Source + "/" + f.ID,
+	}}}, ""
+}

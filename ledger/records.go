@@ -1,0 +1,176 @@
+package ledger
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Record type names in the ledger log: the system's own decisions. Like
+// fact types they are stored history: never rename one.
+const (
+	TypeCommissionAccrued  = "commission.accrued"
+	TypeCommissionReversed = "commission.reversed"
+	TypeCommissionAdjusted = "commission.adjusted"
+	TypePayoutPaid         = "payout.paid"
+	TypeOrderAttributed    = "order.attributed"
+	TypeFactRefused        = "fact.refused"
+	TypeReplayApplied      = "replay.applied"
+	TypeCheckpoint         = "ledger.checkpoint"
+)
+
+// Entry kinds (CONTRACT §3 names accrued, reversed and adjusted; paid is a
+// payout's entry).
+const (
+	KindAccrued  = "accrued"
+	KindReversed = "reversed"
+	KindAdjusted = "adjusted"
+	KindPaid     = "paid"
+)
+
+// Entry is one ledger entry. Amount is a magnitude for accrued, reversed
+// and paid entries (the kind gives the direction) and signed for adjusted
+// ones; Net is always signed, so balances are sums of Net.
+type Entry struct {
+	EntryID   string    `json:"entry_id"`
+	Kind      string    `json:"kind"`
+	OrderID   string    `json:"order_id,omitempty"`
+	LineID    string    `json:"line_id,omitempty"`
+	PartnerID string    `json:"partner_id"`
+	Tier      int       `json:"tier,omitempty"`
+	Amount    string    `json:"amount"`
+	Net       string    `json:"net"`
+	Currency  string    `json:"currency"`
+	Source    string    `json:"source,omitempty"`
+	ClickID   string    `json:"click_id,omitempty"`
+	LinkCode  string    `json:"link_code,omitempty"`
+	ProgramID string    `json:"program_id,omitempty"`
+	Rate      string    `json:"rate,omitempty"`
+	Time      time.Time `json:"time"`
+	PayableAt time.Time `json:"payable_at"`
+	Policy    string    `json:"policy_version,omitempty"`
+	RefundID  string    `json:"refund_id,omitempty"`
+	PaymentID string    `json:"payment_id,omitempty"`
+	PayoutID  string    `json:"payout_id,omitempty"`
+	ReplayID  string    `json:"replay_id,omitempty"`
+	Fact      string    `json:"fact"` // source/id of the fact that caused it
+}
+
+// Type is the entry's record type.
+func (e Entry) Type() string {
+	switch e.Kind {
+	case KindAccrued:
+		return TypeCommissionAccrued
+	case KindReversed:
+		return TypeCommissionReversed
+	case KindAdjusted:
+		return TypeCommissionAdjusted
+	}
+	return TypePayoutPaid
+}
+
+// LineExplanation says what one order line earned and why.
+type LineExplanation struct {
+	LineID    string      `json:"line_id"`
+	ProductID string      `json:"product_id"`
+	ProgramID string      `json:"program_id"`
+	Rate      string      `json:"rate"`
+	Amount    string      `json:"amount"`
+	Currency  string      `json:"currency"`
+	Reason    string      `json:"reason"`
+	Tiers     []TierShare `json:"tiers,omitempty"`
+}
+
+// TierShare is the commission of one partner on one line.
+type TierShare struct {
+	Tier      int    `json:"tier"`
+	PartnerID string `json:"partner_id"`
+	ProgramID string `json:"program_id"`
+	Rate      string `json:"rate"`
+	Amount    string `json:"amount"`
+}
+
+// Attribution is the explanation of an order: the policy used, the
+// decision, every candidate, and every line.
+type Attribution struct {
+	OrderID    string            `json:"order_id"`
+	Time       time.Time         `json:"time"`
+	Currency   string            `json:"currency"`
+	Policy     PolicyVersion     `json:"policy"`
+	Decision   string            `json:"decision"`
+	PartnerID  *string           `json:"partner_id"`
+	Source     string            `json:"source,omitempty"`
+	ClickID    string            `json:"click_id,omitempty"`
+	LinkCode   string            `json:"link_code,omitempty"`
+	ProgramID  string            `json:"program_id,omitempty"`
+	Reason     string            `json:"reason"`
+	Notes      []string          `json:"notes,omitempty"`
+	Candidates []Candidate       `json:"candidates"`
+	Lines      []LineExplanation `json:"lines"`
+	Fact       string            `json:"fact"`
+	ReplayID   string            `json:"replay_id,omitempty"`
+}
+
+// Refusal is a valid fact the ledger could not honour: it is kept in the
+// fact log and changes no balance.
+type Refusal struct {
+	Fact   string    `json:"fact"`
+	Type   string    `json:"type"`
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason"`
+}
+
+// Checkpoint opens every ledger commit: the fact-log position through which
+// the commit's decisions are made.
+type Checkpoint struct {
+	FactsThrough uint64 `json:"facts_through"`
+}
+
+// Output is what folding one fact produced.
+type Output struct {
+	Entries      []Entry
+	Attributions []Attribution
+	Refusals     []Refusal
+}
+
+// Empty reports whether the fold produced nothing to record.
+func (o Output) Empty() bool {
+	return len(o.Entries) == 0 && len(o.Attributions) == 0 && len(o.Refusals) == 0
+}
+
+// Record is one ledger-log event ready to store.
+type Record struct {
+	ID   string
+	Type string
+	Data []byte
+}
+
+// Records encodes the output as ledger-log records in a fixed order.
+func (o Output) Records() []Record {
+	var out []Record
+	for _, a := range o.Attributions {
+		out = append(out, Record{ID: "attribution:" + a.OrderID + ":" + a.Fact, Type: TypeOrderAttributed, Data: mustJSON(a)})
+	}
+	for _, e := range o.Entries {
+		out = append(out, Record{ID: e.EntryID, Type: e.Type(), Data: mustJSON(e)})
+	}
+	for _, r := range o.Refusals {
+		out = append(out, Record{ID: "refusal:" + r.Fact, Type: TypeFactRefused, Data: mustJSON(r)})
+	}
+	return out
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("ledger: encode record: %v", err)) // our own types always encode
+	}
+	return b
+}
+
+// DecodeEntry decodes an entry record.
+func DecodeEntry(b []byte) (Entry, error) {
+	var e Entry
+	err := json.Unmarshal(b, &e)
+	return e, err
+}

@@ -1,0 +1,119 @@
+package ledger
+
+import (
+	"time"
+
+	"github.com/refledger/refledger/money"
+	"github.com/shopspring/decimal"
+)
+
+// State is everything the fold remembers: catalog, attribution state,
+// orders with their commission shares, subscriptions, partner accounts, and
+// the digest of every fact seen.
+type State struct {
+	cat    *Catalog
+	clicks *clicks
+	ids    *identities
+	orders map[string]*order
+	subs   map[string]*subscription
+	accts  map[string]*account
+	facts  map[uint64]uint64 // fact key digest -> payload digest
+}
+
+func newState() *State {
+	return &State{
+		cat: newCatalog(), clicks: newClicks(), ids: newIdentities(),
+		orders: map[string]*order{}, subs: map[string]*subscription{},
+		accts: map[string]*account{}, facts: map[uint64]uint64{},
+	}
+}
+
+// Catalog returns the catalog, for reads.
+func (s *State) Catalog() *Catalog { return s.cat }
+
+// ClickBytes estimates the memory held by the click index.
+func (s *State) ClickBytes() int { return s.clicks.Bytes() }
+
+// Clicks is the number of clicks held.
+func (s *State) Clicks() int { return len(s.clicks.unix) }
+
+type order struct {
+	id        string
+	fact      string
+	at        time.Time
+	cur       money.Currency
+	total     decimal.Decimal
+	paid      decimal.Decimal
+	policy    PolicyVersion
+	payableAt time.Time
+	winner    *Candidate
+	lines     []*line
+	refunds   map[string]bool
+	payments  map[string]bool
+}
+
+func (o *order) line(id string) *line {
+	for _, l := range o.lines {
+		if l.id == id {
+			return l
+		}
+	}
+	return nil
+}
+
+type line struct {
+	id, product string
+	quantity    int64
+	amount      decimal.Decimal
+	refunded    decimal.Decimal
+	shares      []*share
+}
+
+// share is one partner's commission on one line.
+type share struct {
+	tier     int
+	partner  string
+	program  string
+	rate     string
+	full     decimal.Decimal // the commission of the whole line
+	accrued  decimal.Decimal
+	reversed decimal.Decimal
+}
+
+type subscription struct {
+	firstOrder string
+	winner     *Candidate
+	orders     int
+}
+
+// account is one partner's money in one currency, for payout checks.
+type account struct {
+	buckets []bucket
+	paid    decimal.Decimal
+}
+
+type bucket struct {
+	at, payableAt time.Time
+	net           decimal.Decimal
+}
+
+// payable is what the account could pay out at time t.
+func (a *account) payable(t time.Time) decimal.Decimal {
+	sum := decimal.Zero
+	for _, b := range a.buckets {
+		if !b.at.After(t) && !b.payableAt.After(t) {
+			sum = sum.Add(b.net)
+		}
+	}
+	return sum.Sub(a.paid)
+}
+
+func (s *State) account(partner, currency string) *account {
+	k := partner + "\x00" + currency
+	a, ok := s.accts[k]
+	if !ok {
+		a = &account{}
+		s.accts[k] = a
+	}
+	return a
+}
