@@ -25,9 +25,9 @@ const day = 24 * time.Hour
 // Candidate is one referral that could have earned an order.
 type Candidate struct {
 	PartnerID string    `json:"partner_id"`
-	ClickID   string    `json:"click_id,omitempty"`
-	LinkCode  string    `json:"link_code,omitempty"`
-	ProgramID string    `json:"program_id,omitempty"`
+	ClickID   string    `json:"click_id"`
+	LinkCode  string    `json:"link_code"`
+	ProgramID string    `json:"program_id"`
 	Source    string    `json:"source"`
 	Time      time.Time `json:"time"`
 	Outcome   string    `json:"outcome"`

@@ -99,10 +99,10 @@ type Attribution struct {
 	Policy     PolicyVersion     `json:"policy"`
 	Decision   string            `json:"decision"`
 	PartnerID  *string           `json:"partner_id"`
-	Source     string            `json:"source,omitempty"`
-	ClickID    string            `json:"click_id,omitempty"`
-	LinkCode   string            `json:"link_code,omitempty"`
-	ProgramID  string            `json:"program_id,omitempty"`
+	Source     string            `json:"source"`
+	ClickID    string            `json:"click_id"`
+	LinkCode   string            `json:"link_code"`
+	ProgramID  string            `json:"program_id"`
 	Reason     string            `json:"reason"`
 	Notes      []string          `json:"notes,omitempty"`
 	Candidates []Candidate       `json:"candidates"`
@@ -120,10 +120,13 @@ type Refusal struct {
 	Reason string    `json:"reason"`
 }
 
-// Checkpoint opens every ledger commit: the fact-log position through which
-// the commit's decisions are made.
+// Checkpoint opens every ledger commit: the decisions in the commit are
+// made through the first FactsFolded facts of the fact-log commit at
+// FactsThrough (all of its facts, and every commit before it).
 type Checkpoint struct {
-	FactsThrough uint64 `json:"facts_through"`
+	FactsThrough  uint64 `json:"facts_through"`
+	FactsFolded   int    `json:"facts_folded"`
+	FactsInCommit int    `json:"facts_in_commit"`
 }
 
 // Output is what folding one fact produced.

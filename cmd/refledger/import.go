@@ -68,7 +68,7 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := catchUpLedger(ctx, env, facts, ledgerLog); err != nil {
+	if err := catchUpLedger(ctx, facts, ledgerLog); err != nil {
 		return err
 	}
 	return writeImportReport(env.stdout, out, rep)

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// table is a report's rows for the table and csv formats.
+type table struct {
+	header []string
+	rows   [][]string
+}
+
+// writeReport writes a report: in json, one object holding doc; in csv and
+// table, the rows.
+func writeReport(w io.Writer, f format, doc any, t table) error {
+	switch f {
+	case formatJSON:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	case formatCSV:
+		cw := csv.NewWriter(w)
+		cw.Write(t.header)
+		cw.WriteAll(t.rows)
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(t.header, "\t")))
+	for _, r := range t.rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/projections"
+)
+
+// catchUpLedger folds every fact not yet in the ledger and appends the
+// decisions. If another writer moved the ledger, it rebuilds and tries again.
+func catchUpLedger(ctx context.Context, facts, ledgerLog store.Log) error {
+	for attempt := 0; ; attempt++ {
+		w, err := projections.OpenWriter(ctx, facts, ledgerLog, nil)
+		if err != nil {
+			return err
+		}
+		err = w.CatchUp(ctx)
+		if errors.Is(err, projections.ErrLedgerMoved) && attempt < 3 {
+			continue
+		}
+		return err
+	}
+}
+
+// readSession opens the store, brings the ledger up to date, and loads the
+// ledger read model, for the report commands.
+func readSession(ctx context.Context, sf *storeFlags) (*projections.Ledger, store.Log, func(), error) {
+	st, facts, ledgerLog, err := sf.openLogs(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := catchUpLedger(ctx, facts, ledgerLog); err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	view, err := projections.LoadLedger(ctx, ledgerLog)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return view, facts, func() { st.Close() }, nil
+}
+
+// parseTime reads a flag time: RFC 3339, or a date (midnight UTC at its end
+// is not implied: 2017-06-01 means 2017-06-01T00:00:00Z).
+func parseTime(flagName, v string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, usagef("--%s %q is not a time: want RFC 3339 (2017-06-01T00:00:00Z) or a date (2017-06-01)", flagName, v)
+}
+
+type timeFlag struct {
+	name string
+	t    time.Time
+	set  bool
+}
+
+func (tf *timeFlag) register(fs *flag.FlagSet, name, usage string) {
+	tf.name = name
+	fs.Func(name, usage, func(v string) error {
+		t, err := parseTime(name, v)
+		if err != nil {
+			return err
+		}
+		tf.t, tf.set = t, true
+		return nil
+	})
+}
+
+func (tf *timeFlag) or(fallback time.Time) time.Time {
+	if tf.set {
+		return tf.t
+	}
+	return fallback
+}
+
+// commissionRow is one line of the commissions report (CONTRACT §3).
+type commissionRow struct {
+	EntryID   string `json:"entry_id"`
+	Kind      string `json:"kind"`
+	OrderID   string `json:"order_id"`
+	LineID    string `json:"line_id"`
+	PartnerID string `json:"partner_id"`
+	Tier      int    `json:"tier"`
+	Amount    string `json:"amount"`
+	Currency  string `json:"currency"`
+	Status    string `json:"status"`
+	Source    string `json:"source"`
+	ClickID   string `json:"click_id"`
+	LinkCode  string `json:"link_code"`
+	ProgramID string `json:"program_id"`
+	Rate      string `json:"rate"`
+	Time      string `json:"time"`
+	PayableAt string `json:"payable_at"`
+	Policy    string `json:"policy_version"`
+	RefundID  string `json:"refund_id,omitempty"`
+	PaymentID string `json:"payment_id,omitempty"`
+	ReplayID  string `json:"replay_id,omitempty"`
+}
+
+func runReportCommissions(ctx context.Context, env *environment, args []string) error {
+	fs := flag.NewFlagSet("report commissions", flag.ContinueOnError)
+	var sf storeFlags
+	var out format
+	var asOf timeFlag
+	var filter projections.CommissionFilter
+	sf.register(fs)
+	out.register(fs)
+	asOf.register(fs, "as-of", "statuses as of this time (default now)")
+	fs.StringVar(&filter.PartnerID, "partner", "", "only this partner's entries")
+	fs.StringVar(&filter.OrderID, "order", "", "only this order's entries")
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("report commissions takes no arguments, got %q", rest[0])
+	}
+	view, _, done, err := readSession(ctx, &sf)
+	if err != nil {
+		return err
+	}
+	defer done()
+	now := asOf.or(time.Now().UTC())
+	rows := []commissionRow{}
+	t := table{header: []string{"entry_id", "kind", "order_id", "line_id", "partner_id", "tier", "amount", "currency", "status", "source", "click_id", "link_code", "program_id"}}
+	for _, c := range view.Commissions(filter, now) {
+		r := commissionRow{
+			EntryID: c.EntryID, Kind: c.Kind, OrderID: c.OrderID, LineID: c.LineID, PartnerID: c.PartnerID,
+			Tier: c.Tier, Amount: c.Amount, Currency: c.Currency, Status: c.Status, Source: c.Source,
+			ClickID: c.ClickID, LinkCode: c.LinkCode, ProgramID: c.ProgramID, Rate: c.Rate,
+			Time: c.Time.Format(time.RFC3339), PayableAt: c.PayableAt.Format(time.RFC3339), Policy: c.Policy,
+			RefundID: c.RefundID, PaymentID: c.PaymentID, ReplayID: c.ReplayID,
+		}
+		rows = append(rows, r)
+		t.rows = append(t.rows, []string{r.EntryID, r.Kind, r.OrderID, r.LineID, r.PartnerID, strconv.Itoa(r.Tier), r.Amount, r.Currency, r.Status, orDash(r.Source), orDash(r.ClickID), orDash(r.LinkCode), orDash(r.ProgramID)})
+	}
+	return writeReport(env.stdout, out, map[string]any{"commissions": rows}, t)
+}
+
+func runReportBalances(ctx context.Context, env *environment, args []string) error {
+	fs := flag.NewFlagSet("report balances", flag.ContinueOnError)
+	var sf storeFlags
+	var out format
+	var asOf timeFlag
+	sf.register(fs)
+	out.register(fs)
+	asOf.register(fs, "as-of", "balances as of this time (default now)")
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("report balances takes no arguments, got %q", rest[0])
+	}
+	view, _, done, err := readSession(ctx, &sf)
+	if err != nil {
+		return err
+	}
+	defer done()
+	at := asOf.or(time.Now().UTC())
+	balances := view.Balances(at)
+	t := table{header: []string{"partner_id", "currency", "earned", "reversed", "pending", "payable", "paid"}}
+	for _, b := range balances {
+		t.rows = append(t.rows, []string{b.PartnerID, b.Currency, b.Earned, b.Reversed, b.Pending, b.Payable, b.Paid})
+	}
+	return writeReport(env.stdout, out, map[string]any{"as_of": at.Format(time.RFC3339), "balances": balances}, t)
+}
+
+// clickRow is one line of the clicks report (CONTRACT §3).
+type clickRow struct {
+	ClickID   string `json:"click_id"`
+	Time      string `json:"time"`
+	LinkCode  string `json:"link_code"`
+	ProgramID string `json:"program_id"`
+	VisitorID string `json:"visitor_id"`
+	ContactID string `json:"contact_id"`
+	IP        string `json:"ip,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+	Referrer  string `json:"referrer,omitempty"`
+}
+
+func runReportClicks(ctx context.Context, env *environment, args []string) error {
+	fs := flag.NewFlagSet("report clicks", flag.ContinueOnError)
+	var sf storeFlags
+	var out format
+	var partner string
+	sf.register(fs)
+	out.register(fs)
+	fs.StringVar(&partner, "partner", "", "the partner whose clicks to list (required)")
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("report clicks takes no arguments, got %q", rest[0])
+	}
+	if partner == "" {
+		return usagef("report clicks needs --partner P")
+	}
+	st, facts, _, err := sf.openLogs(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	clicks, err := projections.LoadClicks(ctx, facts)
+	if err != nil {
+		return err
+	}
+	rows := []clickRow{}
+	t := table{header: []string{"click_id", "time", "link_code", "program_id", "visitor_id", "contact_id"}}
+	for _, c := range clicks.OfPartner(partner) {
+		r := clickRow{ClickID: c.ClickID, Time: c.Time.Format(time.RFC3339), LinkCode: c.LinkCode, ProgramID: c.ProgramID, VisitorID: c.VisitorID, ContactID: c.ContactID, IP: c.IP, UserAgent: c.UserAgent, Referrer: c.Referrer}
+		rows = append(rows, r)
+		t.rows = append(t.rows, []string{r.ClickID, r.Time, r.LinkCode, orDash(r.ProgramID), r.VisitorID, orDash(r.ContactID)})
+	}
+	return writeReport(env.stdout, out, map[string]any{"partner_id": partner, "clicks": rows}, t)
+}
+
+var errUnknownOrder = errors.New("unknown order")
+
+func runExplain(ctx context.Context, env *environment, args []string) error {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	var sf storeFlags
+	var out format
+	var orderID string
+	sf.register(fs)
+	out.register(fs)
+	fs.StringVar(&orderID, "order", "", "the order to explain (required)")
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("explain takes no arguments, got %q", rest[0])
+	}
+	if orderID == "" {
+		return usagef("explain needs --order O")
+	}
+	view, _, done, err := readSession(ctx, &sf)
+	if err != nil {
+		return err
+	}
+	defer done()
+	a, ok := view.Attribution(orderID)
+	if !ok {
+		return fmt.Errorf("explain: order %q: %w (no order.placed with that order_id was decided)", orderID, errUnknownOrder)
+	}
+	return writeExplanation(env, out, a)
+}

@@ -1,0 +1,117 @@
+package projections
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/events/store"
+)
+
+// Click is one click in a partner's history, with the exact link clicked
+// and that link's program.
+type Click struct {
+	ClickID   string    `json:"click_id"`
+	Time      time.Time `json:"time"`
+	LinkCode  string    `json:"link_code"`
+	ProgramID string    `json:"program_id"`
+	PartnerID string    `json:"partner_id"`
+	VisitorID string    `json:"visitor_id"`
+	ContactID string    `json:"contact_id"`
+	IP        string    `json:"ip,omitempty"`
+	UserAgent string    `json:"user_agent,omitempty"`
+	Referrer  string    `json:"referrer,omitempty"`
+}
+
+// Clicks is the read model of click history. Clicks are kept by link code
+// and joined to the link when read, so a click on a link that is created
+// later still lands in the right history.
+type Clicks struct {
+	mu           sync.RWMutex
+	links        map[string]events.LinkCreated
+	partnerLinks map[string][]string
+	byLink       map[string][]Click
+	head         store.Position
+}
+
+// NewClicks returns an empty click history.
+func NewClicks() *Clicks {
+	return &Clicks{links: map[string]events.LinkCreated{}, partnerLinks: map[string][]string{}, byLink: map[string][]Click{}}
+}
+
+// ApplyFacts adds the clicks and links of one fact commit.
+func (c *Clicks) ApplyFacts(fc FactCommit) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.head = fc.Position
+	for _, f := range fc.Facts {
+		switch d := f.Data.(type) {
+		case *events.LinkCreated:
+			if old, ok := c.links[d.LinkCode]; ok && old.PartnerID != d.PartnerID {
+				continue // the ledger refuses a link that changes hands
+			} else if !ok {
+				c.partnerLinks[d.PartnerID] = append(c.partnerLinks[d.PartnerID], d.LinkCode)
+			}
+			c.links[d.LinkCode] = *d
+		case *events.ClickRecorded:
+			c.byLink[d.LinkCode] = append(c.byLink[d.LinkCode], Click{
+				ClickID: d.ClickID, Time: f.Time, LinkCode: d.LinkCode, VisitorID: d.VisitorID,
+				ContactID: d.ContactID, IP: d.IP, UserAgent: d.UserAgent, Referrer: d.Referrer,
+			})
+		}
+	}
+}
+
+// Head is the last fact position applied.
+func (c *Clicks) Head() store.Position {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.head
+}
+
+// OfPartner lists a partner's clicks in time order (log order on ties).
+func (c *Clicks) OfPartner(partnerID string) []Click {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := []Click{}
+	for _, code := range c.partnerLinks[partnerID] {
+		link := c.links[code]
+		for _, k := range c.byLink[code] {
+			k.PartnerID, k.ProgramID = link.PartnerID, link.ProgramID
+			out = append(out, k)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
+
+// Link returns a link by code.
+func (c *Clicks) Link(code string) (events.LinkCreated, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	l, ok := c.links[code]
+	return l, ok
+}
+
+// LoadClicks reads the whole fact log into a click history.
+func LoadClicks(ctx context.Context, facts store.Log) (*Clicks, error) {
+	c := NewClicks()
+	err := ReadFacts(ctx, facts, 1, 0, func(fc FactCommit) error { c.ApplyFacts(fc); return nil })
+	return c, err
+}
+
+// LoadLedger reads the whole ledger log into a read model.
+func LoadLedger(ctx context.Context, ledgerLog store.Log) (*Ledger, error) {
+	l := NewLedger()
+	err := ledgerLog.Read(ctx, 1, func(s store.Stored) error {
+		for _, e := range s.Commit.Events {
+			if err := l.ApplyLedger(s.Position, recordOf(e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return l, err
+}

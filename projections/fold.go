@@ -1,0 +1,57 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/ledger"
+)
+
+// FactCommit is one commit of the fact log, decoded.
+type FactCommit struct {
+	Position store.Position
+	Facts    []events.Fact
+	Raw      [][]byte // the stored canonical bytes of each fact
+}
+
+// ReadFacts calls fn for every commit of the fact log from position from up
+// to and including until (0: the head when the read starts).
+func ReadFacts(ctx context.Context, log store.Log, from, until store.Position, fn func(FactCommit) error) error {
+	stop := fmt.Errorf("stop")
+	err := log.Read(ctx, from, func(s store.Stored) error {
+		if until != 0 && s.Position > until {
+			return stop
+		}
+		fc := FactCommit{Position: s.Position, Facts: make([]events.Fact, 0, len(s.Commit.Events)), Raw: make([][]byte, 0, len(s.Commit.Events))}
+		for _, e := range s.Commit.Events {
+			f, err := events.Decode(e.Data)
+			if err != nil {
+				return fmt.Errorf("fact log at %d: event %q: %w", s.Position, e.ID, err)
+			}
+			fc.Facts = append(fc.Facts, f)
+			fc.Raw = append(fc.Raw, e.Data)
+		}
+		return fn(fc)
+	})
+	if err == stop {
+		return nil
+	}
+	return err
+}
+
+// Fold applies one fact commit to the engine and gathers the output.
+func Fold(e *ledger.Engine, fc FactCommit) ledger.Output {
+	var out ledger.Output
+	for i, f := range fc.Facts {
+		o := e.Apply(f, fc.Raw[i])
+		if o.Empty() {
+			continue
+		}
+		out.Entries = append(out.Entries, o.Entries...)
+		out.Attributions = append(out.Attributions, o.Attributions...)
+		out.Refusals = append(out.Refusals, o.Refusals...)
+	}
+	return out
+}

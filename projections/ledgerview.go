@@ -1,0 +1,275 @@
+package projections
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/ledger"
+	"github.com/refledger/refledger/money"
+	"github.com/shopspring/decimal"
+)
+
+// Entry statuses (CONTRACT §3).
+const (
+	StatusPending  = "pending"
+	StatusPayable  = "payable"
+	StatusPaid     = "paid"
+	StatusReversed = "reversed"
+)
+
+// Ledger is the read model of the ledger log. It is safe for concurrent
+// use: one goroutine applies records while others read.
+type Ledger struct {
+	mu           sync.RWMutex
+	entries      []ledger.Entry
+	attributions map[string]ledger.Attribution // order id -> latest
+	refusals     []ledger.Refusal
+	replays      []ledger.ReplayApplied
+	head         store.Position
+}
+
+// NewLedger returns an empty read model.
+func NewLedger() *Ledger {
+	return &Ledger{attributions: map[string]ledger.Attribution{}}
+}
+
+// ApplyLedger adds one ledger record.
+func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.head = pos
+	var err error
+	switch r.Type {
+	case ledger.TypeCommissionAccrued, ledger.TypeCommissionReversed, ledger.TypeCommissionAdjusted, ledger.TypePayoutPaid:
+		var e ledger.Entry
+		if err = json.Unmarshal(r.Data, &e); err == nil {
+			l.entries = append(l.entries, e)
+		}
+	case ledger.TypeOrderAttributed:
+		var a ledger.Attribution
+		if err = json.Unmarshal(r.Data, &a); err == nil {
+			l.attributions[a.OrderID] = a
+		}
+	case ledger.TypeFactRefused:
+		var f ledger.Refusal
+		if err = json.Unmarshal(r.Data, &f); err == nil {
+			l.refusals = append(l.refusals, f)
+		}
+	case ledger.TypeReplayApplied:
+		var rp ledger.ReplayApplied
+		if err = json.Unmarshal(r.Data, &rp); err == nil {
+			l.replays = append(l.replays, rp)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("ledger record %s (%s): %w", r.ID, r.Type, err)
+	}
+	return nil
+}
+
+// Head is the last ledger position applied.
+func (l *Ledger) Head() store.Position {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.head
+}
+
+// Commission is a commission entry with its status at a time.
+type Commission struct {
+	ledger.Entry
+	Status string `json:"status"`
+}
+
+// CommissionFilter selects commission entries; empty fields match all.
+type CommissionFilter struct {
+	PartnerID string
+	OrderID   string
+	From, To  time.Time // entry time, inclusive From, exclusive To
+}
+
+func (f CommissionFilter) match(e ledger.Entry) bool {
+	return (f.PartnerID == "" || e.PartnerID == f.PartnerID) &&
+		(f.OrderID == "" || e.OrderID == f.OrderID) &&
+		(f.From.IsZero() || !e.Time.Before(f.From)) &&
+		(f.To.IsZero() || e.Time.Before(f.To))
+}
+
+// Commissions lists commission entries (accrued, reversed, adjusted) in log
+// order with their status at time now.
+func (l *Ledger) Commissions(f CommissionFilter, now time.Time) []Commission {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	paid := l.paidEntries(now)
+	netByShare := map[string]decimal.Decimal{}
+	for _, e := range l.entries {
+		if e.Kind != ledger.KindPaid && !e.Time.After(now) {
+			k := shareKey(e)
+			netByShare[k] = netByShare[k].Add(decimal.RequireFromString(e.Net))
+		}
+	}
+	out := []Commission{}
+	for i, e := range l.entries {
+		if e.Kind == ledger.KindPaid || !f.match(e) {
+			continue
+		}
+		status := StatusPayable
+		switch {
+		case e.Kind == ledger.KindReversed || netByShare[shareKey(e)].IsZero():
+			status = StatusReversed
+		case now.Before(e.PayableAt):
+			status = StatusPending
+		case paid[i]:
+			status = StatusPaid
+		}
+		out = append(out, Commission{Entry: e, Status: status})
+	}
+	return out
+}
+
+func shareKey(e ledger.Entry) string {
+	return e.OrderID + "\x00" + e.LineID + "\x00" + fmt.Sprint(e.Tier) + "\x00" + e.PartnerID
+}
+
+// paidEntries marks the positive commission entries that payouts up to now
+// cover, oldest payable first, per partner and currency.
+func (l *Ledger) paidEntries(now time.Time) map[int]bool {
+	paidTotal := map[string]decimal.Decimal{}
+	for _, e := range l.entries {
+		if e.Kind == ledger.KindPaid && !e.Time.After(now) {
+			k := e.PartnerID + "\x00" + e.Currency
+			paidTotal[k] = paidTotal[k].Add(decimal.RequireFromString(e.Amount))
+		}
+	}
+	var idx []int
+	for i, e := range l.entries {
+		if e.Kind != ledger.KindPaid && !e.PayableAt.After(now) && decimal.RequireFromString(e.Net).IsPositive() {
+			idx = append(idx, i)
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return l.entries[idx[a]].PayableAt.Before(l.entries[idx[b]].PayableAt) })
+	out := map[int]bool{}
+	for _, i := range idx {
+		e := l.entries[i]
+		k := e.PartnerID + "\x00" + e.Currency
+		amt := decimal.RequireFromString(e.Net)
+		if paidTotal[k].GreaterThanOrEqual(amt) {
+			paidTotal[k] = paidTotal[k].Sub(amt)
+			out[i] = true
+		}
+	}
+	return out
+}
+
+// Balance is a partner's money in one currency at a time (CONTRACT §3).
+type Balance struct {
+	PartnerID string `json:"partner_id"`
+	Currency  string `json:"currency"`
+	Earned    string `json:"earned"`
+	Reversed  string `json:"reversed"`
+	Pending   string `json:"pending"`
+	Payable   string `json:"payable"`
+	Paid      string `json:"paid"`
+}
+
+type sums struct {
+	earned, reversed, pending, payable, paid decimal.Decimal
+}
+
+// Balances sums the entries that took effect by asOf, per partner and
+// currency, sorted by partner then currency. Positive adjustments count as
+// earned and negative ones as reversed; pending and payable are net of both.
+// Payable is what has passed its holding period less what was paid: it is
+// negative when commission already paid out was taken back.
+func (l *Ledger) Balances(asOf time.Time) []Balance {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	by := map[[2]string]*sums{}
+	for _, e := range l.entries {
+		if e.Time.After(asOf) {
+			continue
+		}
+		k := [2]string{e.PartnerID, e.Currency}
+		s, ok := by[k]
+		if !ok {
+			s = &sums{}
+			by[k] = s
+		}
+		s.add(e, asOf)
+	}
+	keys := make([][2]string, 0, len(by))
+	for k := range by {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
+	out := make([]Balance, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, by[k].balance(k[0], k[1]))
+	}
+	return out
+}
+
+func (s *sums) add(e ledger.Entry, asOf time.Time) {
+	amt := decimal.RequireFromString(e.Amount)
+	net := decimal.RequireFromString(e.Net)
+	switch e.Kind {
+	case ledger.KindPaid:
+		s.paid = s.paid.Add(amt)
+		return
+	case ledger.KindAccrued:
+		s.earned = s.earned.Add(amt)
+	case ledger.KindReversed:
+		s.reversed = s.reversed.Add(amt)
+	case ledger.KindAdjusted:
+		if net.IsPositive() {
+			s.earned = s.earned.Add(net)
+		} else {
+			s.reversed = s.reversed.Sub(net)
+		}
+	}
+	if asOf.Before(e.PayableAt) {
+		s.pending = s.pending.Add(net)
+	} else {
+		s.payable = s.payable.Add(net)
+	}
+}
+
+func (s *sums) balance(partner, currency string) Balance {
+	cur, err := money.Lookup(currency)
+	if err != nil {
+		panic(fmt.Sprintf("projections: entry in unknown currency %q", currency)) // entries are validated
+	}
+	f := func(d decimal.Decimal) string { return money.Format(d, cur) }
+	return Balance{
+		PartnerID: partner, Currency: currency,
+		Earned: f(s.earned), Reversed: f(s.reversed), Pending: f(s.pending),
+		Payable: f(s.payable.Sub(s.paid)), Paid: f(s.paid),
+	}
+}
+
+// Attribution returns the latest explanation of an order.
+func (l *Ledger) Attribution(orderID string) (ledger.Attribution, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	a, ok := l.attributions[orderID]
+	return a, ok
+}
+
+// Refusals lists the facts the ledger refused, in log order.
+func (l *Ledger) Refusals() []ledger.Refusal {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return append([]ledger.Refusal(nil), l.refusals...)
+}
+
+// Entries returns every entry, in log order.
+func (l *Ledger) Entries() []ledger.Entry {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return append([]ledger.Entry(nil), l.entries...)
+}

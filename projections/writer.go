@@ -1,0 +1,216 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/ledger"
+)
+
+// ErrLedgerMoved: another writer appended to the ledger log. The writer's
+// state is stale; open a new one (it rebuilds from the logs) and go on.
+var ErrLedgerMoved = errors.New("ledger log moved under the writer: another writer is active")
+
+// Bounds of one ledger commit, below the store's limits.
+const (
+	commitRecordsMax = 2000
+	commitBytesMax   = 600 << 10
+)
+
+// RecordSink receives every ledger record, read or written, in log order.
+type RecordSink interface {
+	ApplyLedger(pos store.Position, r ledger.Record) error
+}
+
+// Writer is the single writer of the ledger log.
+type Writer struct {
+	facts, ledgerLog store.Log
+	engine           *ledger.Engine
+	sink             RecordSink
+	ledgerHead       store.Position
+	// cursor: the next fact to fold is fact index next.index of the commit
+	// at next.pos.
+	next cursor
+}
+
+type cursor struct {
+	pos   store.Position
+	index int
+}
+
+// Engine returns the writer's engine (its state and timeline).
+func (w *Writer) Engine() *ledger.Engine { return w.engine }
+
+// LedgerHead is the last ledger-log position the writer knows of.
+func (w *Writer) LedgerHead() store.Position { return w.ledgerHead }
+
+// FactsFolded is the last fact-log position fully folded (a commit being
+// folded part way does not count yet).
+func (w *Writer) FactsFolded() store.Position { return w.next.pos - 1 }
+
+// OpenWriter rebuilds the writer from the logs: it reads the ledger log into
+// sink (may be nil), then folds the fact log through the last checkpoint,
+// restating history wherever a replay was applied.
+func OpenWriter(ctx context.Context, facts, ledgerLog store.Log, sink RecordSink) (*Writer, error) {
+	w := &Writer{facts: facts, ledgerLog: ledgerLog, sink: sink, next: cursor{pos: 1}}
+	var replays []ledger.ReplayApplied
+	var last ledger.Checkpoint
+	err := ledgerLog.Read(ctx, 1, func(s store.Stored) error {
+		w.ledgerHead = s.Position
+		for _, e := range s.Commit.Events {
+			switch e.Type {
+			case ledger.TypeCheckpoint:
+				if err := json.Unmarshal(e.Data, &last); err != nil {
+					return fmt.Errorf("ledger log at %d: checkpoint: %w", s.Position, err)
+				}
+			case ledger.TypeReplayApplied:
+				var r ledger.ReplayApplied
+				if err := json.Unmarshal(e.Data, &r); err != nil {
+					return fmt.Errorf("ledger log at %d: replay: %w", s.Position, err)
+				}
+				replays = append(replays, r)
+			}
+			if sink != nil {
+				if err := sink.ApplyLedger(s.Position, recordOf(e)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read ledger log: %w", err)
+	}
+	if err := w.rebuild(ctx, last, replays); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// rebuild folds facts up to the checkpoint, restating at applied replays.
+func (w *Writer) rebuild(ctx context.Context, last ledger.Checkpoint, replays []ledger.ReplayApplied) error {
+	w.engine = ledger.NewEngine(nil)
+	var err error
+	for len(replays) > 0 && replays[0].FactsThrough == 0 {
+		if w.engine, err = Restate(ctx, w.facts, replays[0], w.engine.Timeline()); err != nil {
+			return err
+		}
+		replays = replays[1:]
+	}
+	if last.FactsThrough == 0 {
+		return nil
+	}
+	err = ReadFacts(ctx, w.facts, 1, last.FactsThrough, func(fc FactCommit) error {
+		if fc.Position == last.FactsThrough && last.FactsFolded < len(fc.Facts) {
+			fc.Facts, fc.Raw = fc.Facts[:last.FactsFolded], fc.Raw[:last.FactsFolded]
+			w.next = cursor{pos: fc.Position, index: last.FactsFolded}
+		} else {
+			w.next = cursor{pos: fc.Position + 1}
+		}
+		Fold(w.engine, fc)
+		for len(replays) > 0 && replays[0].FactsThrough == fc.Position {
+			e, err := Restate(ctx, w.facts, replays[0], w.engine.Timeline())
+			if err != nil {
+				return err
+			}
+			w.engine = e
+			replays = replays[1:]
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("fold fact log: %w", err)
+	}
+	return nil
+}
+
+// Restate builds the engine a replay leaves behind: the facts through the
+// replay's position folded under the timeline with the replay's policy,
+// then following policy changes again.
+func Restate(ctx context.Context, facts store.Log, r ledger.ReplayApplied, timeline *ledger.Timeline) (*ledger.Engine, error) {
+	e := ledger.NewEngine(timeline.WithCandidate(r.ReplayID, r.Policy, r.From, r.Whole))
+	if r.FactsThrough > 0 {
+		err := ReadFacts(ctx, facts, 1, r.FactsThrough, func(fc FactCommit) error { Fold(e, fc); return nil })
+		if err != nil {
+			return nil, fmt.Errorf("restate replay %s: %w", r.ReplayID, err)
+		}
+	}
+	e.Follow()
+	return e, nil
+}
+
+// CatchUp folds every fact not yet folded and appends the output, fenced by
+// the ledger head. It returns ErrLedgerMoved if another writer appended.
+func (w *Writer) CatchUp(ctx context.Context) error {
+	var pending []ledger.Record
+	pendingBytes := 0
+	var at ledger.Checkpoint
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		err := w.appendRecords(ctx, at, pending)
+		pending, pendingBytes = pending[:0], 0
+		return err
+	}
+	err := ReadFacts(ctx, w.facts, w.next.pos, 0, func(fc FactCommit) error {
+		for i := w.next.index; i < len(fc.Facts); i++ {
+			out := w.engine.Apply(fc.Facts[i], fc.Raw[i])
+			w.next = cursor{pos: fc.Position, index: i + 1}
+			at = ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
+			for _, r := range out.Records() {
+				pending = append(pending, r)
+				pendingBytes += len(r.Data) + len(r.ID) + len(r.Type)
+			}
+			if len(pending) >= commitRecordsMax || pendingBytes >= commitBytesMax {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		w.next = cursor{pos: fc.Position + 1}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// appendRecords writes one ledger commit: the checkpoint, then the records.
+func (w *Writer) appendRecords(ctx context.Context, at ledger.Checkpoint, records []ledger.Record) error {
+	cp, _ := json.Marshal(at)
+	c := store.Commit{
+		ID:     fmt.Sprintf("ledger:facts:%d:%d", at.FactsThrough, at.FactsFolded),
+		Events: make([]store.Event, 0, len(records)+1),
+	}
+	c.Events = append(c.Events, store.Event{ID: c.ID, Type: ledger.TypeCheckpoint, Data: cp})
+	for _, r := range records {
+		c.Events = append(c.Events, store.Event{ID: r.ID, Type: r.Type, Data: r.Data})
+	}
+	res, err := w.ledgerLog.Append(ctx, c, store.At(w.ledgerHead))
+	switch {
+	case errors.Is(err, store.ErrWrongPosition):
+		return fmt.Errorf("%w: %v", ErrLedgerMoved, err)
+	case err != nil:
+		return fmt.Errorf("append to ledger log: %w", err)
+	case res.Duplicate:
+		return fmt.Errorf("%w: commit %s was already written", ErrLedgerMoved, c.ID)
+	}
+	w.ledgerHead = res.Position
+	if w.sink != nil {
+		for _, e := range c.Events {
+			if err := w.sink.ApplyLedger(res.Position, recordOf(e)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func recordOf(e store.Event) ledger.Record {
+	return ledger.Record{ID: e.ID, Type: e.Type, Data: e.Data}
+}
