@@ -1,0 +1,385 @@
+package ledger
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/refledger/refledger/events"
+)
+
+// history builds facts for a test and folds them as it goes.
+type history struct {
+	t   *testing.T
+	e   *Engine
+	n   int
+	out Output
+}
+
+func newHistory(t *testing.T, policy string) *history {
+	h := &history{t: t, e: NewEngine(nil)}
+	if policy != "" {
+		h.add("policy.changed", "2016-01-01T00:00:00Z", policy)
+	}
+	h.add("partner.registered", "2016-01-01T00:00:00Z", `{"partner_id":"roger","name":"Roger","contact_id":"c-roger"}`)
+	h.add("partner.registered", "2016-01-01T00:00:00Z", `{"partner_id":"maria","name":"Maria"}`)
+	h.add("program.defined", "2016-01-01T00:00:00Z", `{"program_id":"events","name":"Events","priority":2,"product_rates":{"ticket":"10%"}}`)
+	h.add("program.defined", "2016-01-01T00:00:00Z", `{"program_id":"scm","name":"SCM","priority":1,"product_rates":{"scm":"20%"}}`)
+	for _, e := range []string{`"roger","program_id":"events"`, `"roger","program_id":"scm"`, `"maria","program_id":"scm"`} {
+		h.add("partner.enrolled", "2016-01-01T00:00:00Z", `{"partner_id":`+e+`}`)
+	}
+	h.add("link.created", "2016-01-01T00:00:00Z", `{"link_code":"roger-event","partner_id":"roger","program_id":"events","landing_url":"https://shop.example/e"}`)
+	h.add("link.created", "2016-01-01T00:00:00Z", `{"link_code":"maria-scm","partner_id":"maria","program_id":"scm","landing_url":"https://shop.example/s"}`)
+	h.out = Output{}
+	return h
+}
+
+// add folds one fact and returns its output.
+func (h *history) add(typ, at, data string) Output {
+	h.t.Helper()
+	h.n++
+	f, err := events.Decode([]byte(fmt.Sprintf(`{"specversion":"1.0","id":"f-%d","source":"test","type":%q,"time":%q,"data":%s}`, h.n, typ, at, data)))
+	if err != nil {
+		h.t.Fatalf("fact %d (%s): %v", h.n, typ, err)
+	}
+	o := h.e.Apply(f, nil)
+	h.out.Entries = append(h.out.Entries, o.Entries...)
+	h.out.Attributions = append(h.out.Attributions, o.Attributions...)
+	h.out.Refusals = append(h.out.Refusals, o.Refusals...)
+	return o
+}
+
+func (h *history) click(id, link, visitor, at string) {
+	h.add("click.recorded", at, fmt.Sprintf(`{"click_id":%q,"link_code":%q,"visitor_id":%q}`, id, link, visitor))
+}
+
+func (h *history) order(id, visitor, contact, product, amount, at string) Output {
+	h.t.Helper()
+	return h.add("order.placed", at, fmt.Sprintf(`{"order_id":%q,"visitor_id":%q,"contact_id":%q,"currency":"USD","lines":[{"line_id":"l1","product_id":%q,"quantity":1,"amount":%q}]}`, id, visitor, contact, product, amount))
+}
+
+// who returns "partner amount source click" of an order's attribution, or
+// "none".
+func who(t *testing.T, o Output) string {
+	t.Helper()
+	if len(o.Attributions) != 1 {
+		t.Fatalf("want one attribution, got %+v (refusals %+v)", o.Attributions, o.Refusals)
+	}
+	a := o.Attributions[0]
+	if a.PartnerID == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%s %s %s %s", *a.PartnerID, a.Lines[0].Amount, a.Source, a.ClickID)
+}
+
+func reasons(o Output) string {
+	var rs []string
+	for _, c := range o.Attributions[0].Candidates {
+		rs = append(rs, c.Outcome+": "+c.Reason)
+	}
+	for _, l := range o.Attributions[0].Lines {
+		rs = append(rs, "line: "+l.Reason)
+	}
+	return strings.Join(rs, " | ")
+}
+
+func TestPolicyFields(t *testing.T) {
+	const base = `"referral_days":0,"program_binding":"partner-programs","self_referral":"reject","holding_days":30,"payout_basis":"upfront"`
+	tests := []struct {
+		name, policy string
+		setup        func(h *history)
+		order        func(h *history) Output
+		want, reason string
+	}{
+		{
+			name: "cookie inside its lifetime", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,` + base + `}`,
+			setup: func(h *history) { h.click("k1", "maria-scm", "v1", "2017-06-01T00:00:00Z") },
+			order: func(h *history) Output { return h.order("o", "v1", "", "scm", "100.00", "2017-06-30T00:00:00Z") },
+			want:  "maria 20.00 cookie k1",
+		},
+		{
+			name: "cookie expired", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,` + base + `}`,
+			setup:  func(h *history) { h.click("k1", "maria-scm", "v1", "2017-05-01T00:00:00Z") },
+			order:  func(h *history) Output { return h.order("o", "v1", "", "scm", "100.00", "2017-06-30T00:00:00Z") },
+			want:   "none",
+			reason: "cookie expired on 2017-05-31 (cookie_days 30)",
+		},
+		{
+			name: "cookie_days 0 never expires", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":0,` + base + `}`,
+			setup: func(h *history) { h.click("k1", "maria-scm", "v1", "2010-05-01T00:00:00Z") },
+			order: func(h *history) Output { return h.order("o", "v1", "", "scm", "100.00", "2017-06-30T00:00:00Z") },
+			want:  "maria 20.00 cookie k1",
+		},
+		{
+			name: "partner cookie_days overrides the policy", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,` + base + `}`,
+			setup: func(h *history) {
+				h.add("partner.registered", "2016-01-02T00:00:00Z", `{"partner_id":"maria","name":"Maria","cookie_days":90}`)
+				h.click("k1", "maria-scm", "v1", "2017-05-01T00:00:00Z")
+			},
+			order: func(h *history) Output { return h.order("o", "v1", "", "scm", "100.00", "2017-06-30T00:00:00Z") },
+			want:  "maria 20.00 cookie k1",
+		},
+		{
+			name: "click after the order never counts", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,` + base + `}`,
+			setup:  func(h *history) { h.click("k1", "maria-scm", "v1", "2017-07-01T00:00:00Z") },
+			order:  func(h *history) Output { return h.order("o", "v1", "", "scm", "100.00", "2017-06-30T00:00:00Z") },
+			want:   "none",
+			reason: "came after the order",
+		},
+		{
+			name: "credit last", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,` + base + `}`,
+			setup: func(h *history) {
+				h.click("k1", "roger-event", "v1", "2017-06-01T00:00:00Z")
+				h.click("k2", "maria-scm", "v1", "2017-06-02T00:00:00Z")
+			},
+			order:  func(h *history) Output { return h.order("o", "v1", "", "scm", "100.00", "2017-06-03T00:00:00Z") },
+			want:   "maria 20.00 cookie k2",
+			reason: "lost: a later referral wins (credit: last)",
+		},
+		{
+			name: "credit first", policy: `{"tracking":"cookies-only","credit":"first","cookie_days":30,` + base + `}`,
+			setup: func(h *history) {
+				h.click("k1", "roger-event", "v1", "2017-06-01T00:00:00Z")
+				h.click("k2", "maria-scm", "v1", "2017-06-02T00:00:00Z")
+			},
+			order:  func(h *history) Output { return h.order("o", "v1", "", "scm", "100.00", "2017-06-03T00:00:00Z") },
+			want:   "roger 20.00 cookie k1",
+			reason: "lost: an earlier referral wins (credit: first)",
+		},
+		{
+			name: "history fallback", policy: `{"tracking":"referral-history-and-cookies","credit":"last","cookie_days":30,` + base + `}`,
+			setup: func(h *history) {
+				h.click("k1", "roger-event", "laptop", "2016-05-01T00:00:00Z")
+				h.add("contact.identified", "2016-05-01T00:01:00Z", `{"visitor_id":"laptop","contact_id":"katie"}`)
+			},
+			order: func(h *history) Output { return h.order("o", "phone", "katie", "scm", "497.00", "2017-03-02T00:00:00Z") },
+			want:  "roger 99.40 referral-history k1",
+		},
+		{
+			name: "cookies-only ignores history", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,` + base + `}`,
+			setup: func(h *history) {
+				h.click("k1", "roger-event", "laptop", "2016-05-01T00:00:00Z")
+				h.add("contact.identified", "2016-05-01T00:01:00Z", `{"visitor_id":"laptop","contact_id":"katie"}`)
+			},
+			order:  func(h *history) Output { return h.order("o", "phone", "katie", "scm", "497.00", "2017-03-02T00:00:00Z") },
+			want:   "none",
+			reason: "lost: cookies-only ignores referral history",
+		},
+		{
+			name: "referral_days limits history", policy: `{"tracking":"referral-history-and-cookies","credit":"last","cookie_days":30,"referral_days":180,"program_binding":"partner-programs","self_referral":"reject","holding_days":30,"payout_basis":"upfront"}`,
+			setup: func(h *history) {
+				h.click("k1", "roger-event", "laptop", "2016-05-01T00:00:00Z")
+				h.add("contact.identified", "2016-05-01T00:01:00Z", `{"visitor_id":"laptop","contact_id":"katie"}`)
+			},
+			order:  func(h *history) Output { return h.order("o", "phone", "katie", "scm", "497.00", "2017-03-02T00:00:00Z") },
+			want:   "none",
+			reason: "referral expired on 2016-10-28 (referral_days 180)",
+		},
+		{
+			name: "clicks carrying the contact id are history", policy: `{"tracking":"referral-history-and-cookies","credit":"last","cookie_days":30,` + base + `}`,
+			setup: func(h *history) {
+				h.add("click.recorded", "2016-05-01T00:00:00Z", `{"click_id":"k1","link_code":"maria-scm","visitor_id":"email","contact_id":"katie"}`)
+			},
+			order: func(h *history) Output { return h.order("o", "", "katie", "scm", "10.00", "2017-03-02T00:00:00Z") },
+			want:  "maria 2.00 referral-history k1",
+		},
+		{
+			name: "manual referral", policy: `{"tracking":"referral-history-and-cookies","credit":"last","cookie_days":30,` + base + `}`,
+			setup: func(h *history) {
+				h.add("referral.assigned", "2016-05-01T00:00:00Z", `{"contact_id":"katie","partner_id":"maria","note":"phone"}`)
+			},
+			order: func(h *history) Output { return h.order("o", "", "katie", "scm", "10.00", "2017-03-02T00:00:00Z") },
+			want:  "maria 2.00 manual ",
+		},
+		{
+			name: "order identifies the visitor for later orders", policy: `{"tracking":"referral-history-and-cookies","credit":"last","cookie_days":30,` + base + `}`,
+			setup: func(h *history) {
+				h.click("k1", "maria-scm", "tablet", "2016-05-01T00:00:00Z")
+				h.order("first", "tablet", "katie", "scm", "10.00", "2016-05-02T00:00:00Z")
+			},
+			order: func(h *history) Output { return h.order("o", "", "katie", "scm", "10.00", "2017-03-02T00:00:00Z") },
+			want:  "maria 2.00 referral-history k1",
+		},
+		{
+			name: "link-program: product outside the link's program earns nothing", policy: `{"tracking":"referral-history-and-cookies","credit":"last","cookie_days":30,"referral_days":0,"program_binding":"link-program","self_referral":"reject","holding_days":30,"payout_basis":"upfront"}`,
+			setup:  func(h *history) { h.click("k1", "roger-event", "v1", "2017-06-01T00:00:00Z") },
+			order:  func(h *history) Output { return h.order("o", "v1", "", "scm", "100.00", "2017-06-02T00:00:00Z") },
+			want:   "roger 0.00 cookie k1",
+			reason: "line: product scm is not in program events of link roger-event (program_binding: link-program)",
+		},
+		{
+			name: "partner-programs: the lowest priority number covering the product", policy: `{"tracking":"referral-history-and-cookies","credit":"last","cookie_days":30,` + base + `}`,
+			setup: func(h *history) { h.click("k1", "roger-event", "v1", "2017-06-01T00:00:00Z") },
+			order: func(h *history) Output { return h.order("o", "v1", "", "scm", "100.00", "2017-06-02T00:00:00Z") },
+			want:  "roger 20.00 cookie k1",
+		},
+		{
+			name: "self-referral rejected", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,` + base + `}`,
+			setup:  func(h *history) { h.click("k1", "roger-event", "v1", "2017-06-01T00:00:00Z") },
+			order:  func(h *history) Output { return h.order("o", "v1", "c-roger", "ticket", "100.00", "2017-06-02T00:00:00Z") },
+			want:   "none",
+			reason: "self-referral: partner roger is the buyer (contact c-roger)",
+		},
+		{
+			name: "self-referral allowed", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,"referral_days":0,"program_binding":"partner-programs","self_referral":"allow","holding_days":30,"payout_basis":"upfront"}`,
+			setup: func(h *history) { h.click("k1", "roger-event", "v1", "2017-06-01T00:00:00Z") },
+			order: func(h *history) Output { return h.order("o", "v1", "c-roger", "ticket", "100.00", "2017-06-02T00:00:00Z") },
+			want:  "roger 10.00 cookie k1",
+		},
+		{
+			name: "product no program covers", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,` + base + `}`,
+			setup:  func(h *history) { h.click("k1", "maria-scm", "v1", "2017-06-01T00:00:00Z") },
+			order:  func(h *history) Output { return h.order("o", "v1", "", "mug", "100.00", "2017-06-02T00:00:00Z") },
+			want:   "maria 0.00 cookie k1",
+			reason: "line: no program of partner maria covers product mug",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHistory(t, tt.policy)
+			tt.setup(h)
+			o := tt.order(h)
+			if got := who(t, o); got != tt.want {
+				t.Errorf("credited %q, want %q; reasons: %s", got, tt.want, reasons(o))
+			}
+			if tt.reason != "" && !strings.Contains(reasons(o), tt.reason) {
+				t.Errorf("reasons %q do not contain %q", reasons(o), tt.reason)
+			}
+		})
+	}
+}
+
+func TestPolicyChangeAppliesToNewOrdersOnly(t *testing.T) {
+	h := newHistory(t, `{"tracking":"referral-history-and-cookies"}`)
+	h.click("k1", "roger-event", "laptop", "2016-05-01T00:00:00Z")
+	h.add("contact.identified", "2016-05-01T00:01:00Z", `{"visitor_id":"laptop","contact_id":"katie"}`)
+	before := h.order("o1", "phone", "katie", "scm", "100.00", "2017-03-02T00:00:00Z")
+	h.add("policy.changed", "2017-04-01T00:00:00Z", `{"tracking":"cookies-only"}`)
+	after := h.order("o2", "phone", "katie", "scm", "100.00", "2017-04-02T00:00:00Z")
+	if who(t, before) != "roger 20.00 referral-history k1" || who(t, after) != "none" {
+		t.Fatalf("before %q, after %q", who(t, before), who(t, after))
+	}
+	if v := after.Attributions[0].Policy.Version; v != "v2" {
+		t.Errorf("policy version %q, want v2", v)
+	}
+	// A back-dated change governs new orders placed in its window, and never
+	// rewrites o1.
+	h.add("policy.changed", "2017-05-01T00:00:00Z", `{"tracking":"referral-history-and-cookies","effective_at":"2017-01-01T00:00:00Z"}`)
+	late := h.order("o3", "phone", "katie", "scm", "100.00", "2017-04-03T00:00:00Z")
+	if who(t, late) != "roger 20.00 referral-history k1" || len(late.Entries) != 1 {
+		t.Fatalf("back-dated policy: %q", who(t, late))
+	}
+}
+
+func TestCommissionRules(t *testing.T) {
+	h := newHistory(t, `{"holding_days":10}`)
+	h.add("partner.registered", "2016-01-01T00:00:00Z", `{"partner_id":"agency","name":"Agency"}`)
+	h.add("partner.registered", "2016-01-01T00:00:00Z", `{"partner_id":"network","name":"Network"}`)
+	h.add("partner.registered", "2016-01-02T00:00:00Z", `{"partner_id":"agency","name":"Agency","parent_partner_id":"network"}`)
+	h.add("partner.registered", "2016-01-02T00:00:00Z", `{"partner_id":"maria","name":"Maria","parent_partner_id":"agency"}`)
+	h.add("program.defined", "2016-01-02T00:00:00Z", `{"program_id":"scm","name":"SCM","priority":1,"default_rate":"5%","product_rates":{"scm":"20%","kit":"2.50"},"tier_rates":["5%","2%"],"cycles":2}`)
+	h.click("k1", "maria-scm", "v1", "2017-06-01T00:00:00Z")
+	o := h.add("order.placed", "2017-06-02T00:00:00Z", `{"order_id":"o","visitor_id":"v1","currency":"USD","lines":[{"line_id":"a","product_id":"scm","quantity":1,"amount":"497.00"},{"line_id":"b","product_id":"kit","quantity":3,"amount":"30.00"},{"line_id":"c","product_id":"other","quantity":1,"amount":"0.30"}]}`)
+	var got []string
+	for _, e := range o.Entries {
+		got = append(got, fmt.Sprintf("%s t%d %s %s", e.LineID, e.Tier, e.PartnerID, e.Amount))
+	}
+	// 20% of 497 = 99.40; tier 2 5% = 24.85; tier 3 2% = 9.94. Fixed 2.50 x 3.
+	// Default 5% of 0.30 = 0.015, half-even to 0.02.
+	want := "a t1 maria 99.40,a t2 agency 24.85,a t3 network 9.94,b t1 maria 7.50,b t2 agency 1.50,b t3 network 0.60,c t1 maria 0.02,c t2 agency 0.02,c t3 network 0.01"
+	if strings.Join(got, ",") != want {
+		t.Errorf("entries\n%s\nwant\n%s", strings.Join(got, ","), want)
+	}
+	if pa := o.Entries[0].PayableAt.Format("2006-01-02"); pa != "2017-06-12" {
+		t.Errorf("payable at %s, want 10 holding days after the order", pa)
+	}
+	// Subscriptions: cycles beyond the program's 2 earn nothing; renewals keep
+	// the first order's referral without a cookie.
+	for cycle := 1; cycle <= 3; cycle++ {
+		o := h.add("order.placed", fmt.Sprintf("2017-%02d-03T00:00:00Z", 5+cycle), fmt.Sprintf(`{"order_id":"s%d","visitor_id":"v1","currency":"USD","subscription_id":"sub","cycle":%d,"lines":[{"line_id":"l","product_id":"scm","quantity":1,"amount":"10.00"}]}`, cycle, cycle))
+		earned := who(t, o)
+		want := "maria 2.00 cookie k1"
+		if cycle == 3 {
+			want = "maria 0.00 cookie k1"
+			if !strings.Contains(reasons(o), "subscription payment 3 is past the 2 commissionable cycles of program scm") {
+				t.Errorf("cycle 3 reason: %s", reasons(o))
+			}
+		}
+		if earned != want {
+			t.Errorf("cycle %d: %q, want %q (%s)", cycle, earned, want, reasons(o))
+		}
+	}
+}
+
+func TestRefundsReverseProportionallyAndExactly(t *testing.T) {
+	h := newHistory(t, "")
+	h.click("k1", "maria-scm", "v1", "2017-06-01T00:00:00Z")
+	h.order("o", "v1", "", "scm", "100.00", "2017-06-02T00:00:00Z") // 20.00
+	var reversed []string
+	for i, amt := range []string{"33.33", "33.33", "33.34"} {
+		o := h.add("order.refunded", "2017-06-10T00:00:00Z", fmt.Sprintf(`{"order_id":"o","refund_id":"r%d","lines":[{"line_id":"l1","amount":%q}]}`, i, amt))
+		reversed = append(reversed, o.Entries[0].Amount)
+	}
+	// 6.666 -> 6.67, 6.67, then exactly what is left: 6.66.
+	if strings.Join(reversed, ",") != "6.67,6.67,6.66" {
+		t.Errorf("reversals %v, want 6.67,6.67,6.66", reversed)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	h := newHistory(t, `{"holding_days":0}`)
+	h.click("k1", "maria-scm", "v1", "2017-06-01T00:00:00Z")
+	h.order("o", "v1", "", "scm", "100.00", "2017-06-02T00:00:00Z") // maria 20.00
+	tests := []struct{ typ, at, data, reason string }{
+		{"order.refunded", "2017-06-03T00:00:00Z", `{"order_id":"nope","refund_id":"r","lines":[{"line_id":"l1","amount":"1.00"}]}`, "order nope is unknown"},
+		{"order.refunded", "2017-06-03T00:00:00Z", `{"order_id":"o","refund_id":"r","lines":[{"line_id":"l1","amount":"100.01"}]}`, "exceeds the 100.00 left to refund"},
+		{"order.refunded", "2017-06-03T00:00:00Z", `{"order_id":"o","refund_id":"r","lines":[{"line_id":"l9","amount":"1.00"}]}`, "line l9 is not on order o"},
+		{"order.refunded", "2017-06-03T00:00:00Z", `{"order_id":"o","refund_id":"r","lines":[{"line_id":"l1","amount":"1.001"}]}`, "more than the 2 allowed"},
+		{"payment.received", "2017-06-03T00:00:00Z", `{"order_id":"o","payment_id":"p","amount":"100.01"}`, "exceeds the 100.00 left to pay"},
+		{"payout.recorded", "2017-06-03T00:00:00Z", `{"payout_id":"po","partner_id":"maria","currency":"USD","amount":"20.01"}`, "exceeds the 20.00 payable to maria"},
+		{"payout.recorded", "2017-06-03T00:00:00Z", `{"payout_id":"po","partner_id":"ghost","currency":"USD","amount":"1.00"}`, "partner ghost is not registered"},
+		{"order.placed", "2017-06-03T00:00:00Z", `{"order_id":"o","currency":"USD","lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":"1.00"}]}`, "order o was already placed"},
+		{"link.created", "2017-06-03T00:00:00Z", `{"link_code":"maria-scm","partner_id":"roger","landing_url":"https://x.example/"}`, "already belongs to partner maria"},
+	}
+	for _, tt := range tests {
+		o := h.add(tt.typ, tt.at, tt.data)
+		if len(o.Refusals) != 1 || !strings.Contains(o.Refusals[0].Reason, tt.reason) || len(o.Entries) != 0 {
+			t.Errorf("%s %s: got %+v, want a refusal containing %q", tt.typ, tt.data, o, tt.reason)
+		}
+	}
+	if o := h.add("payout.recorded", "2017-06-03T00:00:00Z", `{"payout_id":"po","partner_id":"maria","currency":"USD","amount":"20.00"}`); len(o.Entries) != 1 || o.Entries[0].Kind != KindPaid {
+		t.Errorf("a payout of exactly the payable amount: %+v", o)
+	}
+	// The same fact key again with another payload is refused; the same
+	// payload is a silent duplicate.
+	f, _ := events.Decode([]byte(`{"specversion":"1.0","id":"f-1","source":"test","type":"contact.identified","time":"2017-06-03T00:00:00Z","data":{"visitor_id":"x","contact_id":"y"}}`))
+	if o := h.e.Apply(f, nil); len(o.Refusals) != 1 || !strings.Contains(o.Refusals[0].Reason, "different payload") {
+		t.Errorf("conflicting duplicate: %+v", o)
+	}
+}
+
+func TestOnPaymentBasis(t *testing.T) {
+	h := newHistory(t, `{"payout_basis":"on-payment"}`)
+	h.click("k1", "maria-scm", "v1", "2017-06-01T00:00:00Z")
+	if o := h.order("o", "v1", "", "scm", "100.00", "2017-06-02T00:00:00Z"); len(o.Entries) != 0 {
+		t.Fatalf("on-payment accrued at the order: %+v", o.Entries)
+	}
+	var accrued []string
+	for i, amt := range []string{"33.33", "33.33", "33.34"} {
+		o := h.add("payment.received", "2017-06-05T00:00:00Z", fmt.Sprintf(`{"order_id":"o","payment_id":"p%d","amount":%q}`, i, amt))
+		accrued = append(accrued, o.Entries[0].Amount)
+	}
+	if strings.Join(accrued, ",") != "6.67,6.67,6.66" {
+		t.Errorf("accruals %v, want 6.67,6.67,6.66 (the last payment takes what is left)", accrued)
+	}
+}
+
+func TestJPYRoundsToWholeYen(t *testing.T) {
+	h := newHistory(t, "")
+	h.add("program.defined", "2016-01-01T00:00:00Z", `{"program_id":"scm","name":"SCM","priority":1,"product_rates":{"scm":"12.5%"}}`)
+	h.click("k1", "maria-scm", "v1", "2017-06-01T00:00:00Z")
+	o := h.add("order.placed", "2017-06-02T00:00:00Z", `{"order_id":"o","visitor_id":"v1","currency":"JPY","lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":"1020"}]}`)
+	if got := o.Entries[0].Amount; got != "128" { // 127.5 half-even -> 128
+		t.Errorf("JPY commission %s, want 128", got)
+	}
+}
