@@ -408,10 +408,14 @@ func (s *State) payout(f events.Fact, d *events.PayoutRecorded) (Output, string)
 	}
 	cur, _ := money.Lookup(d.Currency)
 	amt, _ := money.ParseAmount(d.Amount.Text, cur)
-	a := s.account(d.PartnerID, d.Currency)
-	if payable := a.payable(f.Time); amt.GreaterThan(payable) {
+	payable := decimal.Zero
+	if a, ok := s.accts[d.PartnerID+"\x00"+d.Currency]; ok {
+		payable = a.payable(f.Time)
+	}
+	if amt.GreaterThan(payable) {
 		return Output{}, fmt.Sprintf("payout of %s %s exceeds the %s payable to %s on %s", money.Format(amt, cur), d.Currency, money.Format(payable, cur), d.PartnerID, f.Time.Format(time.RFC3339))
 	}
+	a := s.account(d.PartnerID, d.Currency)
 	a.paid = a.paid.Add(amt)
 	return Output{Entries: []Entry{{
 		EntryID: "payout/" + d.PayoutID, Kind: KindPaid, PartnerID: d.PartnerID,
