@@ -152,8 +152,10 @@ func TestPolicyFields(t *testing.T) {
 				h.click("k1", "roger-event", "laptop", "2016-05-01T00:00:00Z")
 				h.add("contact.identified", "2016-05-01T00:01:00Z", `{"visitor_id":"laptop","contact_id":"katie"}`)
 			},
-			order: func(h *history) Output { return h.order("o", "phone", "katie", "scm", "497.00", "2017-03-02T00:00:00Z") },
-			want:  "roger 99.40 referral-history k1",
+			order: func(h *history) Output {
+				return h.order("o", "phone", "katie", "scm", "497.00", "2017-03-02T00:00:00Z")
+			},
+			want: "roger 99.40 referral-history k1",
 		},
 		{
 			name: "cookies-only ignores history", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,` + base + `}`,
@@ -161,7 +163,9 @@ func TestPolicyFields(t *testing.T) {
 				h.click("k1", "roger-event", "laptop", "2016-05-01T00:00:00Z")
 				h.add("contact.identified", "2016-05-01T00:01:00Z", `{"visitor_id":"laptop","contact_id":"katie"}`)
 			},
-			order:  func(h *history) Output { return h.order("o", "phone", "katie", "scm", "497.00", "2017-03-02T00:00:00Z") },
+			order: func(h *history) Output {
+				return h.order("o", "phone", "katie", "scm", "497.00", "2017-03-02T00:00:00Z")
+			},
 			want:   "none",
 			reason: "lost: cookies-only ignores referral history",
 		},
@@ -171,7 +175,9 @@ func TestPolicyFields(t *testing.T) {
 				h.click("k1", "roger-event", "laptop", "2016-05-01T00:00:00Z")
 				h.add("contact.identified", "2016-05-01T00:01:00Z", `{"visitor_id":"laptop","contact_id":"katie"}`)
 			},
-			order:  func(h *history) Output { return h.order("o", "phone", "katie", "scm", "497.00", "2017-03-02T00:00:00Z") },
+			order: func(h *history) Output {
+				return h.order("o", "phone", "katie", "scm", "497.00", "2017-03-02T00:00:00Z")
+			},
 			want:   "none",
 			reason: "referral expired on 2016-10-28 (referral_days 180)",
 		},
@@ -215,16 +221,20 @@ func TestPolicyFields(t *testing.T) {
 		},
 		{
 			name: "self-referral rejected", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,` + base + `}`,
-			setup:  func(h *history) { h.click("k1", "roger-event", "v1", "2017-06-01T00:00:00Z") },
-			order:  func(h *history) Output { return h.order("o", "v1", "c-roger", "ticket", "100.00", "2017-06-02T00:00:00Z") },
+			setup: func(h *history) { h.click("k1", "roger-event", "v1", "2017-06-01T00:00:00Z") },
+			order: func(h *history) Output {
+				return h.order("o", "v1", "c-roger", "ticket", "100.00", "2017-06-02T00:00:00Z")
+			},
 			want:   "none",
 			reason: "self-referral: partner roger is the buyer (contact c-roger)",
 		},
 		{
 			name: "self-referral allowed", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,"referral_days":0,"program_binding":"partner-programs","self_referral":"allow","holding_days":30,"payout_basis":"upfront"}`,
 			setup: func(h *history) { h.click("k1", "roger-event", "v1", "2017-06-01T00:00:00Z") },
-			order: func(h *history) Output { return h.order("o", "v1", "c-roger", "ticket", "100.00", "2017-06-02T00:00:00Z") },
-			want:  "roger 10.00 cookie k1",
+			order: func(h *history) Output {
+				return h.order("o", "v1", "c-roger", "ticket", "100.00", "2017-06-02T00:00:00Z")
+			},
+			want: "roger 10.00 cookie k1",
 		},
 		{
 			name: "product no program covers", policy: `{"tracking":"cookies-only","credit":"last","cookie_days":30,` + base + `}`,

@@ -106,3 +106,18 @@ func (t *Timeline) Versions() []PolicyVersion {
 func (t *Timeline) Clone() *Timeline {
 	return &Timeline{versions: t.Versions(), changes: t.changes}
 }
+
+// SamePolicies reports whether two timelines put the same policies in force
+// from the same times, whatever their version names.
+func (t *Timeline) SamePolicies(o *Timeline) bool {
+	if len(t.versions) != len(o.versions) {
+		return false
+	}
+	for i, v := range t.versions {
+		w := o.versions[i]
+		if !v.EffectiveAt.Equal(w.EffectiveAt) || v.Policy != w.Policy {
+			return false
+		}
+	}
+	return true
+}

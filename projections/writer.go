@@ -104,7 +104,8 @@ func (w *Writer) rebuild(ctx context.Context, last ledger.Checkpoint, replays []
 		return nil
 	}
 	err = ReadFacts(ctx, w.facts, 1, last.FactsThrough, func(fc FactCommit) error {
-		if fc.Position == last.FactsThrough && last.FactsFolded < len(fc.Facts) {
+		// A negative FactsFolded (a replay's checkpoint) covers the whole commit.
+		if fc.Position == last.FactsThrough && last.FactsFolded >= 0 && last.FactsFolded < len(fc.Facts) {
 			fc.Facts, fc.Raw = fc.Facts[:last.FactsFolded], fc.Raw[:last.FactsFolded]
 			w.next = cursor{pos: fc.Position, index: last.FactsFolded}
 		} else {

@@ -7,5 +7,4 @@ import (
 
 var errNotYet = errors.New("not built yet")
 
-func runServe(ctx context.Context, env *environment, args []string) error  { return errNotYet }
-func runReplay(ctx context.Context, env *environment, args []string) error { return errNotYet }
+func runServe(ctx context.Context, env *environment, args []string) error { return errNotYet }

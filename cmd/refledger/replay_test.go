@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+type replayJSON struct {
+	ReplayID string `json:"replay_id"`
+	Changes  []struct {
+		OrderID       string  `json:"order_id"`
+		LineID        string  `json:"line_id"`
+		PartnerBefore *string `json:"partner_before"`
+		PartnerAfter  *string `json:"partner_after"`
+		AmountBefore  string  `json:"amount_before"`
+		AmountAfter   string  `json:"amount_after"`
+		Currency      string  `json:"currency"`
+	} `json:"changes"`
+	Totals []struct {
+		PartnerID string `json:"partner_id"`
+		Currency  string `json:"currency"`
+		Before    string `json:"before"`
+		After     string `json:"after"`
+		Delta     string `json:"delta"`
+	} `json:"totals"`
+	Applied *struct {
+		Adjustments    int  `json:"adjustments"`
+		AlreadyApplied bool `json:"already_applied"`
+	} `json:"applied"`
+}
+
+func replayCLI(t *testing.T, args ...string) replayJSON {
+	t.Helper()
+	var r replayJSON
+	if err := json.Unmarshal([]byte(mustCLI(t, append([]string{"replay", "--format", "json"}, args...)...)), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestSeedReplays checks both seed replays: o-2017 goes from roger 99.40 to
+// nobody, roger's total from 109.40 to 10.00, and nothing else changes.
+func TestSeedReplays(t *testing.T) {
+	data := seededData(t)
+	for _, policy := range []string{"policy-cookies-only.json", "policy-link-program.json"} {
+		t.Run(policy, func(t *testing.T) {
+			r := replayCLI(t, "--data", data, "--policy", filepath.Join(seedDir, policy))
+			if len(r.Changes) != 1 {
+				t.Fatalf("changes = %+v, want only o-2017", r.Changes)
+			}
+			c := r.Changes[0]
+			if c.OrderID != "o-2017" || c.LineID != "l1" || c.PartnerBefore == nil || *c.PartnerBefore != "roger" || c.PartnerAfter != nil || c.AmountBefore != "99.40" || c.AmountAfter != "0.00" || c.Currency != "USD" {
+				t.Errorf("change = %+v", c)
+			}
+			for _, tot := range r.Totals {
+				switch tot.PartnerID {
+				case "roger":
+					if tot.Before != "109.40" || tot.After != "10.00" || tot.Delta != "-99.40" {
+						t.Errorf("roger's total = %+v", tot)
+					}
+				default:
+					if tot.Delta != "0.00" {
+						t.Errorf("%s changed: %+v", tot.PartnerID, tot)
+					}
+				}
+			}
+			for _, f := range []string{"table", "json", "csv"} {
+				out := mustCLI(t, "replay", "--data", data, "--policy", filepath.Join(seedDir, policy), "--format", f)
+				golden(t, "seed-replay-"+policy+"."+f, out)
+				// Byte-identical across runs.
+				if again := mustCLI(t, "replay", "--data", data, "--policy", filepath.Join(seedDir, policy), "--format", f); again != out {
+					t.Errorf("replay output differs between two runs")
+				}
+			}
+		})
+	}
+}
+
+func TestReplayUnchangedPolicyIsEmpty(t *testing.T) {
+	data := seededData(t)
+	unchanged := filepath.Join(t.TempDir(), "same.json")
+	os.WriteFile(unchanged, []byte(`{"tracking":"referral-history-and-cookies","credit":"last","cookie_days":30,"referral_days":0,"program_binding":"partner-programs","self_referral":"reject","holding_days":30,"payout_basis":"upfront"}`), 0o644)
+	if r := replayCLI(t, "--data", data, "--policy", unchanged); len(r.Changes) != 0 {
+		t.Fatalf("replay under the unchanged policy changed %+v", r.Changes)
+	}
+	if r := replayCLI(t, "--data", data, "--current"); len(r.Changes) != 0 {
+		t.Fatalf("replay under the current timeline changed %+v", r.Changes)
+	}
+}
+
+func TestReplayApply(t *testing.T) {
+	data := seededData(t)
+	policy := filepath.Join(seedDir, "policy-cookies-only.json")
+	r := replayCLI(t, "--data", data, "--policy", policy, "--apply")
+	if r.Applied == nil || r.Applied.AlreadyApplied || r.Applied.Adjustments != 1 {
+		t.Fatalf("apply = %+v", r.Applied)
+	}
+	// After apply, a replay under the now-current timeline shows an empty diff.
+	if now := replayCLI(t, "--data", data, "--current"); len(now.Changes) != 0 {
+		t.Fatalf("replay after apply changed %+v", now.Changes)
+	}
+	// Applying the same replay again changes nothing.
+	again := replayCLI(t, "--data", data, "--policy", policy, "--apply")
+	if len(again.Changes) != 0 || again.Applied == nil || !again.Applied.AlreadyApplied {
+		t.Fatalf("second apply = %+v", again)
+	}
+	var bal struct{ Balances []struct{ PartnerID, Earned, Reversed, Payable string } }
+	// Adjustments take effect when applied: balances as of now show them,
+	// balances as of a day before the apply do not.
+	decode(t, mustCLI(t, "report", "balances", "--data", data, "--format", "json"), &bal)
+	for _, b := range bal.Balances {
+		if b.PartnerID == "roger" && (b.Earned != "109.40" || b.Reversed != "99.40" || b.Payable != "10.00") {
+			t.Errorf("roger after apply = %+v, want 99.40 reversed by the adjustment", b)
+		}
+	}
+	decode(t, mustCLI(t, "report", "balances", "--data", data, "--as-of", asOf, "--format", "json"), &bal)
+	for _, b := range bal.Balances {
+		if b.PartnerID == "roger" && b.Payable != "109.40" {
+			t.Errorf("roger as of %s, before the apply = %+v: the past was rewritten", asOf, b)
+		}
+	}
+	var ex struct{ Decision string }
+	decode(t, mustCLI(t, "explain", "--order", "o-2017", "--data", data, "--format", "json"), &ex)
+	if ex.Decision != "none" {
+		t.Errorf("o-2017 after apply is explained as %q, want none", ex.Decision)
+	}
+	// A new order after apply is decided under the applied policy.
+	later := filepath.Join(t.TempDir(), "later.jsonl")
+	os.WriteFile(later, []byte(`{"specversion":"1.0","id":"later-1","source":"checkout","type":"order.placed","time":"2018-01-02T10:00:00Z","data":{"order_id":"o-2018","contact_id":"katie","visitor_id":"v-new","currency":"USD","lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":"100.00"}]}}`+"\n"), 0o644)
+	mustCLI(t, "import", later, "--data", data)
+	decode(t, mustCLI(t, "explain", "--order", "o-2018", "--data", data, "--format", "json"), &ex)
+	if ex.Decision != "none" {
+		t.Errorf("o-2018 under the applied cookies-only policy: %q, want none", ex.Decision)
+	}
+	if now := replayCLI(t, "--data", data, "--current"); len(now.Changes) != 0 {
+		t.Fatalf("replay after a later order changed %+v", now.Changes)
+	}
+}
+
+func TestReplayPolicyFileErrors(t *testing.T) {
+	data := seededData(t)
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"typo.json":  `{"trackng":"cookies-only"}`,
+		"value.json": `{"tracking":"cookies"}`,
+		"json.json":  `{"tracking":`,
+	} {
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, []byte(body), 0o644)
+		if code, _, errOut := cli(t, "replay", "--data", data, "--policy", path); code != 2 {
+			t.Errorf("%s: exit %d (%s), want 2", name, code, errOut)
+		}
+	}
+}

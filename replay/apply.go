@@ -1,0 +1,91 @@
+package replay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/ledger"
+)
+
+// ErrLedgerMoved: the ledger changed between the what-if and its apply.
+// Nothing was applied; run the what-if again.
+var ErrLedgerMoved = errors.New("the ledger moved since the what-if")
+
+// Applied says what Apply did.
+type Applied struct {
+	Position    store.Position `json:"position"`
+	Adjustments int            `json:"adjustments"`
+	// AlreadyApplied is true when this replay was applied before, or when
+	// its policy was already in force with nothing to adjust.
+	AlreadyApplied bool `json:"already_applied"`
+}
+
+// Apply appends the replay as one atomic commit fenced at the ledger
+// position the what-if read: the replay record (policy and where it takes
+// effect), the adjusting entries, and the new explanation of every changed
+// order. appliedAt is when the adjustments take effect.
+func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.Time) (Applied, error) {
+	if r.Noop {
+		return Applied{AlreadyApplied: true}, nil
+	}
+	adjustments := r.adjustments(appliedAt)
+	rec := ledger.ReplayApplied{
+		ReplayID: r.ReplayID, Policy: r.Policy, Whole: r.From == nil,
+		FactsThrough: r.FactsThrough, LedgerAt: r.LedgerAt,
+	}
+	if r.From != nil {
+		rec.From = *r.From
+	}
+	cp, _ := json.Marshal(ledger.Checkpoint{FactsThrough: r.FactsThrough, FactsFolded: -1})
+	body, _ := json.Marshal(rec)
+	c := store.Commit{ID: "replay:" + r.ReplayID, Events: []store.Event{
+		{ID: "replay:" + r.ReplayID + ":checkpoint", Type: ledger.TypeCheckpoint, Data: cp},
+		{ID: "replay:" + r.ReplayID, Type: ledger.TypeReplayApplied, Data: body},
+	}}
+	for _, e := range adjustments {
+		b, _ := json.Marshal(e)
+		c.Events = append(c.Events, store.Event{ID: e.EntryID, Type: ledger.TypeCommissionAdjusted, Data: b})
+	}
+	for _, ch := range changedOrders(r) {
+		a := r.attributions[ch]
+		a.ReplayID = r.ReplayID
+		b, _ := json.Marshal(a)
+		c.Events = append(c.Events, store.Event{ID: "attribution:" + ch + ":" + r.ReplayID, Type: ledger.TypeOrderAttributed, Data: b})
+	}
+	if err := c.Validate(); err != nil {
+		return Applied{}, fmt.Errorf("replay %s is too large to apply in one commit (%d events): %w", r.ReplayID, len(c.Events), err)
+	}
+	res, err := ledgerLog.Append(ctx, c, store.At(r.LedgerAt))
+	switch {
+	case errors.Is(err, store.ErrWrongPosition):
+		return Applied{}, fmt.Errorf("%w (read at ledger position %d): %v", ErrLedgerMoved, r.LedgerAt, err)
+	case err != nil:
+		return Applied{}, fmt.Errorf("append replay %s: %w", r.ReplayID, err)
+	}
+	return Applied{Position: res.Position, Adjustments: len(adjustments), AlreadyApplied: res.Duplicate}, nil
+}
+
+// changedOrders lists orders whose commission changes on any tier.
+func changedOrders(r *Result) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range r.adjustments(time.Time{}) {
+		if !seen[e.OrderID] {
+			seen[e.OrderID] = true
+			out = append(out, e.OrderID)
+		}
+	}
+	return out
+}
+
+// Explain returns an order's explanation in the ledger and under the
+// replay.
+func (r *Result) Explain(order string) (before, after ledger.Attribution, ok bool) {
+	after, ok = r.attributions[order]
+	before = r.current[order]
+	return before, after, ok
+}

@@ -1,0 +1,194 @@
+package replay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/ledger"
+	"github.com/refledger/refledger/projections"
+	"github.com/shopspring/decimal"
+)
+
+// Request is a what-if: a candidate policy, in force from From on, or over
+// the whole timeline when From is nil.
+type Request struct {
+	Policy ledger.Policy
+	From   *time.Time
+	// Current replays under the timeline as it stands, with no candidate:
+	// its diff is empty unless history holds a change not yet applied.
+	Current bool
+}
+
+// Change is one order line whose tier-1 commission differs. A nil partner
+// means nobody earns on the line.
+type Change struct {
+	OrderID       string  `json:"order_id"`
+	LineID        string  `json:"line_id"`
+	PartnerBefore *string `json:"partner_before"`
+	PartnerAfter  *string `json:"partner_after"`
+	AmountBefore  string  `json:"amount_before"`
+	AmountAfter   string  `json:"amount_after"`
+	Currency      string  `json:"currency"`
+}
+
+// Total compares a partner's commission in one currency over all tiers.
+type Total struct {
+	PartnerID string `json:"partner_id"`
+	Currency  string `json:"currency"`
+	Before    string `json:"before"`
+	After     string `json:"after"`
+	Delta     string `json:"delta"`
+}
+
+// Summary counts what a replay changes.
+type Summary struct {
+	OrdersChanged    int        `json:"orders_changed"`
+	PartnersAffected int        `json:"partners_affected"`
+	NetDelta         []NetDelta `json:"net_delta"`
+}
+
+// NetDelta is the net change of all commission in one currency.
+type NetDelta struct {
+	Currency string `json:"currency"`
+	Delta    string `json:"delta"`
+}
+
+// Result is a what-if's answer, and what Apply needs to apply it.
+type Result struct {
+	ReplayID     string         `json:"replay_id"`
+	Policy       ledger.Policy  `json:"policy"`
+	From         *time.Time     `json:"from"`
+	FactsThrough store.Position `json:"facts_through"`
+	LedgerAt     store.Position `json:"ledger_at"`
+	Changes      []Change       `json:"changes"`
+	Totals       []Total        `json:"totals"`
+	Summary      Summary        `json:"summary"`
+	// Noop is true when the candidate timeline is already in force and
+	// nothing differs: applying it changes nothing.
+	Noop bool `json:"noop"`
+
+	before, after shareSums
+	attributions  map[string]ledger.Attribution // order -> after
+	current       map[string]ledger.Attribution // order -> before
+	timeline      *ledger.Timeline
+}
+
+// shareKey names one partner's commission on one order line at one tier.
+type shareKey struct {
+	order, line string
+	tier        int
+	partner     string
+}
+
+type shareSum struct {
+	net      decimal.Decimal
+	currency string
+	sample   ledger.Entry // source, click, link, program and payable time
+}
+
+// Progress is told how far through the fact log a replay is.
+type Progress func(done, total store.Position)
+
+// WhatIf brings the ledger up to date, replays every fact under the
+// candidate timeline and compares. It writes nothing but the catch-up.
+func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progress Progress) (*Result, error) {
+	view := projections.NewLedger()
+	w, err := openCurrent(ctx, facts, ledgerLog, view)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Policy: req.Policy, From: req.From, FactsThrough: w.FactsFolded(), LedgerAt: w.LedgerHead()}
+	current := w.Engine().Timeline()
+	res.ReplayID = replayID(req, res.FactsThrough, res.LedgerAt)
+	res.timeline = current.Clone()
+	if !req.Current {
+		from := time.Time{}
+		if req.From != nil {
+			from = *req.From
+		}
+		res.timeline = current.WithCandidate(res.ReplayID, req.Policy, from, req.From == nil)
+	}
+	e := ledger.NewEngine(res.timeline.Clone())
+	res.after, res.attributions = shareSums{}, map[string]ledger.Attribution{}
+	err = projections.ReadFacts(ctx, facts, 1, res.FactsThrough, func(fc projections.FactCommit) error {
+		out := projections.Fold(e, fc)
+		for _, en := range out.Entries {
+			res.after.add(en)
+		}
+		for _, a := range out.Attributions {
+			res.attributions[a.OrderID] = a
+		}
+		if progress != nil {
+			progress(fc.Position, res.FactsThrough)
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay facts: %w", err)
+	}
+	res.before, res.current = sumsOf(view.Entries()), map[string]ledger.Attribution{}
+	for order := range res.attributions {
+		if a, ok := view.Attribution(order); ok {
+			res.current[order] = a
+		}
+	}
+	res.compare()
+	res.Noop = len(res.Changes) == 0 && len(res.adjustments(time.Time{})) == 0 && res.timeline.SamePolicies(current)
+	return res, nil
+}
+
+// openCurrent opens the writer on the ledger as it stands, caught up.
+func openCurrent(ctx context.Context, facts, ledgerLog store.Log, view *projections.Ledger) (*projections.Writer, error) {
+	w, err := projections.OpenWriter(ctx, facts, ledgerLog, view)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.CatchUp(ctx); err != nil {
+		return nil, fmt.Errorf("bring the ledger up to date: %w", err)
+	}
+	return w, nil
+}
+
+func replayID(req Request, facts, ledgerAt store.Position) string {
+	h := sha256.New()
+	b, _ := json.Marshal(struct {
+		P       ledger.Policy
+		F       *time.Time
+		Current bool
+		At      [2]uint64
+	}{req.Policy, req.From, req.Current, [2]uint64{facts, ledgerAt}})
+	h.Write(b)
+	return "replay-" + hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// shareSums sums commission entries per order line, tier and partner.
+type shareSums map[shareKey]*shareSum
+
+func sumsOf(entries []ledger.Entry) shareSums {
+	m := shareSums{}
+	for _, e := range entries {
+		m.add(e)
+	}
+	return m
+}
+
+func (m shareSums) add(e ledger.Entry) {
+	if e.Kind == ledger.KindPaid {
+		return
+	}
+	k := shareKey{e.OrderID, e.LineID, e.Tier, e.PartnerID}
+	s, ok := m[k]
+	if !ok {
+		s = &shareSum{currency: e.Currency, sample: e}
+		m[k] = s
+	}
+	s.net = s.net.Add(decimal.RequireFromString(e.Net))
+	if e.Kind != ledger.KindReversed {
+		s.sample = e
+	}
+}
