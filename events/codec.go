@@ -192,3 +192,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Validate checks a fact built in code (not decoded from the wire) by the
+// same rules as Decode, through its canonical encoding.
+func Validate(f Fact) error {
+	_, err := Decode(Encode(f))
+	return err
+}

@@ -33,12 +33,26 @@ type Clicks struct {
 	links        map[string]events.LinkCreated
 	partnerLinks map[string][]string
 	byLink       map[string][]Click
+	byVisitor    map[string][]clickRef
+	byContact    map[string][]clickRef // clicks that carried the contact id
+	visitorsOf   map[string][]string   // contact -> identified visitors
+	manual       map[string][]Referral
 	head         store.Position
+}
+
+// clickRef points at a click: its link and its index there.
+type clickRef struct {
+	link string
+	i    int
 }
 
 // NewClicks returns an empty click history.
 func NewClicks() *Clicks {
-	return &Clicks{links: map[string]events.LinkCreated{}, partnerLinks: map[string][]string{}, byLink: map[string][]Click{}}
+	return &Clicks{
+		links: map[string]events.LinkCreated{}, partnerLinks: map[string][]string{}, byLink: map[string][]Click{},
+		byVisitor: map[string][]clickRef{}, byContact: map[string][]clickRef{}, visitorsOf: map[string][]string{},
+		manual: map[string][]Referral{},
+	}
 }
 
 // ApplyFacts adds the clicks and links of one fact commit.
@@ -56,12 +70,72 @@ func (c *Clicks) ApplyFacts(fc FactCommit) {
 			}
 			c.links[d.LinkCode] = *d
 		case *events.ClickRecorded:
+			ref := clickRef{link: d.LinkCode, i: len(c.byLink[d.LinkCode])}
 			c.byLink[d.LinkCode] = append(c.byLink[d.LinkCode], Click{
 				ClickID: d.ClickID, Time: f.Time, LinkCode: d.LinkCode, VisitorID: d.VisitorID,
 				ContactID: d.ContactID, IP: d.IP, UserAgent: d.UserAgent, Referrer: d.Referrer,
 			})
+			c.byVisitor[d.VisitorID] = append(c.byVisitor[d.VisitorID], ref)
+			if d.ContactID != "" {
+				c.byContact[d.ContactID] = append(c.byContact[d.ContactID], ref)
+			}
+		case *events.ContactIdentified:
+			c.identify(d.VisitorID, d.ContactID)
+		case *events.OrderPlaced:
+			if d.VisitorID != "" && d.ContactID != "" {
+				c.identify(d.VisitorID, d.ContactID)
+			}
+		case *events.ReferralAssigned:
+			c.manual[d.ContactID] = append(c.manual[d.ContactID], Referral{Source: "manual", Time: f.Time, PartnerID: d.PartnerID, Note: d.Note})
 		}
 	}
+}
+
+func (c *Clicks) identify(visitor, contact string) {
+	if !contains(c.visitorsOf[contact], visitor) {
+		c.visitorsOf[contact] = append(c.visitorsOf[contact], visitor)
+	}
+}
+
+// Referral is one entry of a contact's referral history.
+type Referral struct {
+	Source    string    `json:"source"` // click (by an identified browser or carrying the contact) or manual
+	Time      time.Time `json:"time"`
+	PartnerID string    `json:"partner_id"`
+	ClickID   string    `json:"click_id,omitempty"`
+	LinkCode  string    `json:"link_code,omitempty"`
+	ProgramID string    `json:"program_id,omitempty"`
+	VisitorID string    `json:"visitor_id,omitempty"`
+	Note      string    `json:"note,omitempty"`
+}
+
+// Referrals lists a contact's referral history in time order: clicks that
+// carried the contact id, clicks by every browser identified as the contact,
+// and manual referrals.
+func (c *Clicks) Referrals(contact string) []Referral {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	seen := map[clickRef]bool{}
+	out := []Referral{}
+	addClick := func(ref clickRef) {
+		if seen[ref] {
+			return
+		}
+		seen[ref] = true
+		k, link := c.byLink[ref.link][ref.i], c.links[ref.link]
+		out = append(out, Referral{Source: "click", Time: k.Time, PartnerID: link.PartnerID, ClickID: k.ClickID, LinkCode: k.LinkCode, ProgramID: link.ProgramID, VisitorID: k.VisitorID})
+	}
+	for _, ref := range c.byContact[contact] {
+		addClick(ref)
+	}
+	for _, v := range c.visitorsOf[contact] {
+		for _, ref := range c.byVisitor[v] {
+			addClick(ref)
+		}
+	}
+	out = append(out, c.manual[contact]...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
 }
 
 // Head is the last fact position applied.

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/refledger/refledger/events"
@@ -16,29 +17,58 @@ type FactCommit struct {
 	Raw      [][]byte // the stored canonical bytes of each fact
 }
 
-// ReadFacts calls fn for every commit of the fact log from position from up
-// to and including until (0: the head when the read starts).
+// ReadFacts calls fn for every position of the fact log from position from
+// up to and including until (0: the head when the read starts). Commits
+// that share a position (group committed) arrive together, in order, as one
+// FactCommit: a position is the unit the ledger checkpoints.
 func ReadFacts(ctx context.Context, log store.Log, from, until store.Position, fn func(FactCommit) error) error {
-	stop := fmt.Errorf("stop")
+	stop := errors.New("stop")
+	var pending *FactCommit
+	flush := func() error {
+		if pending == nil {
+			return nil
+		}
+		fc := *pending
+		pending = nil
+		return fn(fc)
+	}
 	err := log.Read(ctx, from, func(s store.Stored) error {
 		if until != 0 && s.Position > until {
 			return stop
 		}
-		fc := FactCommit{Position: s.Position, Facts: make([]events.Fact, 0, len(s.Commit.Events)), Raw: make([][]byte, 0, len(s.Commit.Events))}
-		for _, e := range s.Commit.Events {
-			f, err := events.Decode(e.Data)
-			if err != nil {
-				return fmt.Errorf("fact log at %d: event %q: %w", s.Position, e.ID, err)
+		if pending != nil && pending.Position != s.Position {
+			if err := flush(); err != nil {
+				return err
 			}
-			fc.Facts = append(fc.Facts, f)
-			fc.Raw = append(fc.Raw, e.Data)
 		}
-		return fn(fc)
+		return DecodeCommit(s, func(fc FactCommit) error {
+			if pending == nil {
+				pending = &fc
+				return nil
+			}
+			pending.Facts = append(pending.Facts, fc.Facts...)
+			pending.Raw = append(pending.Raw, fc.Raw...)
+			return nil
+		})
 	})
-	if err == stop {
-		return nil
+	if err != nil && !errors.Is(err, stop) {
+		return err
 	}
-	return err
+	return flush()
+}
+
+// DecodeCommit decodes one stored fact commit and hands it to fn.
+func DecodeCommit(s store.Stored, fn func(FactCommit) error) error {
+	fc := FactCommit{Position: s.Position, Facts: make([]events.Fact, 0, len(s.Commit.Events)), Raw: make([][]byte, 0, len(s.Commit.Events))}
+	for _, e := range s.Commit.Events {
+		f, err := events.Decode(e.Data)
+		if err != nil {
+			return fmt.Errorf("fact log at %d: event %q: %w", s.Position, e.ID, err)
+		}
+		fc.Facts = append(fc.Facts, f)
+		fc.Raw = append(fc.Raw, e.Data)
+	}
+	return fn(fc)
 }
 
 // Fold applies one fact commit to the engine and gathers the output.

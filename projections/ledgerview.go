@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -272,4 +273,56 @@ func (l *Ledger) Entries() []ledger.Entry {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return append([]ledger.Entry(nil), l.entries...)
+}
+
+// CommissionRow is a commission as reports and the API show it: every
+// field CONTRACT §3 names is always present.
+type CommissionRow struct {
+	EntryID   string `json:"entry_id"`
+	Kind      string `json:"kind"`
+	OrderID   string `json:"order_id"`
+	LineID    string `json:"line_id"`
+	PartnerID string `json:"partner_id"`
+	Tier      int    `json:"tier"`
+	Amount    string `json:"amount"`
+	Currency  string `json:"currency"`
+	Status    string `json:"status"`
+	Source    string `json:"source"`
+	ClickID   string `json:"click_id"`
+	LinkCode  string `json:"link_code"`
+	ProgramID string `json:"program_id"`
+	Rate      string `json:"rate"`
+	Time      string `json:"time"`
+	PayableAt string `json:"payable_at"`
+	Policy    string `json:"policy_version"`
+	RefundID  string `json:"refund_id,omitempty"`
+	PaymentID string `json:"payment_id,omitempty"`
+	ReplayID  string `json:"replay_id,omitempty"`
+}
+
+// Row renders the commission for reports.
+func (c Commission) Row() CommissionRow {
+	return CommissionRow{
+		EntryID: c.EntryID, Kind: c.Kind, OrderID: c.OrderID, LineID: c.LineID, PartnerID: c.PartnerID,
+		Tier: c.Tier, Amount: c.Amount, Currency: c.Currency, Status: c.Status, Source: c.Source,
+		ClickID: c.ClickID, LinkCode: c.LinkCode, ProgramID: c.ProgramID, Rate: c.Rate,
+		Time: c.Time.Format(time.RFC3339), PayableAt: c.PayableAt.Format(time.RFC3339), Policy: c.Policy,
+		RefundID: c.RefundID, PaymentID: c.PaymentID, ReplayID: c.ReplayID,
+	}
+}
+
+// CommissionHeader is the column order of commission tables.
+var CommissionHeader = []string{"entry_id", "kind", "order_id", "line_id", "partner_id", "tier", "amount", "currency", "status", "source", "click_id", "link_code", "program_id"}
+
+// Cells renders the row's CommissionHeader columns.
+func (r CommissionRow) Cells() []string {
+	return []string{r.EntryID, r.Kind, r.OrderID, r.LineID, r.PartnerID, strconv.Itoa(r.Tier), r.Amount, r.Currency, r.Status, r.Source, r.ClickID, r.LinkCode, r.ProgramID}
+}
+
+// BalanceHeader is the column order of balance tables.
+var BalanceHeader = []string{"partner_id", "currency", "earned", "reversed", "pending", "payable", "paid"}
+
+// Cells renders the balance's BalanceHeader columns.
+func (b Balance) Cells() []string {
+	return []string{b.PartnerID, b.Currency, b.Earned, b.Reversed, b.Pending, b.Payable, b.Paid}
 }

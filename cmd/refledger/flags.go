@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/refledger/refledger/events/jetstream"
@@ -25,9 +26,9 @@ func (s *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.eventstoreURL, "eventstore-url", envOr("REFLEDGER_EVENTSTORE_URL", ""), "EventStoreDB URL (instead of the embedded store)")
 }
 
-// open opens the chosen store. listen is the embedded server's client
-// address ("" for in-process only).
-func (s *storeFlags) open(listen string) (store.Store, *jetstream.Store, error) {
+// openOwned opens the chosen store for a command that owns it (serve):
+// listen is the embedded server's client address.
+func (s *storeFlags) openOwned(listen string) (store.Store, *jetstream.Store, error) {
 	switch {
 	case s.natsURL != "" && s.eventstoreURL != "":
 		return nil, nil, usagef("--nats-url and --eventstore-url are exclusive: choose one store")
@@ -40,6 +41,12 @@ func (s *storeFlags) open(listen string) (store.Store, *jetstream.Store, error) 
 		}
 		return js, js, nil
 	}
+	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("data folder: %w", err)
+	}
+	if info, running := runningService(s.dataDir); running {
+		return nil, nil, fmt.Errorf("a refledger service (pid %d) already owns %s: stop it, or use --nats-url %s", info.PID, s.dataDir, info.NATSURL)
+	}
 	js, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: s.dataDir, Listen: listen})
 	if err != nil {
 		return nil, nil, fmt.Errorf("open embedded store in %s: %w", s.dataDir, err)
@@ -47,9 +54,26 @@ func (s *storeFlags) open(listen string) (store.Store, *jetstream.Store, error) 
 	return js, js, nil
 }
 
+// open opens the store for a command that does not serve. When a service
+// owns the embedded store, the command talks to it through its NATS
+// server instead of opening the files a second time.
+func (s *storeFlags) open() (store.Store, error) {
+	if s.natsURL == "" && s.eventstoreURL == "" {
+		if info, running := runningService(s.dataDir); running {
+			js, err := jetstream.Connect(info.NATSURL, jetstream.Options{})
+			if err != nil {
+				return nil, fmt.Errorf("a refledger service (pid %d) owns %s but its NATS server %s does not answer: %w", info.PID, s.dataDir, info.NATSURL, err)
+			}
+			return js, nil
+		}
+	}
+	st, _, err := s.openOwned("")
+	return st, err
+}
+
 // openLogs opens the store and both logs for a command that does not serve.
 func (s *storeFlags) openLogs(ctx context.Context) (store.Store, store.Log, store.Log, error) {
-	st, _, err := s.open("")
+	st, err := s.open()
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -43,3 +43,11 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// dashEmpty shows empty cells as "-" in tables.
+func dashEmpty(cells []string) []string {
+	for i, c := range cells {
+		cells[i] = orDash(c)
+	}
+	return cells
+}

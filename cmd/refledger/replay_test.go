@@ -106,7 +106,9 @@ func TestReplayApply(t *testing.T) {
 	if len(again.Changes) != 0 || again.Applied == nil || !again.Applied.AlreadyApplied {
 		t.Fatalf("second apply = %+v", again)
 	}
-	var bal struct{ Balances []struct{ PartnerID, Earned, Reversed, Payable string } }
+	var bal struct {
+		Balances []struct{ PartnerID, Earned, Reversed, Payable string }
+	}
 	// Adjustments take effect when applied: balances as of now show them,
 	// balances as of a day before the apply do not.
 	decode(t, mustCLI(t, "report", "balances", "--data", data, "--format", "json"), &bal)

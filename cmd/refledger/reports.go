@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/refledger/refledger/events/store"
@@ -83,30 +82,6 @@ func (tf *timeFlag) or(fallback time.Time) time.Time {
 	return fallback
 }
 
-// commissionRow is one line of the commissions report (CONTRACT §3).
-type commissionRow struct {
-	EntryID   string `json:"entry_id"`
-	Kind      string `json:"kind"`
-	OrderID   string `json:"order_id"`
-	LineID    string `json:"line_id"`
-	PartnerID string `json:"partner_id"`
-	Tier      int    `json:"tier"`
-	Amount    string `json:"amount"`
-	Currency  string `json:"currency"`
-	Status    string `json:"status"`
-	Source    string `json:"source"`
-	ClickID   string `json:"click_id"`
-	LinkCode  string `json:"link_code"`
-	ProgramID string `json:"program_id"`
-	Rate      string `json:"rate"`
-	Time      string `json:"time"`
-	PayableAt string `json:"payable_at"`
-	Policy    string `json:"policy_version"`
-	RefundID  string `json:"refund_id,omitempty"`
-	PaymentID string `json:"payment_id,omitempty"`
-	ReplayID  string `json:"replay_id,omitempty"`
-}
-
 func runReportCommissions(ctx context.Context, env *environment, args []string) error {
 	fs := flag.NewFlagSet("report commissions", flag.ContinueOnError)
 	var sf storeFlags
@@ -129,18 +104,12 @@ func runReportCommissions(ctx context.Context, env *environment, args []string) 
 	}
 	defer done()
 	now := asOf.or(time.Now().UTC())
-	rows := []commissionRow{}
-	t := table{header: []string{"entry_id", "kind", "order_id", "line_id", "partner_id", "tier", "amount", "currency", "status", "source", "click_id", "link_code", "program_id"}}
+	rows := []projections.CommissionRow{}
+	t := table{header: projections.CommissionHeader}
 	for _, c := range view.Commissions(filter, now) {
-		r := commissionRow{
-			EntryID: c.EntryID, Kind: c.Kind, OrderID: c.OrderID, LineID: c.LineID, PartnerID: c.PartnerID,
-			Tier: c.Tier, Amount: c.Amount, Currency: c.Currency, Status: c.Status, Source: c.Source,
-			ClickID: c.ClickID, LinkCode: c.LinkCode, ProgramID: c.ProgramID, Rate: c.Rate,
-			Time: c.Time.Format(time.RFC3339), PayableAt: c.PayableAt.Format(time.RFC3339), Policy: c.Policy,
-			RefundID: c.RefundID, PaymentID: c.PaymentID, ReplayID: c.ReplayID,
-		}
+		r := c.Row()
 		rows = append(rows, r)
-		t.rows = append(t.rows, []string{r.EntryID, r.Kind, r.OrderID, r.LineID, r.PartnerID, strconv.Itoa(r.Tier), r.Amount, r.Currency, r.Status, orDash(r.Source), orDash(r.ClickID), orDash(r.LinkCode), orDash(r.ProgramID)})
+		t.rows = append(t.rows, dashEmpty(r.Cells()))
 	}
 	return writeReport(env.stdout, out, map[string]any{"commissions": rows}, t)
 }
@@ -165,9 +134,9 @@ func runReportBalances(ctx context.Context, env *environment, args []string) err
 	defer done()
 	at := asOf.or(time.Now().UTC())
 	balances := view.Balances(at)
-	t := table{header: []string{"partner_id", "currency", "earned", "reversed", "pending", "payable", "paid"}}
+	t := table{header: projections.BalanceHeader}
 	for _, b := range balances {
-		t.rows = append(t.rows, []string{b.PartnerID, b.Currency, b.Earned, b.Reversed, b.Pending, b.Payable, b.Paid})
+		t.rows = append(t.rows, b.Cells())
 	}
 	return writeReport(env.stdout, out, map[string]any{"as_of": at.Format(time.RFC3339), "balances": balances}, t)
 }

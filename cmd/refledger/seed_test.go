@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/refledger/refledger/projections"
 )
 
 // TestSeedExpectations checks every expectation of the seed scenario's
@@ -10,7 +12,7 @@ import (
 func TestSeedExpectations(t *testing.T) {
 	data := seededData(t)
 
-	var comm struct{ Commissions []commissionRow }
+	var comm struct{ Commissions []projections.CommissionRow }
 	decode(t, mustCLI(t, "report", "commissions", "--data", data, "--as-of", asOf, "--format", "json"), &comm)
 	type key struct{ kind, order, partner, source, click, link, program, amount string }
 	var got []key

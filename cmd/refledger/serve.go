@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/server"
+)
+
+// serveFile, in the data folder, tells other commands that a service owns
+// the embedded store and where to reach it.
+const serveFile = "serve.json"
+
+type serveInfo struct {
+	PID     int    `json:"pid"`
+	NATSURL string `json:"nats_url"`
+	HTTPURL string `json:"http_url"`
+}
+
+// shutdownGrace bounds how long in-flight requests may take to finish.
+const shutdownGrace = 15 * time.Second
+
+func runServe(ctx context.Context, env *environment, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var sf storeFlags
+	var listen, natsListen, tokenSpec string
+	var anonymize bool
+	sf.register(fs)
+	fs.StringVar(&listen, "listen", envOr("REFLEDGER_LISTEN", "127.0.0.1:8080"), "HTTP address (port 0 picks a free one)")
+	fs.StringVar(&natsListen, "nats-listen", envOr("REFLEDGER_NATS_LISTEN", "127.0.0.1:4222"), "embedded NATS client address (port 0 picks a free one)")
+	fs.StringVar(&tokenSpec, "tokens", envOr("REFLEDGER_TOKENS", ""), "bearer tokens: role:token,... (roles publisher, finance, operator)")
+	fs.BoolVar(&anonymize, "anonymize-ip", envOr("REFLEDGER_ANONYMIZE_IP", "") == "true", "drop the host part of click IP addresses")
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("serve takes no arguments, got %q", rest[0])
+	}
+	tokens, err := server.ParseTokens(tokenSpec)
+	if err != nil {
+		return usagef("--tokens: %v", err)
+	}
+	if len(tokens) == 0 {
+		if listen, err = loopbackOnly(listen); err != nil {
+			return err
+		}
+		if natsListen, err = loopbackOnly(natsListen); err != nil {
+			return err
+		}
+		env.log.Warn("no tokens configured: the API is open, so serve binds to loopback only; set REFLEDGER_TOKENS to serve other hosts",
+			zap.String("listen", listen), zap.String("nats_listen", natsListen))
+	}
+
+	st, js, err := sf.openOwned(natsListen)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	facts, err := st.Log(ctx, store.FactsLog)
+	if err != nil {
+		return err
+	}
+	ledgerLog, err := st.Log(ctx, store.LedgerLog)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, server.Config{Tokens: tokens, AnonymizeIP: anonymize, Log: env.log}, facts, ledgerLog)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	runDone := make(chan error, 1)
+	go func() { runDone <- srv.Run(runCtx) }()
+	sub, err := srv.ServeNATS(runCtx, js.Conn())
+	if err != nil {
+		return err
+	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- httpSrv.Serve(ln) }()
+
+	info := serveInfo{PID: os.Getpid(), HTTPURL: "http://" + ln.Addr().String()}
+	if js.Server() != nil {
+		info.NATSURL = js.Server().ClientURL()
+		if err := writeServeFile(sf.dataDir, info); err != nil {
+			return err
+		}
+		defer os.Remove(filepath.Join(sf.dataDir, serveFile))
+	}
+	env.log.Info("refledger serving", zap.String("http", info.HTTPURL), zap.String("nats", info.NATSURL),
+		zap.String("ingest_subject", server.IngestSubject), zap.String("data", sf.dataDir))
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		return fmt.Errorf("http server: %w", err)
+	case err := <-runDone:
+		return fmt.Errorf("live ledger: %w", err)
+	}
+	env.log.Info("shutting down: draining requests and appends")
+	// Stop taking work, let what was taken finish durably, then stop the
+	// loops; the store closes last (deferred).
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("drain http: %w", err)
+	}
+	if err := sub.Drain(); err != nil {
+		return fmt.Errorf("drain nats: %w", err)
+	}
+	for sub.IsValid() && shutCtx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	srv.WaitNATS()
+	stopRun()
+	if err := <-runDone; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	env.log.Info("stopped cleanly")
+	return nil
+}
+
+// loopbackOnly keeps an address's port but binds it to 127.0.0.1 unless it
+// already names a loopback host.
+func loopbackOnly(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", usagef("address %q: %v", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return addr, nil
+	}
+	return net.JoinHostPort("127.0.0.1", port), nil
+}
+
+func writeServeFile(dir string, info serveInfo) error {
+	b, _ := json.Marshal(info)
+	if err := os.WriteFile(filepath.Join(dir, serveFile), b, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", serveFile, err)
+	}
+	return nil
+}
+
+// runningService returns the service that owns the data folder, if one is
+// alive there.
+func runningService(dir string) (serveInfo, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, serveFile))
+	if err != nil {
+		return serveInfo{}, false
+	}
+	var info serveInfo
+	if json.Unmarshal(b, &info) != nil || info.PID <= 0 || info.NATSURL == "" {
+		return serveInfo{}, false
+	}
+	if syscall.Kill(info.PID, 0) != nil {
+		return serveInfo{}, false // a stale file from a service that died
+	}
+	return info, true
+}

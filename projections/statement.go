@@ -1,0 +1,79 @@
+package projections
+
+import (
+	"sort"
+	"time"
+
+	"github.com/refledger/refledger/ledger"
+	"github.com/refledger/refledger/money"
+	"github.com/shopspring/decimal"
+)
+
+// Statement is a partner's account in one currency over [From, To): what
+// was owed at the start, what moved, and what is owed at the end. Owed is
+// commission earned net of reversals and adjustments, less payouts.
+type Statement struct {
+	PartnerID string         `json:"partner_id"`
+	Currency  string         `json:"currency"`
+	From      time.Time      `json:"from"`
+	To        time.Time      `json:"to"`
+	Opening   string         `json:"opening"`
+	Accrued   string         `json:"accrued"`
+	Reversed  string         `json:"reversed"`
+	Adjusted  string         `json:"adjusted"`
+	Paid      string         `json:"paid"`
+	Closing   string         `json:"closing"`
+	Entries   []ledger.Entry `json:"entries"`
+}
+
+// Statements returns one statement per currency the partner has entries in.
+func (l *Ledger) Statements(partner string, from, to time.Time) []Statement {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	type acc struct {
+		opening, accrued, reversed, adjusted, paid decimal.Decimal
+		entries                                    []ledger.Entry
+	}
+	by := map[string]*acc{}
+	for _, e := range l.entries {
+		if e.PartnerID != partner || !e.Time.Before(to) {
+			continue
+		}
+		a := by[e.Currency]
+		if a == nil {
+			a = &acc{}
+			by[e.Currency] = a
+		}
+		net := decimal.RequireFromString(e.Net)
+		if e.Time.Before(from) {
+			a.opening = a.opening.Add(net)
+			continue
+		}
+		a.entries = append(a.entries, e)
+		switch e.Kind {
+		case ledger.KindAccrued:
+			a.accrued = a.accrued.Add(net)
+		case ledger.KindReversed:
+			a.reversed = a.reversed.Sub(net)
+		case ledger.KindAdjusted:
+			a.adjusted = a.adjusted.Add(net)
+		case ledger.KindPaid:
+			a.paid = a.paid.Sub(net)
+		}
+	}
+	out := []Statement{}
+	for cur, a := range by {
+		c, _ := money.Lookup(cur)
+		f := func(d decimal.Decimal) string { return money.Format(d, c) }
+		closing := a.opening.Add(a.accrued).Sub(a.reversed).Add(a.adjusted).Sub(a.paid)
+		if a.entries == nil {
+			a.entries = []ledger.Entry{}
+		}
+		out = append(out, Statement{
+			PartnerID: partner, Currency: cur, From: from, To: to, Opening: f(a.opening), Accrued: f(a.accrued),
+			Reversed: f(a.reversed), Adjusted: f(a.adjusted), Paid: f(a.paid), Closing: f(closing), Entries: a.entries,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Currency < out[j].Currency })
+	return out
+}

@@ -1,0 +1,154 @@
+package server
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/refledger/refledger/projections"
+)
+
+func writeCSV(w http.ResponseWriter, header []string, rows [][]string) {
+	w.Header().Set("Content-Type", "text/csv")
+	cw := csv.NewWriter(w)
+	cw.Write(header)  //nolint:errcheck // a failed write ends the response anyway
+	cw.WriteAll(rows) //nolint:errcheck
+}
+
+func (s *Server) getPartners(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"partners": s.live.catalog.Partners()})
+}
+
+func (s *Server) getPartner(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.live.catalog.Partner(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "partner_id", "no partner %q", r.PathValue("id"))
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) getPrograms(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"programs": s.live.catalog.Programs()})
+}
+
+func (s *Server) getLinks(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"links": s.live.catalog.Links()})
+}
+
+func (s *Server) getClicks(w http.ResponseWriter, r *http.Request) {
+	partner := r.PathValue("id")
+	clicks := s.live.clicks.OfPartner(partner)
+	if wantsCSV(r) {
+		rows := make([][]string, len(clicks))
+		for i, c := range clicks {
+			rows[i] = []string{c.ClickID, c.Time.Format(time.RFC3339), c.LinkCode, c.ProgramID, c.VisitorID, c.ContactID}
+		}
+		writeCSV(w, []string{"click_id", "time", "link_code", "program_id", "visitor_id", "contact_id"}, rows)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"partner_id": partner, "clicks": clicks})
+}
+
+func (s *Server) getReferrals(w http.ResponseWriter, r *http.Request) {
+	contact := r.PathValue("id")
+	writeJSON(w, http.StatusOK, map[string]any{"contact_id": contact, "referrals": s.live.clicks.Referrals(contact)})
+}
+
+func (s *Server) getCommissions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := projections.CommissionFilter{PartnerID: q.Get("partner"), OrderID: q.Get("order")}
+	var err error
+	var ok bool
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if *p.dst, _, err = queryTime(r, p.name); err != nil {
+			writeError(w, http.StatusBadRequest, p.name, "%s", err.Error())
+			return
+		}
+	}
+	asOf, ok, err := queryTime(r, "as_of")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "as_of", "%s", err.Error())
+		return
+	}
+	if !ok {
+		asOf = s.cfg.now()
+	}
+	rows := []projections.CommissionRow{}
+	for _, c := range s.live.ledgerView().Commissions(f, asOf) {
+		rows = append(rows, c.Row())
+	}
+	if wantsCSV(r) {
+		cells := make([][]string, len(rows))
+		for i, row := range rows {
+			cells[i] = row.Cells()
+		}
+		writeCSV(w, projections.CommissionHeader, cells)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"commissions": rows})
+}
+
+func (s *Server) getBalances(w http.ResponseWriter, r *http.Request) {
+	asOf, ok, err := queryTime(r, "as_of")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "as_of", "%s", err.Error())
+		return
+	}
+	if !ok {
+		asOf = s.cfg.now()
+	}
+	balances := s.live.ledgerView().Balances(asOf)
+	if wantsCSV(r) {
+		cells := make([][]string, len(balances))
+		for i, b := range balances {
+			cells[i] = b.Cells()
+		}
+		writeCSV(w, projections.BalanceHeader, cells)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"as_of": asOf, "balances": balances})
+}
+
+func (s *Server) getStatement(w http.ResponseWriter, r *http.Request) {
+	from, _, err := queryTime(r, "from")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "from", "%s", err.Error())
+		return
+	}
+	to, ok, err := queryTime(r, "to")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "to", "%s", err.Error())
+		return
+	}
+	if !ok {
+		to = s.cfg.now()
+	}
+	if !from.Before(to) {
+		writeError(w, http.StatusBadRequest, "from", "from must be before to")
+		return
+	}
+	partner := r.PathValue("id")
+	writeJSON(w, http.StatusOK, map[string]any{"partner_id": partner, "statements": s.live.ledgerView().Statements(partner, from, to)})
+}
+
+func (s *Server) getExplain(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.live.ledgerView().Attribution(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "order_id", "order %q has not been decided (unknown, or not yet folded)", r.PathValue("id"))
+		return
+	}
+	raw, _ := json.Marshal(a)
+	var doc map[string]any
+	json.Unmarshal(raw, &doc) //nolint:errcheck // our own JSON
+	doc["explain"] = []json.RawMessage{raw}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+func (s *Server) getRefusals(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"refusals": s.live.ledgerView().Refusals()})
+}

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Role is what a bearer token may do.
+type Role string
+
+// Roles, each allowed what the one before it is and more, except that a
+// publisher may only ingest.
+const (
+	RolePublisher Role = "publisher" // ingest events
+	RoleFinance   Role = "finance"   // reads and payouts
+	RoleOperator  Role = "operator"  // everything
+)
+
+// ParseTokens reads "role:token,role:token" (REFLEDGER_TOKENS).
+func ParseTokens(spec string) (map[string]Role, error) {
+	out := map[string]Role{}
+	for _, item := range strings.Split(spec, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		role, token, ok := strings.Cut(item, ":")
+		switch r := Role(role); {
+		case !ok || token == "":
+			return nil, fmt.Errorf("token %q: want role:token", item)
+		case r != RolePublisher && r != RoleFinance && r != RoleOperator:
+			return nil, fmt.Errorf("token role %q: want publisher, finance or operator", role)
+		case len(token) < 16:
+			return nil, fmt.Errorf("token for %s is %d characters: use at least 16", role, len(token))
+		default:
+			out[token] = r
+		}
+	}
+	return out, nil
+}
+
+// allows reports whether a token's role may do what needs requires.
+func (r Role) allows(needs Role) bool {
+	switch r {
+	case RoleOperator:
+		return true
+	case RoleFinance:
+		return needs == RoleFinance
+	}
+	return r == needs
+}
+
+// Config configures the service.
+type Config struct {
+	// Tokens maps bearer tokens to roles. Empty: no auth (loopback only;
+	// cmd enforces the binding).
+	Tokens map[string]Role
+	// AnonymizeIP drops the last octet of IPv4 (the last 80 bits of IPv6)
+	// addresses recorded with clicks.
+	AnonymizeIP bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives the service's own events: each error once, where a
+	// background loop meets it.
+	Log *zap.Logger
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Limits of requests.
+const (
+	maxBodyBytes      = 4 << 20
+	maxEventsPerCall  = 1000
+	rejectionsKept    = 10_000
+	replaysKept       = 32
+	natsWorkers       = 512
+	ingestQueue       = 16_384
+	visitorCookie     = "rl_vid"
+	visitorCookieDays = 400
+)

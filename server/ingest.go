@@ -1,0 +1,195 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/events/ingest"
+)
+
+// Result answers one submitted event, on NATS and over HTTP.
+type Result struct {
+	Index    int        `json:"index"`
+	Status   string     `json:"status"`
+	Position uint64     `json:"position,omitempty"`
+	Error    *errorBody `json:"error,omitempty"`
+}
+
+// Rejection is a rejected event that no one was waiting for (a plain NATS
+// publish): it is kept so that nothing is dropped silently.
+type Rejection struct {
+	Time    time.Time `json:"time"`
+	Subject string    `json:"subject"`
+	ID      string    `json:"id,omitempty"`
+	Source  string    `json:"source,omitempty"`
+	Error   errorBody `json:"error"`
+	Payload string    `json:"payload"`
+}
+
+// ingestRaw decodes and submits raw events, answering each in order.
+func (s *Server) ingestRaw(ctx context.Context, raws [][]byte) ([]Result, error) {
+	results := make([]Result, len(raws))
+	var facts []events.Fact
+	var at []int
+	for i, raw := range raws {
+		results[i].Index = i
+		f, err := events.Decode(raw)
+		if err != nil {
+			results[i].Status = string(ingest.Rejected)
+			results[i].Error = fieldError(err)
+			continue
+		}
+		facts = append(facts, f)
+		at = append(at, i)
+	}
+	for start := 0; start < len(facts); start += ingest.MaxBatch {
+		end := min(start+ingest.MaxBatch, len(facts))
+		outcomes, err := s.batch.submit(ctx, facts[start:end])
+		if err != nil {
+			return nil, err
+		}
+		for j, o := range outcomes {
+			r := &results[at[start+j]]
+			r.Status, r.Position = string(o.Status), o.Position
+			if o.Err != nil {
+				r.Error = &errorBody{Field: "id", Message: o.Err.Error()}
+			}
+		}
+	}
+	for _, r := range results {
+		s.metrics.countIngest(r.Status, 1)
+	}
+	return results, nil
+}
+
+func fieldError(err error) *errorBody {
+	if fe := events.FirstField(err); fe != nil {
+		return &errorBody{Field: fe.Field, Message: fe.Rule}
+	}
+	return &errorBody{Message: err.Error()}
+}
+
+// postEvents takes one event, a JSON array of events, or JSON lines.
+func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "(body)", "the body is larger than %d bytes", maxBodyBytes)
+		return
+	}
+	raws, single, err := splitEvents(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "(body)", "%s", err.Error())
+		return
+	}
+	if len(raws) > maxEventsPerCall {
+		writeError(w, http.StatusRequestEntityTooLarge, "(body)", "%d events in one call, more than %d", len(raws), maxEventsPerCall)
+		return
+	}
+	results, err := s.ingestRaw(r.Context(), raws)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "", "the events could not be stored: %v", err)
+		return
+	}
+	if single {
+		writeSingle(w, results[0])
+		return
+	}
+	counts := map[string]int{"accepted": 0, "duplicate": 0, "rejected": 0}
+	for _, res := range results {
+		counts[res.Status]++
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"accepted": counts["accepted"], "duplicate": counts["duplicate"], "rejected": counts["rejected"], "results": results,
+	})
+}
+
+func writeSingle(w http.ResponseWriter, res Result) {
+	status := http.StatusOK
+	switch {
+	case res.Status == string(ingest.Accepted):
+		status = http.StatusCreated
+	case res.Error != nil && res.Error.Field == "id":
+		status = http.StatusConflict
+	case res.Error != nil:
+		status = http.StatusBadRequest
+	}
+	writeJSON(w, status, res)
+}
+
+// splitEvents reads a body as a JSON array, one JSON object, or JSON lines
+// (one object a line: a malformed line is rejected alone).
+func splitEvents(body []byte) ([][]byte, bool, error) {
+	trimmed := bytes.TrimSpace(body)
+	switch {
+	case len(trimmed) == 0:
+		return nil, false, errors.New("the body is empty: send an event, an array of events, or JSON lines")
+	case trimmed[0] == '[':
+		var raws []json.RawMessage
+		if err := json.Unmarshal(trimmed, &raws); err != nil {
+			return nil, false, errors.New("the body starts as a JSON array but is not one: " + err.Error())
+		}
+		out := make([][]byte, len(raws))
+		for i, raw := range raws {
+			out[i] = raw
+		}
+		return out, false, nil
+	case json.Valid(trimmed):
+		return [][]byte{trimmed}, true, nil
+	}
+	var out [][]byte
+	for _, line := range bytes.Split(trimmed, []byte("\n")) {
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			out = append(out, line)
+		}
+	}
+	return out, false, nil
+}
+
+// postFact turns a JSON body holding an event's data into a fact of typ,
+// with the caller's Idempotency-Key as its id (or a new one), and ingests it
+// like any other event.
+func (s *Server) postFact(typ string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, events.MaxEventBytes))
+		if err != nil {
+			writeError(w, http.StatusRequestEntityTooLarge, "(body)", "the body is larger than %d bytes", events.MaxEventBytes)
+			return
+		}
+		id := r.Header.Get("Idempotency-Key")
+		if id == "" {
+			id = "api-" + randomHex(12)
+		}
+		env, _ := json.Marshal(events.Envelope{
+			SpecVersion: events.SpecVersion, ID: id, Source: "refledger/api", Type: typ,
+			Time: s.cfg.now().Format(time.RFC3339Nano), DataContentType: "application/json", Data: body,
+		})
+		results, err := s.ingestRaw(r.Context(), [][]byte{env})
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "", "the event could not be stored: %v", err)
+			return
+		}
+		writeSingle(w, results[0])
+	}
+}
+
+func (s *Server) keepRejection(rej Rejection) {
+	s.rejMu.Lock()
+	defer s.rejMu.Unlock()
+	if len(s.rejections) >= rejectionsKept {
+		s.rejections = append(s.rejections[:0], s.rejections[1:]...)
+	}
+	s.rejections = append(s.rejections, rej)
+}
+
+func (s *Server) getRejections(w http.ResponseWriter, _ *http.Request) {
+	s.rejMu.Lock()
+	out := append([]Rejection{}, s.rejections...)
+	s.rejMu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"rejections": out})
+}

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// metrics are exported in the Prometheus text format. They are few, so they
+// are written by hand rather than through a client library.
+type metrics struct {
+	mu            sync.Mutex
+	ingested      map[string]uint64 // outcome -> count
+	clicks        atomic.Uint64
+	appendLatency *histogram
+	engineLag     func() uint64
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		ingested:      map[string]uint64{},
+		appendLatency: newHistogram([]float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}),
+	}
+}
+
+func (m *metrics) countIngest(outcome string, n int) {
+	m.mu.Lock()
+	m.ingested[outcome] += uint64(n)
+	m.mu.Unlock()
+}
+
+func (m *metrics) write(w io.Writer) {
+	m.mu.Lock()
+	outcomes := make([]string, 0, len(m.ingested))
+	for o := range m.ingested {
+		outcomes = append(outcomes, o)
+	}
+	sort.Strings(outcomes)
+	fmt.Fprintln(w, "# HELP refledger_ingest_total Events submitted, by outcome.")
+	fmt.Fprintln(w, "# TYPE refledger_ingest_total counter")
+	for _, o := range outcomes {
+		fmt.Fprintf(w, "refledger_ingest_total{outcome=%q} %d\n", o, m.ingested[o])
+	}
+	m.mu.Unlock()
+	fmt.Fprintln(w, "# HELP refledger_clicks_total Clicks redirected and recorded.")
+	fmt.Fprintln(w, "# TYPE refledger_clicks_total counter")
+	fmt.Fprintf(w, "refledger_clicks_total %d\n", m.clicks.Load())
+	if m.engineLag != nil {
+		fmt.Fprintln(w, "# HELP refledger_engine_lag_commits Fact-log commits not yet folded into the ledger.")
+		fmt.Fprintln(w, "# TYPE refledger_engine_lag_commits gauge")
+		fmt.Fprintf(w, "refledger_engine_lag_commits %d\n", m.engineLag())
+	}
+	m.appendLatency.write(w, "refledger_append_seconds", "Time to make an ingest batch durable.")
+}
+
+type histogram struct {
+	mu      sync.Mutex
+	bounds  []float64
+	buckets []uint64
+	count   uint64
+	sum     float64
+}
+
+func newHistogram(bounds []float64) *histogram {
+	return &histogram{bounds: bounds, buckets: make([]uint64, len(bounds))}
+}
+
+func (h *histogram) observe(v float64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, b := range h.bounds {
+		if v <= b {
+			h.buckets[i]++
+		}
+	}
+	h.count++
+	h.sum += v
+}
+
+func (h *histogram) write(w io.Writer, name, help string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
+	for i, b := range h.bounds {
+		fmt.Fprintf(w, "%s_bucket{le=\"%g\"} %d\n", name, b, h.buckets[i])
+	}
+	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", name, h.count, name, math.Round(h.sum*1e6)/1e6, name, h.count)
+}

@@ -1,0 +1,51 @@
+package server
+
+import "encoding/json"
+
+// openAPI describes the HTTP API (OpenAPI 3.1), served at /v1/openapi.json.
+var openAPI = mustOpenAPI()
+
+type op struct {
+	Summary string `json:"summary"`
+	Role    string `json:"x-role,omitempty"`
+}
+
+func mustOpenAPI() []byte {
+	paths := map[string]map[string]op{
+		"/r/{link_code}":              {"get": {Summary: "Record a click, set the rl_vid cookie, and redirect 302 to the link's landing URL (404 for an unknown code)."}},
+		"/healthz":                    {"get": {Summary: "Liveness."}},
+		"/readyz":                     {"get": {Summary: "Ready once the read models and the ledger have caught up with the log."}},
+		"/metrics":                    {"get": {Summary: "Prometheus metrics: ingest outcomes, clicks, engine lag, append latency."}},
+		"/v1/events":                  {"post": {Summary: "Ingest one CloudEvent, a JSON array of them, or JSON lines. Answers accepted, duplicate or rejected per event, with the field at fault.", Role: "publisher"}},
+		"/v1/rejections":              {"get": {Summary: "Rejected events that were published on NATS without a reply subject.", Role: "finance"}},
+		"/v1/partners":                {"get": {Summary: "Partners with their programs.", Role: "finance"}, "post": {Summary: "Register a partner (body: partner.registered data).", Role: "operator"}},
+		"/v1/partners/{id}":           {"get": {Summary: "One partner.", Role: "finance"}},
+		"/v1/programs":                {"get": {Summary: "Programs.", Role: "finance"}, "post": {Summary: "Define a program (body: program.defined data).", Role: "operator"}},
+		"/v1/links":                   {"get": {Summary: "Links.", Role: "finance"}, "post": {Summary: "Create a link (body: link.created data).", Role: "operator"}},
+		"/v1/enrollments":             {"post": {Summary: "Enroll a partner in a program (body: partner.enrolled data).", Role: "operator"}},
+		"/v1/referrals":               {"post": {Summary: "Assign a manual referral (body: referral.assigned data).", Role: "operator"}},
+		"/v1/policies":                {"post": {Summary: "Change the attribution policy (body: policy document, effective_at optional).", Role: "operator"}},
+		"/v1/payouts":                 {"post": {Summary: "Record a payout (body: payout.recorded data); refused by the ledger if over what is payable.", Role: "finance"}},
+		"/v1/partners/{id}/clicks":    {"get": {Summary: "Click history with the exact link and program (?format=csv).", Role: "finance"}},
+		"/v1/contacts/{id}/referrals": {"get": {Summary: "A contact's referral history.", Role: "finance"}},
+		"/v1/commissions":             {"get": {Summary: "Commission entries (?partner=&order=&from=&to=&as_of=&format=csv).", Role: "finance"}},
+		"/v1/balances":                {"get": {Summary: "Balances per partner and currency (?as_of=&format=csv).", Role: "finance"}},
+		"/v1/partners/{id}/statement": {"get": {Summary: "Statement: opening, accrued, reversed, adjusted, paid, closing (?from=&to=).", Role: "finance"}},
+		"/v1/orders/{id}/explain":     {"get": {Summary: "Why an order's commission went where it went.", Role: "finance"}},
+		"/v1/refusals":                {"get": {Summary: "Facts the ledger kept but could not honour, with reasons.", Role: "finance"}},
+		"/v1/replays":                 {"post": {Summary: "What-if: replay history under a candidate policy ({policy, from?} or {current:true}); returns the diff.", Role: "operator"}},
+		"/v1/replays/{id}/apply":      {"post": {Summary: "Apply a what-if as adjusting entries, atomically; 409 if the ledger moved since.", Role: "operator"}},
+	}
+	doc := map[string]any{
+		"openapi":    "3.1.0",
+		"info":       map[string]string{"title": "refledger", "version": "1"},
+		"components": map[string]any{"securitySchemes": map[string]any{"bearer": map[string]string{"type": "http", "scheme": "bearer"}}},
+		"security":   []map[string][]string{{"bearer": {}}},
+		"paths":      paths,
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/events/ingest"
+)
+
+// redirect records a click and answers 302 to the link's landing URL, never
+// to anything taken from the request. The click is durable before the 302.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	link, ok := s.live.catalog.Link(code)
+	if !ok {
+		writeError(w, http.StatusNotFound, "link_code", "no link has the code %q", code)
+		return
+	}
+	visitor := visitorID(r)
+	click := events.Fact{
+		ID: "clk-" + randomHex(12), Source: "refledger/redirect", Type: events.TypeClickRecorded,
+		Time: s.cfg.now().Truncate(1e6),
+		Data: &events.ClickRecorded{
+			LinkCode: code, VisitorID: visitor,
+			IP: s.clientIP(r), UserAgent: clip(r.UserAgent()), Referrer: clip(r.Referer()),
+		},
+	}
+	click.Data.(*events.ClickRecorded).ClickID = click.ID
+	outcomes, err := s.batch.submit(r.Context(), []events.Fact{click})
+	if err != nil || outcomes[0].Status != ingest.Accepted {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "", "the click could not be recorded durably; try again")
+		return
+	}
+	s.metrics.clicks.Add(1)
+	http.SetCookie(w, &http.Cookie{
+		Name: visitorCookie, Value: visitor, Path: "/", MaxAge: visitorCookieDays * 24 * 3600,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(r),
+	})
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, link.LandingURL, http.StatusFound)
+}
+
+// visitorID keeps a well-formed rl_vid cookie, or makes a new random
+// 128-bit one.
+func visitorID(r *http.Request) string {
+	if c, err := r.Cookie(visitorCookie); err == nil && len(c.Value) == 32 && isHex(c.Value) {
+		return c.Value
+	}
+	return randomHex(16)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) //nolint:errcheck // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func isHTTPS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// clip bounds a header value recorded with a click.
+func clip(s string) string {
+	const max = 512
+	if len(s) > max {
+		return s[:max]
+	}
+	return s
+}
+
+// clientIP is the peer address, anonymised when configured.
+func (s *Server) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return ""
+	}
+	if s.cfg.AnonymizeIP {
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4.Mask(net.CIDRMask(24, 32))
+		} else {
+			ip = ip.Mask(net.CIDRMask(48, 128))
+		}
+	}
+	return ip.String()
+}

@@ -1,0 +1,95 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/refledger/refledger/events/ingest"
+	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/replay"
+)
+
+// Server is the running service.
+type Server struct {
+	cfg     Config
+	facts   store.Log
+	ledger  store.Log
+	batch   *batcher
+	live    *live
+	metrics *metrics
+
+	rejMu      sync.Mutex
+	rejections []Rejection // of plain publishes, newest last, bounded
+
+	replayMu  sync.Mutex
+	replays   map[string]*replay.Result
+	replayIDs []string
+
+	natsWG sync.WaitGroup // NATS messages being handled
+}
+
+// New opens the fact log's idempotency index and prepares the service.
+// Run starts it.
+func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	in, err := ingest.Open(ctx, facts)
+	if err != nil {
+		return nil, fmt.Errorf("open ingestion: %w", err)
+	}
+	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, metrics: newMetrics(), replays: map[string]*replay.Result{}}
+	s.live = newLive(facts, ledgerLog, cfg.Log, in.Head())
+	s.batch = &batcher{in: in, reqs: make(chan *batchReq, ingestQueue), after: s.live.poke, metric: s.metrics}
+	s.metrics.engineLag = s.live.lag
+	return s, nil
+}
+
+// Run runs the ingestion batcher and the live loops until ctx is done. On
+// return every fact whose append was acknowledged is durable.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	batchCtx, stopBatch := context.WithCancel(context.WithoutCancel(ctx))
+	wg.Add(1)
+	go func() { defer wg.Done(); s.batch.run(batchCtx) }()
+	loops := []func(context.Context) error{s.live.follow, s.live.write}
+	var lw sync.WaitGroup
+	for _, loop := range loops {
+		lw.Add(1)
+		go func() {
+			defer lw.Done()
+			if err := loop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- err
+			}
+		}()
+	}
+	lw.Wait()
+	// The batcher stops last: the HTTP and NATS front ends have drained by
+	// now (cmd shuts them first), and it drains its own queue.
+	stopBatch()
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// Ready reports whether the service has caught up with the log.
+func (s *Server) Ready() bool { return s.live.ready() }
+
+// Handler returns the HTTP handler with every route.
+func (s *Server) Handler() http.Handler { return s.routes() }
+
+// ServeNATS subscribes ingestion on nc. To stop, drain the subscription,
+// then call WaitNATS before ending Run.
+func (s *Server) ServeNATS(ctx context.Context, nc *nats.Conn) (*nats.Subscription, error) {
+	return s.subscribe(ctx, nc)
+}
+
+// WaitNATS waits until every NATS message taken has been answered.
+func (s *Server) WaitNATS() { s.natsWG.Wait() }
