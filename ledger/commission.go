@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"fmt"
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/money"
@@ -13,24 +12,24 @@ const maxTiers = 10
 
 // lineRate finds the program and rate that a line earns for the winner
 // under the policy's program binding, or says why it earns nothing.
-func (s *State) lineRate(win *Candidate, product string, p Policy) (*Program, money.Rate, string) {
+func (s *State) lineRate(win *Candidate, product string, p Policy) (*Program, money.Rate, Reason) {
 	partner := s.cat.partners[win.PartnerID]
 	if p.ProgramBinding == events.BindingLinkProgram && win.LinkCode != "" && win.ProgramID != "" {
 		prog, ok := s.cat.programs[win.ProgramID]
 		if !ok {
-			return nil, money.Rate{}, fmt.Sprintf("program %s of link %s is not defined", win.ProgramID, win.LinkCode)
+			return nil, money.Rate{}, Reason{code: reasonLinkProgramUndefined, a: win.ProgramID, b: win.LinkCode}
 		}
 		r, ok := prog.rateFor(product)
 		if !ok {
-			return nil, money.Rate{}, fmt.Sprintf("product %s is not in program %s of link %s (program_binding: link-program)", product, prog.ID, win.LinkCode)
+			return nil, money.Rate{}, Reason{code: reasonNotInLinkProgram, a: product, b: prog.ID, c: win.LinkCode}
 		}
-		return prog, r, fmt.Sprintf("%s from program %s, the program of link %s", r, prog.ID, win.LinkCode)
+		return prog, r, Reason{code: reasonRateFromLink, a: r.String(), b: prog.ID, c: win.LinkCode}
 	}
 	prog, r, ok := s.cat.bestProgram(partner, product)
 	if !ok {
-		return nil, money.Rate{}, fmt.Sprintf("no program of partner %s covers product %s", partner.ID, product)
+		return nil, money.Rate{}, Reason{code: reasonNoProgram, a: partner.ID, b: product}
 	}
-	return prog, r, fmt.Sprintf("%s from program %s, the lowest priority number among %s's programs covering %s", r, prog.ID, partner.ID, product)
+	return prog, r, Reason{code: reasonRateLowestPriority, a: r.String(), b: prog.ID, c: partner.ID, d: product}
 }
 
 // priceLines computes every line's shares for the winner, and explains
@@ -40,7 +39,7 @@ func (s *State) priceLines(o *order, win *Candidate, cycle int) []LineExplanatio
 	for i, l := range o.lines {
 		ex := LineExplanation{LineID: l.id, ProductID: l.product, Currency: o.cur.Code, Amount: money.Format(decimal.Zero, o.cur)}
 		if win == nil {
-			ex.Reason = "no referral credited"
+			ex.Reason = Reason{code: reasonNoReferral}
 			out[i] = ex
 			continue
 		}
@@ -52,7 +51,7 @@ func (s *State) priceLines(o *order, win *Candidate, cycle int) []LineExplanatio
 		}
 		ex.ProgramID, ex.Rate = prog.ID, rate.String()
 		if prog.Cycles > 0 && cycle > prog.Cycles {
-			ex.Reason = fmt.Sprintf("not commissionable: subscription payment %d is past the %d commissionable cycles of program %s", cycle, prog.Cycles, prog.ID)
+			ex.Reason = Reason{code: reasonPastCycles, n: cycle, m: prog.Cycles, a: prog.ID}
 			out[i] = ex
 			continue
 		}

@@ -31,7 +31,7 @@ type Candidate struct {
 	Source    string    `json:"source"`
 	Time      time.Time `json:"time"`
 	Outcome   string    `json:"outcome"`
-	Reason    string    `json:"reason"`
+	Reason    Reason    `json:"reason"`
 
 	qualifies bool
 }
@@ -61,7 +61,7 @@ func (s *State) Decide(b Buyer, p Policy) Decision {
 		settle(cookies, w, p.Credit)
 		for i := range history {
 			if history[i].qualifies {
-				history[i].Outcome, history[i].Reason = OutcomeLost, "a cookie click takes precedence over referral history"
+				history[i].Outcome, history[i].Reason = OutcomeLost, Reason{code: reasonCookiePrecedes}
 			}
 		}
 	} else if p.Tracking == events.TrackingHistoryAndCookies {
@@ -71,7 +71,7 @@ func (s *State) Decide(b Buyer, p Policy) Decision {
 	} else {
 		for i := range history {
 			if history[i].qualifies {
-				history[i].Outcome, history[i].Reason = OutcomeLost, "cookies-only ignores referral history"
+				history[i].Outcome, history[i].Reason = OutcomeLost, Reason{code: reasonCookiesOnly}
 			}
 		}
 	}
@@ -87,9 +87,9 @@ func (s *State) Decide(b Buyer, p Policy) Decision {
 // settle marks candidate w as the winner and the other qualifying ones as
 // losers to it.
 func settle(cands []Candidate, w int, credit string) {
-	won, lost := "the last qualifying referral (credit: last)", "a later referral wins (credit: last)"
+	won, lost := Reason{code: reasonWonLast}, Reason{code: reasonLostLater}
 	if credit == events.CreditFirst {
-		won, lost = "the first qualifying referral (credit: first)", "an earlier referral wins (credit: first)"
+		won, lost = Reason{code: reasonWonFirst}, Reason{code: reasonLostEarlier}
 	}
 	for i := range cands {
 		switch {
@@ -193,16 +193,15 @@ func (s *State) judge(c *Candidate, b Buyer, p Policy, lifetimeDays int, what, f
 	partner, known := s.cat.partners[c.PartnerID]
 	switch {
 	case c.PartnerID == "":
-		c.Reason = fmt.Sprintf("link %s is not registered", c.LinkCode)
+		c.Reason = Reason{code: reasonLinkUnknown, a: c.LinkCode}
 	case !known:
-		c.Reason = fmt.Sprintf("partner %s is not registered", c.PartnerID)
+		c.Reason = Reason{code: reasonPartnerUnknown, a: c.PartnerID}
 	case c.Time.After(b.OrderTime):
-		c.Reason = fmt.Sprintf("the %s at %s came after the order", kindOf(c), c.Time.Format(time.RFC3339))
+		c.Reason = Reason{code: reasonAfterOrder, a: kindOf(c), at: c.Time}
 	case lifetimeDays > 0 && b.OrderTime.Sub(c.Time) > time.Duration(lifetimeDays)*day:
-		expired := c.Time.Add(time.Duration(lifetimeDays) * day)
-		c.Reason = fmt.Sprintf("%s expired on %s (%s %d)", what, expired.Format("2006-01-02"), field, lifetimeDays)
+		c.Reason = Reason{code: reasonExpired, a: what, at: c.Time.Add(time.Duration(lifetimeDays) * day), b: field, n: lifetimeDays}
 	case p.SelfReferral == events.SelfReferralReject && partner.ContactID != "" && partner.ContactID == b.ContactID:
-		c.Reason = fmt.Sprintf("self-referral: partner %s is the buyer (contact %s)", partner.ID, b.ContactID)
+		c.Reason = Reason{code: reasonSelfReferral, a: partner.ID, b: b.ContactID}
 	default:
 		c.qualifies = true
 	}

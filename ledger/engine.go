@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"hash/crc32"
 	"time"
 
 	"github.com/refledger/refledger/events"
@@ -40,23 +41,48 @@ func (e *Engine) Timeline() *Timeline { return e.timeline }
 // it): the engine remembers a digest of every fact so that a repeated key
 // with another payload is refused, whatever reached it.
 func (e *Engine) Apply(f events.Fact, canonical []byte) Output {
-	if canonical == nil {
-		canonical = events.Encode(f)
+	if out, seen := e.seen(f, canonical); seen {
+		return out
 	}
-	key, payload := digest(f.Key()), digest(string(canonical))
-	if prev, ok := e.state.facts[key]; ok {
-		if prev == payload {
-			return Output{}
-		}
-		return refuse(f, fmt.Sprintf("id %q from source %q was already seen with a different payload", f.ID, f.Source))
-	}
-	e.state.facts[key] = payload
 	out, reason := e.dispatch(f)
 	if reason != "" {
 		return refuse(f, reason)
 	}
 	return out
 }
+
+// seen remembers money-bearing facts by key and payload digest: the same
+// key again is ignored, or refused when the payload differs. Clicks and
+// identifications, most of the log, are left to ingestion's index (which
+// admits each key once, forever): repeating one would move no money, and
+// remembering them would cost the engine a map entry per click.
+func (e *Engine) seen(f events.Fact, canonical []byte) (Output, bool) {
+	switch f.Type {
+	case events.TypeClickRecorded, events.TypeContactIdentified:
+		return Output{}, false
+	}
+	if canonical == nil {
+		canonical = events.Encode(f)
+	}
+	key, payload := keyDigest(f.Source, f.ID), payloadDigest(canonical)
+	if prev, ok := e.state.facts[key]; ok {
+		if prev == payload {
+			return Output{}, true
+		}
+		return refuse(f, fmt.Sprintf("id %q from source %q was already seen with a different payload", f.ID, f.Source)), true
+	}
+	e.state.facts[key] = payload
+	return Output{}, false
+}
+
+// payloadDigest is a fast 64-bit digest of a fact's canonical bytes: two
+// hardware-accelerated CRC-32s. It only has to tell a changed payload from
+// the same one under the same key; ingestion checks conflicts first.
+func payloadDigest(b []byte) uint64 {
+	return uint64(crc32.Checksum(b, castagnoli))<<32 | uint64(crc32.ChecksumIEEE(b))
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func refuse(f events.Fact, reason string) Output {
 	return Output{Refusals: []Refusal{{Fact: f.Source + "/" + f.ID, Type: f.Type, Time: f.Time, Reason: reason}}}
@@ -194,7 +220,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	o := &order{
 		id: d.OrderID, fact: f.Source + "/" + f.ID, at: f.Time, cur: cur, policy: pv,
 		payableAt: f.Time.Add(time.Duration(pv.HoldingDays) * day),
-		refunds:   map[string]bool{}, payments: map[string]bool{}, total: decimal.Zero, paid: decimal.Zero,
+		total: decimal.Zero, paid: decimal.Zero,
 	}
 	for _, l := range d.Lines {
 		amt, _ := money.ParseAmount(l.Amount.Text, cur) // validated
@@ -238,7 +264,7 @@ func (s *State) decideOrder(d *events.OrderPlaced, b Buyer, p Policy) (Decision,
 	}
 	if sub.winner != nil && sub.firstOrder != d.OrderID {
 		w := *sub.winner
-		w.Reason = fmt.Sprintf("renewal of subscription %s, first credited on order %s", d.SubscriptionID, sub.firstOrder)
+		w.Reason = Reason{code: reasonRenewal, a: d.SubscriptionID, b: sub.firstOrder}
 		return Decision{Winner: &w, Candidates: []Candidate{w}}, cycle
 	}
 	dec := s.Decide(b, p)
@@ -253,7 +279,7 @@ func attribution(o *order, d Decision, lines []LineExplanation) Attribution {
 	a := Attribution{
 		OrderID: o.id, Time: o.at, Currency: o.cur.Code, Policy: o.policy, Decision: DecisionNone,
 		Notes: d.Notes, Candidates: d.Candidates, Lines: lines, Fact: o.fact,
-		Reason: "no qualifying referral",
+		Reason: Reason{code: reasonNoQualifying},
 	}
 	if a.Candidates == nil {
 		a.Candidates = []Candidate{}
@@ -326,6 +352,9 @@ func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output
 	if amt.GreaterThan(left) {
 		return Output{}, fmt.Sprintf("payment of %s exceeds the %s left to pay on order %s", money.Format(amt, o.cur), money.Format(left, o.cur), d.OrderID)
 	}
+	if o.payments == nil {
+		o.payments = map[string]bool{} // most orders never see a payment event
+	}
 	o.payments[d.PaymentID] = true
 	o.paid = o.paid.Add(amt)
 	if o.policy.PayoutBasis != events.PayoutBasisOnPayment {
@@ -374,6 +403,9 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 			return Output{}, fmt.Sprintf("refund of %s on line %s exceeds the %s left to refund", money.Format(amt, o.cur), l.id, money.Format(left, o.cur))
 		}
 		amounts[i] = amt
+	}
+	if o.refunds == nil {
+		o.refunds = map[string]bool{}
 	}
 	o.refunds[d.RefundID] = true
 	var out Output

@@ -75,10 +75,10 @@ func who(t *testing.T, o Output) string {
 func reasons(o Output) string {
 	var rs []string
 	for _, c := range o.Attributions[0].Candidates {
-		rs = append(rs, c.Outcome+": "+c.Reason)
+		rs = append(rs, c.Outcome+": "+c.Reason.String())
 	}
 	for _, l := range o.Attributions[0].Lines {
-		rs = append(rs, "line: "+l.Reason)
+		rs = append(rs, "line: "+l.Reason.String())
 	}
 	return strings.Join(rs, " | ")
 }
@@ -362,8 +362,20 @@ func TestRefusals(t *testing.T) {
 	}
 	// The same fact key again with another payload is refused; the same
 	// payload is a silent duplicate.
-	f, _ := events.Decode([]byte(`{"specversion":"1.0","id":"f-1","source":"test","type":"contact.identified","time":"2017-06-03T00:00:00Z","data":{"visitor_id":"x","contact_id":"y"}}`))
-	if o := h.e.Apply(f, nil); len(o.Refusals) != 1 || !strings.Contains(o.Refusals[0].Reason, "different payload") {
+	payout := func(amount string) Output {
+		f, err := events.Decode([]byte(`{"specversion":"1.0","id":"po-dup","source":"test","type":"payout.recorded","time":"2017-06-03T00:00:00Z","data":{"payout_id":"po-dup","partner_id":"maria","currency":"USD","amount":"` + amount + `"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.e.Apply(f, nil)
+	}
+	if o := payout("1.00"); len(o.Refusals) != 1 || !strings.Contains(o.Refusals[0].Reason, "exceeds") {
+		t.Errorf("payout over what is left: %+v", o)
+	}
+	if o := payout("1.00"); !o.Empty() {
+		t.Errorf("the same fact again must be ignored: %+v", o)
+	}
+	if o := payout("2.00"); len(o.Refusals) != 1 || !strings.Contains(o.Refusals[0].Reason, "different payload") {
 		t.Errorf("conflicting duplicate: %+v", o)
 	}
 }

@@ -77,7 +77,7 @@ type LineExplanation struct {
 	Rate      string      `json:"rate"`
 	Amount    string      `json:"amount"`
 	Currency  string      `json:"currency"`
-	Reason    string      `json:"reason"`
+	Reason    Reason      `json:"reason"`
 	Tiers     []TierShare `json:"tiers,omitempty"`
 }
 
@@ -103,7 +103,7 @@ type Attribution struct {
 	ClickID    string            `json:"click_id"`
 	LinkCode   string            `json:"link_code"`
 	ProgramID  string            `json:"program_id"`
-	Reason     string            `json:"reason"`
+	Reason     Reason            `json:"reason"`
 	Notes      []string          `json:"notes,omitempty"`
 	Candidates []Candidate       `json:"candidates"`
 	Lines      []LineExplanation `json:"lines"`

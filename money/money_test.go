@@ -175,3 +175,38 @@ func FuzzParseAmount(f *testing.F) {
 		}
 	})
 }
+
+// TestRoundAndFormatMatchShopspring holds the fast rounding to shopspring's
+// RoundBank and StringFixedBank over many amounts and scales.
+func TestRoundAndFormatMatchShopspring(t *testing.T) {
+	cases := []string{"0", "0.5", "1.5", "2.5", "-2.5", "0.125", "0.135", "-0.125", "99.4049", "99.405", "99.415", "1e3", "123456789.123456789", "-0.004", "0.005", "0.015", "10", "1E-20", "5E-3"}
+	for _, cur := range []Currency{{"JPY", 0}, {"USD", 2}, {"BHD", 3}} {
+		for _, s := range cases {
+			d := decimal.RequireFromString(s)
+			if got, want := Round(d, cur), d.RoundBank(cur.MinorUnits); !got.Equal(want) {
+				t.Errorf("Round(%s, %s) = %s, want %s", s, cur.Code, got, want)
+			}
+			if got, want := Format(d, cur), d.StringFixedBank(cur.MinorUnits); got != want {
+				t.Errorf("Format(%s, %s) = %q, want %q", s, cur.Code, got, want)
+			}
+		}
+	}
+}
+
+func FuzzRoundMatchesShopspring(f *testing.F) {
+	f.Add(int64(12345), int32(-3), uint8(2))
+	f.Add(int64(-25), int32(-1), uint8(0))
+	f.Fuzz(func(t *testing.T, coef int64, exp int32, places uint8) {
+		if exp < -30 || exp > 30 {
+			return
+		}
+		cur := Currency{Code: "X", MinorUnits: int32(places % 4)}
+		d := decimal.New(coef, exp)
+		if got, want := Round(d, cur), d.RoundBank(cur.MinorUnits); !got.Equal(want) {
+			t.Fatalf("Round(%s, %d) = %s, want %s", d, cur.MinorUnits, got, want)
+		}
+		if got, want := Format(d, cur), d.StringFixedBank(cur.MinorUnits); got != want {
+			t.Fatalf("Format(%s, %d) = %q, want %q", d, cur.MinorUnits, got, want)
+		}
+	})
+}

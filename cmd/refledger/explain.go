@@ -30,10 +30,10 @@ func writeExplanation(env *environment, f format, a ledger.Attribution) error {
 	case formatCSV:
 		t := table{header: []string{"record", "partner_id", "click_id", "link_code", "source", "outcome", "line_id", "product_id", "program_id", "rate", "amount", "reason"}}
 		for _, c := range a.Candidates {
-			t.rows = append(t.rows, []string{"candidate", c.PartnerID, c.ClickID, c.LinkCode, c.Source, c.Outcome, "", "", c.ProgramID, "", "", c.Reason})
+			t.rows = append(t.rows, []string{"candidate", c.PartnerID, c.ClickID, c.LinkCode, c.Source, c.Outcome, "", "", c.ProgramID, "", "", c.Reason.String()})
 		}
 		for _, l := range a.Lines {
-			t.rows = append(t.rows, []string{"line", "", "", "", "", "", l.LineID, l.ProductID, l.ProgramID, l.Rate, l.Amount, l.Reason})
+			t.rows = append(t.rows, []string{"line", "", "", "", "", "", l.LineID, l.ProductID, l.ProgramID, l.Rate, l.Amount, l.Reason.String()})
 		}
 		return writeReport(env.stdout, f, nil, t)
 	}
