@@ -146,6 +146,22 @@ func Restate(ctx context.Context, facts store.Log, r ledger.ReplayApplied, timel
 // CatchUp folds every fact not yet folded and appends the output, fenced by
 // the ledger head. It returns ErrLedgerMoved if another writer appended.
 func (w *Writer) CatchUp(ctx context.Context) error {
+	return ReadFacts(ctx, w.facts, w.next.pos, 0, func(fc FactCommit) error { return w.Apply(ctx, fc) })
+}
+
+// Next is the fact-log position the writer folds next.
+func (w *Writer) Next() store.Position { return w.next.pos }
+
+// Apply folds one fact-log position that the caller read (a live follower)
+// and appends its output. Positions already folded are skipped, so a
+// follower may hand over everything it reads.
+func (w *Writer) Apply(ctx context.Context, fc FactCommit) error {
+	if fc.Position < w.next.pos {
+		return nil
+	}
+	if fc.Position > w.next.pos {
+		return fmt.Errorf("ledger writer: fact position %d handed over before %d", fc.Position, w.next.pos)
+	}
 	var pending []ledger.Record
 	pendingBytes := 0
 	var at ledger.Checkpoint
@@ -157,28 +173,24 @@ func (w *Writer) CatchUp(ctx context.Context) error {
 		pending, pendingBytes = pending[:0], 0
 		return err
 	}
-	err := ReadFacts(ctx, w.facts, w.next.pos, 0, func(fc FactCommit) error {
-		for i := w.next.index; i < len(fc.Facts); i++ {
-			out := w.engine.Apply(fc.Facts[i], fc.Raw[i])
-			w.next = cursor{pos: fc.Position, index: i + 1}
-			at = ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
-			for _, r := range out.Records() {
-				pending = append(pending, r)
-				pendingBytes += len(r.Data) + len(r.ID) + len(r.Type)
-			}
-			if len(pending) >= commitRecordsMax || pendingBytes >= commitBytesMax {
-				if err := flush(); err != nil {
-					return err
-				}
+	for i := w.next.index; i < len(fc.Facts); i++ {
+		out := w.engine.Apply(fc.Facts[i], fc.Raw[i])
+		at = ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
+		for _, r := range out.Records() {
+			pending = append(pending, r)
+			pendingBytes += len(r.Data) + len(r.ID) + len(r.Type)
+		}
+		if len(pending) >= commitRecordsMax || pendingBytes >= commitBytesMax {
+			if err := flush(); err != nil {
+				return err
 			}
 		}
-		w.next = cursor{pos: fc.Position + 1}
-		return nil
-	})
-	if err != nil {
+	}
+	if err := flush(); err != nil {
 		return err
 	}
-	return flush()
+	w.next = cursor{pos: fc.Position + 1}
+	return nil
 }
 
 // appendRecords writes one ledger commit: the checkpoint, then the records.

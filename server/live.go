@@ -13,9 +13,9 @@ import (
 	"github.com/refledger/refledger/projections"
 )
 
-// live keeps the read models and the ledger in step with the fact log: one
-// goroutine follows the fact log into the catalog and click history; the
-// other is the ledger's single writer, woken by every append.
+// live keeps the read models and the ledger in step with the fact log. One
+// follower reads each fact commit once, decodes it once, and hands it to
+// the catalog, the click history and the ledger's single writer.
 type live struct {
 	facts, ledgerLog store.Log
 	log              *zap.Logger
@@ -24,10 +24,14 @@ type live struct {
 
 	mu     sync.RWMutex
 	ledger *projections.Ledger // replaced whole when the writer rebuilds
+	writer *projections.Writer // owned by the follower goroutine
 
-	wake         chan struct{}
-	factsHead    atomic.Uint64 // followed so far
-	factsFolded  atomic.Uint64 // folded into the ledger
+	moved        chan struct{}               // the ledger moved under the writer: rebuild
+	commits      chan projections.FactCommit // follower -> writer, bounded
+	handled      store.Position              // last position the writer took (writer goroutine)
+	ownHead      atomic.Uint64               // ledger position of the writer's last append
+	factsHead    atomic.Uint64
+	factsFolded  atomic.Uint64
 	startHead    store.Position
 	followedUp   atomic.Bool
 	caughtUp     atomic.Bool
@@ -38,7 +42,7 @@ func newLive(facts, ledgerLog store.Log, log *zap.Logger, startHead store.Positi
 	return &live{
 		facts: facts, ledgerLog: ledgerLog, log: log, startHead: startHead,
 		catalog: projections.NewCatalog(), clicks: projections.NewClicks(), ledger: projections.NewLedger(),
-		wake: make(chan struct{}, 1),
+		moved: make(chan struct{}, 1), commits: make(chan projections.FactCommit, commitQueue),
 	}
 }
 
@@ -48,10 +52,11 @@ func (l *live) ledgerView() *projections.Ledger {
 	return l.ledger
 }
 
-// poke wakes the writer; it never blocks.
-func (l *live) poke() {
+// ledgerMoved tells the follower that another writer appended to the
+// ledger (a replay was applied); it never blocks.
+func (l *live) ledgerMoved() {
 	select {
-	case l.wake <- struct{}{}:
+	case l.moved <- struct{}{}:
 	default:
 	}
 }
@@ -69,83 +74,163 @@ func (l *live) lag() uint64 {
 	return h - f
 }
 
-// follow feeds the catalog and click history until ctx is done.
-func (l *live) follow(ctx context.Context) error {
+// retryPause spaces out retries after a store error; commitQueue bounds
+// the decoded commits waiting for the writer.
+const (
+	retryPause  = 500 * time.Millisecond
+	commitQueue = 1024
+	// movedSettle is how long a ledger commit the writer has not claimed may
+	// stay unexplained before it counts as another writer's.
+	movedSettle = 50 * time.Millisecond
+)
+
+// run follows the fact log, writes the ledger and watches it, until ctx is
+// done.
+func (l *live) run(ctx context.Context) error {
 	if l.startHead == 0 {
-		l.followedUp.Store(true)
+		l.followedUp.Store(true) // nothing to catch up with
+		l.caughtUp.Store(true)
 	}
-	return l.facts.Follow(ctx, 1, func(s store.Stored) error {
-		fc, err := decodeCommit(s)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); l.write(ctx) }()
+	go func() { defer wg.Done(); l.watchLedger(ctx) }()
+	defer wg.Wait()
+	return l.follow(ctx)
+}
+
+// follow reads the fact log into the read models and on to the writer.
+func (l *live) follow(ctx context.Context) error {
+	for {
+		err := l.facts.Follow(ctx, l.factsHead.Load()+1, l.apply(ctx))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.log.Error("following the fact log", zap.Error(err))
+		if !sleep(ctx, retryPause) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (l *live) apply(ctx context.Context) func(store.Stored) error {
+	return func(s store.Stored) error {
+		return projections.DecodeCommit(s, func(fc projections.FactCommit) error {
+			l.catalog.ApplyFacts(fc)
+			l.clicks.ApplyFacts(fc)
+			l.factsHead.Store(s.Position)
+			if s.Position >= l.startHead {
+				l.followedUp.Store(true)
+			}
+			select {
+			case l.commits <- fc:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}
+}
+
+// write is the ledger's single writer: it decides the commits the follower
+// hands over, and rebuilds as soon as the ledger moved under it.
+func (l *live) write(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case fc := <-l.commits:
+			l.decide(ctx, fc)
+			l.handled = fc.Position
+		case <-l.moved:
+			l.writer = nil
+			if err := l.openWriter(ctx, l.handled+1); err != nil && ctx.Err() == nil {
+				l.log.Error("rebuild ledger writer", zap.Error(err))
+				l.writerErrors.Add(1)
+			}
+		}
+	}
+}
+
+// watchLedger notices ledger commits the writer did not make (a replay
+// applied, or a command run beside the service) and has the writer rebuild.
+func (l *live) watchLedger(ctx context.Context) {
+	head, err := l.ledgerLog.Head(ctx)
+	if err != nil {
+		head = 0
+	}
+	for ctx.Err() == nil {
+		err := l.ledgerLog.Follow(ctx, head+1, func(s store.Stored) error {
+			head = s.Position
+			if s.Position > l.ownHead.Load() && sleep(ctx, movedSettle) && s.Position > l.ownHead.Load() {
+				l.ledgerMoved()
+			}
+			return nil
+		})
+		if ctx.Err() == nil {
+			l.log.Error("watching the ledger log", zap.Error(err))
+			sleep(ctx, retryPause)
+		}
+	}
+}
+
+// decide hands a commit to the ledger writer, (re)building the writer when
+// there is none or the ledger moved. A writer that fails is dropped and
+// rebuilt on the next commit; the ledger never misses a fact, because a new
+// writer resumes from the ledger's own checkpoint.
+func (l *live) decide(ctx context.Context, fc projections.FactCommit) {
+	select {
+	case <-l.moved:
+		l.writer = nil
+	default:
+	}
+	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
+		if l.writer == nil {
+			if err := l.openWriter(ctx, fc.Position); err != nil {
+				l.log.Error("open ledger writer", zap.Error(err))
+				l.writerErrors.Add(1)
+				sleep(ctx, retryPause)
+				continue
+			}
+		}
+		err := l.writer.Apply(ctx, fc)
+		l.ownHead.Store(l.writer.LedgerHead())
+		if err == nil {
+			l.factsFolded.Store(l.writer.FactsFolded())
+			if l.writer.FactsFolded() >= l.startHead {
+				l.caughtUp.Store(true)
+			}
+			return
+		}
+		if !errors.Is(err, projections.ErrLedgerMoved) {
+			l.log.Error("ledger writer", zap.Error(err))
+			l.writerErrors.Add(1)
+		}
+		l.writer = nil
+	}
+}
+
+// openWriter rebuilds the writer from the logs and folds what the ledger
+// lacks up to (not including) position upTo, which the caller hands over.
+func (l *live) openWriter(ctx context.Context, upTo store.Position) error {
+	view := projections.NewLedger()
+	w, err := projections.OpenWriter(ctx, l.facts, l.ledgerLog, view)
+	if err != nil {
+		return err
+	}
+	if w.Next() < upTo {
+		err := projections.ReadFacts(ctx, l.facts, w.Next(), upTo-1, func(fc projections.FactCommit) error { return w.Apply(ctx, fc) })
 		if err != nil {
 			return err
 		}
-		l.catalog.ApplyFacts(fc)
-		l.clicks.ApplyFacts(fc)
-		l.factsHead.Store(s.Position)
-		if s.Position >= l.startHead {
-			l.followedUp.Store(true)
-		}
-		l.poke()
-		return nil
-	})
-}
-
-// retryPause spaces out the writer's retries after an error.
-const retryPause = 500 * time.Millisecond
-
-// write runs the ledger writer until ctx is done. A writer that finds the
-// ledger moved (a replay was applied) rebuilds from the logs.
-func (l *live) write(ctx context.Context) error {
-	var w *projections.Writer
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		if w == nil {
-			view := projections.NewLedger()
-			var err error
-			if w, err = projections.OpenWriter(ctx, l.facts, l.ledgerLog, view); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				l.log.Error("open ledger writer", zap.Error(err))
-				l.writerErrors.Add(1)
-				w = nil
-				if !sleep(ctx, retryPause) {
-					return ctx.Err()
-				}
-				continue
-			}
-			l.mu.Lock()
-			l.ledger = view
-			l.mu.Unlock()
-		}
-		err := w.CatchUp(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case errors.Is(err, projections.ErrLedgerMoved):
-			w = nil
-			continue
-		case err != nil:
-			l.log.Error("ledger catch-up", zap.Error(err))
-			l.writerErrors.Add(1)
-			w = nil
-			if !sleep(ctx, retryPause) {
-				return ctx.Err()
-			}
-			continue
-		}
-		l.factsFolded.Store(w.FactsFolded())
-		if w.FactsFolded() >= l.startHead {
-			l.caughtUp.Store(true)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-l.wake:
-		case <-tick.C: // another process may have appended
-		}
 	}
+	l.writer = w
+	l.ownHead.Store(w.LedgerHead())
+	l.factsFolded.Store(w.FactsFolded())
+	l.mu.Lock()
+	l.ledger = view
+	l.mu.Unlock()
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -155,10 +240,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-time.After(d):
 		return true
 	}
-}
-
-func decodeCommit(s store.Stored) (projections.FactCommit, error) {
-	var fc projections.FactCommit
-	err := projections.DecodeCommit(s, func(c projections.FactCommit) error { fc = c; return nil })
-	return fc, err
 }

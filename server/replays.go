@@ -51,7 +51,7 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "", "replay: %v", err)
 		return
 	}
-	s.live.poke() // the what-if may have moved the ledger by catching up
+	s.live.ledgerMoved() // the what-if may have moved the ledger by catching up
 	s.keepReplay(res)
 	writeJSON(w, http.StatusOK, res)
 }
@@ -87,6 +87,6 @@ func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "", "apply: %v", err)
 		return
 	}
-	s.live.poke()
+	s.live.ledgerMoved()
 	writeJSON(w, http.StatusOK, map[string]any{"replay_id": id, "applied": applied})
 }

@@ -46,7 +46,7 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	}
 	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, metrics: newMetrics(), replays: map[string]*replay.Result{}}
 	s.live = newLive(facts, ledgerLog, cfg.Log, in.Head())
-	s.batch = &batcher{in: in, reqs: make(chan *batchReq, ingestQueue), after: s.live.poke, metric: s.metrics}
+	s.batch = &batcher{in: in, reqs: make(chan *batchReq, ingestQueue), metric: s.metrics}
 	s.metrics.engineLag = s.live.lag
 	return s, nil
 }
@@ -59,7 +59,7 @@ func (s *Server) Run(ctx context.Context) error {
 	batchCtx, stopBatch := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Add(1)
 	go func() { defer wg.Done(); s.batch.run(batchCtx) }()
-	loops := []func(context.Context) error{s.live.follow, s.live.write}
+	loops := []func(context.Context) error{s.live.run}
 	var lw sync.WaitGroup
 	for _, loop := range loops {
 		lw.Add(1)
