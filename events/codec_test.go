@@ -142,3 +142,30 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeStoredMatchesDecode holds the one-pass decoder of stored facts
+// to the full decoder, on every fixture's canonical encoding.
+func TestDecodeStoredMatchesDecode(t *testing.T) {
+	for _, typ := range FactTypes {
+		raw, err := os.ReadFile(filepath.Join("testdata", "v1", typ+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := Decode(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		canonical := Encode(f)
+		got, err := DecodeStored(typ, canonical)
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		if !reflect.DeepEqual(got, f) {
+			t.Errorf("%s: DecodeStored differs from Decode:\n%#v\n%#v", typ, got, f)
+		}
+	}
+	// Anything unexpected falls back to the full decoder and its errors.
+	if _, err := DecodeStored(TypeOrderPlaced, []byte(`{"specversion":"1.0"}`)); err == nil {
+		t.Error("a broken stored fact decoded")
+	}
+}

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/money"
 	"github.com/shopspring/decimal"

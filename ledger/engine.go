@@ -123,7 +123,7 @@ func (e *Engine) dispatch(f events.Fact) (Output, string) {
 			if err != nil {
 				return Output{}, err.Error()
 			}
-			e.timeline.Change("", effectiveAt(f, d), p)
+			return Output{Policies: []PolicyVersion{e.timeline.Change("", effectiveAt(f, d), p)}}, ""
 		}
 	case *events.PayoutRecorded:
 		return s.payout(f, d, e.fixed)
@@ -220,7 +220,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	o := &order{
 		id: d.OrderID, fact: f.Source + "/" + f.ID, at: f.Time, cur: cur, policy: pv,
 		payableAt: f.Time.Add(time.Duration(pv.HoldingDays) * day),
-		total: decimal.Zero, paid: decimal.Zero,
+		total:     decimal.Zero, paid: decimal.Zero,
 	}
 	for _, l := range d.Lines {
 		amt, _ := money.ParseAmount(l.Amount.Text, cur) // validated

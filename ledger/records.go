@@ -16,6 +16,7 @@ const (
 	TypeOrderAttributed    = "order.attributed"
 	TypeFactRefused        = "fact.refused"
 	TypeReplayApplied      = "replay.applied"
+	TypePolicyAdopted      = "policy.adopted"
 	TypeCheckpoint         = "ledger.checkpoint"
 )
 
@@ -134,11 +135,14 @@ type Output struct {
 	Entries      []Entry
 	Attributions []Attribution
 	Refusals     []Refusal
+	// Policies are policy versions the live timeline adopted, recorded so
+	// that the timeline can be read back from the ledger alone.
+	Policies []PolicyVersion
 }
 
 // Empty reports whether the fold produced nothing to record.
 func (o Output) Empty() bool {
-	return len(o.Entries) == 0 && len(o.Attributions) == 0 && len(o.Refusals) == 0
+	return len(o.Entries) == 0 && len(o.Attributions) == 0 && len(o.Refusals) == 0 && len(o.Policies) == 0
 }
 
 // Record is one ledger-log event ready to store.
@@ -159,6 +163,9 @@ func (o Output) Records() []Record {
 	}
 	for _, r := range o.Refusals {
 		out = append(out, Record{ID: "refusal:" + r.Fact, Type: TypeFactRefused, Data: mustJSON(r)})
+	}
+	for _, p := range o.Policies {
+		out = append(out, Record{ID: "policy:" + p.Version, Type: TypePolicyAdopted, Data: mustJSON(p)})
 	}
 	return out
 }

@@ -61,7 +61,7 @@ func ReadFacts(ctx context.Context, log store.Log, from, until store.Position, f
 func DecodeCommit(s store.Stored, fn func(FactCommit) error) error {
 	fc := FactCommit{Position: s.Position, Facts: make([]events.Fact, 0, len(s.Commit.Events)), Raw: make([][]byte, 0, len(s.Commit.Events))}
 	for _, e := range s.Commit.Events {
-		f, err := events.Decode(e.Data)
+		f, err := events.DecodeStored(e.Type, e.Data)
 		if err != nil {
 			return fmt.Errorf("fact log at %d: event %q: %w", s.Position, e.ID, err)
 		}

@@ -27,15 +27,17 @@ const (
 type Ledger struct {
 	mu           sync.RWMutex
 	entries      []ledger.Entry
-	attributions map[string]ledger.Attribution // order id -> latest
+	attributions map[string][]byte // order id -> latest record, decoded when read
 	refusals     []ledger.Refusal
 	replays      []ledger.ReplayApplied
+	timeline     *ledger.Timeline // the live timeline, as the ledger recorded it
+	checkpoint   ledger.Checkpoint
 	head         store.Position
 }
 
 // NewLedger returns an empty read model.
 func NewLedger() *Ledger {
-	return &Ledger{attributions: map[string]ledger.Attribution{}}
+	return &Ledger{attributions: map[string][]byte{}, timeline: ledger.NewTimeline()}
 }
 
 // ApplyLedger adds one ledger record.
@@ -51,10 +53,19 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 			l.entries = append(l.entries, e)
 		}
 	case ledger.TypeOrderAttributed:
-		var a ledger.Attribution
-		if err = json.Unmarshal(r.Data, &a); err == nil {
-			l.attributions[a.OrderID] = a
+		var key struct {
+			OrderID string `json:"order_id"`
 		}
+		if err = json.Unmarshal(r.Data, &key); err == nil {
+			l.attributions[key.OrderID] = append([]byte(nil), r.Data...) // not the store's buffer
+		}
+	case ledger.TypePolicyAdopted:
+		var pv ledger.PolicyVersion
+		if err = json.Unmarshal(r.Data, &pv); err == nil {
+			l.timeline.Change(pv.Version, pv.EffectiveAt, pv.Policy)
+		}
+	case ledger.TypeCheckpoint:
+		err = json.Unmarshal(r.Data, &l.checkpoint)
 	case ledger.TypeFactRefused:
 		var f ledger.Refusal
 		if err = json.Unmarshal(r.Data, &f); err == nil {
@@ -64,6 +75,7 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 		var rp ledger.ReplayApplied
 		if err = json.Unmarshal(r.Data, &rp); err == nil {
 			l.replays = append(l.replays, rp)
+			l.timeline = l.timeline.WithCandidate(rp.ReplayID, rp.Policy, rp.From, rp.Whole)
 		}
 	}
 	if err != nil {
@@ -256,9 +268,37 @@ func (s *sums) balance(partner, currency string) Balance {
 // Attribution returns the latest explanation of an order.
 func (l *Ledger) Attribution(orderID string) (ledger.Attribution, bool) {
 	l.mu.RLock()
+	raw, ok := l.attributions[orderID]
+	l.mu.RUnlock()
+	var a ledger.Attribution
+	if !ok || json.Unmarshal(raw, &a) != nil {
+		return ledger.Attribution{}, false
+	}
+	return a, true
+}
+
+// Timeline returns the live policy timeline as the ledger recorded it.
+func (l *Ledger) Timeline() *ledger.Timeline {
+	l.mu.RLock()
 	defer l.mu.RUnlock()
-	a, ok := l.attributions[orderID]
-	return a, ok
+	return l.timeline.Clone()
+}
+
+// Covers reports whether the ledger has decided every fact through the
+// fact-log position head.
+func (l *Ledger) Covers(head store.Position) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	cp := l.checkpoint
+	switch {
+	case head == 0:
+		return true
+	case cp.FactsThrough > head:
+		return true
+	case cp.FactsThrough < head:
+		return false
+	}
+	return cp.FactsFolded < 0 || cp.FactsFolded >= cp.FactsInCommit
 }
 
 // Refusals lists the facts the ledger refused, in log order.

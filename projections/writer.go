@@ -31,6 +31,7 @@ type Writer struct {
 	engine           *ledger.Engine
 	sink             RecordSink
 	ledgerHead       store.Position
+	checkpointed     store.Position // fact position of the last checkpoint written or read
 	// cursor: the next fact to fold is fact index next.index of the commit
 	// at next.pos.
 	next cursor
@@ -87,6 +88,7 @@ func OpenWriter(ctx context.Context, facts, ledgerLog store.Log, sink RecordSink
 	if err := w.rebuild(ctx, last, replays); err != nil {
 		return nil, err
 	}
+	w.checkpointed = store.Position(last.FactsThrough)
 	return w, nil
 }
 
@@ -144,9 +146,25 @@ func Restate(ctx context.Context, facts store.Log, r ledger.ReplayApplied, timel
 }
 
 // CatchUp folds every fact not yet folded and appends the output, fenced by
-// the ledger head. It returns ErrLedgerMoved if another writer appended.
+// the ledger head, then records how far it got. It returns ErrLedgerMoved if
+// another writer appended.
 func (w *Writer) CatchUp(ctx context.Context) error {
-	return ReadFacts(ctx, w.facts, w.next.pos, 0, func(fc FactCommit) error { return w.Apply(ctx, fc) })
+	err := ReadFacts(ctx, w.facts, w.next.pos, 0, func(fc FactCommit) error { return w.Apply(ctx, fc) })
+	if err != nil {
+		return err
+	}
+	return w.Checkpoint(ctx)
+}
+
+// Checkpoint appends a commit holding only a checkpoint when facts were
+// folded since the last one without producing any record (clicks, say), so
+// that readers of the ledger alone can tell it is up to date.
+func (w *Writer) Checkpoint(ctx context.Context) error {
+	folded := w.FactsFolded()
+	if folded == 0 || folded <= w.checkpointed {
+		return nil
+	}
+	return w.appendRecords(ctx, ledger.Checkpoint{FactsThrough: folded, FactsFolded: -1}, nil)
 }
 
 // Next is the fact-log position the writer folds next.
@@ -214,6 +232,7 @@ func (w *Writer) appendRecords(ctx context.Context, at ledger.Checkpoint, record
 		return fmt.Errorf("%w: commit %s was already written", ErrLedgerMoved, c.ID)
 	}
 	w.ledgerHead = res.Position
+	w.checkpointed = store.Position(at.FactsThrough)
 	if w.sink != nil {
 		for _, e := range c.Events {
 			if err := w.sink.ApplyLedger(res.Position, recordOf(e)); err != nil {

@@ -86,6 +86,9 @@ func changedOrders(r *Result) []string {
 // replay.
 func (r *Result) Explain(order string) (before, after ledger.Attribution, ok bool) {
 	after, ok = r.attributions[order]
-	before = r.current[order]
+	before, found := r.current[order]
+	if !found && r.view != nil {
+		before, _ = r.view.Attribution(order)
+	}
 	return before, after, ok
 }

@@ -74,7 +74,8 @@ type Result struct {
 
 	before, after shareSums
 	attributions  map[string]ledger.Attribution // order -> after
-	current       map[string]ledger.Attribution // order -> before
+	current       map[string]ledger.Attribution // order -> before, for changed orders
+	view          *projections.Ledger
 	timeline      *ledger.Timeline
 }
 
@@ -97,13 +98,12 @@ type Progress func(done, total store.Position)
 // WhatIf brings the ledger up to date, replays every fact under the
 // candidate timeline and compares. It writes nothing but the catch-up.
 func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progress Progress) (*Result, error) {
-	view := projections.NewLedger()
-	w, err := openCurrent(ctx, facts, ledgerLog, view)
+	view, head, err := currentLedger(ctx, facts, ledgerLog)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Policy: req.Policy, From: req.From, FactsThrough: w.FactsFolded(), LedgerAt: w.LedgerHead()}
-	current := w.Engine().Timeline()
+	res := &Result{Policy: req.Policy, From: req.From, FactsThrough: head, LedgerAt: view.Head()}
+	current := view.Timeline()
 	res.ReplayID = replayID(req, res.FactsThrough, res.LedgerAt)
 	res.timeline = current.Clone()
 	if !req.Current {
@@ -131,15 +131,40 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	if err != nil {
 		return nil, fmt.Errorf("replay facts: %w", err)
 	}
-	res.before, res.current = sumsOf(view.Entries()), map[string]ledger.Attribution{}
-	for order := range res.attributions {
-		if a, ok := view.Attribution(order); ok {
-			res.current[order] = a
+	res.before = sumsOf(view.Entries())
+	res.compare()
+	res.current = map[string]ledger.Attribution{}
+	for _, ch := range res.Changes {
+		if a, ok := view.Attribution(ch.OrderID); ok {
+			res.current[ch.OrderID] = a
 		}
 	}
-	res.compare()
+	res.view = view
 	res.Noop = len(res.Changes) == 0 && len(res.adjustments(time.Time{})) == 0 && res.timeline.SamePolicies(current)
 	return res, nil
+}
+
+// currentLedger reads the ledger as it stands. When it has not decided
+// every fact yet, the writer brings it up to date first (which refolds the
+// history); a ledger kept current by the service is only read.
+func currentLedger(ctx context.Context, facts, ledgerLog store.Log) (*projections.Ledger, store.Position, error) {
+	head, err := facts.Head(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	view, err := projections.LoadLedger(ctx, ledgerLog)
+	if err != nil {
+		return nil, 0, err
+	}
+	if view.Covers(head) {
+		return view, head, nil
+	}
+	view = projections.NewLedger()
+	w, err := openCurrent(ctx, facts, ledgerLog, view)
+	if err != nil {
+		return nil, 0, err
+	}
+	return view, w.FactsFolded(), nil
 }
 
 // openCurrent opens the writer on the ledger as it stands, caught up.

@@ -135,8 +135,20 @@ func (l *live) apply(ctx context.Context) func(store.Stored) error {
 // write is the ledger's single writer: it decides the commits the follower
 // hands over, and rebuilds as soon as the ledger moved under it.
 func (l *live) write(ctx context.Context) {
+	idle := time.NewTicker(time.Second)
+	defer idle.Stop()
 	for {
 		select {
+		case <-idle.C:
+			// Facts that made no record (clicks) still move the checkpoint,
+			// so readers of the ledger alone can tell it is current.
+			if l.writer != nil && len(l.commits) == 0 {
+				if err := l.writer.Checkpoint(ctx); err != nil {
+					l.writer = nil
+				} else {
+					l.ownHead.Store(l.writer.LedgerHead())
+				}
+			}
 		case <-ctx.Done():
 			return
 		case fc := <-l.commits:

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -37,6 +38,7 @@ usage:
   refledger report clicks --partner P [--format ...]
   refledger explain --order O [--format ...]
   refledger replay --policy FILE.json [--from TIME] [--format ...] [--apply]
+  refledger bench generate|replay [--scale N]
 
 Every command that reads or writes the log takes --data DIR (the embedded
 store, default ./data), or --nats-url URL (an external NATS JetStream).
@@ -72,6 +74,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if path := os.Getenv("REFLEDGER_CPUPROFILE"); path != "" {
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			return exitStatus(env, args[0], err)
+		}
+		defer stopProfile()
+	}
 	cmd, rest, err := lookup(args)
 	if err == nil {
 		err = cmd(ctx, env, rest)
@@ -102,6 +111,8 @@ func lookup(args []string) (command, []string, error) {
 		return runExplain, args[1:], nil
 	case "replay":
 		return runReplay, args[1:], nil
+	case "bench":
+		return runBench, args[1:], nil
 	}
 	return nil, nil, usagef("%q is not a refledger command (try refledger help)", args[0])
 }
@@ -144,4 +155,18 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// startCPUProfile writes a CPU profile of the command to path
+// (REFLEDGER_CPUPROFILE), for finding where a slow run spends its time.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("REFLEDGER_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("REFLEDGER_CPUPROFILE: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -16,11 +16,12 @@ import (
 
 // Bounds of the committer.
 const (
-	queueLen        = 8192            // appends waiting for the committer
-	publishTimeout  = 5 * time.Second // one publish attempt
-	publishAttempts = 3               // then ErrUnavailable
-	recentIDsMax    = 1 << 16         // commit ids remembered in process
-	readBufferMsgs  = 4096            // messages buffered by a reader
+	queueLen        = 8192             // appends waiting for the committer
+	publishTimeout  = 10 * time.Second // one publish attempt
+	publishAttempts = 3                // then ErrUnavailable
+	recentIDsMax    = 1 << 16          // commit ids remembered in process
+	fetchMsgs       = 64               // messages one read request asks for
+	consumerIdleMax = 5 * time.Minute  // a reader's consumer outlives a crash by this much
 	// lingerMax bounds how long a batch waits for more appends.
 	lingerMax = time.Millisecond
 )
@@ -252,15 +253,18 @@ func (l *Log) publishFrame(msgID string, commits []store.Commit, exp store.Expec
 		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 		ack, err := l.s.js.PublishMsg(ctx, msg, opts...)
 		cancel()
+		// A retry that finds its own first attempt landed is this call's
+		// write, not a duplicate of an earlier one.
+		retried := attempt > 0
 		switch {
 		case err == nil:
-			return store.Appended{Position: ack.Sequence, Duplicate: ack.Duplicate}, nil
+			return store.Appended{Position: ack.Sequence, Duplicate: ack.Duplicate && !retried}, nil
 		case isWrongLastSequence(err):
 			// JetStream checks the expected sequence before its dedupe, so
 			// a retry of a write that did land is refused here: look at what
 			// stands right after the expected position.
 			if pos, ok := l.landedAt(want+1, msgID); ok {
-				return store.Appended{Position: pos, Duplicate: true}, nil
+				return store.Appended{Position: pos, Duplicate: !retried}, nil
 			}
 			return store.Appended{}, fmt.Errorf("%w: log %s: expected %s", store.ErrWrongPosition, l.name, exp)
 		case errors.Is(err, nats.ErrConnectionClosed):
@@ -320,45 +324,64 @@ func (l *Log) Follow(ctx context.Context, from store.Position, fn func(store.Sto
 	return l.consume(ctx, from, 0, fn)
 }
 
-// consume runs an ordered consumer from position from, up to and including
-// until (0: forever).
+// consume reads from position from, up to and including until (0: until
+// ctx is done), through an ephemeral pull consumer that acknowledges
+// nothing. Each Fetch is one bounded request, so a reader may take as long
+// as it likes between messages: nothing is redelivered or reset.
 func (l *Log) consume(ctx context.Context, from, until store.Position, fn func(store.Stored) error) error {
-	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   from,
+	cons, err := l.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       from,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: consumerIdleMax,
+		MemoryStorage:     true,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: log %s: consumer: %v", store.ErrUnavailable, l.name, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(readBufferMsgs))
-	if err != nil {
-		return fmt.Errorf("%w: log %s: messages: %v", store.ErrUnavailable, l.name, err)
-	}
-	defer it.Stop()
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		defer cancel()
+		l.stream.DeleteConsumer(dctx, cons.CachedInfo().Name) //nolint:errcheck // it expires anyway
+	}()
 	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
+		batch, err := cons.Fetch(fetchMsgs, jetstream.FetchContext(ctx))
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("%w: log %s: next: %v", store.ErrUnavailable, l.name, err)
+			return fmt.Errorf("%w: log %s: fetch: %v", store.ErrUnavailable, l.name, err)
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("%w: log %s: metadata: %v", store.ErrCorrupt, l.name, err)
-		}
-		pos := meta.Sequence.Stream
-		err = store.DecodeFrame(msg.Data(), func(c store.Commit) error {
-			return fn(store.Stored{Position: pos, Commit: c})
-		})
-		if err != nil {
-			if errors.Is(err, store.ErrCorrupt) {
-				return fmt.Errorf("log %s at %d: %w", l.name, pos, err)
+		for msg := range batch.Messages() {
+			pos, err := l.deliver(msg, fn)
+			if err != nil {
+				return err
 			}
-			return err
+			if until != 0 && pos >= until {
+				return nil
+			}
 		}
-		if until != 0 && pos >= until {
-			return nil
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w: log %s: fetch: %v", store.ErrUnavailable, l.name, err)
 		}
 	}
+}
+
+// deliver decodes one message's frame and hands its commits to fn.
+func (l *Log) deliver(msg jetstream.Msg, fn func(store.Stored) error) (store.Position, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return 0, fmt.Errorf("%w: log %s: metadata: %v", store.ErrCorrupt, l.name, err)
+	}
+	pos := meta.Sequence.Stream
+	err = store.DecodeFrame(msg.Data(), func(c store.Commit) error {
+		return fn(store.Stored{Position: pos, Commit: c})
+	})
+	if errors.Is(err, store.ErrCorrupt) {
+		return 0, fmt.Errorf("log %s at %d: %w", l.name, pos, err)
+	}
+	return pos, err
 }
