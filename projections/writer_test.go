@@ -1,0 +1,112 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/events/ingest"
+	"github.com/refledger/refledger/events/store"
+)
+
+// failingLog lets a real log take n appends, then fails, as a crash
+// between two ledger commits would.
+type failingLog struct {
+	store.Log
+	n int
+}
+
+var errCrash = errors.New("crash")
+
+func (f *failingLog) Append(ctx context.Context, c store.Commit, exp store.Expected) (store.Appended, error) {
+	if f.n == 0 {
+		return store.Appended{}, errCrash
+	}
+	f.n--
+	return f.Log.Append(ctx, c, exp)
+}
+
+func fact(t *testing.T, id, typ, data string) events.Fact {
+	t.Helper()
+	f, err := events.Decode([]byte(fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"t","type":%q,"time":"2017-06-02T00:00:00Z","data":%s}`, id, typ, data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestWriterResumesInsideAFactCommit makes one fact commit whose decisions
+// need several ledger commits, crashes the writer after the first, and
+// checks that a new writer finishes the job with no entry lost or doubled.
+func TestWriterResumesInsideAFactCommit(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	facts, _ := mem.Log(ctx, store.FactsLog)
+	ledgerLog, _ := mem.Log(ctx, store.LedgerLog)
+	in, _ := ingest.Open(ctx, facts)
+	catalog := []events.Fact{
+		fact(t, "p", events.TypePartnerRegistered, `{"partner_id":"maria","name":"Maria"}`),
+		fact(t, "g", events.TypeProgramDefined, `{"program_id":"scm","name":"SCM","priority":1,"default_rate":"10%"}`),
+		fact(t, "e", events.TypePartnerEnrolled, `{"partner_id":"maria","program_id":"scm"}`),
+		fact(t, "r", events.TypeReferralAssigned, `{"contact_id":"katie","partner_id":"maria"}`),
+	}
+	if _, err := in.Submit(ctx, catalog); err != nil {
+		t.Fatal(err)
+	}
+	var orders []events.Fact
+	for i := 0; i < ingest.MaxBatch; i++ {
+		orders = append(orders, fact(t, fmt.Sprintf("o%d", i), events.TypeOrderPlaced, fmt.Sprintf(
+			`{"order_id":"o%d","contact_id":"katie","currency":"USD","lines":[{"line_id":"a","product_id":"x","quantity":1,"amount":"10.00"},{"line_id":"b","product_id":"y","quantity":1,"amount":"20.00"}]}`, i)))
+	}
+	if _, err := in.Submit(ctx, orders); err != nil {
+		t.Fatal(err)
+	}
+	// 1000 orders x (1 attribution + 2 entries) = 3000 records: more than
+	// one ledger commit holds. Let the first commits through, then crash.
+	crashing := &failingLog{Log: ledgerLog, n: 2}
+	w, err := OpenWriter(ctx, facts, crashing, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CatchUp(ctx); !errors.Is(err, errCrash) {
+		t.Fatalf("catch-up = %v, want the crash", err)
+	}
+	view := NewLedger()
+	w, err = OpenWriter(ctx, facts, ledgerLog, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.next.index == 0 {
+		t.Fatalf("the crash did not leave the writer inside a fact commit (cursor %+v): the test does not test what it says", w.next)
+	}
+	if err := w.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range view.Entries() {
+		if seen[e.EntryID] {
+			t.Fatalf("entry %s written twice", e.EntryID)
+		}
+		seen[e.EntryID] = true
+	}
+	if len(seen) != 2*ingest.MaxBatch {
+		t.Fatalf("%d entries, want %d", len(seen), 2*ingest.MaxBatch)
+	}
+	if !view.Covers(2) {
+		t.Error("the ledger does not say it covers the fact log")
+	}
+	// A third writer has nothing left to do.
+	w, _ = OpenWriter(ctx, facts, ledgerLog, nil)
+	head, _ := ledgerLog.Head(ctx)
+	if err := w.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := ledgerLog.Head(ctx); again != head {
+		t.Errorf("a caught-up writer appended %d more commits", again-head)
+	}
+	if _, ok := view.Attribution("o999"); !ok {
+		t.Error("the last order has no explanation")
+	}
+}
