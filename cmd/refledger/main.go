@@ -39,6 +39,7 @@ usage:
   refledger explain --order O [--format ...]
   refledger replay --policy FILE.json [--from TIME] [--format ...] [--apply]
   refledger bench generate|replay [--scale N]
+  refledger health [--url URL]
 
 Every command that reads or writes the log takes --data DIR (the embedded
 store, default ./data), or --nats-url URL (an external NATS JetStream).
@@ -113,6 +114,8 @@ func lookup(args []string) (command, []string, error) {
 		return runReplay, args[1:], nil
 	case "bench":
 		return runBench, args[1:], nil
+	case "health":
+		return runHealth, args[1:], nil
 	}
 	return nil, nil, usagef("%q is not a refledger command (try refledger help)", args[0])
 }
