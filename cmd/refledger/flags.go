@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/refledger/refledger/events/esdb"
 	"github.com/refledger/refledger/events/jetstream"
 	"github.com/refledger/refledger/events/store"
 )
@@ -18,58 +22,112 @@ type storeFlags struct {
 	dataDir       string
 	natsURL       string
 	eventstoreURL string
+	replicas      int
 }
 
 func (s *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.dataDir, "data", envOr("REFLEDGER_DATA", "./data"), "embedded store folder")
 	fs.StringVar(&s.natsURL, "nats-url", envOr("REFLEDGER_NATS_URL", ""), "external NATS JetStream URL (instead of the embedded store)")
-	fs.StringVar(&s.eventstoreURL, "eventstore-url", envOr("REFLEDGER_EVENTSTORE_URL", ""), "EventStoreDB URL (instead of the embedded store)")
+	fs.StringVar(&s.eventstoreURL, "eventstore-url", envOr("REFLEDGER_EVENTSTORE_URL", ""), "EventStoreDB URL, esdb://host:2113?tls=false (instead of the embedded store)")
+	fs.IntVar(&s.replicas, "replicas", 1, "stream replicas on an external JetStream cluster (3 on a three-node cluster)")
 }
 
-// openOwned opens the chosen store for a command that owns it (serve):
-// listen is the embedded server's client address.
-func (s *storeFlags) openOwned(listen string) (store.Store, *jetstream.Store, error) {
+// opened is a store opened by a command that owns it (serve), with the
+// NATS connection that ingestion listens on.
+type opened struct {
+	store   store.Store
+	nc      *nats.Conn
+	natsURL string // the embedded NATS server's client URL, if one runs here
+	close   func()
+}
+
+// openOwned opens the chosen store for serve: listen is the embedded NATS
+// server's client address.
+func (s *storeFlags) openOwned(listen string) (*opened, error) {
 	switch {
 	case s.natsURL != "" && s.eventstoreURL != "":
-		return nil, nil, usagef("--nats-url and --eventstore-url are exclusive: choose one store")
-	case s.eventstoreURL != "":
-		return nil, nil, usagef("--eventstore-url: the EventStoreDB backend is not in this build yet; use --data or --nats-url")
+		return nil, usagef("--nats-url and --eventstore-url are exclusive: choose one store")
 	case s.natsURL != "":
-		js, err := jetstream.Connect(s.natsURL, jetstream.Options{})
+		js, err := jetstream.Connect(s.natsURL, jetstream.Options{Replicas: s.replicas})
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		return js, js, nil
+		return &opened{store: js, nc: js.Conn(), close: func() { js.Close() }}, nil
 	}
 	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("data folder: %w", err)
+		return nil, fmt.Errorf("data folder: %w", err)
 	}
 	if info, running := runningService(s.dataDir); running {
-		return nil, nil, fmt.Errorf("a refledger service (pid %d) already owns %s: stop it, or use --nats-url %s", info.PID, s.dataDir, info.NATSURL)
+		return nil, fmt.Errorf("a refledger service (pid %d) already owns %s: stop it, or use --nats-url %s", info.PID, s.dataDir, info.NATSURL)
+	}
+	if s.eventstoreURL != "" {
+		return s.openEventStore(listen)
 	}
 	js, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: s.dataDir, Listen: listen})
 	if err != nil {
-		return nil, nil, fmt.Errorf("open embedded store in %s: %w", s.dataDir, err)
+		return nil, fmt.Errorf("open embedded store in %s: %w", s.dataDir, err)
 	}
-	return js, js, nil
+	return &opened{store: js, nc: js.Conn(), natsURL: js.Server().ClientURL(), close: func() { js.Close() }}, nil
+}
+
+// openEventStore opens EventStoreDB as the store, and an embedded NATS
+// server for the ingestion subject only.
+func (s *storeFlags) openEventStore(listen string) (*opened, error) {
+	es, err := esdb.Connect(s.eventstoreURL)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := jetstream.StartServer(jetstream.EmbeddedConfig{DataDir: filepath.Join(s.dataDir, "nats"), Listen: listen})
+	if err != nil {
+		es.Close()
+		return nil, err
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv))
+	if err != nil {
+		srv.Shutdown()
+		es.Close()
+		return nil, fmt.Errorf("connect to embedded nats-server: %w", err)
+	}
+	return &opened{store: es, nc: nc, natsURL: srv.ClientURL(), close: func() {
+		nc.Close()
+		srv.Shutdown()
+		es.Close()
+	}}, nil
 }
 
 // open opens the store for a command that does not serve. When a service
 // owns the embedded store, the command talks to it through its NATS
 // server instead of opening the files a second time.
 func (s *storeFlags) open() (store.Store, error) {
-	if s.natsURL == "" && s.eventstoreURL == "" {
-		if info, running := runningService(s.dataDir); running {
-			js, err := jetstream.Connect(info.NATSURL, jetstream.Options{})
-			if err != nil {
-				return nil, fmt.Errorf("a refledger service (pid %d) owns %s but its NATS server %s does not answer: %w", info.PID, s.dataDir, info.NATSURL, err)
-			}
-			return js, nil
-		}
+	switch {
+	case s.natsURL != "" && s.eventstoreURL != "":
+		return nil, usagef("--nats-url and --eventstore-url are exclusive: choose one store")
+	case s.eventstoreURL != "":
+		return esdb.Connect(s.eventstoreURL)
+	case s.natsURL != "":
+		return jetstream.Connect(s.natsURL, jetstream.Options{Replicas: s.replicas})
 	}
-	st, _, err := s.openOwned("")
-	return st, err
+	if info, running := runningService(s.dataDir); running {
+		js, err := jetstream.Connect(info.NATSURL, jetstream.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("a refledger service (pid %d) owns %s but its NATS server %s does not answer: %w", info.PID, s.dataDir, info.NATSURL, err)
+		}
+		return js, nil
+	}
+	o, err := s.openOwned("")
+	if err != nil {
+		return nil, err
+	}
+	return closer{o}, nil
 }
+
+// closer makes an opened store close everything it opened.
+type closer struct{ *opened }
+
+func (c closer) Log(ctx context.Context, name string) (store.Log, error) {
+	return c.store.Log(ctx, name)
+}
+func (c closer) Close() error { c.close(); return nil }
 
 // openLogs opens the store and both logs for a command that does not serve.
 func (s *storeFlags) openLogs(ctx context.Context) (store.Store, store.Log, store.Log, error) {

@@ -62,11 +62,12 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 			zap.String("listen", listen), zap.String("nats_listen", natsListen))
 	}
 
-	st, js, err := sf.openOwned(natsListen)
+	o, err := sf.openOwned(natsListen)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer o.close()
+	st := o.store
 	facts, err := st.Log(ctx, store.FactsLog)
 	if err != nil {
 		return err
@@ -89,16 +90,17 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	defer stopRun()
 	runDone := make(chan error, 1)
 	go func() { runDone <- srv.Run(runCtx) }()
-	sub, err := srv.ServeNATS(runCtx, js.Conn())
+	sub, err := srv.ServeNATS(runCtx, o.nc)
 	if err != nil {
 		return err
 	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpSrv.Serve(ln) }()
 
-	info := serveInfo{PID: os.Getpid(), HTTPURL: "http://" + ln.Addr().String()}
-	if js.Server() != nil {
-		info.NATSURL = js.Server().ClientURL()
+	info := serveInfo{PID: os.Getpid(), HTTPURL: "http://" + ln.Addr().String(), NATSURL: o.natsURL}
+	if sf.natsURL == "" && sf.eventstoreURL == "" {
+		// The embedded store's files are this process's: tell other
+		// commands to come through its NATS server.
 		if err := writeServeFile(sf.dataDir, info); err != nil {
 			return err
 		}
