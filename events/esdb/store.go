@@ -314,4 +314,3 @@ func mapError(stream string, err error) error {
 	}
 	return fmt.Errorf("%w: stream %s: %v", store.ErrUnavailable, stream, err)
 }
-

@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	api "github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
+	api "github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -31,7 +31,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	streams map[string][]*event
-	commit  uint64         // global commit position
+	commit  uint64        // global commit position
 	grew    chan struct{} // closed and replaced on every append
 }
 
@@ -254,4 +254,3 @@ func readEvent(name string, e *event) *api.ReadResp {
 		Position: &api.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.commit},
 	}}}
 }
-
