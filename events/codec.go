@@ -212,12 +212,22 @@ type storedEnvelope struct {
 	Data          Data   `json:"data"`
 }
 
-// DecodeStored decodes a fact that refledger itself wrote to its log (its
-// canonical encoding, validated when it was accepted), given the type
-// stored beside it. It parses the JSON once and checks the envelope; a
-// fact of another schema version, or anything unexpected, takes the full
-// path of Decode, upcasters and validation included.
+// DecodeStored decodes a fact as the fact log holds it: the binary stored
+// form (EncodeStored), or JSON for facts stored before it. typ is the type
+// stored beside it. Binary facts were validated when accepted and are
+// decoded without validating again; anything that does not decode cleanly
+// takes the full path of Decode, upcasters and validation included.
 func DecodeStored(typ string, raw []byte) (Fact, error) {
+	if len(raw) > 0 && raw[0] == storedMarker {
+		f, err := decodeBinary(raw)
+		if err == nil && f.Type != typ {
+			err = fmt.Errorf("%w: stored as %q, holds %q", errStored, typ, f.Type)
+		}
+		if err != nil {
+			return Fact{}, &FieldError{Field: "(stored)", Rule: err.Error()}
+		}
+		return f, nil
+	}
 	data := newData(typ)
 	if data == nil {
 		return Decode(raw)

@@ -31,7 +31,7 @@ func BenchmarkFold(b *testing.B) {
 	raws := make([][]byte, 0, cfg.Total())
 	synth.Generate(cfg, func(f events.Fact) {
 		facts = append(facts, f)
-		raws = append(raws, events.Encode(f))
+		raws = append(raws, events.EncodeStored(f))
 	})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

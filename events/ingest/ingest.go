@@ -64,7 +64,7 @@ func (in *Ingester) Keys() int { return in.index.Len() }
 func (in *Ingester) catchUp(ctx context.Context) error {
 	err := in.log.Read(ctx, in.head+1, func(s store.Stored) error {
 		for _, e := range s.Commit.Events {
-			in.index.add(e.ID, e.Data, s.Position)
+			in.index.add(e.ID, storedForm(e), s.Position)
 		}
 		in.head = s.Position
 		return nil
@@ -134,7 +134,7 @@ func (in *Ingester) decide(facts []events.Fact) ([]Outcome, store.Commit, []int)
 	for i, f := range facts {
 		eventOf[i] = -1
 		key := f.Key()
-		canonical := events.Encode(f)
+		canonical := events.EncodeStored(f)
 		if e, ok := in.index.lookup(key); ok {
 			outcomes[i] = in.repeat(f, e, in.index.payload(canonical))
 			continue
@@ -161,4 +161,17 @@ func (in *Ingester) repeat(f events.Fact, e entry, payload uint64) Outcome {
 		return Outcome{Status: Duplicate, Position: e.position}
 	}
 	return Outcome{Status: Rejected, Err: fmt.Errorf("%w: id %q from source %q was already accepted with a different payload", ErrConflict, f.ID, f.Source)}
+}
+
+// storedForm is the binary stored form of a stored event, which is what
+// payload digests are taken over. Facts stored as JSON (before the binary
+// form) are converted, so that the same fact sent again is still a
+// duplicate.
+func storedForm(e store.Event) []byte {
+	if len(e.Data) > 0 && e.Data[0] == '{' {
+		if f, err := events.DecodeStored(e.Type, e.Data); err == nil {
+			return events.EncodeStored(f)
+		}
+	}
+	return e.Data
 }
