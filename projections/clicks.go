@@ -178,7 +178,11 @@ func LoadClicks(ctx context.Context, facts store.Log) (*Clicks, error) {
 
 // LoadLedger reads the whole ledger log into a read model.
 func LoadLedger(ctx context.Context, ledgerLog store.Log) (*Ledger, error) {
-	l := NewLedger()
+	return LoadInto(ctx, ledgerLog, NewLedger())
+}
+
+// LoadInto reads the whole ledger log into l.
+func LoadInto(ctx context.Context, ledgerLog store.Log, l *Ledger) (*Ledger, error) {
 	err := ledgerLog.Read(ctx, 1, func(s store.Stored) error {
 		for _, e := range s.Commit.Events {
 			if err := l.ApplyLedger(s.Position, recordOf(e)); err != nil {

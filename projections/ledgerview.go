@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -33,11 +34,38 @@ type Ledger struct {
 	timeline     *ledger.Timeline // the live timeline, as the ledger recorded it
 	checkpoint   ledger.Checkpoint
 	head         store.Position
+	lean         bool // keeps no explanations: for a what-if, which needs sums
 }
 
 // NewLedger returns an empty read model.
 func NewLedger() *Ledger {
 	return &Ledger{attributions: map[string][]byte{}, timeline: ledger.NewTimeline()}
+}
+
+// NewLeanLedger returns a read model that keeps no explanations: all a
+// what-if needs are the entries, the timeline and the checkpoint.
+func NewLeanLedger() *Ledger {
+	l := NewLedger()
+	l.lean = true
+	return l
+}
+
+// orderIDOf reads an explanation's order id. encoding/json writes struct
+// fields in order and order_id comes first, so the id is read off the front
+// of the record instead of parsing all of it; anything else is parsed.
+func orderIDOf(raw []byte) (string, error) {
+	const prefix = `{"order_id":"`
+	if bytes.HasPrefix(raw, []byte(prefix)) {
+		rest := raw[len(prefix):]
+		if end := bytes.IndexByte(rest, '"'); end >= 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
+			return string(rest[:end]), nil
+		}
+	}
+	var key struct {
+		OrderID string `json:"order_id"`
+	}
+	err := json.Unmarshal(raw, &key)
+	return key.OrderID, err
 }
 
 // ApplyLedger adds one ledger record.
@@ -53,11 +81,12 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 			l.entries = append(l.entries, e)
 		}
 	case ledger.TypeOrderAttributed:
-		var key struct {
-			OrderID string `json:"order_id"`
+		if l.lean {
+			break
 		}
-		if err = json.Unmarshal(r.Data, &key); err == nil {
-			l.attributions[key.OrderID] = append([]byte(nil), r.Data...) // not the store's buffer
+		var order string
+		if order, err = orderIDOf(r.Data); err == nil {
+			l.attributions[order] = append([]byte(nil), r.Data...) // not the store's buffer
 		}
 	case ledger.TypePolicyAdopted:
 		var pv ledger.PolicyVersion

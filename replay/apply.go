@@ -9,6 +9,7 @@ import (
 
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/ledger"
+	"github.com/refledger/refledger/projections"
 )
 
 // ErrLedgerMoved: the ledger changed between the what-if and its apply.
@@ -50,8 +51,16 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 		b, _ := json.Marshal(e)
 		c.Events = append(c.Events, store.Event{ID: e.EntryID, Type: ledger.TypeCommissionAdjusted, Data: b})
 	}
+	changed := map[string]bool{}
+	for _, o := range changedOrders(r) {
+		changed[o] = true
+	}
+	explained, err := r.explanations(ctx, changed)
+	if err != nil {
+		return Applied{}, err
+	}
 	for _, ch := range changedOrders(r) {
-		a := r.attributions[ch]
+		a := explained[ch]
 		a.ReplayID = r.ReplayID
 		b, _ := json.Marshal(a)
 		c.Events = append(c.Events, store.Event{ID: "attribution:" + ch + ":" + r.ReplayID, Type: ledger.TypeOrderAttributed, Data: b})
@@ -84,11 +93,16 @@ func changedOrders(r *Result) []string {
 
 // Explain returns an order's explanation in the ledger and under the
 // replay.
-func (r *Result) Explain(order string) (before, after ledger.Attribution, ok bool) {
-	after, ok = r.attributions[order]
-	before, found := r.current[order]
-	if !found && r.view != nil {
-		before, _ = r.view.Attribution(order)
+func (r *Result) Explain(ctx context.Context, order string) (before, after ledger.Attribution, ok bool, err error) {
+	explained, err := r.explanations(ctx, map[string]bool{order: true})
+	if err != nil {
+		return before, after, false, err
 	}
-	return before, after, ok
+	after, ok = explained[order]
+	view, err := projections.LoadLedger(ctx, r.ledgerLog)
+	if err != nil {
+		return before, after, false, err
+	}
+	before, _ = view.Attribution(order)
+	return before, after, ok, nil
 }

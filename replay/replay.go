@@ -72,11 +72,9 @@ type Result struct {
 	// nothing differs: applying it changes nothing.
 	Noop bool `json:"noop"`
 
-	before, after shareSums
-	attributions  map[string]ledger.Attribution // order -> after
-	current       map[string]ledger.Attribution // order -> before, for changed orders
-	view          *projections.Ledger
-	timeline      *ledger.Timeline
+	before, after    shareSums
+	facts, ledgerLog store.Log
+	timeline         *ledger.Timeline
 }
 
 // shareKey names one partner's commission on one order line at one tier.
@@ -113,33 +111,18 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 		}
 		res.timeline = current.WithCandidate(res.ReplayID, req.Policy, from, req.From == nil)
 	}
-	e := ledger.NewEngine(res.timeline.Clone())
-	res.after, res.attributions = shareSums{}, map[string]ledger.Attribution{}
-	err = projections.ReadFacts(ctx, facts, 1, res.FactsThrough, func(fc projections.FactCommit) error {
-		out := projections.Fold(e, fc)
+	res.after = shareSums{}
+	err = res.fold(ctx, facts, progress, func(out ledger.Output) {
 		for _, en := range out.Entries {
 			res.after.add(en)
 		}
-		for _, a := range out.Attributions {
-			res.attributions[a.OrderID] = a
-		}
-		if progress != nil {
-			progress(fc.Position, res.FactsThrough)
-		}
-		return ctx.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("replay facts: %w", err)
+		return nil, err
 	}
+	res.facts, res.ledgerLog = facts, ledgerLog
 	res.before = sumsOf(view.Entries())
 	res.compare()
-	res.current = map[string]ledger.Attribution{}
-	for _, ch := range res.Changes {
-		if a, ok := view.Attribution(ch.OrderID); ok {
-			res.current[ch.OrderID] = a
-		}
-	}
-	res.view = view
 	res.Noop = len(res.Changes) == 0 && len(res.adjustments(time.Time{})) == 0 && res.timeline.SamePolicies(current)
 	return res, nil
 }
@@ -152,19 +135,50 @@ func currentLedger(ctx context.Context, facts, ledgerLog store.Log) (*projection
 	if err != nil {
 		return nil, 0, err
 	}
-	view, err := projections.LoadLedger(ctx, ledgerLog)
+	view, err := projections.LoadInto(ctx, ledgerLog, projections.NewLeanLedger())
 	if err != nil {
 		return nil, 0, err
 	}
 	if view.Covers(head) {
 		return view, head, nil
 	}
-	view = projections.NewLedger()
+	view = projections.NewLeanLedger()
 	w, err := openCurrent(ctx, facts, ledgerLog, view)
 	if err != nil {
 		return nil, 0, err
 	}
 	return view, w.FactsFolded(), nil
+}
+
+// fold runs the replay engine over the facts the what-if covers.
+func (r *Result) fold(ctx context.Context, facts store.Log, progress Progress, each func(ledger.Output)) error {
+	e := ledger.NewEngine(r.timeline.Clone())
+	err := projections.ReadFacts(ctx, facts, 1, r.FactsThrough, func(fc projections.FactCommit) error {
+		each(projections.Fold(e, fc))
+		if progress != nil {
+			progress(fc.Position, r.FactsThrough)
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("replay facts: %w", err)
+	}
+	return nil
+}
+
+// explanations folds the replay again and keeps the explanations of the
+// given orders: a what-if keeps none, to stay small; applying or
+// explaining asks for the few it needs.
+func (r *Result) explanations(ctx context.Context, orders map[string]bool) (map[string]ledger.Attribution, error) {
+	out := map[string]ledger.Attribution{}
+	err := r.fold(ctx, r.facts, nil, func(o ledger.Output) {
+		for _, a := range o.Attributions {
+			if orders[a.OrderID] {
+				out[a.OrderID] = a
+			}
+		}
+	})
+	return out, err
 }
 
 // openCurrent opens the writer on the ledger as it stands, caught up.

@@ -71,7 +71,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	if explainOrder != "" {
-		return writeReplayExplain(env, out, res, explainOrder)
+		return writeReplayExplain(ctx, env, out, res, explainOrder)
 	}
 	return writeReplay(env, out, replayDoc{Result: res, Applied: applied})
 }
@@ -189,8 +189,11 @@ func nullable(s *string) string {
 	return *s
 }
 
-func writeReplayExplain(env *environment, f format, res *replay.Result, order string) error {
-	before, after, ok := res.Explain(order)
+func writeReplayExplain(ctx context.Context, env *environment, f format, res *replay.Result, order string) error {
+	before, after, ok, err := res.Explain(ctx, order)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return fmt.Errorf("replay --explain: order %q: %w", order, errUnknownOrder)
 	}
