@@ -36,6 +36,7 @@ usage:
   refledger report commissions [--partner P] [--order O] [--format ...]
   refledger report balances [--as-of TIME] [--format ...]
   refledger report clicks --partner P [--format ...]
+  refledger report refusals [--format ...]
   refledger explain --order O [--format ...]
   refledger replay --policy FILE.json [--from TIME] [--format ...] [--apply]
   refledger bench generate|replay [--scale N]
@@ -97,7 +98,7 @@ func lookup(args []string) (command, []string, error) {
 		return runServe, args[1:], nil
 	case "report":
 		if len(args) < 2 {
-			return nil, nil, usagef("report needs a kind: commissions, balances or clicks")
+			return nil, nil, usagef("report needs a kind: commissions, balances, clicks or refusals")
 		}
 		switch args[1] {
 		case "commissions":
@@ -106,8 +107,10 @@ func lookup(args []string) (command, []string, error) {
 			return runReportBalances, args[2:], nil
 		case "clicks":
 			return runReportClicks, args[2:], nil
+		case "refusals":
+			return runReportRefusals, args[2:], nil
 		}
-		return nil, nil, usagef("report %q is not a report: want commissions, balances or clicks", args[1])
+		return nil, nil, usagef("report %q is not a report: want commissions, balances, clicks or refusals", args[1])
 	case "explain":
 		return runExplain, args[1:], nil
 	case "replay":

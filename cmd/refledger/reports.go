@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/projections"
 )
 
@@ -217,4 +218,34 @@ func runExplain(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("explain: order %q: %w (no order.placed with that order_id was decided)", orderID, errUnknownOrder)
 	}
 	return writeExplanation(env, out, a)
+}
+
+// runReportRefusals lists the facts the ledger kept but could not honour
+// (a refund of an unknown order, a payout over what is payable...), each
+// with its reason.
+func runReportRefusals(ctx context.Context, env *environment, args []string) error {
+	fs := flag.NewFlagSet("report refusals", flag.ContinueOnError)
+	var sf storeFlags
+	var out format
+	sf.register(fs)
+	out.register(fs)
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("report refusals takes no arguments, got %q", rest[0])
+	}
+	view, _, done, err := readSession(ctx, &sf)
+	if err != nil {
+		return err
+	}
+	defer done()
+	refusals := view.Refusals()
+	if refusals == nil {
+		refusals = []ledger.Refusal{}
+	}
+	t := table{header: []string{"fact", "type", "time", "reason"}}
+	for _, r := range refusals {
+		t.rows = append(t.rows, []string{r.Fact, r.Type, r.Time.Format(time.RFC3339), r.Reason})
+	}
+	return writeReport(env.stdout, out, map[string]any{"refusals": refusals}, t)
 }
