@@ -75,7 +75,8 @@ func (s *State) Decide(b Buyer, p Policy) Decision {
 			}
 		}
 	}
-	d.Candidates = append(cookies, history...)
+	d.Candidates = make([]Candidate, 0, len(cookies)+len(history))
+	d.Candidates = append(append(d.Candidates, cookies...), history...)
 	for i := range d.Candidates {
 		if d.Candidates[i].Outcome == OutcomeWon {
 			d.Winner = &d.Candidates[i]
@@ -126,9 +127,10 @@ func (s *State) cookieCandidates(b Buyer, p Policy, d *Decision) []Candidate {
 		d.Notes = append(d.Notes, "no cookie was presented: the order has no visitor_id")
 		return nil
 	}
-	var out []Candidate
+	clicks := s.clicks.ofVisitor(digest(b.VisitorID))
+	out := make([]Candidate, 0, len(clicks))
 	before := 0
-	for _, i := range s.clicks.ofVisitor(digest(b.VisitorID)) {
+	for _, i := range clicks {
 		c := s.clickCandidate(i, SourceCookie)
 		if !c.Time.After(b.OrderTime) {
 			before++
@@ -148,30 +150,21 @@ func (s *State) historyCandidates(b Buyer, p Policy, d *Decision) []Candidate {
 		return nil
 	}
 	contact := digest(b.ContactID)
-	seen := map[int32]bool{}
 	var clickIdx []int32
 	for _, v := range s.ids.visitorsOf[contact] {
-		for _, i := range s.clicks.ofVisitor(v) {
-			if !seen[i] {
-				seen[i] = true
-				clickIdx = append(clickIdx, i)
-			}
-		}
+		clickIdx = append(clickIdx, s.clicks.ofVisitor(v)...)
 	}
-	for _, i := range s.clicks.byContact[contact] {
-		if !seen[i] {
-			seen[i] = true
-			clickIdx = append(clickIdx, i)
-		}
-	}
+	clickIdx = append(clickIdx, s.clicks.byContact[contact]...)
 	slices.Sort(clickIdx) // click numbers are log order
-	var out []Candidate
+	clickIdx = slices.Compact(clickIdx)
+	manual := s.ids.manual[contact]
+	out := make([]Candidate, 0, len(clickIdx)+len(manual))
 	for _, i := range clickIdx {
 		c := s.clickCandidate(i, SourceHistory)
 		s.judge(&c, b, p, p.ReferralDays, "referral", "referral_days")
 		out = append(out, c)
 	}
-	for _, m := range s.ids.manual[contact] {
+	for _, m := range manual {
 		c := Candidate{PartnerID: m.partner, Source: SourceManual, Time: m.at, Outcome: OutcomeLost}
 		s.judge(&c, b, p, p.ReferralDays, "referral", "referral_days")
 		out = append(out, c)
