@@ -197,11 +197,7 @@ func (d *OrderPlaced) validate(errs *fieldErrs) {
 	seen := make(map[string]bool, len(d.Lines))
 	for i, l := range d.Lines {
 		p := fmt.Sprintf("data.lines[%d].", i)
-		required(errs, p+"line_id", l.LineID)
-		if seen[l.LineID] {
-			errs.add(p+"line_id", "%q appears twice in the order", l.LineID)
-		}
-		seen[l.LineID] = true
+		lineID(errs, p, l.LineID, seen, "order")
 		required(errs, p+"product_id", l.ProductID)
 		if l.Quantity < 1 || l.Quantity > maxQuantity {
 			errs.add(p+"quantity", "%d is out of range: want a whole number from 1 to %d", l.Quantity, maxQuantity)
@@ -215,6 +211,15 @@ func (d *OrderPlaced) validate(errs *fieldErrs) {
 	if d.Cycle > 0 && d.SubscriptionID == "" {
 		errs.add("data.subscription_id", "is required when cycle is given")
 	}
+}
+
+// lineID checks a line id: present, and not seen before in the same event.
+func lineID(errs *fieldErrs, prefix, id string, seen map[string]bool, in string) {
+	required(errs, prefix+"line_id", id)
+	if seen[id] {
+		errs.add(prefix+"line_id", "%q appears twice in the %s", id, in)
+	}
+	seen[id] = true
 }
 
 func (d *PaymentReceived) validate(errs *fieldErrs) {
@@ -235,11 +240,7 @@ func (d *OrderRefunded) validate(errs *fieldErrs) {
 	seen := make(map[string]bool, len(d.Lines))
 	for i, l := range d.Lines {
 		p := fmt.Sprintf("data.lines[%d].", i)
-		required(errs, p+"line_id", l.LineID)
-		if seen[l.LineID] {
-			errs.add(p+"line_id", "%q appears twice in the refund", l.LineID)
-		}
-		seen[l.LineID] = true
+		lineID(errs, p, l.LineID, seen, "refund")
 		amount(errs, p+"amount", l.Amount, nil)
 	}
 }

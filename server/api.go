@@ -16,6 +16,20 @@ func writeCSV(w http.ResponseWriter, header []string, rows [][]string) {
 	cw.WriteAll(rows) //nolint:errcheck
 }
 
+// asOf reads ?as_of= (default now); on a bad value it answers 400 and
+// returns false.
+func (s *Server) asOf(w http.ResponseWriter, r *http.Request) (time.Time, bool) {
+	at, given, err := queryTime(r, "as_of")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "as_of", "%s", err.Error())
+		return time.Time{}, false
+	}
+	if !given {
+		at = s.cfg.now()
+	}
+	return at, true
+}
+
 func (s *Server) getPartners(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"partners": s.live.catalog.Partners()})
 }
@@ -60,7 +74,6 @@ func (s *Server) getCommissions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := projections.CommissionFilter{PartnerID: q.Get("partner"), OrderID: q.Get("order")}
 	var err error
-	var ok bool
 	for _, p := range []struct {
 		name string
 		dst  *time.Time
@@ -70,13 +83,9 @@ func (s *Server) getCommissions(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	asOf, ok, err := queryTime(r, "as_of")
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "as_of", "%s", err.Error())
-		return
-	}
+	asOf, ok := s.asOf(w, r)
 	if !ok {
-		asOf = s.cfg.now()
+		return
 	}
 	rows := []projections.CommissionRow{}
 	for _, c := range s.live.ledgerView().Commissions(f, asOf) {
@@ -94,13 +103,9 @@ func (s *Server) getCommissions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getBalances(w http.ResponseWriter, r *http.Request) {
-	asOf, ok, err := queryTime(r, "as_of")
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "as_of", "%s", err.Error())
-		return
-	}
+	asOf, ok := s.asOf(w, r)
 	if !ok {
-		asOf = s.cfg.now()
+		return
 	}
 	balances := s.live.ledgerView().Balances(asOf)
 	if wantsCSV(r) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -180,13 +179,11 @@ func writeImportReport(w io.Writer, f format, rep *importReport) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	case formatCSV:
-		cw := csv.NewWriter(w)
-		cw.Write([]string{"line", "status", "field", "reason"})
+		t := table{header: []string{"line", "status", "field", "reason"}}
 		for _, r := range rep.Rejections {
-			cw.Write([]string{strconv.Itoa(r.Line), "rejected", r.Field, r.Reason})
+			t.rows = append(t.rows, []string{strconv.Itoa(r.Line), "rejected", r.Field, r.Reason})
 		}
-		cw.Flush()
-		return cw.Error()
+		return writeReport(w, f, nil, t)
 	}
 	fmt.Fprintf(w, "accepted   %d\nduplicate  %d\nrejected   %d\n", rep.Accepted, rep.Duplicate, rep.Rejected)
 	for _, r := range rep.Rejections {

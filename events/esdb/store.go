@@ -240,19 +240,11 @@ func (l *Log) drain(rs *esdb.ReadStream, head store.Position, fn func(store.Stor
 		if pos > head {
 			return next, nil
 		}
-		if err := deliver(pos, ev.Event.Data, fn); err != nil {
+		if err := store.DeliverFrame(pos, ev.Event.Data, fn); err != nil {
 			return 0, err
 		}
 		next = pos + 1
 	}
-}
-
-func deliver(pos store.Position, frame []byte, fn func(store.Stored) error) error {
-	err := store.DecodeFrame(frame, func(c store.Commit) error { return fn(store.Stored{Position: pos, Commit: c}) })
-	if errors.Is(err, store.ErrCorrupt) {
-		return fmt.Errorf("position %d: %w", pos, err)
-	}
-	return err
 }
 
 // Follow delivers every commit from position from on, catching up and then
@@ -284,7 +276,7 @@ func (l *Log) Follow(ctx context.Context, from store.Position, fn func(store.Sto
 			if pos < from {
 				continue
 			}
-			if err := deliver(pos, ev.EventAppeared.Event.Data, fn); err != nil {
+			if err := store.DeliverFrame(pos, ev.EventAppeared.Event.Data, fn); err != nil {
 				return err
 			}
 		}

@@ -377,11 +377,8 @@ func (l *Log) deliver(msg jetstream.Msg, fn func(store.Stored) error) (store.Pos
 		return 0, fmt.Errorf("%w: log %s: metadata: %v", store.ErrCorrupt, l.name, err)
 	}
 	pos := meta.Sequence.Stream
-	err = store.DecodeFrame(msg.Data(), func(c store.Commit) error {
-		return fn(store.Stored{Position: pos, Commit: c})
-	})
-	if errors.Is(err, store.ErrCorrupt) {
-		return 0, fmt.Errorf("log %s at %d: %w", l.name, pos, err)
+	if err := store.DeliverFrame(pos, msg.Data(), fn); err != nil {
+		return 0, fmt.Errorf("log %s: %w", l.name, err)
 	}
-	return pos, err
+	return pos, nil
 }

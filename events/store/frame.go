@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -106,4 +107,14 @@ func (r *frameReader) str() []byte {
 	s := r.b[:n:n]
 	r.b = r.b[n:]
 	return s
+}
+
+// DeliverFrame decodes the frame stored at pos and hands each commit to fn.
+// A corrupt frame's error names the position.
+func DeliverFrame(pos Position, frame []byte, fn func(Stored) error) error {
+	err := DecodeFrame(frame, func(c Commit) error { return fn(Stored{Position: pos, Commit: c}) })
+	if errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("position %d: %w", pos, err)
+	}
+	return err
 }
