@@ -367,3 +367,54 @@ func TestServiceReplayAPI(t *testing.T) {
 		t.Errorf("second apply = %d %s", code, body)
 	}
 }
+
+// TestServiceFinanceAPI covers the reads and writes finance uses: payouts
+// (and their refusal), statements, CSV, referrals, refusals, OpenAPI, and
+// the bounds on requests.
+func TestServiceFinanceAPI(t *testing.T) {
+	data := seededData(t)
+	s := startService(t, data)
+	// A payout within what is payable is paid; one over it is kept and refused.
+	if code, body := s.do("POST", "/v1/payouts", "", `{"payout_id":"po-1","partner_id":"roger","currency":"USD","amount":"100.00"}`); code != 201 {
+		t.Fatalf("payout = %d %s", code, body)
+	}
+	if code, body := s.do("POST", "/v1/payouts", "", `{"payout_id":"po-2","partner_id":"roger","currency":"USD","amount":"100.00"}`); code != 201 {
+		t.Fatalf("second payout = %d %s (accepted as a fact, refused by the ledger)", code, body)
+	}
+	eventually(t, "the refused payout", func() bool {
+		_, b := s.do("GET", "/v1/refusals", "", "")
+		return strings.Contains(b, "exceeds the 9.40 payable to roger")
+	})
+	_, bal := s.do("GET", "/v1/balances?as_of=2099-01-01", "", "")
+	if !strings.Contains(bal, `"paid": "100.00"`) || !strings.Contains(bal, `"payable": "9.40"`) {
+		t.Errorf("balances after a payout: %s", bal)
+	}
+	code, body := s.do("GET", "/v1/partners/roger/statement?from=2017-01-01&to=2099-01-01", "", "")
+	for _, want := range []string{`"opening": "10.00"`, `"accrued": "99.40"`, `"paid": "100.00"`, `"closing": "9.40"`} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("statement lacks %s: %d %s", want, code, body)
+		}
+	}
+	if code, body := s.do("GET", "/v1/commissions?partner=maria&format=csv&as_of=2099-01-01", "", ""); code != 200 || !strings.HasPrefix(body, "entry_id,kind,order_id") || strings.Count(body, "\n") != 3 {
+		t.Errorf("commissions CSV = %d %q", code, body)
+	}
+	if _, body := s.do("GET", "/v1/contacts/katie/referrals", "", ""); !strings.Contains(body, `"click_id": "clk-1"`) || !strings.Contains(body, `"partner_id": "roger"`) {
+		t.Errorf("katie's referrals: %s", body)
+	}
+	if _, body := s.do("GET", "/v1/partners/maria/clicks?format=csv", "", ""); !strings.Contains(body, "clk-2,2017-06-01T08:00:00Z,maria-scm,scm") {
+		t.Errorf("maria's clicks CSV: %q", body)
+	}
+	if code, body := s.do("GET", "/v1/openapi.json", "", ""); code != 200 || !strings.Contains(body, `"/v1/replays/{id}/apply"`) {
+		t.Errorf("openapi = %d", code)
+	}
+	if code, body := s.do("GET", "/v1/balances?as_of=yesterday", "", ""); code != 400 || !strings.Contains(body, `"field": "as_of"`) {
+		t.Errorf("bad as_of = %d %s", code, body)
+	}
+	many := strings.Repeat(`{"specversion":"1.0"}`+"\n", 1001)
+	if code, _ := s.do("POST", "/v1/events", "", many); code != 413 {
+		t.Errorf("1001 events in one call = %d, want 413", code)
+	}
+	if code, _ := s.do("POST", "/v1/events", "", strings.Repeat("x", 5<<20)); code != 413 {
+		t.Errorf("a 5 MiB body = %d, want 413", code)
+	}
+}
