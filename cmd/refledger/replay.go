@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,14 +9,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/replay"
 )
-
-// maxPolicyFileBytes bounds a policy document.
-const maxPolicyFileBytes = 64 << 10
 
 // replayDoc is the JSON answer of replay (CONTRACT §3).
 type replayDoc struct {
@@ -102,34 +97,18 @@ func whatIfAndApply(ctx context.Context, env *environment, facts, ledgerLog stor
 	}
 }
 
-// readPolicyFile reads a candidate policy. Unknown fields are refused here,
-// unlike in events: an operator's typo must not pass for a default.
+// readPolicyFile reads a candidate policy document; a bad one is a usage
+// error naming the file and the field.
 func readPolicyFile(path string) (ledger.Policy, *time.Time, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return ledger.Policy{}, nil, fmt.Errorf("policy file: %w", err)
 	}
-	if len(raw) > maxPolicyFileBytes {
-		return ledger.Policy{}, nil, usagef("policy file %s is %d bytes, more than %d", path, len(raw), maxPolicyFileBytes)
-	}
-	var doc struct {
-		events.Policy
-		EffectiveAt *time.Time `json:"effective_at"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		return ledger.Policy{}, nil, usagef("policy file %s: %v", path, err)
-	}
-	p, err := ledger.PolicyFrom(doc.Policy)
+	p, at, err := ledger.DecodePolicyDocument(raw)
 	if err != nil {
 		return ledger.Policy{}, nil, usagef("policy file %s: %v", path, err)
 	}
-	if doc.EffectiveAt != nil {
-		at := doc.EffectiveAt.UTC()
-		doc.EffectiveAt = &at
-	}
-	return p, doc.EffectiveAt, nil
+	return p, at, nil
 }
 
 func writeReplay(env *environment, f format, doc replayDoc) error {
