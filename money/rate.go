@@ -12,6 +12,7 @@ import (
 type Rate struct {
 	Percent bool
 	Value   decimal.Decimal
+	text    string // the form it was parsed from, so String costs nothing
 }
 
 var hundred = decimal.NewFromInt(100)
@@ -27,7 +28,7 @@ func ParseRate(s string) (Rate, error) {
 		if v.IsNegative() || v.GreaterThan(hundred) {
 			return Rate{}, fmt.Errorf("%q is not a rate: a percentage must be between 0%% and 100%%", s)
 		}
-		return Rate{Percent: true, Value: v}, nil
+		return Rate{Percent: true, Value: v, text: s}, nil
 	}
 	v, err := ParseDecimal(s)
 	if err != nil {
@@ -36,11 +37,15 @@ func ParseRate(s string) (Rate, error) {
 	if v.IsNegative() {
 		return Rate{}, fmt.Errorf("%q is not a rate: a fixed rate cannot be negative", s)
 	}
-	return Rate{Value: v}, nil
+	return Rate{Value: v, text: s}, nil
 }
 
-// String renders the rate in the form ParseRate reads.
+// String renders the rate in the form ParseRate reads: as it was written
+// when it was parsed.
 func (r Rate) String() string {
+	if r.text != "" {
+		return r.text
+	}
 	if r.Percent {
 		return r.Value.String() + "%"
 	}

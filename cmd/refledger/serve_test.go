@@ -168,9 +168,11 @@ func TestServiceEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	// One time for every order: a duplicate must repeat the payload exactly.
+	orderTime := time.Now().UTC().Format(time.RFC3339)
 	order := func(id, amount string) string {
 		return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"checkout","type":"order.placed","time":%q,"data":{"order_id":%q,"visitor_id":%q,"currency":"USD","lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":%q}]}}`,
-			id, time.Now().UTC().Format(time.RFC3339), id, vid, amount)
+			id, orderTime, id, vid, amount)
 	}
 	request := func(body string) map[string]any {
 		t.Helper()
