@@ -138,7 +138,7 @@ const loadTime = 3 * time.Second
 // BenchmarkRedirect measures durable click redirects beside a bare net/http
 // 302 handler, with the load generator on the same machine, in one run.
 func BenchmarkRedirect(b *testing.B) {
-	for _, workers := range []int{64} {
+	for _, workers := range []int{64, 256} {
 		b.Run(fmt.Sprintf("bare-302/workers=%d", workers), func(b *testing.B) {
 			ln, _ := net.Listen("tcp", "127.0.0.1:0")
 			defer ln.Close()
