@@ -3,7 +3,6 @@ package ledger
 import (
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/money"
-	"github.com/shopspring/decimal"
 )
 
 // maxTiers bounds the parent chain that earns tier commission.
@@ -36,7 +35,7 @@ func (s *State) lineRate(win *Candidate, product string, p Policy) (*Program, mo
 func (s *State) priceLines(o *order, win *Candidate, cycle int) []LineExplanation {
 	out := make([]LineExplanation, len(o.lines))
 	for i, l := range o.lines {
-		ex := LineExplanation{LineID: l.id, ProductID: l.product, Currency: o.cur.Code, Amount: money.Format(decimal.Zero, o.cur)}
+		ex := LineExplanation{LineID: l.id, ProductID: l.product, Currency: o.cur.Code, Amount: money.FormatMinor(0, o.cur)}
 		if win == nil {
 			ex.Reason = Reason{code: reasonNoReferral}
 			out[i] = ex
@@ -55,9 +54,9 @@ func (s *State) priceLines(o *order, win *Candidate, cycle int) []LineExplanatio
 			continue
 		}
 		l.shares = s.tierShares(o, l, win.PartnerID, prog, rate)
-		ex.Amount = money.Format(l.shares[0].full, o.cur)
+		ex.Amount = money.FormatMinor(l.shares[0].full, o.cur)
 		for _, sh := range l.shares {
-			ex.Tiers = append(ex.Tiers, TierShare{Tier: sh.tier, PartnerID: sh.partner, ProgramID: sh.program, Rate: sh.rate, Amount: money.Format(sh.full, o.cur)})
+			ex.Tiers = append(ex.Tiers, TierShare{Tier: sh.tier, PartnerID: sh.partner, ProgramID: sh.program, Rate: sh.rate, Amount: money.FormatMinor(sh.full, o.cur)})
 		}
 		out[i] = ex
 	}
@@ -67,7 +66,7 @@ func (s *State) priceLines(o *order, win *Candidate, cycle int) []LineExplanatio
 // tierShares gives the credited partner its rate and each parent up the
 // chain its tier rate from the same program.
 func (s *State) tierShares(o *order, l *line, partnerID string, prog *Program, rate money.Rate) []*share {
-	shares := []*share{{tier: 1, partner: partnerID, program: prog.ID, rate: rate.String(), full: rate.Commission(l.amount, l.quantity, o.cur)}}
+	shares := []*share{{tier: 1, partner: partnerID, program: prog.ID, rate: rate.String(), full: rate.CommissionMinor(l.amount, l.quantity, o.cur)}}
 	seen := map[string]bool{partnerID: true}
 	parent := s.cat.partners[partnerID].Parent
 	for tier := 2; tier <= maxTiers && tier-2 < len(prog.TierRates) && parent != "" && !seen[parent]; tier++ {
@@ -76,7 +75,7 @@ func (s *State) tierShares(o *order, l *line, partnerID string, prog *Program, r
 			break
 		}
 		r := prog.TierRates[tier-2]
-		shares = append(shares, &share{tier: tier, partner: p.ID, program: prog.ID, rate: r.String(), full: r.Commission(l.amount, l.quantity, o.cur)})
+		shares = append(shares, &share{tier: tier, partner: p.ID, program: prog.ID, rate: r.String(), full: r.CommissionMinor(l.amount, l.quantity, o.cur)})
 		seen[parent] = true
 		parent = p.Parent
 	}

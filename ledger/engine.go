@@ -7,7 +7,6 @@ import (
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/money"
-	"github.com/shopspring/decimal"
 )
 
 // Engine folds facts, in log order, into ledger output. It is deterministic
@@ -220,12 +219,12 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	o := &order{
 		id: d.OrderID, fact: f.Source + "/" + f.ID, at: f.Time, cur: cur, policy: pv,
 		payableAt: f.Time.Add(time.Duration(pv.HoldingDays) * day),
-		total:     decimal.Zero, paid: decimal.Zero,
 	}
 	for _, l := range d.Lines {
 		amt, _ := money.ParseAmount(l.Amount.Text, cur) // validated
-		o.lines = append(o.lines, &line{id: l.LineID, product: l.ProductID, quantity: l.Quantity, amount: amt, refunded: decimal.Zero})
-		o.total = o.total.Add(amt)
+		minor := money.ToMinor(amt, cur)
+		o.lines = append(o.lines, &line{id: l.LineID, product: l.ProductID, quantity: l.Quantity, amount: minor})
+		o.total += minor
 	}
 	contact := d.ContactID
 	if contact == "" && d.VisitorID != "" {
@@ -297,7 +296,7 @@ func (s *State) accrueAll(o *order, f events.Fact) []Entry {
 	var out []Entry
 	for _, l := range o.lines {
 		for _, sh := range l.shares {
-			if sh.full.IsZero() {
+			if sh.full == 0 {
 				continue
 			}
 			out = append(out, s.accrue(o, l, sh, sh.full, f.Time, o.payableAt, "", accrualID(o, l, sh, "")))
@@ -314,8 +313,8 @@ func accrualID(o *order, l *line, sh *share, payment string) string {
 	return id
 }
 
-func (s *State) accrue(o *order, l *line, sh *share, amount decimal.Decimal, at, payableAt time.Time, payment, id string) Entry {
-	sh.accrued = sh.accrued.Add(amount)
+func (s *State) accrue(o *order, l *line, sh *share, amount int64, at, payableAt time.Time, payment, id string) Entry {
+	sh.accrued += amount
 	a := s.account(sh.partner, o.cur.Code)
 	a.buckets = append(a.buckets, bucket{at: at, payableAt: payableAt, net: amount})
 	e := s.entry(o, l, sh, KindAccrued, amount, amount, at, payableAt)
@@ -323,10 +322,10 @@ func (s *State) accrue(o *order, l *line, sh *share, amount decimal.Decimal, at,
 	return e
 }
 
-func (s *State) entry(o *order, l *line, sh *share, kind string, amount, net decimal.Decimal, at, payableAt time.Time) Entry {
+func (s *State) entry(o *order, l *line, sh *share, kind string, amount, net int64, at, payableAt time.Time) Entry {
 	e := Entry{
 		Kind: kind, OrderID: o.id, LineID: l.id, PartnerID: sh.partner, Tier: sh.tier,
-		Amount: money.Format(amount, o.cur), Net: money.Format(net, o.cur), Currency: o.cur.Code,
+		Amount: money.FormatMinor(amount, o.cur), Net: money.FormatMinor(net, o.cur), Currency: o.cur.Code,
 		ProgramID: sh.program, Rate: sh.rate, Time: at, PayableAt: payableAt,
 		Policy: o.policy.Version, Fact: o.fact,
 	}
@@ -344,36 +343,36 @@ func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output
 	if o.payments[d.PaymentID] {
 		return Output{}, fmt.Sprintf("payment %s of order %s was already received", d.PaymentID, d.OrderID)
 	}
-	amt, err := money.ParseAmount(d.Amount.Text, o.cur)
+	parsed, err := money.ParseAmount(d.Amount.Text, o.cur)
 	if err != nil {
 		return Output{}, fmt.Sprintf("amount %s", err)
 	}
-	left := o.total.Sub(o.paid)
-	if amt.GreaterThan(left) {
-		return Output{}, fmt.Sprintf("payment of %s exceeds the %s left to pay on order %s", money.Format(amt, o.cur), money.Format(left, o.cur), d.OrderID)
+	amt := money.ToMinor(parsed, o.cur)
+	if left := o.total - o.paid; amt > left {
+		return Output{}, fmt.Sprintf("payment of %s exceeds the %s left to pay on order %s", money.FormatMinor(amt, o.cur), money.FormatMinor(left, o.cur), d.OrderID)
 	}
 	if o.payments == nil {
 		o.payments = map[string]bool{} // most orders never see a payment event
 	}
 	o.payments[d.PaymentID] = true
-	o.paid = o.paid.Add(amt)
+	o.paid += amt
 	if o.policy.PayoutBasis != events.PayoutBasisOnPayment {
 		return Output{}, ""
 	}
-	last := o.paid.Equal(o.total)
+	last := o.paid == o.total
 	payableAt := f.Time.Add(time.Duration(o.policy.HoldingDays) * day)
 	var out Output
 	for _, l := range o.lines {
-		if l.refunded.Equal(l.amount) && l.amount.IsPositive() {
+		if l.refunded == l.amount && l.amount > 0 {
 			continue // fully refunded: nothing more to earn
 		}
 		for _, sh := range l.shares {
-			part := money.Share(sh.full, amt, o.total, o.cur)
-			room := sh.full.Sub(sh.accrued)
-			if last || part.GreaterThan(room) {
+			part := money.ShareMinor(sh.full, amt, o.total)
+			room := sh.full - sh.accrued
+			if last || part > room {
 				part = room
 			}
-			if part.IsPositive() {
+			if part > 0 {
 				out.Entries = append(out.Entries, s.accrue(o, l, sh, part, f.Time, payableAt, d.PaymentID, accrualID(o, l, sh, d.PaymentID)))
 			}
 		}
@@ -389,18 +388,19 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 	if o.refunds[d.RefundID] {
 		return Output{}, fmt.Sprintf("refund %s of order %s was already recorded", d.RefundID, d.OrderID)
 	}
-	amounts := make([]decimal.Decimal, len(d.Lines))
+	amounts := make([]int64, len(d.Lines))
 	for i, rl := range d.Lines {
 		l := o.line(rl.LineID)
 		if l == nil {
 			return Output{}, fmt.Sprintf("line %s is not on order %s", rl.LineID, d.OrderID)
 		}
-		amt, err := money.ParseAmount(rl.Amount.Text, o.cur)
+		parsed, err := money.ParseAmount(rl.Amount.Text, o.cur)
 		if err != nil {
 			return Output{}, fmt.Sprintf("lines[%d].amount %s", i, err)
 		}
-		if left := l.amount.Sub(l.refunded); amt.GreaterThan(left) {
-			return Output{}, fmt.Sprintf("refund of %s on line %s exceeds the %s left to refund", money.Format(amt, o.cur), l.id, money.Format(left, o.cur))
+		amt := money.ToMinor(parsed, o.cur)
+		if left := l.amount - l.refunded; amt > left {
+			return Output{}, fmt.Sprintf("refund of %s on line %s exceeds the %s left to refund", money.FormatMinor(amt, o.cur), l.id, money.FormatMinor(left, o.cur))
 		}
 		amounts[i] = amt
 	}
@@ -411,21 +411,21 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 	var out Output
 	for i, rl := range d.Lines {
 		l := o.line(rl.LineID)
-		l.refunded = l.refunded.Add(amounts[i])
-		last := l.refunded.Equal(l.amount)
+		l.refunded += amounts[i]
+		last := l.refunded == l.amount
 		for _, sh := range l.shares {
-			left := sh.accrued.Sub(sh.reversed)
+			left := sh.accrued - sh.reversed
 			rev := left
 			if !last {
-				rev = decimal.Min(money.Share(sh.full, amounts[i], l.amount, o.cur), left)
+				rev = min(money.ShareMinor(sh.full, amounts[i], l.amount), left)
 			}
-			if !rev.IsPositive() {
+			if rev <= 0 {
 				continue
 			}
-			sh.reversed = sh.reversed.Add(rev)
+			sh.reversed += rev
 			a := s.account(sh.partner, o.cur.Code)
-			a.buckets = append(a.buckets, bucket{at: f.Time, payableAt: o.payableAt, net: rev.Neg()})
-			e := s.entry(o, l, sh, KindReversed, rev, rev.Neg(), f.Time, o.payableAt)
+			a.buckets = append(a.buckets, bucket{at: f.Time, payableAt: o.payableAt, net: -rev})
+			e := s.entry(o, l, sh, KindReversed, rev, -rev, f.Time, o.payableAt)
 			e.EntryID = fmt.Sprintf("%s/%s/t%d/reversed/%s", o.id, l.id, sh.tier, d.RefundID)
 			e.RefundID, e.Fact = d.RefundID, f.Source+"/"+f.ID
 			out.Entries = append(out.Entries, e)
@@ -439,20 +439,21 @@ func (s *State) payout(f events.Fact, d *events.PayoutRecorded, honourPayouts bo
 		return Output{}, fmt.Sprintf("partner %s is not registered", d.PartnerID)
 	}
 	cur, _ := money.Lookup(d.Currency)
-	amt, _ := money.ParseAmount(d.Amount.Text, cur)
-	payable := decimal.Zero
+	parsed, _ := money.ParseAmount(d.Amount.Text, cur) // validated
+	amt := money.ToMinor(parsed, cur)
+	var payable int64
 	if a, ok := s.accts[d.PartnerID+"\x00"+d.Currency]; ok {
 		payable = a.payable(f.Time)
 	}
 	// A replay honours every payout history made: that money has left.
-	if amt.GreaterThan(payable) && !honourPayouts {
-		return Output{}, fmt.Sprintf("payout of %s %s exceeds the %s payable to %s on %s", money.Format(amt, cur), d.Currency, money.Format(payable, cur), d.PartnerID, f.Time.Format(time.RFC3339))
+	if amt > payable && !honourPayouts {
+		return Output{}, fmt.Sprintf("payout of %s %s exceeds the %s payable to %s on %s", money.FormatMinor(amt, cur), d.Currency, money.FormatMinor(payable, cur), d.PartnerID, f.Time.Format(time.RFC3339))
 	}
 	a := s.account(d.PartnerID, d.Currency)
-	a.paid = a.paid.Add(amt)
+	a.paid += amt
 	return Output{Entries: []Entry{{
 		EntryID: "payout/" + d.PayoutID, Kind: KindPaid, PartnerID: d.PartnerID,
-		Amount: money.Format(amt, cur), Net: money.Format(amt.Neg(), cur), Currency: d.Currency,
+		Amount: money.FormatMinor(amt, cur), Net: money.FormatMinor(-amt, cur), Currency: d.Currency,
 		Time: f.Time, PayableAt: f.Time, PayoutID: d.PayoutID, Fact: f.Source + "/" + f.ID,
 	}}}, ""
 }

@@ -22,6 +22,7 @@ import (
 	"testing"
 
 	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/money"
 	"github.com/shopspring/decimal"
 )
 
@@ -118,20 +119,21 @@ func checkInvariants(t testing.TB, facts []events.Fact) []byte {
 		for _, o := range e.state.orders {
 			for _, l := range o.lines {
 				for _, sh := range l.shares {
-					left := sh.accrued.Sub(sh.reversed)
-					if left.IsNegative() || left.GreaterThan(sh.full) {
-						t.Fatalf("after fact %d: order %s line %s tier %d holds %s of %s", i, o.id, l.id, sh.tier, left, sh.full)
+					left := sh.accrued - sh.reversed
+					if left < 0 || left > sh.full {
+						t.Fatalf("after fact %d: order %s line %s tier %d holds %d of %d minor units", i, o.id, l.id, sh.tier, left, sh.full)
 					}
 				}
 			}
 		}
 		for k, a := range e.state.accts {
-			total := decimal.Zero
+			var total int64
 			for _, b := range a.buckets {
-				total = total.Add(b.net)
+				total += b.net
 			}
-			if !total.Sub(a.paid).Equal(sums[k]) {
-				t.Fatalf("after fact %d: account %q holds %s, entries sum to %s", i, k, total.Sub(a.paid), sums[k])
+			usd, _ := money.Lookup("USD") // the generator's only currency
+			if held := money.FromMinor(total-a.paid, usd); !held.Equal(sums[k]) {
+				t.Fatalf("after fact %d: account %q holds %s, entries sum to %s", i, k, held, sums[k])
 			}
 		}
 	}
@@ -148,11 +150,11 @@ func commissionState(s *State) string {
 	sort.Strings(ids)
 	for _, id := range ids {
 		o := s.orders[id]
-		fmt.Fprintf(&b, "%s paid=%s refunds=%d payments=%d;", id, o.paid, len(o.refunds), len(o.payments))
+		fmt.Fprintf(&b, "%s paid=%d refunds=%d payments=%d;", id, o.paid, len(o.refunds), len(o.payments))
 		for _, l := range o.lines {
-			fmt.Fprintf(&b, "%s refunded=%s;", l.id, l.refunded)
+			fmt.Fprintf(&b, "%s refunded=%d;", l.id, l.refunded)
 			for _, sh := range l.shares {
-				fmt.Fprintf(&b, "%d %s %s %s %s;", sh.tier, sh.partner, sh.full, sh.accrued, sh.reversed)
+				fmt.Fprintf(&b, "%d %s %d %d %d;", sh.tier, sh.partner, sh.full, sh.accrued, sh.reversed)
 			}
 		}
 	}
@@ -162,7 +164,7 @@ func commissionState(s *State) string {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(&b, "%q paid=%s buckets=%d;", k, s.accts[k].paid, len(s.accts[k].buckets))
+		fmt.Fprintf(&b, "%q paid=%d buckets=%d;", k, s.accts[k].paid, len(s.accts[k].buckets))
 	}
 	fmt.Fprintf(&b, "partners=%d links=%d clicks=%d", len(s.cat.partners), len(s.cat.links), len(s.clicks.unix))
 	return b.String()

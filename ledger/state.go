@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/refledger/refledger/money"
-	"github.com/shopspring/decimal"
 )
 
 // State is everything the fold remembers: catalog, attribution state,
@@ -42,8 +41,8 @@ type order struct {
 	fact      string
 	at        time.Time
 	cur       money.Currency
-	total     decimal.Decimal
-	paid      decimal.Decimal
+	total     int64 // minor units, as every amount of the state
+	paid      int64
 	policy    PolicyVersion
 	payableAt time.Time
 	winner    *Candidate
@@ -64,8 +63,8 @@ func (o *order) line(id string) *line {
 type line struct {
 	id, product string
 	quantity    int64
-	amount      decimal.Decimal
-	refunded    decimal.Decimal
+	amount      int64
+	refunded    int64
 	shares      []*share
 }
 
@@ -75,9 +74,9 @@ type share struct {
 	partner  string
 	program  string
 	rate     string
-	full     decimal.Decimal // the commission of the whole line
-	accrued  decimal.Decimal
-	reversed decimal.Decimal
+	full     int64 // the commission of the whole line
+	accrued  int64
+	reversed int64
 }
 
 type subscription struct {
@@ -89,23 +88,23 @@ type subscription struct {
 // account is one partner's money in one currency, for payout checks.
 type account struct {
 	buckets []bucket
-	paid    decimal.Decimal
+	paid    int64
 }
 
 type bucket struct {
 	at, payableAt time.Time
-	net           decimal.Decimal
+	net           int64
 }
 
 // payable is what the account could pay out at time t.
-func (a *account) payable(t time.Time) decimal.Decimal {
-	sum := decimal.Zero
+func (a *account) payable(t time.Time) int64 {
+	var sum int64
 	for _, b := range a.buckets {
 		if !b.at.After(t) && !b.payableAt.After(t) {
-			sum = sum.Add(b.net)
+			sum += b.net
 		}
 	}
-	return sum.Sub(a.paid)
+	return sum - a.paid
 }
 
 func (s *State) account(partner, currency string) *account {
