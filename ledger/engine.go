@@ -285,8 +285,9 @@ func attribution(o *order, d Decision, lines []LineExplanation) Attribution {
 	}
 	if w := d.Winner; w != nil {
 		partner := w.PartnerID
-		a.Decision, a.PartnerID, a.Source, a.ClickID, a.LinkCode, a.ProgramID, a.Reason =
-			DecisionCredit, &partner, w.Source, w.ClickID, w.LinkCode, w.ProgramID, w.Reason
+		at := w.Time
+		a.Decision, a.PartnerID, a.Source, a.ClickID, a.LinkCode, a.ProgramID, a.ReferralTime, a.Reason =
+			DecisionCredit, &partner, w.Source, w.ClickID, w.LinkCode, w.ProgramID, &at, w.Reason
 	}
 	return a
 }

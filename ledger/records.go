@@ -94,22 +94,25 @@ type TierShare struct {
 // Attribution is the explanation of an order: the policy used, the
 // decision, every candidate, and every line.
 type Attribution struct {
-	OrderID    string            `json:"order_id"`
-	Time       time.Time         `json:"time"`
-	Currency   string            `json:"currency"`
-	Policy     PolicyVersion     `json:"policy"`
-	Decision   string            `json:"decision"`
-	PartnerID  *string           `json:"partner_id"`
-	Source     string            `json:"source"`
-	ClickID    string            `json:"click_id"`
-	LinkCode   string            `json:"link_code"`
-	ProgramID  string            `json:"program_id"`
-	Reason     Reason            `json:"reason"`
-	Notes      []string          `json:"notes,omitempty"`
-	Candidates []Candidate       `json:"candidates"`
-	Lines      []LineExplanation `json:"lines"`
-	Fact       string            `json:"fact"`
-	ReplayID   string            `json:"replay_id,omitempty"`
+	OrderID   string        `json:"order_id"`
+	Time      time.Time     `json:"time"`
+	Currency  string        `json:"currency"`
+	Policy    PolicyVersion `json:"policy"`
+	Decision  string        `json:"decision"`
+	PartnerID *string       `json:"partner_id"`
+	Source    string        `json:"source"`
+	ClickID   string        `json:"click_id"`
+	LinkCode  string        `json:"link_code"`
+	ProgramID string        `json:"program_id"`
+	// ReferralTime is when the winning referral happened (the click, or
+	// the manual referral); absent when nobody was credited.
+	ReferralTime *time.Time        `json:"referral_time,omitempty"`
+	Reason       Reason            `json:"reason"`
+	Notes        []string          `json:"notes,omitempty"`
+	Candidates   []Candidate       `json:"candidates"`
+	Lines        []LineExplanation `json:"lines"`
+	Fact         string            `json:"fact"`
+	ReplayID     string            `json:"replay_id,omitempty"`
 }
 
 // Refusal is a valid fact the ledger could not honour: it is kept in the

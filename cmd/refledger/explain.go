@@ -46,7 +46,11 @@ func explainText(w io.Writer, a ledger.Attribution) error {
 	fmt.Fprintf(w, "policy %s (effective %s): tracking %s, credit %s, cookie_days %d, referral_days %d, program_binding %s, self_referral %s, holding_days %d, payout_basis %s\n",
 		p.Version, p.EffectiveAt.Format(time.RFC3339), p.Tracking, p.Credit, p.CookieDays, p.ReferralDays, p.ProgramBinding, p.SelfReferral, p.HoldingDays, p.PayoutBasis)
 	if a.PartnerID != nil {
-		fmt.Fprintf(w, "decision: credited to %s by %s (click %s, link %s, program %s): %s\n", *a.PartnerID, a.Source, orDash(a.ClickID), orDash(a.LinkCode), orDash(a.ProgramID), a.Reason)
+		at := "-"
+		if a.ReferralTime != nil {
+			at = a.ReferralTime.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "decision: credited to %s by %s (click %s, link %s, program %s, at %s): %s\n", *a.PartnerID, a.Source, orDash(a.ClickID), orDash(a.LinkCode), orDash(a.ProgramID), at, a.Reason)
 	} else {
 		fmt.Fprintf(w, "decision: none: %s\n", a.Reason)
 	}
