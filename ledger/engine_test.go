@@ -10,10 +10,9 @@ import (
 
 // history builds facts for a test and folds them as it goes.
 type history struct {
-	t   *testing.T
-	e   *Engine
-	n   int
-	out Output
+	t *testing.T
+	e *Engine
+	n int
 }
 
 func newHistory(t *testing.T, policy string) *history {
@@ -30,7 +29,6 @@ func newHistory(t *testing.T, policy string) *history {
 	}
 	h.add("link.created", "2016-01-01T00:00:00Z", `{"link_code":"roger-event","partner_id":"roger","program_id":"events","landing_url":"https://shop.example/e"}`)
 	h.add("link.created", "2016-01-01T00:00:00Z", `{"link_code":"maria-scm","partner_id":"maria","program_id":"scm","landing_url":"https://shop.example/s"}`)
-	h.out = Output{}
 	return h
 }
 
@@ -42,11 +40,7 @@ func (h *history) add(typ, at, data string) Output {
 	if err != nil {
 		h.t.Fatalf("fact %d (%s): %v", h.n, typ, err)
 	}
-	o := h.e.Apply(f, nil)
-	h.out.Entries = append(h.out.Entries, o.Entries...)
-	h.out.Attributions = append(h.out.Attributions, o.Attributions...)
-	h.out.Refusals = append(h.out.Refusals, o.Refusals...)
-	return o
+	return h.e.Apply(f, nil)
 }
 
 func (h *history) click(id, link, visitor, at string) {

@@ -93,9 +93,6 @@ func (r Reason) String() string {
 	return "reason " + strconv.Itoa(int(r.code))
 }
 
-// IsZero reports whether no reason was given.
-func (r Reason) IsZero() bool { return r.code == reasonNone && r.text == "" }
-
 // MarshalJSON writes the reason as its words.
 func (r Reason) MarshalJSON() ([]byte, error) { return json.Marshal(r.String()) }
 

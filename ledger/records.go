@@ -180,10 +180,3 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
-
-// DecodeEntry decodes an entry record.
-func DecodeEntry(b []byte) (Entry, error) {
-	var e Entry
-	err := json.Unmarshal(b, &e)
-	return e, err
-}

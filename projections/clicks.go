@@ -37,7 +37,6 @@ type Clicks struct {
 	byContact    map[string][]clickRef // clicks that carried the contact id
 	visitorsOf   map[string][]string   // contact -> identified visitors
 	manual       map[string][]Referral
-	head         store.Position
 }
 
 // clickRef points at a click: its link and its index there.
@@ -59,7 +58,6 @@ func NewClicks() *Clicks {
 func (c *Clicks) ApplyFacts(fc FactCommit) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.head = fc.Position
 	for _, f := range fc.Facts {
 		switch d := f.Data.(type) {
 		case *events.LinkCreated:
@@ -138,13 +136,6 @@ func (c *Clicks) Referrals(contact string) []Referral {
 	return out
 }
 
-// Head is the last fact position applied.
-func (c *Clicks) Head() store.Position {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.head
-}
-
 // OfPartner lists a partner's clicks in time order (log order on ties).
 func (c *Clicks) OfPartner(partnerID string) []Click {
 	c.mu.RLock()
@@ -159,14 +150,6 @@ func (c *Clicks) OfPartner(partnerID string) []Click {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out
-}
-
-// Link returns a link by code.
-func (c *Clicks) Link(code string) (events.LinkCreated, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	l, ok := c.links[code]
-	return l, ok
 }
 
 // LoadClicks reads the whole fact log into a click history.

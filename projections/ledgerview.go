@@ -30,7 +30,6 @@ type Ledger struct {
 	entries      []ledger.Entry
 	attributions map[string][]byte // order id -> latest record, decoded when read
 	refusals     []ledger.Refusal
-	replays      []ledger.ReplayApplied
 	timeline     *ledger.Timeline // the live timeline, as the ledger recorded it
 	checkpoint   ledger.Checkpoint
 	head         store.Position
@@ -103,7 +102,6 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 	case ledger.TypeReplayApplied:
 		var rp ledger.ReplayApplied
 		if err = json.Unmarshal(r.Data, &rp); err == nil {
-			l.replays = append(l.replays, rp)
 			l.timeline = l.timeline.WithCandidate(rp.ReplayID, rp.Policy, rp.From, rp.Whole)
 		}
 	}

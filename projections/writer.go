@@ -42,9 +42,6 @@ type cursor struct {
 	index int
 }
 
-// Engine returns the writer's engine (its state and timeline).
-func (w *Writer) Engine() *ledger.Engine { return w.engine }
-
 // LedgerHead is the last ledger-log position the writer knows of.
 func (w *Writer) LedgerHead() store.Position { return w.ledgerHead }
 

@@ -51,15 +51,16 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 		b, _ := json.Marshal(e)
 		c.Events = append(c.Events, store.Event{ID: e.EntryID, Type: ledger.TypeCommissionAdjusted, Data: b})
 	}
+	orders := changedOrders(adjustments)
 	changed := map[string]bool{}
-	for _, o := range changedOrders(r) {
+	for _, o := range orders {
 		changed[o] = true
 	}
 	explained, err := r.explanations(ctx, changed)
 	if err != nil {
 		return Applied{}, err
 	}
-	for _, ch := range changedOrders(r) {
+	for _, ch := range orders {
 		a := explained[ch]
 		a.ReplayID = r.ReplayID
 		b, _ := json.Marshal(a)
@@ -78,11 +79,11 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 	return Applied{Position: res.Position, Adjustments: len(adjustments), AlreadyApplied: res.Duplicate}, nil
 }
 
-// changedOrders lists orders whose commission changes on any tier.
-func changedOrders(r *Result) []string {
+// changedOrders lists the orders the adjustments touch, in their order.
+func changedOrders(adjustments []ledger.Entry) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, e := range r.adjustments(time.Time{}) {
+	for _, e := range adjustments {
 		if !seen[e.OrderID] {
 			seen[e.OrderID] = true
 			out = append(out, e.OrderID)

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/refledger/refledger/ledger"
@@ -162,7 +163,7 @@ func (r *Result) adjustments(appliedAt time.Time) []ledger.Entry {
 		}
 		c, _ := money.Lookup(sample.Currency)
 		e := sample
-		e.EntryID = e.OrderID + "/" + e.LineID + "/t" + itoa(k.tier) + "/" + k.partner + "/adjusted/" + r.ReplayID
+		e.EntryID = e.OrderID + "/" + e.LineID + "/t" + strconv.Itoa(k.tier) + "/" + k.partner + "/adjusted/" + r.ReplayID
 		e.Kind, e.Amount, e.Net = ledger.KindAdjusted, money.Format(delta, c), money.Format(delta, c)
 		e.Time, e.ReplayID, e.RefundID, e.PaymentID = appliedAt, r.ReplayID, "", ""
 		if e.PayableAt.Before(appliedAt) {
@@ -173,8 +174,4 @@ func (r *Result) adjustments(appliedAt time.Time) []ledger.Entry {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].EntryID < out[j].EntryID })
 	return out
-}
-
-func itoa(n int) string {
-	return decimal.NewFromInt(int64(n)).String()
 }

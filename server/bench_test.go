@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -55,7 +56,7 @@ func startBench(tb testing.TB) *benchService {
 		`{"link_code":"maria-scm","partner_id":"maria","program_id":"scm","landing_url":"https://shop.example/scm"}`,
 	} {
 		path := []string{"/v1/partners", "/v1/programs", "/v1/enrollments", "/v1/links"}[i]
-		resp, err := http.Post(b.url+path, "application/json", stringsReader(body))
+		resp, err := http.Post(b.url+path, "application/json", strings.NewReader(body))
 		if err != nil || resp.StatusCode != 201 {
 			tb.Fatalf("seed %s: %v %v", path, resp, err)
 		}

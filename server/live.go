@@ -26,16 +26,15 @@ type live struct {
 	ledger *projections.Ledger // replaced whole when the writer rebuilds
 	writer *projections.Writer // owned by the follower goroutine
 
-	moved        chan struct{}               // the ledger moved under the writer: rebuild
-	commits      chan projections.FactCommit // follower -> writer, bounded
-	handled      store.Position              // last position the writer took (writer goroutine)
-	ownHead      atomic.Uint64               // ledger position of the writer's last append
-	factsHead    atomic.Uint64
-	factsFolded  atomic.Uint64
-	startHead    store.Position
-	followedUp   atomic.Bool
-	caughtUp     atomic.Bool
-	writerErrors atomic.Uint64
+	moved       chan struct{}               // the ledger moved under the writer: rebuild
+	commits     chan projections.FactCommit // follower -> writer, bounded
+	handled     store.Position              // last position the writer took (writer goroutine)
+	ownHead     atomic.Uint64               // ledger position of the writer's last append
+	factsHead   atomic.Uint64
+	factsFolded atomic.Uint64
+	startHead   store.Position
+	followedUp  atomic.Bool
+	caughtUp    atomic.Bool
 }
 
 func newLive(facts, ledgerLog store.Log, log *zap.Logger, startHead store.Position) *live {
@@ -158,7 +157,6 @@ func (l *live) write(ctx context.Context) {
 			l.writer = nil
 			if err := l.openWriter(ctx, l.handled+1); err != nil && ctx.Err() == nil {
 				l.log.Error("rebuild ledger writer", zap.Error(err))
-				l.writerErrors.Add(1)
 			}
 		}
 	}
@@ -200,7 +198,6 @@ func (l *live) decide(ctx context.Context, fc projections.FactCommit) {
 		if l.writer == nil {
 			if err := l.openWriter(ctx, fc.Position); err != nil {
 				l.log.Error("open ledger writer", zap.Error(err))
-				l.writerErrors.Add(1)
 				sleep(ctx, retryPause)
 				continue
 			}
@@ -216,7 +213,6 @@ func (l *live) decide(ctx context.Context, fc projections.FactCommit) {
 		}
 		if !errors.Is(err, projections.ErrLedgerMoved) {
 			l.log.Error("ledger writer", zap.Error(err))
-			l.writerErrors.Add(1)
 		}
 		l.writer = nil
 	}

@@ -79,9 +79,6 @@ func (s *Server) Run(ctx context.Context) error {
 	return <-errs
 }
 
-// Ready reports whether the service has caught up with the log.
-func (s *Server) Ready() bool { return s.live.ready() }
-
 // Handler returns the HTTP handler with every route.
 func (s *Server) Handler() http.Handler { return s.routes() }
 

@@ -42,6 +42,3 @@ func (x *Index) lookup(key string) (entry, bool) {
 func (x *Index) add(key string, canonical []byte, pos store.Position) {
 	x.seen[x.key(key)] = entry{payload: x.payload(canonical), position: pos}
 }
-
-// Len is the number of keys held.
-func (x *Index) Len() int { return len(x.seen) }

@@ -58,9 +58,6 @@ func Open(ctx context.Context, log store.Log) (*Ingester, error) {
 // Head is the last fact-log position this ingester knows of.
 func (in *Ingester) Head() store.Position { return in.head }
 
-// Keys is the number of fact keys in the index.
-func (in *Ingester) Keys() int { return in.index.Len() }
-
 func (in *Ingester) catchUp(ctx context.Context) error {
 	err := in.log.Read(ctx, in.head+1, func(s store.Stored) error {
 		for _, e := range s.Commit.Events {
