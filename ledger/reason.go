@@ -42,6 +42,7 @@ const (
 	reasonNoProgram
 	reasonRateFromLink
 	reasonRateLowestPriority
+	reasonCodes // how many codes there are: keep it last
 )
 
 // String renders the reason in words.

@@ -1,0 +1,385 @@
+// Package snapshot writes and reads the binary snapshot files that let a
+// restart skip refolding the logs. A file is a header naming what it holds
+// (kind and format version), a body of varints, strings and fixed-width
+// slices, and a CRC-32C trailer over everything before it. Files are written
+// to a temporary name, synced and renamed, so a crash leaves the old
+// snapshot or the new one, never half of one. A snapshot is only ever a
+// cache of the logs: whoever reads one must be able to do without it.
+package snapshot
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// magic opens every snapshot file.
+const magic = "refledger-snapshot\n"
+
+// ErrUnusable is wrapped by every error about a snapshot's contents (a
+// different kind or version, a bad checksum, a malformed body): the reader
+// should say so and rebuild from the logs.
+var ErrUnusable = errors.New("snapshot unusable")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Encoder writes a snapshot body. Its first error sticks and is returned
+// by WriteFile or Finish; the methods do nothing after it.
+type Encoder struct {
+	w       *bufio.Writer
+	crc     hash.Hash32
+	err     error
+	scratch [binary.MaxVarintLen64]byte
+}
+
+// NewEncoder starts a snapshot of the given kind and version on w; call
+// Finish to write the trailer.
+func NewEncoder(w io.Writer, kind string, version uint64) *Encoder {
+	crc := crc32.New(castagnoli)
+	e := &Encoder{w: bufio.NewWriterSize(io.MultiWriter(w, crc), 1<<20), crc: crc}
+	e.raw([]byte(magic))
+	e.String(kind)
+	e.Uvarint(version)
+	return e
+}
+
+func (e *Encoder) raw(b []byte) {
+	if e.err == nil {
+		_, e.err = e.w.Write(b)
+	}
+}
+
+// Finish flushes the body and writes the checksum trailer.
+func (e *Encoder) Finish() error {
+	if e.err == nil {
+		e.err = e.w.Flush()
+	}
+	if e.err != nil {
+		return e.err
+	}
+	sum := binary.LittleEndian.AppendUint32(nil, e.crc.Sum32())
+	e.raw(sum) // the CRC covers itself no more: Sum32 was taken first
+	if e.err == nil {
+		e.err = e.w.Flush()
+	}
+	return e.err
+}
+
+// Uvarint writes an unsigned integer.
+func (e *Encoder) Uvarint(v uint64) { e.raw(binary.AppendUvarint(e.scratch[:0], v)) }
+
+// Varint writes a signed integer.
+func (e *Encoder) Varint(v int64) { e.raw(binary.AppendVarint(e.scratch[:0], v)) }
+
+// Int writes an int.
+func (e *Encoder) Int(v int) { e.Varint(int64(v)) }
+
+// Bool writes a boolean.
+func (e *Encoder) Bool(v bool) {
+	if v {
+		e.Uvarint(1)
+	} else {
+		e.Uvarint(0)
+	}
+}
+
+// String writes a length and the bytes.
+func (e *Encoder) String(s string) {
+	e.Uvarint(uint64(len(s)))
+	if e.err == nil {
+		_, e.err = e.w.WriteString(s)
+	}
+}
+
+// Bytes writes a length and the bytes.
+func (e *Encoder) Bytes(b []byte) {
+	e.Uvarint(uint64(len(b)))
+	e.raw(b)
+}
+
+// Time writes an instant (the zero time stays zero), to the nanosecond.
+func (e *Encoder) Time(t time.Time) {
+	if t.IsZero() {
+		e.Bool(false)
+		return
+	}
+	e.Bool(true)
+	e.Varint(t.Unix())
+	e.Uvarint(uint64(t.Nanosecond()))
+}
+
+// Int64s writes a slice of 8-byte little-endian integers.
+func (e *Encoder) Int64s(v []int64) {
+	writeFixed(e, v, func(b []byte, x int64) []byte { return binary.LittleEndian.AppendUint64(b, uint64(x)) })
+}
+
+// Uint64s writes a slice of 8-byte little-endian unsigned integers.
+func (e *Encoder) Uint64s(v []uint64) { writeFixed(e, v, binary.LittleEndian.AppendUint64) }
+
+// Int32s writes a slice of 4-byte little-endian integers.
+func (e *Encoder) Int32s(v []int32) {
+	writeFixed(e, v, func(b []byte, x int32) []byte { return binary.LittleEndian.AppendUint32(b, uint32(x)) })
+}
+
+// Uint32s writes a slice of 4-byte little-endian unsigned integers.
+func (e *Encoder) Uint32s(v []uint32) { writeFixed(e, v, binary.LittleEndian.AppendUint32) }
+
+// writeFixed writes a length, then each element in fixed width, through a
+// small buffer.
+func writeFixed[T any](e *Encoder, v []T, put func([]byte, T) []byte) {
+	e.Uvarint(uint64(len(v)))
+	buf := make([]byte, 0, 8<<10)
+	for _, x := range v {
+		buf = put(buf, x)
+		if len(buf) > cap(buf)-8 {
+			e.raw(buf)
+			buf = buf[:0]
+		}
+	}
+	e.raw(buf)
+}
+
+// WriteFile writes a snapshot to path atomically: a temporary file in the
+// same folder, synced, then renamed over path, and the folder synced.
+func WriteFile(path, kind string, version uint64, body func(*Encoder)) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("snapshot folder: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	e := NewEncoder(tmp, kind, version)
+	body(e)
+	err = e.Finish()
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("write snapshot %s: %w", path, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ReadFile reads a snapshot of the given kind and version. A missing file
+// gives an error wrapping os.ErrNotExist; anything wrong with its contents,
+// one wrapping ErrUnusable.
+func ReadFile(path, kind string, version uint64, body func(*Decoder) error) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := Decode(data, kind, version, body); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// Decode checks a snapshot's header and checksum, then hands its body to
+// body, and checks that body read all of it.
+func Decode(data []byte, kind string, version uint64, body func(*Decoder) error) error {
+	if len(data) < len(magic)+4 || string(data[:len(magic)]) != magic {
+		return fmt.Errorf("%w: not a refledger snapshot", ErrUnusable)
+	}
+	n := len(data) - 4
+	if got, want := crc32.Checksum(data[:n], castagnoli), binary.LittleEndian.Uint32(data[n:]); got != want {
+		return fmt.Errorf("%w: checksum %08x, want %08x (the file is damaged)", ErrUnusable, got, want)
+	}
+	d := NewDecoder(data[len(magic):n])
+	if k := d.String(); d.err == nil && k != kind {
+		return fmt.Errorf("%w: it holds %q, not %q", ErrUnusable, k, kind)
+	}
+	if v := d.Uvarint(); d.err == nil && v != version {
+		return fmt.Errorf("%w: %s format version %d, this build reads %d", ErrUnusable, kind, v, version)
+	}
+	if d.err != nil {
+		return d.Err()
+	}
+	if err := body(d); err != nil {
+		if errors.Is(err, ErrUnusable) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", ErrUnusable, err)
+	}
+	if d.err == nil && len(d.data) > 0 {
+		d.fail("%d bytes left over", len(d.data))
+	}
+	return d.Err()
+}
+
+// Decoder reads a snapshot body. Its first error sticks: later reads give
+// zero values, and Err reports it.
+type Decoder struct {
+	data []byte
+	err  error
+}
+
+// NewDecoder reads a snapshot body held in memory, without a header or a
+// checksum (Decode checks those, then uses one).
+func NewDecoder(body []byte) *Decoder { return &Decoder{data: body} }
+
+// Err is the first error met, wrapping ErrUnusable.
+func (d *Decoder) Err() error {
+	if d.err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %v", ErrUnusable, d.err)
+}
+
+// Fail records a problem the caller found in what it read.
+func (d *Decoder) Fail(format string, args ...any) { d.fail(format, args...) }
+
+func (d *Decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf(format, args...)
+		d.data = nil
+	}
+}
+
+// Uvarint reads an unsigned integer.
+func (d *Decoder) Uvarint() uint64 {
+	v, n := binary.Uvarint(d.data)
+	if n <= 0 {
+		d.fail("truncated or overlong integer")
+		return 0
+	}
+	d.data = d.data[n:]
+	return v
+}
+
+// Varint reads a signed integer.
+func (d *Decoder) Varint() int64 {
+	v, n := binary.Varint(d.data)
+	if n <= 0 {
+		d.fail("truncated or overlong integer")
+		return 0
+	}
+	d.data = d.data[n:]
+	return v
+}
+
+// Int reads an int.
+func (d *Decoder) Int() int {
+	v := d.Varint()
+	if v > math.MaxInt32 || v < math.MinInt32 {
+		d.fail("integer %d out of range", v)
+		return 0
+	}
+	return int(v)
+}
+
+// Bool reads a boolean.
+func (d *Decoder) Bool() bool {
+	switch d.Uvarint() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail("a boolean is 0 or 1")
+	return false
+}
+
+// Count reads a length of things each at least min bytes long, refusing
+// one the rest of the snapshot could not hold.
+func (d *Decoder) Count(min int) int {
+	n := d.Uvarint()
+	if min < 1 {
+		min = 1
+	}
+	if n > uint64(len(d.data)/min) {
+		d.fail("count %d exceeds what is left", n)
+		return 0
+	}
+	return int(n)
+}
+
+// take returns the next n bytes.
+func (d *Decoder) take(n int) []byte {
+	if n > len(d.data) {
+		d.fail("truncated")
+		return nil
+	}
+	b := d.data[:n:n]
+	d.data = d.data[n:]
+	return b
+}
+
+// String reads a string.
+func (d *Decoder) String() string { return string(d.take(d.Count(1))) }
+
+// Bytes reads a byte slice (a copy).
+func (d *Decoder) Bytes() []byte {
+	b := d.take(d.Count(1))
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// Time reads an instant, in UTC.
+func (d *Decoder) Time() time.Time {
+	if !d.Bool() {
+		return time.Time{}
+	}
+	sec, nsec := d.Varint(), d.Uvarint()
+	if nsec >= 1e9 {
+		d.fail("nanoseconds %d out of range", nsec)
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+// Int64s reads a slice of 8-byte integers.
+func (d *Decoder) Int64s() []int64 {
+	return readFixed(d, 8, func(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b)) })
+}
+
+// Uint64s reads a slice of 8-byte unsigned integers.
+func (d *Decoder) Uint64s() []uint64 { return readFixed(d, 8, binary.LittleEndian.Uint64) }
+
+// Int32s reads a slice of 4-byte integers.
+func (d *Decoder) Int32s() []int32 {
+	return readFixed(d, 4, func(b []byte) int32 { return int32(binary.LittleEndian.Uint32(b)) })
+}
+
+// Uint32s reads a slice of 4-byte unsigned integers.
+func (d *Decoder) Uint32s() []uint32 { return readFixed(d, 4, binary.LittleEndian.Uint32) }
+
+// readFixed reads a length, then that many elements of a fixed width.
+func readFixed[T any](d *Decoder, size int, get func([]byte) T) []T {
+	b := d.take(d.Count(size) * size)
+	out := make([]T, len(b)/size)
+	for i := range out {
+		out[i] = get(b[i*size:])
+	}
+	return out
+}

@@ -1,0 +1,146 @@
+package snapshot
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+type sample struct {
+	U      uint64
+	V      int64
+	I      int
+	B      bool
+	S      string
+	Raw    []byte
+	T, T0  time.Time
+	I64    []int64
+	U64    []uint64
+	I32    []int32
+	U32    []uint32
+	Nested []string
+}
+
+func (s *sample) encode(e *Encoder) {
+	e.Uvarint(s.U)
+	e.Varint(s.V)
+	e.Int(s.I)
+	e.Bool(s.B)
+	e.String(s.S)
+	e.Bytes(s.Raw)
+	e.Time(s.T)
+	e.Time(s.T0)
+	e.Int64s(s.I64)
+	e.Uint64s(s.U64)
+	e.Int32s(s.I32)
+	e.Uint32s(s.U32)
+	e.Uvarint(uint64(len(s.Nested)))
+	for _, n := range s.Nested {
+		e.String(n)
+	}
+}
+
+func decodeSample(d *Decoder) sample {
+	s := sample{U: d.Uvarint(), V: d.Varint(), I: d.Int(), B: d.Bool(), S: d.String(), Raw: d.Bytes(), T: d.Time(), T0: d.Time(),
+		I64: d.Int64s(), U64: d.Uint64s(), I32: d.Int32s(), U32: d.Uint32s()}
+	for n := d.Count(1); n > 0; n-- {
+		s.Nested = append(s.Nested, d.String())
+	}
+	return s
+}
+
+func testSample() sample {
+	big := make([]int64, 5000) // more than one buffer's worth
+	for i := range big {
+		big[i] = int64(i*i) - 7
+	}
+	return sample{
+		U: 1 << 60, V: -12345, I: -3, B: true, S: "héllo", Raw: []byte{0, 1, 2},
+		T: time.Date(2026, 3, 4, 5, 6, 7, 890, time.UTC), I64: big, U64: []uint64{1<<64 - 1, 0},
+		I32: []int32{-1, 2}, U32: []uint32{1<<32 - 1}, Nested: []string{"a", "", "c"},
+	}
+}
+
+func TestRoundTripThroughAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "x.snap")
+	want := testSample()
+	if err := WriteFile(path, "sample", 3, want.encode); err != nil {
+		t.Fatal(err)
+	}
+	var got sample
+	if err := ReadFile(path, "sample", 3, func(d *Decoder) error { got = decodeSample(d); return d.Err() }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.tmp*"))
+	if len(leftovers) > 0 {
+		t.Fatalf("temporary files left behind: %v", leftovers)
+	}
+}
+
+func TestUnusableSnapshotsSaySo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.snap")
+	s := testSample()
+	if err := WriteFile(path, "sample", 3, s.encode); err != nil {
+		t.Fatal(err)
+	}
+	read := func(kind string, version uint64) error {
+		return ReadFile(path, kind, version, func(d *Decoder) error { decodeSample(d); return d.Err() })
+	}
+	for name, err := range map[string]error{
+		"other kind":    read("other", 3),
+		"other version": read("sample", 4),
+	} {
+		if !errors.Is(err, ErrUnusable) {
+			t.Errorf("%s: got %v, want ErrUnusable", name, err)
+		}
+	}
+	data, _ := os.ReadFile(path)
+	data[len(data)/2] ^= 0x40
+	os.WriteFile(path, data, 0o644)
+	if err := read("sample", 3); !errors.Is(err, ErrUnusable) {
+		t.Errorf("damaged file: got %v, want ErrUnusable", err)
+	}
+	if err := read("sample", 3); err == nil || !errors.Is(err, ErrUnusable) {
+		t.Errorf("damaged file read again: %v", err)
+	}
+	if err := ReadFile(filepath.Join(t.TempDir(), "none"), "sample", 3, nil); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: got %v, want os.ErrNotExist", err)
+	}
+}
+
+func TestLeftoverBytesAreRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.snap")
+	s := testSample()
+	if err := WriteFile(path, "sample", 1, s.encode); err != nil {
+		t.Fatal(err)
+	}
+	err := ReadFile(path, "sample", 1, func(d *Decoder) error { d.Uvarint(); return nil })
+	if !errors.Is(err, ErrUnusable) {
+		t.Fatalf("a body read part way: got %v, want ErrUnusable", err)
+	}
+}
+
+// FuzzDecode: no input makes the decoder panic or allocate beyond what the
+// input could hold.
+func FuzzDecode(f *testing.F) {
+	path := filepath.Join(f.TempDir(), "x.snap")
+	s := testSample()
+	if err := WriteFile(path, "sample", 1, s.encode); err != nil {
+		f.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	f.Add(data)
+	f.Add([]byte(magic + "\x06sample\x01"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_ = Decode(data, "sample", 1, func(d *Decoder) error { decodeSample(d); return d.Err() })
+		// Without the checksum in the way, the body decoder meets the bytes.
+		d := &Decoder{data: data}
+		decodeSample(d)
+	})
+}

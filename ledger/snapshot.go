@@ -1,0 +1,493 @@
+package ledger
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/refledger/refledger/internal/snapshot"
+	"github.com/refledger/refledger/money"
+)
+
+// EncodeSnapshot writes the engine's whole state: the timeline, the
+// catalog, the click index, identities, orders with their commission
+// shares, subscriptions, accounts and fact digests. Maps are written in
+// key order, so the same state always gives the same bytes.
+func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
+	w.Bool(e.fixed)
+	encodeTimeline(w, e.timeline)
+	s := e.state
+	encodeCatalog(w, s.cat)
+
+	c := s.clicks
+	w.Int64s(c.unix)
+	w.Int32s(c.link)
+	w.Int32s(c.prev)
+	w.Uint32s(c.idStart)
+	w.Bytes(c.ids)
+	visitors, last := sortedPairs(c.lastByVisitor)
+	w.Uint64s(visitors)
+	w.Int32s(last)
+	w.Uvarint(uint64(len(c.byContact)))
+	for _, k := range sortedKeys(c.byContact) {
+		w.Uvarint(k)
+		w.Int32s(c.byContact[k])
+	}
+
+	ids := s.ids
+	w.Uvarint(uint64(len(ids.contactOf)))
+	for _, k := range sortedKeys(ids.contactOf) {
+		w.Uvarint(k)
+		w.String(ids.contactOf[k])
+	}
+	w.Uvarint(uint64(len(ids.visitorsOf)))
+	for _, k := range sortedKeys(ids.visitorsOf) {
+		w.Uvarint(k)
+		w.Uint64s(ids.visitorsOf[k])
+	}
+	w.Uvarint(uint64(len(ids.manual)))
+	for _, k := range sortedKeys(ids.manual) {
+		w.Uvarint(k)
+		w.Uvarint(uint64(len(ids.manual[k])))
+		for _, m := range ids.manual[k] {
+			w.Time(m.at)
+			w.String(m.partner)
+			w.String(m.note)
+		}
+	}
+
+	policies := policyTable{index: map[PolicyVersion]int{}}
+	for _, id := range sortedKeys(s.orders) {
+		policies.add(s.orders[id].policy)
+	}
+	w.Uvarint(uint64(len(policies.list)))
+	for _, pv := range policies.list {
+		encodePolicyVersion(w, pv)
+	}
+	w.Uvarint(uint64(len(s.orders)))
+	for _, id := range sortedKeys(s.orders) {
+		encodeOrder(w, s.orders[id], policies.index)
+	}
+
+	w.Uvarint(uint64(len(s.subs)))
+	for _, id := range sortedKeys(s.subs) {
+		sub := s.subs[id]
+		w.String(id)
+		w.String(sub.firstOrder)
+		encodeCandidate(w, sub.winner)
+		w.Int(sub.orders)
+	}
+
+	w.Uvarint(uint64(len(s.accts)))
+	for _, k := range sortedKeys(s.accts) {
+		a := s.accts[k]
+		w.String(k)
+		w.Varint(a.paid)
+		w.Uvarint(uint64(len(a.buckets)))
+		for _, b := range a.buckets {
+			w.Time(b.at)
+			w.Time(b.payableAt)
+			w.Varint(b.net)
+		}
+	}
+
+	keys, payloads := sortedPairs(s.facts)
+	w.Uint64s(keys)
+	w.Uint64s(payloads)
+}
+
+// DecodeSnapshot restores an engine written by EncodeSnapshot. It checks
+// what it reads enough that a damaged snapshot fails here rather than
+// misbehaving later.
+func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
+	e := &Engine{state: newState(), fixed: r.Bool()}
+	e.timeline = decodeTimeline(r)
+	s := e.state
+	s.cat = decodeCatalog(r)
+
+	c := s.clicks
+	c.unix, c.link, c.prev, c.idStart, c.ids = r.Int64s(), r.Int32s(), r.Int32s(), r.Uint32s(), r.Bytes()
+	n := len(c.unix)
+	if len(c.link) != n || len(c.prev) != n || len(c.idStart) != n {
+		r.Fail("click arrays of different lengths")
+		n = 0
+	}
+	for i := range n {
+		if c.link[i] < 0 || int(c.link[i]) >= len(s.cat.links) || c.prev[i] < -1 || c.prev[i] >= int32(i) ||
+			c.idStart[i] > uint32(len(c.ids)) || (i > 0 && c.idStart[i] < c.idStart[i-1]) {
+			r.Fail("click %d is out of range", i)
+			break
+		}
+	}
+	validClick := func(i int32) bool {
+		if i < 0 || int(i) >= n {
+			r.Fail("click %d is out of range", i)
+			return false
+		}
+		return true
+	}
+	visitors, last := r.Uint64s(), r.Int32s()
+	if len(visitors) != len(last) {
+		r.Fail("visitor arrays of different lengths")
+	}
+	c.lastByVisitor = make(map[uint64]int32, len(visitors))
+	for i := 0; i < len(visitors) && i < len(last) && validClick(last[i]); i++ {
+		c.lastByVisitor[visitors[i]] = last[i]
+	}
+	for range r.Count(2) {
+		k, list := r.Uvarint(), r.Int32s()
+		for _, i := range list {
+			validClick(i)
+		}
+		c.byContact[k] = list
+	}
+
+	ids := s.ids
+	for range r.Count(2) {
+		k := r.Uvarint()
+		ids.contactOf[k] = r.String()
+	}
+	for range r.Count(2) {
+		k := r.Uvarint()
+		ids.visitorsOf[k] = r.Uint64s()
+	}
+	for range r.Count(2) {
+		k := r.Uvarint()
+		list := make([]manualReferral, r.Count(3))
+		for i := range list {
+			list[i] = manualReferral{at: r.Time(), partner: r.String(), note: r.String()}
+		}
+		ids.manual[k] = list
+	}
+
+	policies := make([]PolicyVersion, r.Count(10))
+	for i := range policies {
+		policies[i] = decodePolicyVersion(r)
+	}
+	norders := r.Count(8)
+	s.orders = make(map[string]*order, norders)
+	for range norders {
+		o := decodeOrder(r, policies)
+		if o == nil {
+			break
+		}
+		s.orders[o.id] = o
+	}
+
+	for range r.Count(4) {
+		id := r.String()
+		s.subs[id] = &subscription{firstOrder: r.String(), winner: decodeCandidate(r), orders: r.Int()}
+	}
+
+	for range r.Count(3) {
+		k := r.String()
+		a := &account{paid: r.Varint()}
+		a.buckets = make([]bucket, r.Count(3))
+		for i := range a.buckets {
+			a.buckets[i] = bucket{at: r.Time(), payableAt: r.Time(), net: r.Varint()}
+		}
+		s.accts[k] = a
+	}
+
+	keys, payloads := r.Uint64s(), r.Uint64s()
+	if len(keys) != len(payloads) {
+		r.Fail("fact digest arrays of different lengths")
+	}
+	s.facts = make(map[uint64]uint64, len(keys))
+	for i := 0; i < len(keys) && i < len(payloads); i++ {
+		s.facts[keys[i]] = payloads[i]
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// sortedPairs returns a map's keys in order and its values in that order.
+func sortedPairs[K cmp.Ordered, V any](m map[K]V) ([]K, []V) {
+	keys := sortedKeys(m)
+	values := make([]V, len(keys))
+	for i, k := range keys {
+		values[i] = m[k]
+	}
+	return keys, values
+}
+
+func encodeTimeline(w *snapshot.Encoder, t *Timeline) {
+	w.Int(t.changes)
+	w.Uvarint(uint64(len(t.versions)))
+	for _, v := range t.versions {
+		encodePolicyVersion(w, v)
+	}
+}
+
+func decodeTimeline(r *snapshot.Decoder) *Timeline {
+	t := &Timeline{changes: r.Int()}
+	t.versions = make([]PolicyVersion, r.Count(10))
+	for i := range t.versions {
+		t.versions[i] = decodePolicyVersion(r)
+		if i > 0 && t.versions[i].EffectiveAt.Before(t.versions[i-1].EffectiveAt) {
+			r.Fail("policy timeline out of order")
+		}
+	}
+	if len(t.versions) == 0 {
+		r.Fail("empty policy timeline")
+	}
+	return t
+}
+
+func encodePolicyVersion(w *snapshot.Encoder, v PolicyVersion) {
+	w.String(v.Version)
+	w.Time(v.EffectiveAt)
+	p := v.Policy
+	for _, s := range []string{p.Tracking, p.Credit, p.ProgramBinding, p.SelfReferral, p.PayoutBasis} {
+		w.String(s)
+	}
+	w.Int(p.CookieDays)
+	w.Int(p.ReferralDays)
+	w.Int(p.HoldingDays)
+}
+
+func decodePolicyVersion(r *snapshot.Decoder) PolicyVersion {
+	v := PolicyVersion{Version: r.String(), EffectiveAt: r.Time()}
+	p := &v.Policy
+	p.Tracking, p.Credit, p.ProgramBinding, p.SelfReferral, p.PayoutBasis = r.String(), r.String(), r.String(), r.String(), r.String()
+	p.CookieDays, p.ReferralDays, p.HoldingDays = r.Int(), r.Int(), r.Int()
+	if r.Err() == nil {
+		if _, err := PolicyFrom(p.Document()); err != nil {
+			r.Fail("policy %s: %v", v.Version, err)
+		}
+	}
+	return v
+}
+
+// policyTable numbers the distinct policy versions that orders were
+// decided under, so each order stores a small index.
+type policyTable struct {
+	list  []PolicyVersion
+	index map[PolicyVersion]int
+}
+
+func (t *policyTable) add(pv PolicyVersion) {
+	if _, ok := t.index[pv]; !ok {
+		t.index[pv] = len(t.list)
+		t.list = append(t.list, pv)
+	}
+}
+
+func encodeCatalog(w *snapshot.Encoder, c *Catalog) {
+	w.Uvarint(uint64(len(c.partners)))
+	for _, id := range sortedKeys(c.partners) {
+		p := c.partners[id]
+		for _, s := range []string{p.ID, p.Name, p.Parent, p.ContactID} {
+			w.String(s)
+		}
+		encodeOptInt(w, p.CookieDays)
+		w.Uvarint(uint64(len(p.Programs)))
+		for _, prog := range p.Programs {
+			w.String(prog)
+		}
+	}
+	w.Uvarint(uint64(len(c.programs)))
+	for _, id := range sortedKeys(c.programs) {
+		p := c.programs[id]
+		w.String(p.ID)
+		w.String(p.Name)
+		w.Int(p.Priority)
+		w.Int(p.Cycles)
+		w.Bool(p.DefaultRate != nil)
+		if p.DefaultRate != nil {
+			w.String(p.DefaultRate.String())
+		}
+		w.Uvarint(uint64(len(p.ProductRates)))
+		for _, product := range sortedKeys(p.ProductRates) {
+			w.String(product)
+			w.String(p.ProductRates[product].String())
+		}
+		w.Uvarint(uint64(len(p.TierRates)))
+		for _, r := range p.TierRates {
+			w.String(r.String())
+		}
+	}
+	w.Uvarint(uint64(len(c.links)))
+	for _, l := range c.links {
+		for _, s := range []string{l.Code, l.PartnerID, l.ProgramID, l.LandingURL} {
+			w.String(s)
+		}
+	}
+}
+
+func decodeCatalog(r *snapshot.Decoder) *Catalog {
+	c := newCatalog()
+	for range r.Count(5) {
+		p := &Partner{ID: r.String(), Name: r.String(), Parent: r.String(), ContactID: r.String(), CookieDays: decodeOptInt(r)}
+		p.Programs = make([]string, r.Count(1))
+		for i := range p.Programs {
+			p.Programs[i] = r.String()
+		}
+		c.partners[p.ID] = p
+	}
+	rate := func() money.Rate {
+		text := r.String()
+		rt, err := money.ParseRate(text)
+		if err != nil && r.Err() == nil {
+			r.Fail("rate %q: %v", text, err)
+		}
+		return rt
+	}
+	for range r.Count(6) {
+		p := &Program{ID: r.String(), Name: r.String(), Priority: r.Int(), Cycles: r.Int(), ProductRates: map[string]money.Rate{}}
+		if r.Bool() {
+			dr := rate()
+			p.DefaultRate = &dr
+		}
+		for range r.Count(2) {
+			product := r.String()
+			p.ProductRates[product] = rate()
+		}
+		for range r.Count(1) {
+			p.TierRates = append(p.TierRates, rate())
+		}
+		c.programs[p.ID] = p
+	}
+	c.links = make([]Link, r.Count(4))
+	for i := range c.links {
+		c.links[i] = Link{Code: r.String(), PartnerID: r.String(), ProgramID: r.String(), LandingURL: r.String()}
+		c.linkNum[c.links[i].Code] = int32(i)
+	}
+	return c
+}
+
+func encodeOptInt(w *snapshot.Encoder, p *int) {
+	w.Bool(p != nil)
+	if p != nil {
+		w.Int(*p)
+	}
+}
+
+func decodeOptInt(r *snapshot.Decoder) *int {
+	if !r.Bool() {
+		return nil
+	}
+	v := r.Int()
+	return &v
+}
+
+func encodeCandidate(w *snapshot.Encoder, c *Candidate) {
+	w.Bool(c != nil)
+	if c == nil {
+		return
+	}
+	for _, s := range []string{c.PartnerID, c.ClickID, c.LinkCode, c.ProgramID, c.Source, c.Outcome} {
+		w.String(s)
+	}
+	w.Time(c.Time)
+	w.Bool(c.qualifies)
+	rs := c.Reason
+	w.Uvarint(uint64(rs.code))
+	w.Time(rs.at)
+	w.Int(rs.n)
+	w.Int(rs.m)
+	for _, s := range []string{rs.a, rs.b, rs.c, rs.d, rs.text} {
+		w.String(s)
+	}
+}
+
+func decodeCandidate(r *snapshot.Decoder) *Candidate {
+	if !r.Bool() {
+		return nil
+	}
+	c := &Candidate{PartnerID: r.String(), ClickID: r.String(), LinkCode: r.String(), ProgramID: r.String(), Source: r.String(), Outcome: r.String()}
+	c.Time = r.Time()
+	c.qualifies = r.Bool()
+	code := r.Uvarint()
+	if code >= uint64(reasonCodes) {
+		r.Fail("reason code %d is unknown", code)
+	}
+	c.Reason = Reason{code: reasonCode(code), at: r.Time(), n: r.Int(), m: r.Int(), a: r.String(), b: r.String(), c: r.String(), d: r.String(), text: r.String()}
+	return c
+}
+
+func encodeOrder(w *snapshot.Encoder, o *order, policies map[PolicyVersion]int) {
+	w.String(o.id)
+	w.String(o.fact)
+	w.Time(o.at)
+	w.String(o.cur.Code)
+	w.Varint(o.total)
+	w.Varint(o.paid)
+	w.Uvarint(uint64(policies[o.policy]))
+	w.Time(o.payableAt)
+	encodeCandidate(w, o.winner)
+	w.Uvarint(uint64(len(o.lines)))
+	for _, l := range o.lines {
+		w.String(l.id)
+		w.String(l.product)
+		w.Varint(l.quantity)
+		w.Varint(l.amount)
+		w.Varint(l.refunded)
+		w.Uvarint(uint64(len(l.shares)))
+		for _, sh := range l.shares {
+			w.Int(sh.tier)
+			w.String(sh.partner)
+			w.String(sh.program)
+			w.String(sh.rate)
+			w.Varint(sh.full)
+			w.Varint(sh.accrued)
+			w.Varint(sh.reversed)
+		}
+	}
+	for _, set := range []map[string]bool{o.refunds, o.payments} {
+		w.Uvarint(uint64(len(set)))
+		for _, k := range sortedKeys(set) {
+			w.String(k)
+		}
+	}
+}
+
+func decodeOrder(r *snapshot.Decoder, policies []PolicyVersion) *order {
+	o := &order{id: r.String(), fact: r.String(), at: r.Time()}
+	code := r.String()
+	cur, err := money.Lookup(code)
+	if err != nil && r.Err() == nil {
+		r.Fail("order %s: currency %q: %v", o.id, code, err)
+	}
+	o.cur, o.total, o.paid = cur, r.Varint(), r.Varint()
+	if p := r.Uvarint(); p < uint64(len(policies)) {
+		o.policy = policies[p]
+	} else {
+		r.Fail("order %s: policy %d is out of range", o.id, p)
+	}
+	o.payableAt = r.Time()
+	o.winner = decodeCandidate(r)
+	o.lines = make([]*line, r.Count(6))
+	for i := range o.lines {
+		l := &line{id: r.String(), product: r.String(), quantity: r.Varint(), amount: r.Varint(), refunded: r.Varint()}
+		l.shares = make([]*share, r.Count(7))
+		for j := range l.shares {
+			l.shares[j] = &share{tier: r.Int(), partner: r.String(), program: r.String(), rate: r.String(), full: r.Varint(), accrued: r.Varint(), reversed: r.Varint()}
+		}
+		o.lines[i] = l
+	}
+	for _, set := range []*map[string]bool{&o.refunds, &o.payments} {
+		if n := r.Count(1); n > 0 {
+			*set = make(map[string]bool, n)
+			for range n {
+				(*set)[r.String()] = true
+			}
+		}
+	}
+	if r.Err() != nil {
+		return nil
+	}
+	return o
+}
+
+// String renders an engine's size, for logs.
+func (s *State) String() string {
+	return fmt.Sprintf("%d clicks, %d orders, %d partners", len(s.clicks.unix), len(s.orders), len(s.cat.partners))
+}
