@@ -16,7 +16,7 @@ import (
 // key order, so the same state always gives the same bytes.
 func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	w.Bool(e.fixed)
-	encodeTimeline(w, e.timeline)
+	EncodeTimeline(w, e.timeline)
 	s := e.state
 	encodeCatalog(w, s.cat)
 
@@ -102,7 +102,7 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 // misbehaving later.
 func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	e := &Engine{state: newState(), fixed: r.Bool()}
-	e.timeline = decodeTimeline(r)
+	e.timeline = DecodeTimeline(r)
 	s := e.state
 	s.cat = decodeCatalog(r)
 
@@ -218,7 +218,8 @@ func sortedPairs[K cmp.Ordered, V any](m map[K]V) ([]K, []V) {
 	return keys, values
 }
 
-func encodeTimeline(w *snapshot.Encoder, t *Timeline) {
+// EncodeTimeline writes a policy timeline into a snapshot.
+func EncodeTimeline(w *snapshot.Encoder, t *Timeline) {
 	w.Int(t.changes)
 	w.Uvarint(uint64(len(t.versions)))
 	for _, v := range t.versions {
@@ -226,7 +227,8 @@ func encodeTimeline(w *snapshot.Encoder, t *Timeline) {
 	}
 }
 
-func decodeTimeline(r *snapshot.Decoder) *Timeline {
+// DecodeTimeline reads a timeline written by EncodeTimeline.
+func DecodeTimeline(r *snapshot.Decoder) *Timeline {
 	t := &Timeline{changes: r.Int()}
 	t.versions = make([]PolicyVersion, r.Count(10))
 	for i := range t.versions {

@@ -99,18 +99,34 @@ func (w *Writer) rebuild(ctx context.Context, last ledger.Checkpoint, replays []
 		}
 		replays = replays[1:]
 	}
-	if last.FactsThrough == 0 {
+	return w.foldDecided(ctx, last, replays)
+}
+
+// foldDecided folds into the engine the facts from the writer's cursor
+// through checkpoint last, which the ledger has already decided (nothing is
+// appended), restating history at the replays given.
+func (w *Writer) foldDecided(ctx context.Context, last ledger.Checkpoint, replays []ledger.ReplayApplied) error {
+	if last.FactsThrough == 0 || store.Position(last.FactsThrough) < w.next.pos {
 		return nil
 	}
-	err = ReadFacts(ctx, w.facts, 1, last.FactsThrough, func(fc FactCommit) error {
+	start := w.next
+	err := ReadFacts(ctx, w.facts, start.pos, last.FactsThrough, func(fc FactCommit) error {
+		from, to := 0, len(fc.Facts)
+		if fc.Position == start.pos {
+			from = start.index
+		}
 		// A negative FactsFolded (a replay's checkpoint) covers the whole commit.
 		if fc.Position == last.FactsThrough && last.FactsFolded >= 0 && last.FactsFolded < len(fc.Facts) {
-			fc.Facts, fc.Raw = fc.Facts[:last.FactsFolded], fc.Raw[:last.FactsFolded]
-			w.next = cursor{pos: fc.Position, index: last.FactsFolded}
-		} else {
-			w.next = cursor{pos: fc.Position + 1}
+			to = last.FactsFolded
 		}
-		Fold(w.engine, fc)
+		if from < to {
+			Fold(w.engine, FactCommit{Position: fc.Position, Facts: fc.Facts[from:to], Raw: fc.Raw[from:to]})
+			if to < len(fc.Facts) {
+				w.next = cursor{pos: fc.Position, index: to}
+			} else {
+				w.next = cursor{pos: fc.Position + 1}
+			}
+		}
 		for len(replays) > 0 && replays[0].FactsThrough == fc.Position {
 			e, err := Restate(ctx, w.facts, replays[0], w.engine.Timeline())
 			if err != nil {

@@ -35,6 +35,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // by WriteFile or Finish; the methods do nothing after it.
 type Encoder struct {
 	w       *bufio.Writer
+	symbols map[string]uint64
 	crc     hash.Hash32
 	err     error
 	scratch [binary.MaxVarintLen64]byte
@@ -97,6 +98,21 @@ func (e *Encoder) String(s string) {
 	if e.err == nil {
 		_, e.err = e.w.WriteString(s)
 	}
+}
+
+// Symbol writes a string that recurs (a partner id, a currency): the first
+// time in full, then as a number.
+func (e *Encoder) Symbol(s string) {
+	if n, ok := e.symbols[s]; ok {
+		e.Uvarint(n)
+		return
+	}
+	if e.symbols == nil {
+		e.symbols = map[string]uint64{}
+	}
+	e.symbols[s] = uint64(len(e.symbols)) + 1
+	e.Uvarint(0)
+	e.String(s)
 }
 
 // Bytes writes a length and the bytes.
@@ -238,8 +254,9 @@ func Decode(data []byte, kind string, version uint64, body func(*Decoder) error)
 // Decoder reads a snapshot body. Its first error sticks: later reads give
 // zero values, and Err reports it.
 type Decoder struct {
-	data []byte
-	err  error
+	data    []byte
+	err     error
+	symbols []string
 }
 
 // NewDecoder reads a snapshot body held in memory, without a header or a
@@ -335,6 +352,23 @@ func (d *Decoder) take(n int) []byte {
 
 // String reads a string.
 func (d *Decoder) String() string { return string(d.take(d.Count(1))) }
+
+// Symbol reads a string written by Encoder.Symbol.
+func (d *Decoder) Symbol() string {
+	n := d.Uvarint()
+	if n == 0 {
+		s := d.String()
+		if d.err == nil {
+			d.symbols = append(d.symbols, s)
+		}
+		return s
+	}
+	if n > uint64(len(d.symbols)) {
+		d.fail("symbol %d is not defined yet", n)
+		return ""
+	}
+	return d.symbols[n-1]
+}
 
 // Bytes reads a byte slice (a copy).
 func (d *Decoder) Bytes() []byte {

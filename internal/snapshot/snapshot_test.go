@@ -39,7 +39,7 @@ func (s *sample) encode(e *Encoder) {
 	e.Uint32s(s.U32)
 	e.Uvarint(uint64(len(s.Nested)))
 	for _, n := range s.Nested {
-		e.String(n)
+		e.Symbol(n)
 	}
 }
 
@@ -47,7 +47,7 @@ func decodeSample(d *Decoder) sample {
 	s := sample{U: d.Uvarint(), V: d.Varint(), I: d.Int(), B: d.Bool(), S: d.String(), Raw: d.Bytes(), T: d.Time(), T0: d.Time(),
 		I64: d.Int64s(), U64: d.Uint64s(), I32: d.Int32s(), U32: d.Uint32s()}
 	for n := d.Count(1); n > 0; n-- {
-		s.Nested = append(s.Nested, d.String())
+		s.Nested = append(s.Nested, d.Symbol())
 	}
 	return s
 }
@@ -60,7 +60,7 @@ func testSample() sample {
 	return sample{
 		U: 1 << 60, V: -12345, I: -3, B: true, S: "héllo", Raw: []byte{0, 1, 2},
 		T: time.Date(2026, 3, 4, 5, 6, 7, 890, time.UTC), I64: big, U64: []uint64{1<<64 - 1, 0},
-		I32: []int32{-1, 2}, U32: []uint32{1<<32 - 1}, Nested: []string{"a", "", "c"},
+		I32: []int32{-1, 2}, U32: []uint32{1<<32 - 1}, Nested: []string{"a", "", "c", "a", "", "a"},
 	}
 }
 

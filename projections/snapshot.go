@@ -1,0 +1,247 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/internal/snapshot"
+	"github.com/refledger/refledger/ledger"
+)
+
+// The ledger writer's snapshot: where the writer stood in both logs (with
+// the ids of the commits there, to notice logs that are not the ones the
+// snapshot was taken from), its engine, and the ledger view it fed.
+const (
+	writerSnapshotKind    = "refledger.ledger-writer"
+	writerSnapshotVersion = 1
+)
+
+// WriteSnapshot saves the writer and the ledger view it feeds (which must
+// have applied exactly what the writer wrote) to path, atomically. Call it
+// from the goroutine that drives the writer.
+func (w *Writer) WriteSnapshot(ctx context.Context, path string, view *Ledger) error {
+	if view.Head() != w.ledgerHead {
+		return fmt.Errorf("snapshot: the ledger view is at %d, the writer at %d", view.Head(), w.ledgerHead)
+	}
+	ledgerID, err := commitIDAt(ctx, w.ledgerLog, w.ledgerHead)
+	if err != nil {
+		return err
+	}
+	factsID, err := commitIDAt(ctx, w.facts, w.lastFactPosition())
+	if err != nil {
+		return err
+	}
+	return snapshot.WriteFile(path, writerSnapshotKind, writerSnapshotVersion, func(e *snapshot.Encoder) {
+		e.Uvarint(w.ledgerHead)
+		e.String(ledgerID)
+		e.Uvarint(w.checkpointed)
+		e.Uvarint(w.next.pos)
+		e.Int(w.next.index)
+		e.String(factsID)
+		w.engine.EncodeSnapshot(e)
+		view.encodeSnapshot(e)
+	})
+}
+
+// lastFactPosition is the last fact-log position the engine folded facts
+// of (0 for none).
+func (w *Writer) lastFactPosition() store.Position {
+	if w.next.index > 0 {
+		return w.next.pos
+	}
+	return w.next.pos - 1
+}
+
+var errFound = errors.New("found")
+
+// commitIDAt reads the id of the commit at a position ("" for position 0).
+func commitIDAt(ctx context.Context, log store.Log, pos store.Position) (string, error) {
+	if pos == 0 {
+		return "", nil
+	}
+	var id string
+	err := log.Read(ctx, pos, func(s store.Stored) error {
+		if s.Position == pos {
+			id = s.Commit.ID
+		}
+		return errFound
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return "", fmt.Errorf("read commit %d: %w", pos, err)
+	}
+	if id == "" {
+		return "", fmt.Errorf("%w: the log has no commit at %d", snapshot.ErrUnusable, pos)
+	}
+	return id, nil
+}
+
+// ResumeWriter opens the ledger writer from the snapshot at path, then
+// reads only what the logs gained since: ledger records into the view, and
+// facts the ledger has already decided into the engine. Without a usable
+// snapshot (none yet, a damaged one, another log's, or a replay applied
+// since) it rebuilds from the logs as OpenWriter does; reason then says why.
+func ResumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) (w *Writer, view *Ledger, reason error, err error) {
+	w, view, reason = resumeWriter(ctx, facts, ledgerLog, path)
+	if reason == nil {
+		return w, view, nil, nil
+	}
+	if ctx.Err() != nil {
+		return nil, nil, reason, ctx.Err()
+	}
+	view = NewLedger()
+	w, err = OpenWriter(ctx, facts, ledgerLog, view)
+	return w, view, reason, err
+}
+
+// errReplayedSince: a replay was applied after the snapshot; the engine
+// must be restated from the start.
+var errReplayedSince = fmt.Errorf("%w: a replay was applied since it was taken", snapshot.ErrUnusable)
+
+func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) (*Writer, *Ledger, error) {
+	w := &Writer{facts: facts, ledgerLog: ledgerLog}
+	var ledgerID, factsID string
+	var view *Ledger
+	err := snapshot.ReadFile(path, writerSnapshotKind, writerSnapshotVersion, func(r *snapshot.Decoder) error {
+		w.ledgerHead, ledgerID, w.checkpointed = r.Uvarint(), r.String(), r.Uvarint()
+		w.next = cursor{pos: r.Uvarint(), index: r.Int()}
+		factsID = r.String()
+		if w.next.pos == 0 || w.next.index < 0 {
+			r.Fail("fact cursor %d/%d is out of range", w.next.pos, w.next.index)
+		}
+		var err error
+		if w.engine, err = ledger.DecodeSnapshot(r); err != nil {
+			return err
+		}
+		view, err = decodeLedgerSnapshot(r)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if view.head != w.ledgerHead {
+		return nil, nil, fmt.Errorf("%w: its ledger view is at %d, its writer at %d", snapshot.ErrUnusable, view.head, w.ledgerHead)
+	}
+	for _, check := range []struct {
+		log  store.Log
+		pos  store.Position
+		want string
+	}{{ledgerLog, w.ledgerHead, ledgerID}, {facts, w.lastFactPosition(), factsID}} {
+		got, err := commitIDAt(ctx, check.log, check.pos)
+		if err != nil {
+			return nil, nil, err
+		}
+		if got != check.want {
+			return nil, nil, fmt.Errorf("%w: the commit at %d is %q, the snapshot's was %q (another store?)", snapshot.ErrUnusable, check.pos, got, check.want)
+		}
+	}
+	w.sink = view
+	var last ledger.Checkpoint
+	replayed := false
+	err = ledgerLog.Read(ctx, w.ledgerHead+1, func(s store.Stored) error {
+		w.ledgerHead = s.Position
+		for _, e := range s.Commit.Events {
+			switch e.Type {
+			case ledger.TypeReplayApplied:
+				replayed = true
+				return errReplayedSince
+			case ledger.TypeCheckpoint:
+				if err := json.Unmarshal(e.Data, &last); err != nil {
+					return fmt.Errorf("ledger log at %d: checkpoint: %w", s.Position, err)
+				}
+			}
+			if err := view.ApplyLedger(s.Position, recordOf(e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	switch {
+	case replayed:
+		return nil, nil, errReplayedSince
+	case err != nil:
+		return nil, nil, fmt.Errorf("read ledger log: %w", err)
+	}
+	// The writer may have gone on after the snapshot: fold what it decided
+	// since into the engine, without writing it again.
+	if err := w.foldDecided(ctx, last, nil); err != nil {
+		return nil, nil, err
+	}
+	w.checkpointed = max(w.checkpointed, store.Position(last.FactsThrough))
+	return w, view, nil
+}
+
+// encodeSnapshot writes the view. Entries are most of it; their recurring
+// fields are written as symbols.
+func (l *Ledger) encodeSnapshot(e *snapshot.Encoder) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	e.Uvarint(l.head)
+	e.Bool(l.lean)
+	ledger.EncodeTimeline(e, l.timeline)
+	cp := l.checkpoint
+	e.Uvarint(cp.FactsThrough)
+	e.Int(cp.FactsFolded)
+	e.Int(cp.FactsInCommit)
+	e.Uvarint(uint64(len(l.entries)))
+	for _, en := range l.entries {
+		e.String(en.EntryID)
+		for _, s := range []string{en.Kind, en.PartnerID, en.Currency, en.Source, en.LinkCode, en.ProgramID, en.Rate, en.Policy} {
+			e.Symbol(s)
+		}
+		for _, s := range []string{en.OrderID, en.LineID, en.Amount, en.Net, en.ClickID, en.RefundID, en.PaymentID, en.PayoutID, en.ReplayID, en.Fact} {
+			e.String(s)
+		}
+		e.Int(en.Tier)
+		e.Time(en.Time)
+		e.Time(en.PayableAt)
+	}
+	orders := make([]string, 0, len(l.attributions))
+	for id := range l.attributions {
+		orders = append(orders, id)
+	}
+	slices.Sort(orders)
+	e.Uvarint(uint64(len(orders)))
+	for _, id := range orders {
+		e.String(id)
+		e.Bytes(l.attributions[id])
+	}
+	e.Uvarint(uint64(len(l.refusals)))
+	for _, r := range l.refusals {
+		e.String(r.Fact)
+		e.Symbol(r.Type)
+		e.Time(r.Time)
+		e.String(r.Reason)
+	}
+}
+
+func decodeLedgerSnapshot(r *snapshot.Decoder) (*Ledger, error) {
+	l := NewLedger()
+	l.head, l.lean = r.Uvarint(), r.Bool()
+	l.timeline = ledger.DecodeTimeline(r)
+	l.checkpoint = ledger.Checkpoint{FactsThrough: r.Uvarint(), FactsFolded: r.Int(), FactsInCommit: r.Int()}
+	l.entries = make([]ledger.Entry, r.Count(21))
+	for i := range l.entries {
+		en := &l.entries[i]
+		en.EntryID = r.String()
+		en.Kind, en.PartnerID, en.Currency, en.Source, en.LinkCode, en.ProgramID, en.Rate, en.Policy =
+			r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol()
+		en.OrderID, en.LineID, en.Amount, en.Net, en.ClickID, en.RefundID, en.PaymentID, en.PayoutID, en.ReplayID, en.Fact =
+			r.String(), r.String(), r.String(), r.String(), r.String(), r.String(), r.String(), r.String(), r.String(), r.String()
+		en.Tier, en.Time, en.PayableAt = r.Int(), r.Time(), r.Time()
+	}
+	n := r.Count(2)
+	l.attributions = make(map[string][]byte, n)
+	for range n {
+		id := r.String()
+		l.attributions[id] = r.Bytes()
+	}
+	l.refusals = make([]ledger.Refusal, r.Count(4))
+	for i := range l.refusals {
+		l.refusals[i] = ledger.Refusal{Fact: r.String(), Type: r.Symbol(), Time: r.Time(), Reason: r.String()}
+	}
+	return l, r.Err()
+}

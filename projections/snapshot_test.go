@@ -1,0 +1,219 @@
+package projections
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/events/ingest"
+	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/internal/snapshot"
+	"github.com/refledger/refledger/ledger"
+)
+
+func seedFacts(t *testing.T) []events.Fact {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "testdata", "scenarios", "seed", "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []events.Fact
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fact, err := events.Decode(sc.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fact)
+	}
+	return out
+}
+
+type logs struct {
+	facts, ledger store.Log
+	in            *ingest.Ingester
+}
+
+func newLogs(t *testing.T) logs {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	facts, _ := mem.Log(ctx, store.FactsLog)
+	ledgerLog, _ := mem.Log(ctx, store.LedgerLog)
+	in, err := ingest.Open(ctx, facts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return logs{facts, ledgerLog, in}
+}
+
+// submit appends facts three to a commit, so that cursors fall inside and
+// between commits.
+func (l logs) submit(t *testing.T, facts []events.Fact) {
+	for len(facts) > 0 {
+		n := min(3, len(facts))
+		if _, err := l.in.Submit(context.Background(), facts[:n]); err != nil {
+			t.Fatal(err)
+		}
+		facts = facts[n:]
+	}
+}
+
+func engineBytes(t *testing.T, w *Writer) []byte {
+	var b bytes.Buffer
+	e := snapshot.NewEncoder(&b, "test", 1)
+	w.engine.EncodeSnapshot(e)
+	if err := e.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// sameAsRebuilt requires a resumed writer and view to equal what a writer
+// rebuilt from the logs alone makes.
+func sameAsRebuilt(t *testing.T, l logs, w *Writer, view *Ledger) {
+	t.Helper()
+	freshView := NewLedger()
+	fresh, err := OpenWriter(context.Background(), l.facts, l.ledger, freshView)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Next() != fresh.Next() || w.next != fresh.next || w.LedgerHead() != fresh.LedgerHead() {
+		t.Fatalf("resumed writer at fact %+v, ledger %d; rebuilt at %+v, %d", w.next, w.LedgerHead(), fresh.next, fresh.LedgerHead())
+	}
+	if !bytes.Equal(engineBytes(t, w), engineBytes(t, fresh)) {
+		t.Fatal("the resumed engine's state differs from the rebuilt one's")
+	}
+	if !reflect.DeepEqual(view.Entries(), freshView.Entries()) {
+		t.Fatalf("resumed view entries:\n%+v\nrebuilt:\n%+v", view.Entries(), freshView.Entries())
+	}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	if !reflect.DeepEqual(view.Balances(now), freshView.Balances(now)) || !reflect.DeepEqual(view.Refusals(), freshView.Refusals()) {
+		t.Fatal("resumed view balances or refusals differ from the rebuilt ones")
+	}
+	for _, e := range freshView.Entries() {
+		got, _ := view.Attribution(e.OrderID)
+		want, _ := freshView.Attribution(e.OrderID)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("explanation of %s differs after resume", e.OrderID)
+		}
+	}
+}
+
+func TestResumeWriterFromASnapshot(t *testing.T) {
+	ctx := context.Background()
+	all := seedFacts(t)
+	if len(all) < 12 {
+		t.Fatalf("the seed has %d facts: too few to cut", len(all))
+	}
+	for _, cut := range []int{0, 4, len(all) / 2, len(all) - 2} {
+		l := newLogs(t)
+		l.submit(t, all[:cut])
+		view := NewLedger()
+		w, err := OpenWriter(ctx, l.facts, l.ledger, view)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "writer.snap")
+		if err := w.WriteSnapshot(ctx, path, view); err != nil {
+			t.Fatal(err)
+		}
+		// The writer goes on after the snapshot, as a service does until
+		// it stops.
+		more := cut + (len(all)-cut)/2
+		l.submit(t, all[cut:more])
+		if err := w.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		resumed, rview, reason, err := ResumeWriter(ctx, l.facts, l.ledger, path)
+		if err != nil || reason != nil {
+			t.Fatalf("cut %d: resume: %v, %v", cut, err, reason)
+		}
+		sameAsRebuilt(t, l, resumed, rview)
+		// The resumed writer carries on writing the ledger correctly.
+		l.submit(t, all[more:])
+		if err := resumed.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sameAsRebuilt(t, l, resumed, rview)
+	}
+}
+
+func TestResumeWriterSaysWhyItRebuilt(t *testing.T) {
+	ctx := context.Background()
+	all := seedFacts(t)
+	setup := func() (logs, string) {
+		l := newLogs(t)
+		l.submit(t, all)
+		view := NewLedger()
+		w, err := OpenWriter(ctx, l.facts, l.ledger, view)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "writer.snap")
+		if err := w.WriteSnapshot(ctx, path, view); err != nil {
+			t.Fatal(err)
+		}
+		return l, path
+	}
+	resume := func(l logs, path string) error {
+		w, view, reason, err := ResumeWriter(ctx, l.facts, l.ledger, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameAsRebuilt(t, l, w, view)
+		return reason
+	}
+
+	l, path := setup()
+	if reason := resume(l, filepath.Join(filepath.Dir(path), "none")); !errors.Is(reason, os.ErrNotExist) {
+		t.Errorf("no snapshot: reason %v", reason)
+	}
+	data, _ := os.ReadFile(path)
+	data[len(data)/2] ^= 1
+	os.WriteFile(path, data, 0o644)
+	if reason := resume(l, path); !errors.Is(reason, snapshot.ErrUnusable) {
+		t.Errorf("damaged snapshot: reason %v", reason)
+	}
+
+	// Another store's snapshot: the commits it names are not there.
+	_, path = setup()
+	other := newLogs(t)
+	other.submit(t, all[:len(all)-3])
+	if reason := resume(other, path); !errors.Is(reason, snapshot.ErrUnusable) {
+		t.Errorf("another store's snapshot: reason %v", reason)
+	}
+
+	// A replay applied since the snapshot restates everything.
+	l, path = setup()
+	head, _ := l.facts.Head(ctx)
+	ledgerHead, _ := l.ledger.Head(ctx)
+	p := ledger.DefaultPolicy()
+	p.Tracking = events.TrackingCookiesOnly
+	rec, _ := json.Marshal(ledger.ReplayApplied{ReplayID: "r1", Policy: p, Whole: true, FactsThrough: head, LedgerAt: ledgerHead})
+	cp, _ := json.Marshal(ledger.Checkpoint{FactsThrough: head, FactsFolded: -1})
+	_, err := l.ledger.Append(ctx, store.Commit{ID: "replay:r1", Events: []store.Event{
+		{ID: "replay:r1:cp", Type: ledger.TypeCheckpoint, Data: cp},
+		{ID: "replay:r1", Type: ledger.TypeReplayApplied, Data: rec},
+	}}, store.At(ledgerHead))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason := resume(l, path); !errors.Is(reason, errReplayedSince) {
+		t.Errorf("replay applied since: reason %v", reason)
+	}
+}
