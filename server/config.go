@@ -61,6 +61,10 @@ type Config struct {
 	// AnonymizeIP drops the last octet of IPv4 (the last 80 bits of IPv6)
 	// addresses recorded with clicks.
 	AnonymizeIP bool
+	// SnapshotDir holds the snapshots that spare a restart from refolding
+	// the logs ("" keeps none). They are a cache: losing them costs time,
+	// never data.
+	SnapshotDir string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log receives the service's own events: each error once, where a
@@ -86,3 +90,6 @@ const (
 	visitorCookie     = "rl_vid"
 	visitorCookieDays = 400
 )
+
+// writerSnapshotFile is the ledger writer's snapshot, in Config.SnapshotDir.
+const writerSnapshotFile = "ledger-writer.snap"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -46,6 +47,9 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	}
 	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, metrics: newMetrics(), replays: map[string]*replay.Result{}}
 	s.live = newLive(facts, ledgerLog, cfg.Log, in.Head())
+	if cfg.SnapshotDir != "" {
+		s.live.snapshotPath = filepath.Join(cfg.SnapshotDir, writerSnapshotFile)
+	}
 	s.batch = &batcher{in: in, reqs: make(chan *batchReq, ingestQueue), metric: s.metrics}
 	s.metrics.engineLag = s.live.lag
 	return s, nil

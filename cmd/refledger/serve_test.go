@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,9 @@ type service struct {
 	info serveInfo
 	log  *strings.Builder
 	mu   sync.Mutex
+	// logDone is closed once stderr is read to its end: Wait may only
+	// be called after that, or the last lines are lost.
+	logDone chan struct{}
 }
 
 func startService(t *testing.T, data string, extraEnv ...string) *service {
@@ -53,8 +57,9 @@ func startService(t *testing.T, data string, extraEnv ...string) *service {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &service{t: t, cmd: cmd, data: data, log: &strings.Builder{}}
+	s := &service{t: t, cmd: cmd, data: data, log: &strings.Builder{}, logDone: make(chan struct{})}
 	go func() {
+		defer close(s.logDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			s.mu.Lock()
@@ -93,7 +98,7 @@ func (s *service) stop() {
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
-	go func() { done <- s.cmd.Wait() }()
+	go func() { <-s.logDone; done <- s.cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -311,6 +316,7 @@ func TestSIGTERMLosesNoAcknowledgedClick(t *testing.T) {
 	}
 	time.Sleep(700 * time.Millisecond)
 	s.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.logDone
 	s.cmd.Wait()
 	close(stop)
 	wg.Wait()
@@ -418,5 +424,63 @@ func TestServiceFinanceAPI(t *testing.T) {
 	}
 	if code, _ := s.do("POST", "/v1/events", "", strings.Repeat("x", 5<<20)); code != 413 {
 		t.Errorf("a 5 MiB body = %d, want 413", code)
+	}
+}
+
+// TestRestartResumesFromTheSnapshot stops a service cleanly, starts it
+// again, and checks that the ledger writer resumed from its snapshot with
+// the same ledger, went on deciding, and that a damaged snapshot only
+// costs a rebuild.
+func TestRestartResumesFromTheSnapshot(t *testing.T) {
+	data := seededData(t)
+	order := func(id string) string {
+		return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"checkout","type":"order.placed","time":"2024-05-01T10:00:00Z","data":{"order_id":%q,"contact_id":"katie","currency":"USD","lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":"80.00"}]}}`, id, id)
+	}
+	ledgerState := func(s *service) string {
+		_, commissions := s.do("GET", "/v1/commissions", "", "")
+		_, balances := s.do("GET", "/v1/balances?as_of=2099-01-01", "", "")
+		_, explain := s.do("GET", "/v1/orders/o-before/explain", "", "")
+		return commissions + balances + explain
+	}
+	explained := func(s *service, id string) func() bool {
+		return func() bool { code, _ := s.do("GET", "/v1/orders/"+id+"/explain", "", ""); return code == 200 }
+	}
+
+	s := startService(t, data)
+	if code, body := s.do("POST", "/v1/events", "", order("o-before")); code != 201 {
+		t.Fatalf("post order: %d %s", code, body)
+	}
+	eventually(t, "o-before decided", explained(s, "o-before"))
+	before := ledgerState(s)
+	s.stop()
+	if !strings.Contains(s.logs(), "ledger snapshot written") {
+		t.Fatalf("no snapshot written on the way out:\n%s", s.logs())
+	}
+
+	s = startService(t, data)
+	eventually(t, "the writer to say it resumed from its snapshot", func() bool { return strings.Contains(s.logs(), "resumed from its snapshot") })
+	if after := ledgerState(s); after != before {
+		t.Fatalf("the ledger after a resume differs:\n%s\nbefore:\n%s", after, before)
+	}
+	if code, body := s.do("POST", "/v1/events", "", order("o-after")); code != 201 {
+		t.Fatalf("post order: %d %s", code, body)
+	}
+	eventually(t, "o-after decided by the resumed writer", explained(s, "o-after"))
+	withAfter := ledgerState(s)
+	s.stop()
+
+	path := filepath.Join(data, "snapshots", "ledger-writer.snap")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(path, b, 0o600)
+	s = startService(t, data)
+	eventually(t, "the damaged snapshot to be reported", func() bool {
+		return strings.Contains(s.logs(), "rebuilt from the logs") && strings.Contains(s.logs(), "checksum")
+	})
+	if got := ledgerState(s); got != withAfter {
+		t.Fatalf("the ledger rebuilt past a damaged snapshot differs:\n%s\nwant:\n%s", got, withAfter)
 	}
 }
