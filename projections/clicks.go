@@ -161,7 +161,7 @@ func LoadClicks(ctx context.Context, facts store.Log) (*Clicks, error) {
 
 // LoadLedger reads the whole ledger log into a read model.
 func LoadLedger(ctx context.Context, ledgerLog store.Log) (*Ledger, error) {
-	return LoadInto(ctx, ledgerLog, NewLedger())
+	return LoadInto(ctx, ledgerLog, NewLedger(ledgerLog))
 }
 
 // LoadInto reads the whole ledger log into l.

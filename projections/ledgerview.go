@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"context"
+	"errors"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -28,7 +30,12 @@ const (
 type Ledger struct {
 	mu           sync.RWMutex
 	entries      []ledger.Entry
-	attributions map[string][]byte // order id -> latest record, decoded when read
+	// attributions says where each order's latest explanation is in the
+	// ledger log; it is read from there when asked for, so the view holds
+	// a few bytes per order instead of the whole record.
+	attributions map[string]recordRef
+	source       store.Log // the ledger log, for explanations
+	applying     recordRef // the record ApplyLedger takes next
 	refusals     []ledger.Refusal
 	timeline     *ledger.Timeline // the live timeline, as the ledger recorded it
 	checkpoint   ledger.Checkpoint
@@ -36,15 +43,23 @@ type Ledger struct {
 	lean         bool // keeps no explanations: for a what-if, which needs sums
 }
 
-// NewLedger returns an empty read model.
-func NewLedger() *Ledger {
-	return &Ledger{attributions: map[string][]byte{}, timeline: ledger.NewTimeline()}
+// recordRef is a record's place in the ledger log: the commit's position
+// and the record's index in it.
+type recordRef struct {
+	pos   store.Position
+	index uint32
+}
+
+// NewLedger returns an empty read model of the ledger log source, which it
+// reads explanations from when they are asked for.
+func NewLedger(source store.Log) *Ledger {
+	return &Ledger{attributions: map[string]recordRef{}, timeline: ledger.NewTimeline(), source: source}
 }
 
 // NewLeanLedger returns a read model that keeps no explanations: all a
 // what-if needs are the entries, the timeline and the checkpoint.
 func NewLeanLedger() *Ledger {
-	l := NewLedger()
+	l := NewLedger(nil)
 	l.lean = true
 	return l
 }
@@ -71,6 +86,11 @@ func orderIDOf(raw []byte) (string, error) {
 func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if pos != l.applying.pos {
+		l.applying = recordRef{pos: pos}
+	}
+	at := l.applying
+	l.applying.index++
 	l.head = pos
 	var err error
 	switch r.Type {
@@ -85,7 +105,7 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 		}
 		var order string
 		if order, err = orderIDOf(r.Data); err == nil {
-			l.attributions[order] = append([]byte(nil), r.Data...) // not the store's buffer
+			l.attributions[order] = at
 		}
 	case ledger.TypePolicyAdopted:
 		var pv ledger.PolicyVersion
@@ -292,16 +312,43 @@ func (s *sums) balance(partner, currency string) Balance {
 	}
 }
 
-// Attribution returns the latest explanation of an order.
-func (l *Ledger) Attribution(orderID string) (ledger.Attribution, bool) {
+// Explained reports whether the ledger has explained an order.
+func (l *Ledger) Explained(orderID string) bool {
 	l.mu.RLock()
-	raw, ok := l.attributions[orderID]
+	defer l.mu.RUnlock()
+	_, ok := l.attributions[orderID]
+	return ok
+}
+
+// Attribution returns the latest explanation of an order, read from the
+// ledger log; ok is false for an order the ledger has not explained.
+func (l *Ledger) Attribution(ctx context.Context, orderID string) (a ledger.Attribution, ok bool, err error) {
+	l.mu.RLock()
+	at, ok := l.attributions[orderID]
 	l.mu.RUnlock()
-	var a ledger.Attribution
-	if !ok || json.Unmarshal(raw, &a) != nil {
-		return ledger.Attribution{}, false
+	if !ok {
+		return ledger.Attribution{}, false, nil
 	}
-	return a, true
+	if l.source == nil {
+		return ledger.Attribution{}, false, errors.New("ledger view: no ledger log to read explanations from")
+	}
+	var raw []byte
+	err = l.source.Read(ctx, at.pos, func(s store.Stored) error {
+		if s.Position == at.pos && int(at.index) < len(s.Commit.Events) {
+			raw = s.Commit.Events[at.index].Data
+		}
+		return errFound
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return ledger.Attribution{}, false, fmt.Errorf("read the explanation of %s: %w", orderID, err)
+	}
+	if raw == nil {
+		return ledger.Attribution{}, false, fmt.Errorf("explanation of %s: ledger log has no record %d at %d", orderID, at.index, at.pos)
+	}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return ledger.Attribution{}, false, fmt.Errorf("explanation of %s at %d: %w", orderID, at.pos, err)
+	}
+	return a, true, nil
 }
 
 // Timeline returns the live policy timeline as the ledger recorded it.

@@ -92,7 +92,7 @@ func ResumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 	if ctx.Err() != nil {
 		return nil, nil, reason, ctx.Err()
 	}
-	view = NewLedger()
+	view = NewLedger(ledgerLog)
 	w, err = OpenWriter(ctx, facts, ledgerLog, view)
 	return w, view, reason, err
 }
@@ -116,7 +116,7 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 		if w.engine, err = ledger.DecodeSnapshot(r); err != nil {
 			return err
 		}
-		view, err = decodeLedgerSnapshot(r)
+		view, err = decodeLedgerSnapshot(r, ledgerLog)
 		return err
 	})
 	if err != nil {
@@ -207,7 +207,8 @@ func (l *Ledger) encodeSnapshot(e *snapshot.Encoder) {
 	e.Uvarint(uint64(len(orders)))
 	for _, id := range orders {
 		e.String(id)
-		e.Bytes(l.attributions[id])
+		e.Uvarint(l.attributions[id].pos)
+		e.Uvarint(uint64(l.attributions[id].index))
 	}
 	e.Uvarint(uint64(len(l.refusals)))
 	for _, r := range l.refusals {
@@ -218,8 +219,8 @@ func (l *Ledger) encodeSnapshot(e *snapshot.Encoder) {
 	}
 }
 
-func decodeLedgerSnapshot(r *snapshot.Decoder) (*Ledger, error) {
-	l := NewLedger()
+func decodeLedgerSnapshot(r *snapshot.Decoder, source store.Log) (*Ledger, error) {
+	l := NewLedger(source)
 	l.head, l.lean = r.Uvarint(), r.Bool()
 	l.timeline = ledger.DecodeTimeline(r)
 	l.checkpoint = ledger.Checkpoint{FactsThrough: r.Uvarint(), FactsFolded: r.Int(), FactsInCommit: r.Int()}
@@ -234,10 +235,16 @@ func decodeLedgerSnapshot(r *snapshot.Decoder) (*Ledger, error) {
 		en.Tier, en.Time, en.PayableAt = r.Int(), r.Time(), r.Time()
 	}
 	n := r.Count(2)
-	l.attributions = make(map[string][]byte, n)
+	l.attributions = make(map[string]recordRef, n)
 	for range n {
 		id := r.String()
-		l.attributions[id] = r.Bytes()
+		at := recordRef{pos: r.Uvarint()}
+		if idx := r.Uvarint(); idx <= commitRecordsMax+1 && at.pos <= l.head {
+			at.index = uint32(idx)
+		} else {
+			r.Fail("explanation of %s at %d/%d is out of range", id, at.pos, idx)
+		}
+		l.attributions[id] = at
 	}
 	l.refusals = make([]ledger.Refusal, r.Count(4))
 	for i := range l.refusals {

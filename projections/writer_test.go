@@ -73,7 +73,7 @@ func TestWriterResumesInsideAFactCommit(t *testing.T) {
 	if err := w.CatchUp(ctx); !errors.Is(err, errCrash) {
 		t.Fatalf("catch-up = %v, want the crash", err)
 	}
-	view := NewLedger()
+	view := NewLedger(ledgerLog)
 	w, err = OpenWriter(ctx, facts, ledgerLog, view)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestWriterResumesInsideAFactCommit(t *testing.T) {
 	if again, _ := ledgerLog.Head(ctx); again != head {
 		t.Errorf("a caught-up writer appended %d more commits", again-head)
 	}
-	if _, ok := view.Attribution("o999"); !ok {
-		t.Error("the last order has no explanation")
+	if _, ok, err := view.Attribution(ctx, "o999"); !ok || err != nil {
+		t.Errorf("the last order has no explanation: %v", err)
 	}
 }

@@ -104,6 +104,6 @@ func (r *Result) Explain(ctx context.Context, order string) (before, after ledge
 	if err != nil {
 		return before, after, false, err
 	}
-	before, _ = view.Attribution(order)
-	return before, after, ok, nil
+	before, _, err = view.Attribution(ctx, order)
+	return before, after, ok, err
 }

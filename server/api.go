@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/csv"
 	"encoding/json"
+	"go.uber.org/zap"
 	"net/http"
 	"time"
 
@@ -142,7 +143,12 @@ func (s *Server) getStatement(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getExplain(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.live.ledgerView().Attribution(r.PathValue("id"))
+	a, ok, err := s.live.ledgerView().Attribution(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.cfg.Log.Error("explain", zap.Error(err))
+		writeError(w, http.StatusServiceUnavailable, "", "the explanation could not be read: %v", err)
+		return
+	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "order_id", "order %q has not been decided (unknown, or not yet folded)", r.PathValue("id"))
 		return

@@ -189,7 +189,7 @@ func BenchmarkOrders(b *testing.B) {
 			return 0, err
 		}
 		for {
-			if _, ok := svc.srv.live.ledgerView().Attribution(id); ok {
+			if svc.srv.live.ledgerView().Explained(id) {
 				return time.Since(t0), nil
 			}
 			time.Sleep(100 * time.Microsecond)

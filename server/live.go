@@ -46,7 +46,7 @@ type live struct {
 func newLive(facts, ledgerLog store.Log, log *zap.Logger, startHead store.Position) *live {
 	return &live{
 		facts: facts, ledgerLog: ledgerLog, log: log, startHead: startHead,
-		catalog: projections.NewCatalog(), clicks: projections.NewClicks(), ledger: projections.NewLedger(),
+		catalog: projections.NewCatalog(), clicks: projections.NewClicks(), ledger: projections.NewLedger(ledgerLog),
 		moved: make(chan struct{}, 1), commits: make(chan projections.FactCommit, commitQueue),
 	}
 }
@@ -291,7 +291,7 @@ func (l *live) openWriter(ctx context.Context, upTo store.Position) error {
 // one, and from the logs otherwise.
 func (l *live) resumeWriter(ctx context.Context) (*projections.Writer, *projections.Ledger, error) {
 	if l.snapshotPath == "" {
-		view := projections.NewLedger()
+		view := projections.NewLedger(l.ledgerLog)
 		w, err := projections.OpenWriter(ctx, l.facts, l.ledgerLog, view)
 		return w, view, err
 	}

@@ -213,7 +213,10 @@ func runExplain(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer done()
-	a, ok := view.Attribution(orderID)
+	a, ok, err := view.Attribution(ctx, orderID)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return fmt.Errorf("explain: order %q: %w (no order.placed with that order_id was decided)", orderID, errUnknownOrder)
 	}
