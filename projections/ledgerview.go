@@ -1,10 +1,10 @@
 package projections
 
 import (
-	"context"
-	"errors"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -28,8 +28,8 @@ const (
 // Ledger is the read model of the ledger log. It is safe for concurrent
 // use: one goroutine applies records while others read.
 type Ledger struct {
-	mu           sync.RWMutex
-	entries      []ledger.Entry
+	mu      sync.RWMutex
+	entries []ledger.Entry
 	// attributions says where each order's latest explanation is in the
 	// ledger log; it is read from there when asked for, so the view holds
 	// a few bytes per order instead of the whole record.
@@ -332,15 +332,13 @@ func (l *Ledger) Attribution(ctx context.Context, orderID string) (a ledger.Attr
 	if l.source == nil {
 		return ledger.Attribution{}, false, errors.New("ledger view: no ledger log to read explanations from")
 	}
-	var raw []byte
-	err = l.source.Read(ctx, at.pos, func(s store.Stored) error {
-		if s.Position == at.pos && int(at.index) < len(s.Commit.Events) {
-			raw = s.Commit.Events[at.index].Data
-		}
-		return errFound
-	})
-	if err != nil && !errors.Is(err, errFound) {
+	c, err := store.CommitAt(ctx, l.source, at.pos)
+	if err != nil {
 		return ledger.Attribution{}, false, fmt.Errorf("read the explanation of %s: %w", orderID, err)
+	}
+	var raw []byte
+	if int(at.index) < len(c.Events) {
+		raw = c.Events[at.index].Data
 	}
 	if raw == nil {
 		return ledger.Attribution{}, false, fmt.Errorf("explanation of %s: ledger log has no record %d at %d", orderID, at.index, at.pos)

@@ -27,11 +27,11 @@ func (w *Writer) WriteSnapshot(ctx context.Context, path string, view *Ledger) e
 	if view.Head() != w.ledgerHead {
 		return fmt.Errorf("snapshot: the ledger view is at %d, the writer at %d", view.Head(), w.ledgerHead)
 	}
-	ledgerID, err := commitIDAt(ctx, w.ledgerLog, w.ledgerHead)
+	ledgerID, err := store.CommitIDAt(ctx, w.ledgerLog, w.ledgerHead)
 	if err != nil {
 		return err
 	}
-	factsID, err := commitIDAt(ctx, w.facts, w.lastFactPosition())
+	factsID, err := store.CommitIDAt(ctx, w.facts, w.lastFactPosition())
 	if err != nil {
 		return err
 	}
@@ -54,29 +54,6 @@ func (w *Writer) lastFactPosition() store.Position {
 		return w.next.pos
 	}
 	return w.next.pos - 1
-}
-
-var errFound = errors.New("found")
-
-// commitIDAt reads the id of the commit at a position ("" for position 0).
-func commitIDAt(ctx context.Context, log store.Log, pos store.Position) (string, error) {
-	if pos == 0 {
-		return "", nil
-	}
-	var id string
-	err := log.Read(ctx, pos, func(s store.Stored) error {
-		if s.Position == pos {
-			id = s.Commit.ID
-		}
-		return errFound
-	})
-	if err != nil && !errors.Is(err, errFound) {
-		return "", fmt.Errorf("read commit %d: %w", pos, err)
-	}
-	if id == "" {
-		return "", fmt.Errorf("%w: the log has no commit at %d", snapshot.ErrUnusable, pos)
-	}
-	return id, nil
 }
 
 // ResumeWriter opens the ledger writer from the snapshot at path, then
@@ -130,7 +107,10 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 		pos  store.Position
 		want string
 	}{{ledgerLog, w.ledgerHead, ledgerID}, {facts, w.lastFactPosition(), factsID}} {
-		got, err := commitIDAt(ctx, check.log, check.pos)
+		got, err := store.CommitIDAt(ctx, check.log, check.pos)
+		if errors.Is(err, store.ErrNoCommit) {
+			return nil, nil, fmt.Errorf("%w: %v (another store?)", snapshot.ErrUnusable, err)
+		}
 		if err != nil {
 			return nil, nil, err
 		}

@@ -16,6 +16,8 @@ type batcher struct {
 	reqs   chan *batchReq
 	after  func() // called after every durable append
 	metric *metrics
+	// snapshots saves the ingest index now and then, between batches.
+	snapshots snapshotter
 }
 
 type batchReq struct {
@@ -49,12 +51,19 @@ func (b *batcher) submit(ctx context.Context, facts []events.Fact) ([]ingest.Out
 func (b *batcher) run(ctx context.Context) {
 	g := gatherer{reqs: b.reqs, last: 1, timer: time.NewTimer(time.Hour)}
 	g.timer.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	b.snapshots.at = time.Now()
 	for {
 		var first *batchReq
 		select {
 		case first = <-b.reqs:
+		case <-tick.C:
+			b.snapshots.takeIfDue(ctx)
+			continue
 		case <-ctx.Done():
 			b.drain()
+			b.snapshots.final(ctx)
 			return
 		}
 		batch, n := []*batchReq{first}, len(first.facts)
@@ -138,6 +147,7 @@ func (b *batcher) commit(ctx context.Context, batch []*batchReq) {
 	// The append must finish even while shutting down: callers wait on it.
 	outcomes, err := b.in.Submit(context.WithoutCancel(ctx), facts)
 	b.metric.appendLatency.observe(time.Since(start).Seconds())
+	b.snapshots.count(len(facts))
 	for _, r := range batch {
 		if err != nil {
 			r.done <- batchRes{err: err}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -91,5 +92,16 @@ const (
 	visitorCookieDays = 400
 )
 
-// writerSnapshotFile is the ledger writer's snapshot, in Config.SnapshotDir.
-const writerSnapshotFile = "ledger-writer.snap"
+// Snapshot files, in Config.SnapshotDir.
+const (
+	writerSnapshotFile = "ledger-writer.snap"
+	indexSnapshotFile  = "ingest-index.snap"
+)
+
+// snapshotPath is where a snapshot file goes ("" when snapshots are off).
+func (c *Config) snapshotPath(file string) string {
+	if c.SnapshotDir == "" {
+		return ""
+	}
+	return filepath.Join(c.SnapshotDir, file)
+}

@@ -36,11 +36,9 @@ type live struct {
 	followedUp  atomic.Bool
 	caughtUp    atomic.Bool
 
-	// snapshotPath is the ledger writer's snapshot ("": none); the writer
-	// goroutine takes one now and then (see snapshotDue) and on the way out.
-	snapshotPath string
-	snapshotAt   time.Time
-	snapshotPos  store.Position
+	// snapshots saves the writer and its ledger view now and then; only
+	// the writer goroutine uses it.
+	snapshots snapshotter
 }
 
 func newLive(facts, ledgerLog store.Log, log *zap.Logger, startHead store.Position) *live {
@@ -84,12 +82,6 @@ func (l *live) lag() uint64 {
 const (
 	retryPause  = 500 * time.Millisecond
 	commitQueue = 1024
-	// A snapshot is due when this many facts were folded since the last
-	// one, or when anything was and snapshotMaxAge has passed. Taking one
-	// pauses the ledger writer (about a second per million facts).
-	snapshotFacts  = 250_000
-	snapshotMinAge = 30 * time.Second
-	snapshotMaxAge = 10 * time.Minute
 	// movedSettle is how long a ledger commit the writer has not claimed may
 	// stay unexplained before it counts as another writer's.
 	movedSettle = 50 * time.Millisecond
@@ -148,7 +140,7 @@ func (l *live) apply(ctx context.Context) func(store.Stored) error {
 func (l *live) write(ctx context.Context) {
 	idle := time.NewTicker(time.Second)
 	defer idle.Stop()
-	l.snapshotAt = time.Now()
+	l.snapshots.at = time.Now()
 	for {
 		select {
 		case <-idle.C:
@@ -161,12 +153,12 @@ func (l *live) write(ctx context.Context) {
 					l.ownHead.Store(l.writer.LedgerHead())
 				}
 			}
-			if l.snapshotDue() {
-				l.snapshot(ctx)
+			if l.writer != nil {
+				l.snapshots.takeIfDue(ctx)
 			}
 		case <-ctx.Done():
-			if l.writer != nil && l.writer.FactsFolded() > l.snapshotPos {
-				l.snapshot(context.WithoutCancel(ctx))
+			if l.writer != nil {
+				l.snapshots.final(ctx)
 			}
 			return
 		case fc := <-l.commits:
@@ -181,32 +173,9 @@ func (l *live) write(ctx context.Context) {
 	}
 }
 
-// snapshotDue says whether the writer has folded enough since its last
-// snapshot to take another.
-func (l *live) snapshotDue() bool {
-	if l.snapshotPath == "" || l.writer == nil {
-		return false
-	}
-	folded, age := l.writer.FactsFolded()-l.snapshotPos, time.Since(l.snapshotAt)
-	return folded > 0 && (folded >= snapshotFacts && age >= snapshotMinAge || age >= snapshotMaxAge)
-}
-
-// snapshot saves the writer and the ledger view; a failure is logged and
-// costs only a slower restart.
-func (l *live) snapshot(ctx context.Context) {
-	if l.snapshotPath == "" || l.writer == nil {
-		return
-	}
-	start := time.Now()
-	l.snapshotAt = start
-	folded := l.writer.FactsFolded()
-	if err := l.writer.WriteSnapshot(ctx, l.snapshotPath, l.ledgerView()); err != nil {
-		l.log.Error("ledger snapshot", zap.Error(err))
-		return
-	}
-	l.snapshotPos = folded
-	l.log.Info("ledger snapshot written", zap.String("path", l.snapshotPath),
-		zap.Uint64("facts_through", folded), zap.Duration("took", time.Since(start)))
+// saveSnapshot saves the writer and the ledger view it feeds.
+func (l *live) saveSnapshot(ctx context.Context, path string) error {
+	return l.writer.WriteSnapshot(ctx, path, l.ledgerView())
 }
 
 // watchLedger notices ledger commits the writer did not make (a replay
@@ -252,6 +221,7 @@ func (l *live) decide(ctx context.Context, fc projections.FactCommit) {
 		err := l.writer.Apply(ctx, fc)
 		l.ownHead.Store(l.writer.LedgerHead())
 		if err == nil {
+			l.snapshots.count(len(fc.Facts))
 			l.factsFolded.Store(l.writer.FactsFolded())
 			if l.writer.FactsFolded() >= l.startHead {
 				l.caughtUp.Store(true)
@@ -290,21 +260,21 @@ func (l *live) openWriter(ctx context.Context, upTo store.Position) error {
 // resumeWriter opens the writer from its snapshot when there is a usable
 // one, and from the logs otherwise.
 func (l *live) resumeWriter(ctx context.Context) (*projections.Writer, *projections.Ledger, error) {
-	if l.snapshotPath == "" {
+	if l.snapshots.path == "" {
 		view := projections.NewLedger(l.ledgerLog)
 		w, err := projections.OpenWriter(ctx, l.facts, l.ledgerLog, view)
 		return w, view, err
 	}
 	start := time.Now()
-	w, view, reason, err := projections.ResumeWriter(ctx, l.facts, l.ledgerLog, l.snapshotPath)
+	w, view, reason, err := projections.ResumeWriter(ctx, l.facts, l.ledgerLog, l.snapshots.path)
 	if err != nil {
 		return nil, nil, err
 	}
 	if reason != nil {
+		l.snapshots.rebuilt()
 		l.log.Info("ledger writer rebuilt from the logs", zap.NamedError("snapshot", reason), zap.Duration("took", time.Since(start)))
 	} else {
-		l.snapshotPos = w.FactsFolded()
-		l.log.Info("ledger writer resumed from its snapshot", zap.String("path", l.snapshotPath),
+		l.log.Info("ledger writer resumed from its snapshot", zap.String("path", l.snapshots.path),
 			zap.Uint64("facts_through", w.FactsFolded()), zap.Duration("took", time.Since(start)))
 	}
 	return w, view, nil

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
@@ -41,18 +41,40 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	in, err := ingest.Open(ctx, facts)
+	in, err := openIngester(ctx, cfg, facts)
 	if err != nil {
 		return nil, fmt.Errorf("open ingestion: %w", err)
 	}
 	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, metrics: newMetrics(), replays: map[string]*replay.Result{}}
 	s.live = newLive(facts, ledgerLog, cfg.Log, in.Head())
-	if cfg.SnapshotDir != "" {
-		s.live.snapshotPath = filepath.Join(cfg.SnapshotDir, writerSnapshotFile)
-	}
+	s.live.snapshots = snapshotter{path: cfg.snapshotPath(writerSnapshotFile), what: "ledger writer", log: cfg.Log, save: s.live.saveSnapshot}
 	s.batch = &batcher{in: in, reqs: make(chan *batchReq, ingestQueue), metric: s.metrics}
+	s.batch.snapshots = snapshotter{path: cfg.snapshotPath(indexSnapshotFile), what: "ingest index", log: cfg.Log, save: in.WriteSnapshot}
+	if in.Rebuilt() {
+		s.batch.snapshots.rebuilt()
+	}
 	s.metrics.engineLag = s.live.lag
 	return s, nil
+}
+
+// openIngester opens ingestion from its index snapshot when there is a
+// usable one, and from the fact log otherwise.
+func openIngester(ctx context.Context, cfg Config, facts store.Log) (*ingest.Ingester, error) {
+	path := cfg.snapshotPath(indexSnapshotFile)
+	if path == "" {
+		return ingest.Open(ctx, facts)
+	}
+	start := time.Now()
+	in, reason, err := ingest.OpenFrom(ctx, facts, path)
+	if err != nil {
+		return nil, err
+	}
+	if reason != nil {
+		cfg.Log.Info("ingest index rebuilt from the fact log", zap.NamedError("snapshot", reason), zap.Duration("took", time.Since(start)))
+	} else {
+		cfg.Log.Info("ingest index loaded from its snapshot", zap.String("path", path), zap.Uint64("head", in.Head()), zap.Duration("took", time.Since(start)))
+	}
+	return in, nil
 }
 
 // Run runs the ingestion batcher and the live loops until ctx is done. On

@@ -453,12 +453,16 @@ func TestRestartResumesFromTheSnapshot(t *testing.T) {
 	eventually(t, "o-before decided", explained(s, "o-before"))
 	before := ledgerState(s)
 	s.stop()
-	if !strings.Contains(s.logs(), "ledger snapshot written") {
-		t.Fatalf("no snapshot written on the way out:\n%s", s.logs())
+	for _, of := range []string{"ledger writer", "ingest index"} {
+		if !strings.Contains(s.logs(), "snapshot written\t{\"of\": \""+of+"\"") {
+			t.Fatalf("no %s snapshot written on the way out:\n%s", of, s.logs())
+		}
 	}
 
 	s = startService(t, data)
-	eventually(t, "the writer to say it resumed from its snapshot", func() bool { return strings.Contains(s.logs(), "resumed from its snapshot") })
+	eventually(t, "the writer and the index to say they resumed from their snapshots", func() bool {
+		return strings.Contains(s.logs(), "resumed from its snapshot") && strings.Contains(s.logs(), "ingest index loaded from its snapshot")
+	})
 	if after := ledgerState(s); after != before {
 		t.Fatalf("the ledger after a resume differs:\n%s\nbefore:\n%s", after, before)
 	}

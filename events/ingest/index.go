@@ -1,44 +1,128 @@
 package ingest
 
 import (
-	"hash/maphash"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
 
 	"github.com/refledger/refledger/events/store"
 )
 
-// Index remembers every fact key in the log with a digest of its canonical
-// payload, in 24 bytes of map entry per fact. Digests use a per-process seed:
-// the index is rebuilt from the log at start, never stored.
+// Index remembers every fact key in the log with a digest of its stored
+// payload and its position: 32 bytes per fact in a flat open-addressing
+// table, which saves and loads as a snapshot without rehashing anything.
+//
+// Digests are keyed: a CBC-MAC under AES with a random key, over the
+// length and then the bytes (length first makes the messages prefix-free,
+// which is what makes CBC-MAC a pseudo-random function). Nobody without the
+// key can make two keys collide on purpose, and the key travels with the
+// index's snapshot, so a loaded index digests as the one that was saved.
 type Index struct {
-	seedA, seedB maphash.Seed
-	seen         map[keyDigest]entry
+	key   [16]byte
+	block cipher.Block
+	slots []slot // a power of two long; linear probing
+	used  int
 }
 
-type keyDigest [2]uint64
+type slot struct {
+	k0, k1   uint64 // the key's digest; k1's lowest bit is set in every used slot
+	payload  uint64
+	position store.Position
+}
 
 type entry struct {
 	payload  uint64
 	position store.Position
 }
 
-// NewIndex returns an empty index.
+// NewIndex returns an empty index with a fresh random key.
 func NewIndex() *Index {
-	return &Index{seedA: maphash.MakeSeed(), seedB: maphash.MakeSeed(), seen: map[keyDigest]entry{}}
+	var key [16]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported systems
+	}
+	return newIndexWithKey(key, 1<<10)
 }
 
-func (x *Index) key(k string) keyDigest {
-	return keyDigest{maphash.String(x.seedA, k), maphash.String(x.seedB, k)}
+func newIndexWithKey(key [16]byte, size int) *Index {
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic(err) // a 16-byte key is always valid
+	}
+	n := 1 << 10
+	for n < size {
+		n <<= 1
+	}
+	return &Index{key: key, block: block, slots: make([]slot, n)}
 }
 
-func (x *Index) payload(b []byte) uint64 { return maphash.Bytes(x.seedA, b) }
+// sum is the keyed 128-bit digest of b.
+func sum[T string | []byte](x *Index, b T) (uint64, uint64) {
+	var st [16]byte
+	binary.LittleEndian.PutUint64(st[:8], uint64(len(b)))
+	x.block.Encrypt(st[:], st[:])
+	for i := 0; i < len(b); i += 16 {
+		for j := 0; j < 16 && i+j < len(b); j++ {
+			st[j] ^= b[i+j]
+		}
+		x.block.Encrypt(st[:], st[:])
+	}
+	return binary.LittleEndian.Uint64(st[:8]), binary.LittleEndian.Uint64(st[8:])
+}
+
+func (x *Index) keyDigest(key string) (uint64, uint64) {
+	k0, k1 := sum(x, key)
+	return k0, k1 | 1
+}
+
+func (x *Index) payload(b []byte) uint64 {
+	p, _ := sum(x, b)
+	return p
+}
+
+// find returns the slot of a key digest: the used one holding it, or the
+// empty one where it would go.
+func (x *Index) find(k0, k1 uint64) *slot {
+	mask := uint64(len(x.slots) - 1)
+	for i := k0 & mask; ; i = (i + 1) & mask {
+		s := &x.slots[i]
+		if s.k1 == 0 || (s.k0 == k0 && s.k1 == k1) {
+			return s
+		}
+	}
+}
 
 // lookup returns the entry for a key, if the key was seen.
 func (x *Index) lookup(key string) (entry, bool) {
-	e, ok := x.seen[x.key(key)]
-	return e, ok
+	s := x.find(x.keyDigest(key))
+	return entry{payload: s.payload, position: s.position}, s.k1 != 0
 }
 
-// add records a stored fact: its key and canonical bytes.
-func (x *Index) add(key string, canonical []byte, pos store.Position) {
-	x.seen[x.key(key)] = entry{payload: x.payload(canonical), position: pos}
+// add records a stored fact: its key and stored bytes.
+func (x *Index) add(key string, stored []byte, pos store.Position) {
+	k0, k1 := x.keyDigest(key)
+	x.put(slot{k0: k0, k1: k1, payload: x.payload(stored), position: pos})
+}
+
+func (x *Index) put(s slot) {
+	if (x.used+1)*4 > len(x.slots)*3 {
+		x.grow()
+	}
+	at := x.find(s.k0, s.k1)
+	if at.k1 == 0 {
+		x.used++
+	}
+	*at = s
+}
+
+func (x *Index) grow() {
+	old := x.slots
+	x.slots, x.used = make([]slot, 2*len(old)), 0
+	for _, s := range old {
+		if s.k1 != 0 {
+			*x.find(s.k0, s.k1) = s
+			x.used++
+		}
+	}
 }

@@ -41,9 +41,10 @@ const maxFenceRetries = 16
 
 // Ingester appends facts to the fact log exactly once per key.
 type Ingester struct {
-	log   store.Log
-	index *Index
-	head  store.Position
+	log     store.Log
+	index   *Index
+	head    store.Position
+	rebuilt bool // opened without a snapshot (see OpenFrom)
 }
 
 // Open builds the index by reading the whole fact log.
