@@ -1,10 +1,7 @@
 package ledger
 
 import (
-	"cmp"
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/refledger/refledger/internal/snapshot"
 	"github.com/refledger/refledger/money"
@@ -26,28 +23,28 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	w.Int32s(c.prev)
 	w.Uint32s(c.idStart)
 	w.Bytes(c.ids)
-	visitors, last := sortedPairs(c.lastByVisitor)
+	visitors, last := snapshot.SortedPairs(c.lastByVisitor)
 	w.Uint64s(visitors)
 	w.Int32s(last)
 	w.Uvarint(uint64(len(c.byContact)))
-	for _, k := range sortedKeys(c.byContact) {
+	for _, k := range snapshot.SortedKeys(c.byContact) {
 		w.Uvarint(k)
 		w.Int32s(c.byContact[k])
 	}
 
 	ids := s.ids
 	w.Uvarint(uint64(len(ids.contactOf)))
-	for _, k := range sortedKeys(ids.contactOf) {
+	for _, k := range snapshot.SortedKeys(ids.contactOf) {
 		w.Uvarint(k)
 		w.String(ids.contactOf[k])
 	}
 	w.Uvarint(uint64(len(ids.visitorsOf)))
-	for _, k := range sortedKeys(ids.visitorsOf) {
+	for _, k := range snapshot.SortedKeys(ids.visitorsOf) {
 		w.Uvarint(k)
 		w.Uint64s(ids.visitorsOf[k])
 	}
 	w.Uvarint(uint64(len(ids.manual)))
-	for _, k := range sortedKeys(ids.manual) {
+	for _, k := range snapshot.SortedKeys(ids.manual) {
 		w.Uvarint(k)
 		w.Uvarint(uint64(len(ids.manual[k])))
 		for _, m := range ids.manual[k] {
@@ -58,7 +55,7 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	}
 
 	policies := policyTable{index: map[PolicyVersion]int{}}
-	for _, id := range sortedKeys(s.orders) {
+	for _, id := range snapshot.SortedKeys(s.orders) {
 		policies.add(s.orders[id].policy)
 	}
 	w.Uvarint(uint64(len(policies.list)))
@@ -66,12 +63,12 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 		encodePolicyVersion(w, pv)
 	}
 	w.Uvarint(uint64(len(s.orders)))
-	for _, id := range sortedKeys(s.orders) {
+	for _, id := range snapshot.SortedKeys(s.orders) {
 		encodeOrder(w, s.orders[id], policies.index)
 	}
 
 	w.Uvarint(uint64(len(s.subs)))
-	for _, id := range sortedKeys(s.subs) {
+	for _, id := range snapshot.SortedKeys(s.subs) {
 		sub := s.subs[id]
 		w.String(id)
 		w.String(sub.firstOrder)
@@ -80,7 +77,7 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	}
 
 	w.Uvarint(uint64(len(s.accts)))
-	for _, k := range sortedKeys(s.accts) {
+	for _, k := range snapshot.SortedKeys(s.accts) {
 		a := s.accts[k]
 		w.String(k)
 		w.Varint(a.paid)
@@ -92,7 +89,7 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 		}
 	}
 
-	keys, payloads := sortedPairs(s.facts)
+	keys, payloads := snapshot.SortedPairs(s.facts)
 	w.Uint64s(keys)
 	w.Uint64s(payloads)
 }
@@ -204,20 +201,6 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	return e, nil
 }
 
-func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
-	return slices.Sorted(maps.Keys(m))
-}
-
-// sortedPairs returns a map's keys in order and its values in that order.
-func sortedPairs[K cmp.Ordered, V any](m map[K]V) ([]K, []V) {
-	keys := sortedKeys(m)
-	values := make([]V, len(keys))
-	for i, k := range keys {
-		values[i] = m[k]
-	}
-	return keys, values
-}
-
 // EncodeTimeline writes a policy timeline into a snapshot.
 func EncodeTimeline(w *snapshot.Encoder, t *Timeline) {
 	w.Int(t.changes)
@@ -284,7 +267,7 @@ func (t *policyTable) add(pv PolicyVersion) {
 
 func encodeCatalog(w *snapshot.Encoder, c *Catalog) {
 	w.Uvarint(uint64(len(c.partners)))
-	for _, id := range sortedKeys(c.partners) {
+	for _, id := range snapshot.SortedKeys(c.partners) {
 		p := c.partners[id]
 		for _, s := range []string{p.ID, p.Name, p.Parent, p.ContactID} {
 			w.String(s)
@@ -296,7 +279,7 @@ func encodeCatalog(w *snapshot.Encoder, c *Catalog) {
 		}
 	}
 	w.Uvarint(uint64(len(c.programs)))
-	for _, id := range sortedKeys(c.programs) {
+	for _, id := range snapshot.SortedKeys(c.programs) {
 		p := c.programs[id]
 		w.String(p.ID)
 		w.String(p.Name)
@@ -307,7 +290,7 @@ func encodeCatalog(w *snapshot.Encoder, c *Catalog) {
 			w.String(p.DefaultRate.String())
 		}
 		w.Uvarint(uint64(len(p.ProductRates)))
-		for _, product := range sortedKeys(p.ProductRates) {
+		for _, product := range snapshot.SortedKeys(p.ProductRates) {
 			w.String(product)
 			w.String(p.ProductRates[product].String())
 		}
@@ -445,7 +428,7 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[PolicyVersion]int) 
 	}
 	for _, set := range []map[string]bool{o.refunds, o.payments} {
 		w.Uvarint(uint64(len(set)))
-		for _, k := range sortedKeys(set) {
+		for _, k := range snapshot.SortedKeys(set) {
 			w.String(k)
 		}
 	}

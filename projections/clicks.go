@@ -2,6 +2,8 @@ package projections
 
 import (
 	"context"
+	"encoding/binary"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -28,29 +30,41 @@ type Click struct {
 // Clicks is the read model of click history. Clicks are kept by link code
 // and joined to the link when read, so a click on a link that is created
 // later still lands in the right history.
+//
+// Each click is one row of parallel arrays: its time, symbols for the
+// strings that repeat (link code, user agent, referrer), the offset of its
+// other strings (click id, visitor, contact, IP) in one byte arena, and
+// links to the previous click on the same link and by the same visitor.
+// That is about a hundred bytes a click, and a snapshot of flat arrays.
 type Clicks struct {
 	mu           sync.RWMutex
 	links        map[string]events.LinkCreated
 	partnerLinks map[string][]string
-	byLink       map[string][]Click
-	byVisitor    map[string][]clickRef
-	byContact    map[string][]clickRef // clicks that carried the contact id
-	visitorsOf   map[string][]string   // contact -> identified visitors
-	manual       map[string][]Referral
-}
 
-// clickRef points at a click: its link and its index there.
-type clickRef struct {
-	link string
-	i    int
+	syms          symbols
+	at            []int64  // Unix nanoseconds
+	link          []uint32 // symbols
+	agent         []uint32
+	referrer      []uint32
+	text          []uint64 // arena offset of click id, visitor, contact, IP
+	arena         []byte
+	prevOnLink    []int32 // previous click on the same link, -1 for none
+	prevOfVisitor []int32 // previous click by the same visitor, -1 for none
+	lastOnLink    map[uint32]int32
+	// lastOfVisitor is keyed by a digest of the visitor id; rows hold the
+	// id itself, so a digest collision is filtered out when read.
+	lastOfVisitor map[uint64]int32
+	byContact     map[string][]int32 // clicks that carried the contact id
+	visitorsOf    map[string][]string
+	manual        map[string][]Referral
 }
 
 // NewClicks returns an empty click history.
 func NewClicks() *Clicks {
 	return &Clicks{
-		links: map[string]events.LinkCreated{}, partnerLinks: map[string][]string{}, byLink: map[string][]Click{},
-		byVisitor: map[string][]clickRef{}, byContact: map[string][]clickRef{}, visitorsOf: map[string][]string{},
-		manual: map[string][]Referral{},
+		links: map[string]events.LinkCreated{}, partnerLinks: map[string][]string{}, syms: newSymbols(),
+		lastOnLink: map[uint32]int32{}, lastOfVisitor: map[uint64]int32{}, byContact: map[string][]int32{},
+		visitorsOf: map[string][]string{}, manual: map[string][]Referral{},
 	}
 }
 
@@ -68,15 +82,7 @@ func (c *Clicks) ApplyFacts(fc FactCommit) {
 			}
 			c.links[d.LinkCode] = *d
 		case *events.ClickRecorded:
-			ref := clickRef{link: d.LinkCode, i: len(c.byLink[d.LinkCode])}
-			c.byLink[d.LinkCode] = append(c.byLink[d.LinkCode], Click{
-				ClickID: d.ClickID, Time: f.Time, LinkCode: d.LinkCode, VisitorID: d.VisitorID,
-				ContactID: d.ContactID, IP: d.IP, UserAgent: d.UserAgent, Referrer: d.Referrer,
-			})
-			c.byVisitor[d.VisitorID] = append(c.byVisitor[d.VisitorID], ref)
-			if d.ContactID != "" {
-				c.byContact[d.ContactID] = append(c.byContact[d.ContactID], ref)
-			}
+			c.add(f.Time, d)
 		case *events.ContactIdentified:
 			c.identify(d.VisitorID, d.ContactID)
 		case *events.OrderPlaced:
@@ -87,6 +93,73 @@ func (c *Clicks) ApplyFacts(fc FactCommit) {
 			c.manual[d.ContactID] = append(c.manual[d.ContactID], Referral{Source: "manual", Time: f.Time, PartnerID: d.PartnerID, Note: d.Note})
 		}
 	}
+}
+
+func (c *Clicks) add(at time.Time, d *events.ClickRecorded) {
+	row := int32(len(c.at))
+	link := c.syms.of(d.LinkCode)
+	c.at = append(c.at, at.UnixNano())
+	c.link = append(c.link, link)
+	c.agent = append(c.agent, c.syms.of(d.UserAgent))
+	c.referrer = append(c.referrer, c.syms.of(d.Referrer))
+	c.text = append(c.text, uint64(len(c.arena)))
+	for _, s := range []string{d.ClickID, d.VisitorID, d.ContactID, d.IP} {
+		c.arena = binary.AppendUvarint(c.arena, uint64(len(s)))
+		c.arena = append(c.arena, s...)
+	}
+	c.prevOnLink = append(c.prevOnLink, lastOr(c.lastOnLink, link))
+	c.lastOnLink[link] = row
+	v := visitorDigest(d.VisitorID)
+	c.prevOfVisitor = append(c.prevOfVisitor, lastOr(c.lastOfVisitor, v))
+	c.lastOfVisitor[v] = row
+	if d.ContactID != "" {
+		c.byContact[d.ContactID] = append(c.byContact[d.ContactID], row)
+	}
+}
+
+func lastOr[K comparable](m map[K]int32, k K) int32 {
+	if i, ok := m[k]; ok {
+		return i
+	}
+	return -1
+}
+
+// visitorDigest is 64-bit FNV-1a.
+func visitorDigest(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// click rebuilds row i.
+func (c *Clicks) click(i int32) Click {
+	var strs [4]string
+	b := c.arena[c.text[i]:]
+	for j := range strs {
+		n, w := binary.Uvarint(b)
+		strs[j], b = string(b[w:w+int(n)]), b[w+int(n):]
+	}
+	return Click{
+		ClickID: strs[0], Time: time.Unix(0, c.at[i]).UTC(), LinkCode: c.syms.names[c.link[i]],
+		VisitorID: strs[1], ContactID: strs[2], IP: strs[3],
+		UserAgent: c.syms.names[c.agent[i]], Referrer: c.syms.names[c.referrer[i]],
+	}
+}
+
+// chain lists rows from last back along prev, oldest first, keeping those
+// keep accepts.
+func chain(last int32, prev []int32, keep func(int32) bool) []int32 {
+	var out []int32
+	for i := last; i >= 0; i = prev[i] {
+		if keep(i) {
+			out = append(out, i)
+		}
+	}
+	slices.Reverse(out)
+	return out
 }
 
 func (c *Clicks) identify(visitor, contact string) {
@@ -113,22 +186,27 @@ type Referral struct {
 func (c *Clicks) Referrals(contact string) []Referral {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	seen := map[clickRef]bool{}
+	seen := map[int32]bool{}
 	out := []Referral{}
-	addClick := func(ref clickRef) {
-		if seen[ref] {
+	addClick := func(i int32) {
+		if seen[i] {
 			return
 		}
-		seen[ref] = true
-		k, link := c.byLink[ref.link][ref.i], c.links[ref.link]
+		seen[i] = true
+		k := c.click(i)
+		link := c.links[k.LinkCode]
 		out = append(out, Referral{Source: "click", Time: k.Time, PartnerID: link.PartnerID, ClickID: k.ClickID, LinkCode: k.LinkCode, ProgramID: link.ProgramID, VisitorID: k.VisitorID})
 	}
-	for _, ref := range c.byContact[contact] {
-		addClick(ref)
+	for _, i := range c.byContact[contact] {
+		addClick(i)
 	}
 	for _, v := range c.visitorsOf[contact] {
-		for _, ref := range c.byVisitor[v] {
-			addClick(ref)
+		last, ok := c.lastOfVisitor[visitorDigest(v)]
+		if !ok {
+			continue
+		}
+		for _, i := range chain(last, c.prevOfVisitor, func(i int32) bool { return c.click(i).VisitorID == v }) {
+			addClick(i)
 		}
 	}
 	out = append(out, c.manual[contact]...)
@@ -143,13 +221,40 @@ func (c *Clicks) OfPartner(partnerID string) []Click {
 	out := []Click{}
 	for _, code := range c.partnerLinks[partnerID] {
 		link := c.links[code]
-		for _, k := range c.byLink[code] {
+		sym, ok := c.syms.ids[code]
+		if !ok {
+			continue
+		}
+		last, ok := c.lastOnLink[sym]
+		if !ok {
+			continue
+		}
+		for _, i := range chain(last, c.prevOnLink, func(int32) bool { return true }) {
+			k := c.click(i)
 			k.PartnerID, k.ProgramID = link.PartnerID, link.ProgramID
 			out = append(out, k)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out
+}
+
+// symbols numbers strings that recur; 0 is "".
+type symbols struct {
+	ids   map[string]uint32
+	names []string
+}
+
+func newSymbols() symbols { return symbols{ids: map[string]uint32{"": 0}, names: []string{""}} }
+
+func (s *symbols) of(name string) uint32 {
+	if id, ok := s.ids[name]; ok {
+		return id
+	}
+	id := uint32(len(s.names))
+	s.ids[name] = id
+	s.names = append(s.names, name)
+	return id
 }
 
 // LoadClicks reads the whole fact log into a click history.

@@ -19,7 +19,7 @@ import (
 	"github.com/refledger/refledger/ledger"
 )
 
-func seedFacts(t *testing.T) []events.Fact {
+func seedFacts(t testing.TB) []events.Fact {
 	t.Helper()
 	f, err := os.Open(filepath.Join("..", "testdata", "scenarios", "seed", "events.jsonl"))
 	if err != nil {
@@ -43,7 +43,7 @@ type logs struct {
 	in            *ingest.Ingester
 }
 
-func newLogs(t *testing.T) logs {
+func newLogs(t testing.TB) logs {
 	ctx := context.Background()
 	mem := store.NewMemory()
 	facts, _ := mem.Log(ctx, store.FactsLog)
@@ -57,7 +57,7 @@ func newLogs(t *testing.T) logs {
 
 // submit appends facts three to a commit, so that cursors fall inside and
 // between commits.
-func (l logs) submit(t *testing.T, facts []events.Fact) {
+func (l logs) submit(t testing.TB, facts []events.Fact) {
 	for len(facts) > 0 {
 		n := min(3, len(facts))
 		if _, err := l.in.Submit(context.Background(), facts[:n]); err != nil {

@@ -96,6 +96,7 @@ const (
 const (
 	writerSnapshotFile = "ledger-writer.snap"
 	indexSnapshotFile  = "ingest-index.snap"
+	readModelsFile     = "read-models.snap"
 )
 
 // snapshotPath is where a snapshot file goes ("" when snapshots are off).

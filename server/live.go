@@ -37,8 +37,10 @@ type live struct {
 	caughtUp    atomic.Bool
 
 	// snapshots saves the writer and its ledger view now and then; only
-	// the writer goroutine uses it.
-	snapshots snapshotter
+	// the writer goroutine uses it. readModels saves the catalog and the
+	// click history; only the follower uses it.
+	snapshots  snapshotter
+	readModels snapshotter
 }
 
 func newLive(facts, ledgerLog store.Log, log *zap.Logger, startHead store.Position) *live {
@@ -102,8 +104,11 @@ func (l *live) run(ctx context.Context) error {
 	return l.follow(ctx)
 }
 
-// follow reads the fact log into the read models and on to the writer.
+// follow reads the fact log into the read models and on to the writer,
+// starting from the read models' snapshot when there is a usable one.
 func (l *live) follow(ctx context.Context) error {
+	l.resumeReadModels(ctx)
+	defer l.readModels.final(ctx)
 	for {
 		err := l.facts.Follow(ctx, l.factsHead.Load()+1, l.apply(ctx))
 		if ctx.Err() != nil {
@@ -125,6 +130,8 @@ func (l *live) apply(ctx context.Context) func(store.Stored) error {
 			if s.Position >= l.startHead {
 				l.followedUp.Store(true)
 			}
+			l.readModels.count(len(fc.Facts))
+			l.readModels.takeIfDue(ctx)
 			select {
 			case l.commits <- fc:
 				return nil
@@ -135,12 +142,49 @@ func (l *live) apply(ctx context.Context) func(store.Stored) error {
 	}
 }
 
+// resumeReadModels loads the catalog and click history from their
+// snapshot, if there is a usable one, so that following starts after it.
+func (l *live) resumeReadModels(ctx context.Context) {
+	l.readModels.at = time.Now()
+	if l.readModels.path == "" {
+		return
+	}
+	start := time.Now()
+	through, err := projections.ReadReadModels(ctx, l.facts, l.readModels.path, l.catalog, l.clicks)
+	if err != nil {
+		l.readModels.rebuilt()
+		l.log.Info("read models rebuilt from the fact log", zap.NamedError("snapshot", err))
+		return
+	}
+	l.factsHead.Store(through)
+	if through >= l.startHead {
+		l.followedUp.Store(true)
+	}
+	l.log.Info("read models loaded from their snapshot", zap.String("path", l.readModels.path),
+		zap.Uint64("facts_through", through), zap.Duration("took", time.Since(start)))
+}
+
+// saveReadModels saves the catalog and the click history; the follower
+// calls it between commits.
+func (l *live) saveReadModels(ctx context.Context, path string) error {
+	return projections.WriteReadModels(ctx, l.facts, path, l.factsHead.Load(), l.catalog, l.clicks)
+}
+
 // write is the ledger's single writer: it decides the commits the follower
 // hands over, and rebuilds as soon as the ledger moved under it.
 func (l *live) write(ctx context.Context) {
 	idle := time.NewTicker(time.Second)
 	defer idle.Stop()
 	l.snapshots.at = time.Now()
+	// Open the writer now, not when the first commit comes: the follower
+	// hands over only what its read models lack, which may be nothing.
+	if err := l.openWriter(ctx, l.startHead+1); err != nil {
+		if ctx.Err() == nil {
+			l.log.Error("open ledger writer", zap.Error(err))
+		}
+	} else if l.writer.FactsFolded() >= l.startHead {
+		l.caughtUp.Store(true)
+	}
 	for {
 		select {
 		case <-idle.C:

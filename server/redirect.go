@@ -16,6 +16,12 @@ import (
 func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
 	link, ok := s.live.catalog.Link(code)
+	if !ok && !s.live.followedUp.Load() {
+		// The catalog is still reading the fact log: the link may be in it.
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "link_code", "link %q is not known yet: the service is catching up with the fact log; try again", code)
+		return
+	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "link_code", "no link has the code %q", code)
 		return

@@ -9,15 +9,18 @@ package snapshot
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
 	"hash/crc32"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -416,4 +419,34 @@ func readFixed[T any](d *Decoder, size int, get func([]byte) T) []T {
 		out[i] = get(b[i*size:])
 	}
 	return out
+}
+
+// SortedKeys returns a map's keys in order, for writing maps the same way
+// every time.
+func SortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// SortedPairs returns a map's keys in order and its values in that order.
+func SortedPairs[K cmp.Ordered, V any](m map[K]V) ([]K, []V) {
+	keys := SortedKeys(m)
+	values := make([]V, len(keys))
+	for i, k := range keys {
+		values[i] = m[k]
+	}
+	return keys, values
+}
+
+// PairsMap makes a map from keys and values read as two slices, failing the
+// decoder when their lengths differ.
+func PairsMap[K comparable, V any](d *Decoder, keys []K, values []V) map[K]V {
+	if len(keys) != len(values) {
+		d.fail("%d keys for %d values", len(keys), len(values))
+		return map[K]V{}
+	}
+	m := make(map[K]V, len(keys))
+	for i, k := range keys {
+		m[k] = values[i]
+	}
+	return m
 }

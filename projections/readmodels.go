@@ -1,0 +1,195 @@
+package projections
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/internal/snapshot"
+)
+
+// The snapshot of the read models fed from the fact log (the catalog and
+// the click history), with the fact-log position they have applied and the
+// id of the commit there.
+const (
+	readModelsKind    = "refledger.read-models"
+	readModelsVersion = 1
+)
+
+// WriteReadModels saves the catalog and the click history, which have
+// applied the fact log through position through, to path, atomically.
+func WriteReadModels(ctx context.Context, facts store.Log, path string, through store.Position, cat *Catalog, clicks *Clicks) error {
+	id, err := store.CommitIDAt(ctx, facts, through)
+	if err != nil {
+		return err
+	}
+	cat.mu.RLock()
+	defer cat.mu.RUnlock()
+	clicks.mu.RLock()
+	defer clicks.mu.RUnlock()
+	// The catalog is small, and JSON (with sorted map keys) keeps it exact.
+	catalog, err := json.Marshal([]any{cat.partners, cat.programs, cat.enrolled, cat.links, clicks.links, clicks.partnerLinks, clicks.visitorsOf, clicks.manual})
+	if err != nil {
+		return fmt.Errorf("snapshot the catalog: %w", err)
+	}
+	return snapshot.WriteFile(path, readModelsKind, readModelsVersion, func(e *snapshot.Encoder) {
+		e.Uvarint(through)
+		e.String(id)
+		e.Bytes(catalog)
+		c := clicks
+		e.Uvarint(uint64(len(c.syms.names)))
+		for _, s := range c.syms.names {
+			e.String(s)
+		}
+		e.Int64s(c.at)
+		for _, col := range [][]uint32{c.link, c.agent, c.referrer} {
+			e.Uint32s(col)
+		}
+		e.Uint64s(c.text)
+		e.Bytes(c.arena)
+		e.Int32s(c.prevOnLink)
+		e.Int32s(c.prevOfVisitor)
+		links, lastOnLink := snapshot.SortedPairs(c.lastOnLink)
+		e.Uint32s(links)
+		e.Int32s(lastOnLink)
+		visitors, lastOfVisitor := snapshot.SortedPairs(c.lastOfVisitor)
+		e.Uint64s(visitors)
+		e.Int32s(lastOfVisitor)
+		contacts := snapshot.SortedKeys(c.byContact)
+		e.Uvarint(uint64(len(contacts)))
+		for _, k := range contacts {
+			e.String(k)
+			e.Int32s(c.byContact[k])
+		}
+	})
+}
+
+// ReadReadModels loads the catalog and click history saved at path into
+// into and intoClicks (which readers may be using) and returns the
+// fact-log position they have applied. An error means there is no usable
+// snapshot, and leaves both as they were.
+func ReadReadModels(ctx context.Context, facts store.Log, path string, into *Catalog, intoClicks *Clicks) (store.Position, error) {
+	var cat *Catalog
+	var c *Clicks
+	var through store.Position
+	var id string
+	err := snapshot.ReadFile(path, readModelsKind, readModelsVersion, func(r *snapshot.Decoder) error {
+		cat, c, through, id = decodeReadModels(r)
+		return r.Err()
+	})
+	if err != nil {
+		return 0, err
+	}
+	got, err := store.CommitIDAt(ctx, facts, through)
+	switch {
+	case errors.Is(err, store.ErrNoCommit):
+		return 0, fmt.Errorf("%w: %v (another store?)", snapshot.ErrUnusable, err)
+	case err != nil:
+		return 0, err
+	case got != id:
+		return 0, fmt.Errorf("%w: the commit at %d is %q, the snapshot's was %q (another store?)", snapshot.ErrUnusable, through, got, id)
+	}
+	into.mu.Lock()
+	into.partners, into.programs, into.enrolled, into.links = cat.partners, cat.programs, cat.enrolled, cat.links
+	into.mu.Unlock()
+	k := intoClicks
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.links, k.partnerLinks, k.syms, k.at, k.link, k.agent, k.referrer = c.links, c.partnerLinks, c.syms, c.at, c.link, c.agent, c.referrer
+	k.text, k.arena, k.prevOnLink, k.prevOfVisitor, k.lastOnLink = c.text, c.arena, c.prevOnLink, c.prevOfVisitor, c.lastOnLink
+	k.lastOfVisitor, k.byContact, k.visitorsOf, k.manual = c.lastOfVisitor, c.byContact, c.visitorsOf, c.manual
+	return through, nil
+}
+
+// check makes sure every row and link of a loaded click history is in
+// range, so a damaged snapshot fails to load rather than panics when read.
+func (c *Clicks) check() error {
+	n := len(c.at)
+	for _, l := range []int{len(c.link), len(c.agent), len(c.referrer), len(c.text), len(c.prevOnLink), len(c.prevOfVisitor)} {
+		if l != n {
+			return fmt.Errorf("columns of %d and %d rows", l, n)
+		}
+	}
+	row := func(i int32, below int) bool { return i >= -1 && int(i) < below }
+	for i := range n {
+		for _, sym := range []uint32{c.link[i], c.agent[i], c.referrer[i]} {
+			if int(sym) >= len(c.syms.names) {
+				return fmt.Errorf("row %d: symbol %d is not defined", i, sym)
+			}
+		}
+		if !row(c.prevOnLink[i], i) || !row(c.prevOfVisitor[i], i) {
+			return fmt.Errorf("row %d links forward", i)
+		}
+		b := c.arena[min(c.text[i], uint64(len(c.arena))):]
+		for range 4 {
+			m, w := binary.Uvarint(b)
+			if w <= 0 || m > uint64(len(b)-w) {
+				return fmt.Errorf("row %d: its strings run past the arena", i)
+			}
+			b = b[w+int(m):]
+		}
+	}
+	for _, m := range []map[uint32]int32{c.lastOnLink} {
+		for _, i := range m {
+			if !row(i, n) || i < 0 {
+				return fmt.Errorf("a link's last click %d is out of range", i)
+			}
+		}
+	}
+	for _, i := range c.lastOfVisitor {
+		if !row(i, n) || i < 0 {
+			return fmt.Errorf("a visitor's last click %d is out of range", i)
+		}
+	}
+	for _, rows := range c.byContact {
+		for _, i := range rows {
+			if !row(i, n) || i < 0 {
+				return fmt.Errorf("a contact's click %d is out of range", i)
+			}
+		}
+	}
+	return nil
+}
+
+// decodeReadModels reads the body of a read-models snapshot; the decoder's
+// error says whether it is usable.
+func decodeReadModels(r *snapshot.Decoder) (cat *Catalog, c *Clicks, through store.Position, id string) {
+	cat, c = NewCatalog(), NewClicks()
+	through, id = r.Uvarint(), r.String()
+	catalog := []any{&cat.partners, &cat.programs, &cat.enrolled, &cat.links, &c.links, &c.partnerLinks, &c.visitorsOf, &c.manual}
+	if err := json.Unmarshal(r.Bytes(), &catalog); err != nil && r.Err() == nil {
+		r.Fail("catalog: %v", err)
+	}
+	if cat.partners == nil || cat.programs == nil || cat.enrolled == nil || cat.links == nil ||
+		c.links == nil || c.partnerLinks == nil || c.visitorsOf == nil || c.manual == nil {
+		r.Fail("catalog: a table is missing")
+	}
+	c.syms = symbols{ids: map[string]uint32{}}
+	for range r.Count(1) {
+		c.syms.of(r.String())
+	}
+	if len(c.syms.names) == 0 || c.syms.names[0] != "" {
+		r.Fail("symbol 0 is not the empty string")
+	}
+	c.at = r.Int64s()
+	c.link, c.agent, c.referrer = r.Uint32s(), r.Uint32s(), r.Uint32s()
+	c.text, c.arena = r.Uint64s(), r.Bytes()
+	c.prevOnLink, c.prevOfVisitor = r.Int32s(), r.Int32s()
+	links, lastOnLink := r.Uint32s(), r.Int32s()
+	visitors, lastOfVisitor := r.Uint64s(), r.Int32s()
+	c.lastOnLink = snapshot.PairsMap(r, links, lastOnLink)
+	c.lastOfVisitor = snapshot.PairsMap(r, visitors, lastOfVisitor)
+	for range r.Count(2) {
+		k := r.String()
+		c.byContact[k] = r.Int32s()
+	}
+	if r.Err() == nil {
+		if err := c.check(); err != nil {
+			r.Fail("click history: %v", err)
+		}
+	}
+	return cat, c, through, id
+}
