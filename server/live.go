@@ -262,10 +262,13 @@ func (l *live) decide(ctx context.Context, fc projections.FactCommit) {
 				continue
 			}
 		}
+		fresh := fc.Position >= l.writer.Next()
 		err := l.writer.Apply(ctx, fc)
 		l.ownHead.Store(l.writer.LedgerHead())
 		if err == nil {
-			l.snapshots.count(len(fc.Facts))
+			if fresh {
+				l.snapshots.count(len(fc.Facts))
+			}
 			l.factsFolded.Store(l.writer.FactsFolded())
 			if l.writer.FactsFolded() >= l.startHead {
 				l.caughtUp.Store(true)
