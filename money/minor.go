@@ -1,6 +1,7 @@
 package money
 
 import (
+	"math"
 	"math/big"
 	"math/bits"
 	"strconv"
@@ -81,7 +82,56 @@ func shareBig(total, part, whole int64) int64 {
 }
 
 // CommissionMinor is Commission on minor units: the line's amount and
-// quantity in, the rounded commission out.
+// quantity in, the rounded commission out. It is the same rounding
+// (half-even, once) done in integers: a percentage coef×10^exp of an
+// amount in minor units is amount×coef / 10^(2-exp); a fixed rate per unit
+// is coef×quantity×10^(exp+minor units). Whatever does not fit takes the
+// decimal path.
 func (r Rate) CommissionMinor(amountMinor, quantity int64, c Currency) int64 {
+	if r.exact {
+		if r.Percent && amountMinor >= 0 {
+			if n, ok := scaleHalfEven(amountMinor, r.coef, 2-int(r.exp)); ok {
+				return n
+			}
+		} else if !r.Percent && quantity >= 0 {
+			if n, ok := scaleHalfEven(r.coef, quantity, -int(r.exp)-int(c.MinorUnits)); ok {
+				return n
+			}
+		}
+	}
 	return ToMinor(r.Commission(FromMinor(amountMinor, c), quantity, c), c)
+}
+
+// powersOf10 holds 10^0 .. 10^18.
+var powersOf10 = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// scaleHalfEven is a×b / 10^k rounded half-even (a×b×10^-k when k is
+// negative), for a and b not negative; ok is false when it does not fit.
+func scaleHalfEven(a, b int64, k int) (int64, bool) {
+	switch {
+	case a == 0 || b == 0:
+		return 0, true
+	case k >= 0 && k < len(powersOf10):
+		if hi, _ := bits.Mul64(uint64(a), uint64(b)); hi >= uint64(powersOf10[k]) {
+			return 0, false // the quotient would not fit
+		}
+		return ShareMinor(a, b, powersOf10[k]), true
+	case k < 0 && -k < len(powersOf10):
+		hi, lo := bits.Mul64(uint64(a), uint64(b))
+		if hi != 0 || lo > math.MaxInt64 {
+			return 0, false
+		}
+		hi, lo = bits.Mul64(lo, uint64(powersOf10[-k]))
+		if hi != 0 || lo > math.MaxInt64 {
+			return 0, false
+		}
+		return int64(lo), true
+	}
+	return 0, false
 }

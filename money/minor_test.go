@@ -43,3 +43,43 @@ func FuzzShareMinor(f *testing.F) {
 		}
 	})
 }
+
+// commissionByDecimal is CommissionMinor the slow way, for comparison.
+func commissionByDecimal(r Rate, amountMinor, quantity int64, c Currency) int64 {
+	return ToMinor(r.Commission(FromMinor(amountMinor, c), quantity, c), c)
+}
+
+func TestCommissionMinorMatchesDecimal(t *testing.T) {
+	rates := []string{"0%", "100%", "12.5%", "7%", "33.33333333%", "0.00000001%", "0", "25.00", "0.005", "3", "1234567.12345678", "0.00000001"}
+	amounts := []int64{0, 1, 5, 15, 25, 35, 99, 100, 12345, 49700, 1e12, math.MaxInt64 / 100}
+	for _, c := range []Currency{{"JPY", 0}, {"USD", 2}, {"BHD", 3}} {
+		for _, text := range rates {
+			r, err := ParseRate(text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range amounts {
+				for _, q := range []int64{0, 1, 3, 1000} {
+					if got, want := r.CommissionMinor(a, q, c), commissionByDecimal(r, a, q, c); got != want {
+						t.Errorf("%s of %d (×%d) in %s = %d, want %d", text, a, q, c.Code, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func FuzzCommissionMinor(f *testing.F) {
+	f.Add("12.5%", int64(49700), int64(1), uint8(2))
+	f.Add("0.005", int64(0), int64(7), uint8(2))
+	f.Fuzz(func(t *testing.T, text string, amount, quantity int64, units uint8) {
+		r, err := ParseRate(text)
+		if err != nil || amount < 0 || quantity < 0 || amount > 1e15 || quantity > 1e6 {
+			return
+		}
+		c := Currency{"X", int32(units % 4)}
+		if got, want := r.CommissionMinor(amount, quantity, c), commissionByDecimal(r, amount, quantity, c); got != want {
+			t.Fatalf("%s of %d (×%d), %d places = %d, want %d", text, amount, quantity, c.MinorUnits, got, want)
+		}
+	})
+}

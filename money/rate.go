@@ -13,6 +13,19 @@ type Rate struct {
 	Percent bool
 	Value   decimal.Decimal
 	text    string // the form it was parsed from, so String costs nothing
+	// Value as coef × 10^exp, when coef fits in 64 bits: CommissionMinor
+	// then works in integers.
+	coef  int64
+	exp   int32
+	exact bool
+}
+
+// withInts fills in the integer form of the rate's value.
+func (r Rate) withInts() Rate {
+	if c := r.Value.Coefficient(); c.IsInt64() && c.Sign() >= 0 {
+		r.coef, r.exp, r.exact = c.Int64(), r.Value.Exponent(), true
+	}
+	return r
 }
 
 var hundred = decimal.NewFromInt(100)
@@ -28,7 +41,7 @@ func ParseRate(s string) (Rate, error) {
 		if v.IsNegative() || v.GreaterThan(hundred) {
 			return Rate{}, fmt.Errorf("%q is not a rate: a percentage must be between 0%% and 100%%", s)
 		}
-		return Rate{Percent: true, Value: v, text: s}, nil
+		return Rate{Percent: true, Value: v, text: s}.withInts(), nil
 	}
 	v, err := ParseDecimal(s)
 	if err != nil {
@@ -37,7 +50,7 @@ func ParseRate(s string) (Rate, error) {
 	if v.IsNegative() {
 		return Rate{}, fmt.Errorf("%q is not a rate: a fixed rate cannot be negative", s)
 	}
-	return Rate{Value: v, text: s}, nil
+	return Rate{Value: v, text: s}.withInts(), nil
 }
 
 // String renders the rate in the form ParseRate reads: as it was written
