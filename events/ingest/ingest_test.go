@@ -11,7 +11,7 @@ import (
 	"github.com/refledger/refledger/events/store"
 )
 
-func fact(t *testing.T, id, contact string) events.Fact {
+func fact(t testing.TB, id, contact string) events.Fact {
 	t.Helper()
 	f, err := events.Decode([]byte(fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"forms","type":"contact.identified","time":"2017-03-02T10:00:00Z","data":{"visitor_id":"v","contact_id":%q}}`, id, contact)))
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 
 const (
 	indexSnapshotKind    = "refledger.ingest-index"
-	indexSnapshotVersion = 1
+	indexSnapshotVersion = 2
 	// indexChunk is how many slots go in one fixed-width run of the file.
 	indexChunk = 8192
 )
@@ -30,12 +30,15 @@ func (in *Ingester) WriteSnapshot(ctx context.Context, path string) error {
 		e.String(id)
 		e.Bytes(x.key[:])
 		e.Uvarint(uint64(x.used))
-		run := make([]uint64, 0, 4*indexChunk)
-		for _, s := range x.slots {
+		e.Uvarint(uint64(len(x.slots)))
+		// Each used slot with its number: loading puts every entry back
+		// where it was, with no hashing and no probing.
+		run := make([]uint64, 0, 5*indexChunk)
+		for i, s := range x.slots {
 			if s.k1 == 0 {
 				continue
 			}
-			run = append(run, s.k0, s.k1, s.payload, s.position)
+			run = append(run, uint64(i), s.k0, s.k1, s.payload, s.position)
 			if len(run) == cap(run) {
 				e.Uint64s(run)
 				run = run[:0]
@@ -78,35 +81,7 @@ func openFrom(ctx context.Context, log store.Log, path string) (*Ingester, error
 	in := &Ingester{log: log}
 	var id string
 	err := snapshot.ReadFile(path, indexSnapshotKind, indexSnapshotVersion, func(r *snapshot.Decoder) error {
-		in.head, id = r.Uvarint(), r.String()
-		key := r.Bytes()
-		used := r.Count(32)
-		if len(key) != 16 {
-			r.Fail("index key of %d bytes, want 16", len(key))
-			return r.Err()
-		}
-		in.index = newIndexWithKey([16]byte(key), used*4/3+1)
-		for got := 0; ; {
-			run := r.Uint64s()
-			if len(run) == 0 {
-				if got != used {
-					r.Fail("%d index entries, the header says %d", got, used)
-				}
-				break
-			}
-			if len(run)%4 != 0 || got+len(run)/4 > used {
-				r.Fail("a run of %d words does not fit the index", len(run))
-				break
-			}
-			for i := 0; i < len(run); i += 4 {
-				if run[i+1]&1 == 0 {
-					r.Fail("index entry %d has no mark", got)
-					break
-				}
-				in.index.put(slot{k0: run[i], k1: run[i+1], payload: run[i+2], position: run[i+3]})
-				got++
-			}
-		}
+		in.head, id, in.index = decodeIndex(r)
 		return r.Err()
 	})
 	if err != nil {
@@ -122,4 +97,45 @@ func openFrom(ctx context.Context, log store.Log, path string) (*Ingester, error
 		return nil, fmt.Errorf("%w: the commit at %d is %q, the snapshot's was %q (another store?)", snapshot.ErrUnusable, in.head, got, id)
 	}
 	return in, nil
+}
+
+// decodeIndex reads an index snapshot's body: the fact-log head it covers,
+// the id of the commit there, and the index (nil when the decoder failed
+// early; check the decoder's error).
+func decodeIndex(r *snapshot.Decoder) (head store.Position, id string, x *Index) {
+	head, id = r.Uvarint(), r.String()
+	key := r.Bytes()
+	used, size := r.Count(40), r.Uvarint()
+	if len(key) != 16 {
+		r.Fail("index key of %d bytes, want 16", len(key))
+		return head, id, nil
+	}
+	if size < 1<<10 || size&(size-1) != 0 || uint64(used)*4 > size*3 || (size > 1<<11 && uint64(used) < size/4) {
+		r.Fail("an index of %d slots cannot hold %d entries", size, used)
+		return head, id, nil
+	}
+	x = newIndexWithKey([16]byte(key), int(size))
+	for {
+		run := r.Uint64s()
+		if len(run) == 0 {
+			break
+		}
+		if len(run)%5 != 0 || x.used+len(run)/5 > used {
+			r.Fail("a run of %d words does not fit the index", len(run))
+			break
+		}
+		for i := 0; i < len(run); i += 5 {
+			at, k1 := run[i], run[i+2]
+			if at >= size || k1&1 == 0 || x.slots[at].k1 != 0 {
+				r.Fail("index entry %d is out of place", x.used)
+				break
+			}
+			x.slots[at] = slot{k0: run[i+1], k1: k1, payload: run[i+3], position: run[i+4]}
+			x.used++
+		}
+	}
+	if x.used != used {
+		r.Fail("%d index entries, the header says %d", x.used, used)
+	}
+	return head, id, x
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -106,4 +107,30 @@ func TestIndexSnapshotFallsBackToTheLog(t *testing.T) {
 	if _, reason, err := OpenFrom(ctx, other, path); err != nil || !errors.Is(reason, snapshot.ErrUnusable) {
 		t.Errorf("another log's snapshot: reason %v, err %v", reason, err)
 	}
+}
+
+// FuzzDecodeIndex: no body makes the index decoder panic or allocate past
+// a few times its size, and a decoded index answers lookups.
+func FuzzDecodeIndex(f *testing.F) {
+	ctx := context.Background()
+	log, _ := store.NewMemory().Log(ctx, store.FactsLog)
+	in, _ := Open(ctx, log)
+	in.Submit(ctx, []events.Fact{fact(f, "a", "katie"), fact(f, "b", "katie")})
+	path := filepath.Join(f.TempDir(), "index.snap")
+	if err := in.WriteSnapshot(ctx, path); err != nil {
+		f.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	var header bytes.Buffer
+	snapshot.NewEncoder(&header, indexSnapshotKind, indexSnapshotVersion).Finish()
+	f.Add(data[header.Len()-4 : len(data)-4])
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := snapshot.NewDecoder(body)
+		_, _, x := decodeIndex(r)
+		if r.Err() != nil {
+			return
+		}
+		x.lookup("forms\x00a")
+		x.add("forms\x00c", []byte("payload"), 9)
+	})
 }
