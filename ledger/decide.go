@@ -1,9 +1,7 @@
 package ledger
 
 import (
-	"fmt"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/refledger/refledger/events"
@@ -55,8 +53,11 @@ type Buyer struct {
 // nothing: same state, buyer and policy give the same decision.
 func (s *State) Decide(b Buyer, p Policy) Decision {
 	var d Decision
-	cookies := s.cookieCandidates(b, p, &d)
-	history := s.historyCandidates(b, p, &d)
+	// One array holds both kinds: the cookies first, then the history.
+	all := s.cookieCandidates(nil, b, p, &d)
+	nCookies := len(all)
+	all = s.historyCandidates(all, b, p, &d)
+	cookies, history := all[:nCookies:nCookies], all[nCookies:]
 	if w := pick(cookies, p.Credit); w >= 0 {
 		settle(cookies, w, p.Credit)
 		for i := range history {
@@ -75,8 +76,7 @@ func (s *State) Decide(b Buyer, p Policy) Decision {
 			}
 		}
 	}
-	d.Candidates = make([]Candidate, 0, len(cookies)+len(history))
-	d.Candidates = append(append(d.Candidates, cookies...), history...)
+	d.Candidates = all
 	for i := range d.Candidates {
 		if d.Candidates[i].Outcome == OutcomeWon {
 			d.Winner = &d.Candidates[i]
@@ -122,32 +122,42 @@ func pick(cands []Candidate, credit string) int {
 	return best
 }
 
-func (s *State) cookieCandidates(b Buyer, p Policy, d *Decision) []Candidate {
+// cookieCandidates appends the clicks of the visitor presented at
+// checkout to out.
+func (s *State) cookieCandidates(out []Candidate, b Buyer, p Policy, d *Decision) []Candidate {
 	if b.VisitorID == "" {
 		d.Notes = append(d.Notes, "no cookie was presented: the order has no visitor_id")
-		return nil
+		return out
 	}
 	clicks := s.clicks.ofVisitor(digest(b.VisitorID))
-	out := make([]Candidate, 0, len(clicks))
+	if out == nil {
+		out = make([]Candidate, 0, len(clicks)+4)
+	}
 	before := 0
 	for _, i := range clicks {
 		c := s.clickCandidate(i, SourceCookie)
 		if !c.Time.After(b.OrderTime) {
 			before++
 		}
-		s.judge(&c, b, p, s.cookieDays(c.PartnerID, p), "cookie", "cookie_days")
+		days := p.CookieDays
+		if partner, ok := s.cat.partners[c.PartnerID]; ok && partner.CookieDays != nil {
+			days = *partner.CookieDays // the partner's cookie lifetime overrides the policy's
+		}
+		s.judge(&c, b, p, days, "cookie", "cookie_days")
 		out = append(out, c)
 	}
 	if before == 0 {
-		d.Notes = append(d.Notes, fmt.Sprintf("no cookie click was presented: visitor %s has no clicks before the order", b.VisitorID))
+		d.Notes = append(d.Notes, "no cookie click was presented: visitor "+b.VisitorID+" has no clicks before the order")
 	}
 	return out
 }
 
-func (s *State) historyCandidates(b Buyer, p Policy, d *Decision) []Candidate {
+// historyCandidates appends the contact's referral history to out, in
+// time order.
+func (s *State) historyCandidates(out []Candidate, b Buyer, p Policy, d *Decision) []Candidate {
 	if b.ContactID == "" {
 		d.Notes = append(d.Notes, "no contact is known for the order, so it has no referral history")
-		return nil
+		return out
 	}
 	contact := digest(b.ContactID)
 	var clickIdx []int32
@@ -158,7 +168,8 @@ func (s *State) historyCandidates(b Buyer, p Policy, d *Decision) []Candidate {
 	slices.Sort(clickIdx) // click numbers are log order
 	clickIdx = slices.Compact(clickIdx)
 	manual := s.ids.manual[contact]
-	out := make([]Candidate, 0, len(clickIdx)+len(manual))
+	start := len(out)
+	out = slices.Grow(out, len(clickIdx)+len(manual))
 	for _, i := range clickIdx {
 		c := s.clickCandidate(i, SourceHistory)
 		s.judge(&c, b, p, p.ReferralDays, "referral", "referral_days")
@@ -169,7 +180,7 @@ func (s *State) historyCandidates(b Buyer, p Policy, d *Decision) []Candidate {
 		s.judge(&c, b, p, p.ReferralDays, "referral", "referral_days")
 		out = append(out, c)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	slices.SortStableFunc(out[start:], func(a, b Candidate) int { return a.Time.Compare(b.Time) })
 	return out
 }
 
@@ -205,12 +216,4 @@ func kindOf(c *Candidate) string {
 		return "referral"
 	}
 	return "click"
-}
-
-// cookieDays is the partner's cookie lifetime, or the policy's.
-func (s *State) cookieDays(partnerID string, p Policy) int {
-	if partner, ok := s.cat.partners[partnerID]; ok && partner.CookieDays != nil {
-		return *partner.CookieDays
-	}
-	return p.CookieDays
 }

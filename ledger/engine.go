@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"strconv"
 	"hash/crc32"
 	"time"
 
@@ -221,8 +222,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 		payableAt: f.Time.Add(time.Duration(pv.HoldingDays) * day),
 	}
 	for _, l := range d.Lines {
-		amt, _ := money.ParseAmount(l.Amount.Text, cur) // validated
-		minor := money.ToMinor(amt, cur)
+		minor, _ := money.ParseMinor(l.Amount.Text, cur) // validated
 		o.lines = append(o.lines, &line{id: l.LineID, product: l.ProductID, quantity: l.Quantity, amount: minor})
 		o.total += minor
 	}
@@ -307,7 +307,7 @@ func (s *State) accrueAll(o *order, f events.Fact) []Entry {
 }
 
 func accrualID(o *order, l *line, sh *share, payment string) string {
-	id := fmt.Sprintf("%s/%s/t%d/accrued", o.id, l.id, sh.tier)
+	id := o.id + "/" + l.id + "/t" + strconv.Itoa(sh.tier) + "/accrued"
 	if payment != "" {
 		id += "/" + payment
 	}
@@ -344,11 +344,10 @@ func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output
 	if o.payments[d.PaymentID] {
 		return Output{}, fmt.Sprintf("payment %s of order %s was already received", d.PaymentID, d.OrderID)
 	}
-	parsed, err := money.ParseAmount(d.Amount.Text, o.cur)
+	amt, err := money.ParseMinor(d.Amount.Text, o.cur)
 	if err != nil {
 		return Output{}, fmt.Sprintf("amount %s", err)
 	}
-	amt := money.ToMinor(parsed, o.cur)
 	if left := o.total - o.paid; amt > left {
 		return Output{}, fmt.Sprintf("payment of %s exceeds the %s left to pay on order %s", money.FormatMinor(amt, o.cur), money.FormatMinor(left, o.cur), d.OrderID)
 	}
@@ -395,11 +394,10 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 		if l == nil {
 			return Output{}, fmt.Sprintf("line %s is not on order %s", rl.LineID, d.OrderID)
 		}
-		parsed, err := money.ParseAmount(rl.Amount.Text, o.cur)
+		amt, err := money.ParseMinor(rl.Amount.Text, o.cur)
 		if err != nil {
 			return Output{}, fmt.Sprintf("lines[%d].amount %s", i, err)
 		}
-		amt := money.ToMinor(parsed, o.cur)
 		if left := l.amount - l.refunded; amt > left {
 			return Output{}, fmt.Sprintf("refund of %s on line %s exceeds the %s left to refund", money.FormatMinor(amt, o.cur), l.id, money.FormatMinor(left, o.cur))
 		}
@@ -427,7 +425,7 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 			a := s.account(sh.partner, o.cur.Code)
 			a.buckets = append(a.buckets, bucket{at: f.Time, payableAt: o.payableAt, net: -rev})
 			e := s.entry(o, l, sh, KindReversed, rev, -rev, f.Time, o.payableAt)
-			e.EntryID = fmt.Sprintf("%s/%s/t%d/reversed/%s", o.id, l.id, sh.tier, d.RefundID)
+			e.EntryID = o.id + "/" + l.id + "/t" + strconv.Itoa(sh.tier) + "/reversed/" + d.RefundID
 			e.RefundID, e.Fact = d.RefundID, f.Source+"/"+f.ID
 			out.Entries = append(out.Entries, e)
 		}
@@ -440,8 +438,7 @@ func (s *State) payout(f events.Fact, d *events.PayoutRecorded, honourPayouts bo
 		return Output{}, fmt.Sprintf("partner %s is not registered", d.PartnerID)
 	}
 	cur, _ := money.Lookup(d.Currency)
-	parsed, _ := money.ParseAmount(d.Amount.Text, cur) // validated
-	amt := money.ToMinor(parsed, cur)
+	amt, _ := money.ParseMinor(d.Amount.Text, cur) // validated
 	var payable int64
 	if a, ok := s.accts[d.PartnerID+"\x00"+d.Currency]; ok {
 		payable = a.payable(f.Time)

@@ -135,3 +135,38 @@ func scaleHalfEven(a, b int64, k int) (int64, bool) {
 	}
 	return 0, false
 }
+
+// ParseMinor is ToMinor(ParseAmount(s, c)): the amount in minor units,
+// read straight from the digits when s is plain ("497.00"), and through
+// ParseAmount (with its errors) otherwise.
+func ParseMinor(s string, c Currency) (int64, error) {
+	places := int(c.MinorUnits)
+	var n int64
+	digits, frac, dot := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case ch >= '0' && ch <= '9' && digits < 18:
+			n = n*10 + int64(ch-'0')
+			digits++
+			if dot {
+				frac++
+			}
+		case ch == '.' && !dot && digits > 0 && i < len(s)-1:
+			dot = true
+		default:
+			return parseMinorSlowly(s, c)
+		}
+	}
+	if digits == 0 || frac > places || (digits-frac > 1 && s[0] == '0') {
+		return parseMinorSlowly(s, c)
+	}
+	return n * powersOf10[places-frac], nil
+}
+
+func parseMinorSlowly(s string, c Currency) (int64, error) {
+	d, err := ParseAmount(s, c)
+	if err != nil {
+		return 0, err
+	}
+	return ToMinor(d, c), nil
+}

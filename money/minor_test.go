@@ -83,3 +83,20 @@ func FuzzCommissionMinor(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseMinor(f *testing.F) {
+	for _, s := range []string{"497.00", "0", "0.5", "00.5", "12.345", "-3.10", "1e3", ".5", "5.", "999999999999999999", "12345678901234567.89", ""} {
+		f.Add(s, uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, s string, units uint8) {
+		c := Currency{"X", int32(units % 4)}
+		got, err := ParseMinor(s, c)
+		d, werr := ParseAmount(s, c)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("ParseMinor(%q) error %v, ParseAmount error %v", s, err, werr)
+		}
+		if err == nil && got != ToMinor(d, c) {
+			t.Fatalf("ParseMinor(%q, %d places) = %d, want %d", s, c.MinorUnits, got, ToMinor(d, c))
+		}
+	})
+}
