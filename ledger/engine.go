@@ -2,8 +2,8 @@ package ledger
 
 import (
 	"fmt"
-	"strconv"
 	"hash/crc32"
+	"strconv"
 	"time"
 
 	"github.com/refledger/refledger/events"
