@@ -17,7 +17,7 @@ import (
 // snapshot was taken from), its engine, and the ledger view it fed.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 1
+	writerSnapshotVersion = 2
 )
 
 // WriteSnapshot saves the writer and the ledger view it feeds (which must
@@ -42,8 +42,8 @@ func (w *Writer) WriteSnapshot(ctx context.Context, path string, view *Ledger) e
 		e.Uvarint(w.next.pos)
 		e.Int(w.next.index)
 		e.String(factsID)
+		view.encodeSnapshot(e) // first: LoadLedgerView reads it alone
 		w.engine.EncodeSnapshot(e)
-		view.encodeSnapshot(e)
 	})
 }
 
@@ -90,10 +90,10 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 			r.Fail("fact cursor %d/%d is out of range", w.next.pos, w.next.index)
 		}
 		var err error
-		if w.engine, err = ledger.DecodeSnapshot(r); err != nil {
+		if view, err = decodeLedgerSnapshot(r, ledgerLog); err != nil {
 			return err
 		}
-		view, err = decodeLedgerSnapshot(r, ledgerLog)
+		w.engine, err = ledger.DecodeSnapshot(r)
 		return err
 	})
 	if err != nil {
@@ -152,6 +152,45 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 	}
 	w.checkpointed = max(w.checkpointed, store.Position(last.FactsThrough))
 	return w, view, nil
+}
+
+// LoadLedgerView reads the ledger view from the writer's snapshot at path
+// (leaving the engine in it unread), then the ledger records appended
+// since. Without a usable snapshot it reads the whole ledger log; reason
+// then says why.
+func LoadLedgerView(ctx context.Context, ledgerLog store.Log, path string) (view *Ledger, reason, err error) {
+	var head store.Position
+	var id string
+	reason = snapshot.ReadFile(path, writerSnapshotKind, writerSnapshotVersion, func(r *snapshot.Decoder) error {
+		head, id = r.Uvarint(), r.String()
+		r.Uvarint()    // checkpointed
+		r.Uvarint()    // fact cursor
+		r.Int()        // and its index
+		_ = r.String() // the fact commit's id
+		var err error
+		view, err = decodeLedgerSnapshot(r, ledgerLog)
+		r.Skip() // the engine
+		return err
+	})
+	if reason == nil {
+		var got string
+		got, reason = store.CommitIDAt(ctx, ledgerLog, head)
+		if reason == nil && got != id {
+			reason = fmt.Errorf("%w: the ledger commit at %d is %q, the snapshot's was %q (another store?)", snapshot.ErrUnusable, head, got, id)
+		}
+	}
+	if reason != nil {
+		view, head = NewLedger(ledgerLog), 0
+	}
+	err = ledgerLog.Read(ctx, head+1, func(s store.Stored) error {
+		for _, e := range s.Commit.Events {
+			if err := view.ApplyLedger(s.Position, recordOf(e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return view, reason, err
 }
 
 // encodeSnapshot writes the view. Entries are most of it; their recurring

@@ -139,6 +139,16 @@ func TestResumeWriterFromASnapshot(t *testing.T) {
 		if err := w.CatchUp(ctx); err != nil {
 			t.Fatal(err)
 		}
+		loaded, reason, err := LoadLedgerView(ctx, l.ledger, path)
+		if err != nil || reason != nil {
+			t.Fatalf("cut %d: load the view: %v, %v", cut, err, reason)
+		}
+		if full, _ := LoadLedger(ctx, l.ledger); !reflect.DeepEqual(loaded.Entries(), full.Entries()) || !loaded.Timeline().SamePolicies(full.Timeline()) {
+			t.Fatalf("cut %d: the view loaded from the snapshot differs from the ledger log's", cut)
+		}
+		if _, reason, _ := LoadLedgerView(ctx, l.ledger, path+".none"); reason == nil {
+			t.Fatal("a missing snapshot gave no reason")
+		}
 		resumed, rview, reason, err := ResumeWriter(ctx, l.facts, l.ledger, path)
 		if err != nil || reason != nil {
 			t.Fatalf("cut %d: resume: %v, %v", cut, err, reason)

@@ -22,6 +22,10 @@ type Request struct {
 	// Current replays under the timeline as it stands, with no candidate:
 	// its diff is empty unless history holds a change not yet applied.
 	Current bool
+	// LedgerSnapshot is the ledger writer's snapshot, if there is one: the
+	// ledger as it stands is read from it and the records after it,
+	// instead of from the whole ledger log.
+	LedgerSnapshot string
 }
 
 // Change is one order line whose tier-1 commission differs. A nil partner
@@ -96,7 +100,7 @@ type Progress func(done, total store.Position)
 // WhatIf brings the ledger up to date, replays every fact under the
 // candidate timeline and compares. It writes nothing but the catch-up.
 func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progress Progress) (*Result, error) {
-	view, head, err := currentLedger(ctx, facts, ledgerLog)
+	view, head, err := currentLedger(ctx, facts, ledgerLog, req.LedgerSnapshot)
 	if err != nil {
 		return nil, err
 	}
@@ -130,12 +134,17 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 // currentLedger reads the ledger as it stands. When it has not decided
 // every fact yet, the writer brings it up to date first (which refolds the
 // history); a ledger kept current by the service is only read.
-func currentLedger(ctx context.Context, facts, ledgerLog store.Log) (*projections.Ledger, store.Position, error) {
+func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath string) (*projections.Ledger, store.Position, error) {
 	head, err := facts.Head(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	view, err := projections.LoadInto(ctx, ledgerLog, projections.NewLeanLedger())
+	var view *projections.Ledger
+	if snapshotPath != "" {
+		view, _, err = projections.LoadLedgerView(ctx, ledgerLog, snapshotPath) // without one, it reads the log
+	} else {
+		view, err = projections.LoadInto(ctx, ledgerLog, projections.NewLeanLedger())
+	}
 	if err != nil {
 		return nil, 0, err
 	}

@@ -45,14 +45,14 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	defer st.Close()
 	switch args[0] {
 	case "generate":
-		return benchGenerate(ctx, env, facts, ledgerLog, synth.Standard().Scaled(scale))
+		return benchGenerate(ctx, env, &sf, facts, ledgerLog, synth.Standard().Scaled(scale))
 	case "replay":
-		return benchReplay(ctx, env, facts, ledgerLog)
+		return benchReplay(ctx, env, &sf, facts, ledgerLog)
 	}
 	return usagef("bench %q: want generate or replay", args[0])
 }
 
-func benchGenerate(ctx context.Context, env *environment, facts, ledgerLog store.Log, cfg synth.Config) error {
+func benchGenerate(ctx context.Context, env *environment, sf *storeFlags, facts, ledgerLog store.Log, cfg synth.Config) error {
 	in, err := ingest.Open(ctx, facts)
 	if err != nil {
 		return err
@@ -84,14 +84,15 @@ func benchGenerate(ctx context.Context, env *environment, facts, ledgerLog store
 	}
 	fmt.Fprintf(env.stdout, "generated %d facts in %s\n", cfg.Total(), time.Since(start).Round(time.Millisecond))
 	start = time.Now()
-	if err := catchUpLedger(ctx, facts, ledgerLog); err != nil {
+	if _, err := catchUpLedger(ctx, env, sf, facts, ledgerLog); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "ledger decided in %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-func benchReplay(ctx context.Context, env *environment, facts, ledgerLog store.Log) error {
+func benchReplay(ctx context.Context, env *environment, sf *storeFlags, facts, ledgerLog store.Log) error {
+	batchGC()
 	start := time.Now()
 	n := 0
 	if err := facts.Read(ctx, 1, func(s store.Stored) error { n += len(s.Commit.Events); return nil }); err != nil {
@@ -102,7 +103,7 @@ func benchReplay(ctx context.Context, env *environment, facts, ledgerLog store.L
 	cookiesOnly := ledger.DefaultPolicy()
 	cookiesOnly.Tracking = events.TrackingCookiesOnly
 	start = time.Now()
-	res, err := replay.WhatIf(ctx, facts, ledgerLog, replay.Request{Policy: cookiesOnly}, nil)
+	res, err := replay.WhatIf(ctx, facts, ledgerLog, replay.Request{Policy: cookiesOnly, LedgerSnapshot: sf.writerSnapshot()}, nil)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -196,4 +197,22 @@ func flagUsage(fs *flag.FlagSet) string {
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
 	return b.String()
+}
+
+// writerSnapshot is the ledger writer's snapshot in the data folder: serve
+// keeps it, and the other commands use it (and save it when no service
+// owns the folder).
+func (s *storeFlags) writerSnapshot() string {
+	return filepath.Join(s.dataDir, "snapshots", "ledger-writer.snap")
+}
+
+// batchGC lets the heap grow to three times what is live between
+// collections (GOGC=200) in a batch command such as a replay, unless GOGC
+// is set: a replay keeps a large, long-lived state, and collecting it at
+// the default pace costs about a quarter of its time for a sixth less
+// memory.
+func batchGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
 }

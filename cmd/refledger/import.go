@@ -67,7 +67,7 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := catchUpLedger(ctx, facts, ledgerLog); err != nil {
+	if _, err := catchUpLedger(ctx, env, &sf, facts, ledgerLog); err != nil {
 		return err
 	}
 	return writeImportReport(env.stdout, out, rep)

@@ -39,7 +39,8 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	} else if len(rest) > 0 {
 		return usagef("replay takes no arguments, got %q", rest[0])
 	}
-	req := replay.Request{Current: current}
+	req := replay.Request{Current: current, LedgerSnapshot: sf.writerSnapshot()}
+	batchGC()
 	switch {
 	case policyFile == "" && !current:
 		return usagef("replay needs --policy FILE.json (or --current)")

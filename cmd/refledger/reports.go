@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"go.uber.org/zap"
 	"time"
 
 	"github.com/refledger/refledger/events/store"
@@ -13,33 +14,43 @@ import (
 )
 
 // catchUpLedger folds every fact not yet in the ledger and appends the
-// decisions. If another writer moved the ledger, it rebuilds and tries again.
-func catchUpLedger(ctx context.Context, facts, ledgerLog store.Log) error {
+// decisions, starting from the ledger writer's snapshot in the data folder
+// when it is usable, and returns the ledger read model. If another writer
+// moved the ledger, it rebuilds and tries again. When it folded anything
+// and no service owns the data folder (a service keeps its own snapshot),
+// it saves the snapshot for the next command.
+func catchUpLedger(ctx context.Context, env *environment, sf *storeFlags, facts, ledgerLog store.Log) (*projections.Ledger, error) {
+	path := sf.writerSnapshot()
 	for attempt := 0; ; attempt++ {
-		w, err := projections.OpenWriter(ctx, facts, ledgerLog, nil)
+		w, view, reason, err := projections.ResumeWriter(ctx, facts, ledgerLog, path)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		before := w.FactsFolded()
 		err = w.CatchUp(ctx)
 		if errors.Is(err, projections.ErrLedgerMoved) && attempt < 3 {
 			continue
 		}
-		return err
+		if err != nil {
+			return nil, err
+		}
+		if _, served := runningService(sf.dataDir); !served && (reason != nil || w.FactsFolded() > before) {
+			if err := w.WriteSnapshot(ctx, path, view); err != nil {
+				env.log.Warn("ledger snapshot not saved: the next command refolds the logs", zap.Error(err))
+			}
+		}
+		return view, nil
 	}
 }
 
 // readSession opens the store, brings the ledger up to date, and loads the
 // ledger read model, for the report commands.
-func readSession(ctx context.Context, sf *storeFlags) (*projections.Ledger, store.Log, func(), error) {
+func readSession(ctx context.Context, env *environment, sf *storeFlags) (*projections.Ledger, store.Log, func(), error) {
 	st, facts, ledgerLog, err := sf.openLogs(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := catchUpLedger(ctx, facts, ledgerLog); err != nil {
-		st.Close()
-		return nil, nil, nil, err
-	}
-	view, err := projections.LoadLedger(ctx, ledgerLog)
+	view, err := catchUpLedger(ctx, env, sf, facts, ledgerLog)
 	if err != nil {
 		st.Close()
 		return nil, nil, nil, err
@@ -99,7 +110,7 @@ func runReportCommissions(ctx context.Context, env *environment, args []string) 
 	} else if len(rest) > 0 {
 		return usagef("report commissions takes no arguments, got %q", rest[0])
 	}
-	view, _, done, err := readSession(ctx, &sf)
+	view, _, done, err := readSession(ctx, env, &sf)
 	if err != nil {
 		return err
 	}
@@ -128,7 +139,7 @@ func runReportBalances(ctx context.Context, env *environment, args []string) err
 	} else if len(rest) > 0 {
 		return usagef("report balances takes no arguments, got %q", rest[0])
 	}
-	view, _, done, err := readSession(ctx, &sf)
+	view, _, done, err := readSession(ctx, env, &sf)
 	if err != nil {
 		return err
 	}
@@ -208,7 +219,7 @@ func runExplain(ctx context.Context, env *environment, args []string) error {
 	if orderID == "" {
 		return usagef("explain needs --order O")
 	}
-	view, _, done, err := readSession(ctx, &sf)
+	view, _, done, err := readSession(ctx, env, &sf)
 	if err != nil {
 		return err
 	}
@@ -237,7 +248,7 @@ func runReportRefusals(ctx context.Context, env *environment, args []string) err
 	} else if len(rest) > 0 {
 		return usagef("report refusals takes no arguments, got %q", rest[0])
 	}
-	view, _, done, err := readSession(ctx, &sf)
+	view, _, done, err := readSession(ctx, env, &sf)
 	if err != nil {
 		return err
 	}

@@ -284,6 +284,9 @@ func (d *Decoder) fail(format string, args ...any) {
 	}
 }
 
+// Skip leaves the rest of the body unread (its checksum was checked).
+func (d *Decoder) Skip() { d.data = nil }
+
 // Uvarint reads an unsigned integer.
 func (d *Decoder) Uvarint() uint64 {
 	v, n := binary.Uvarint(d.data)
