@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"fmt"
 
 	"github.com/refledger/refledger/internal/snapshot"
 	"github.com/refledger/refledger/money"
@@ -470,9 +469,4 @@ func decodeOrder(r *snapshot.Decoder, policies []PolicyVersion) *order {
 		return nil
 	}
 	return o
-}
-
-// String renders an engine's size, for logs.
-func (s *State) String() string {
-	return fmt.Sprintf("%d clicks, %d orders, %d partners", len(s.clicks.unix), len(s.orders), len(s.cat.partners))
 }
