@@ -1,7 +1,6 @@
 package ledger
 
 import (
-
 	"github.com/refledger/refledger/internal/snapshot"
 	"github.com/refledger/refledger/money"
 )
