@@ -218,7 +218,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	cur, _ := money.Lookup(d.Currency) // validated
 	pv := e.timeline.At(f.Time)
 	o := &order{
-		id: d.OrderID, fact: f.Source + "/" + f.ID, at: f.Time, cur: cur, policy: pv,
+		id: d.OrderID, fact: f.Source + "/" + f.ID, at: f.Time, cur: cur, policy: s.policy(pv),
 		payableAt: f.Time.Add(time.Duration(pv.HoldingDays) * day),
 	}
 	for _, l := range d.Lines {
@@ -231,7 +231,12 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 		contact = s.ids.contactOf[digest(d.VisitorID)]
 	}
 	decision, cycle := s.decideOrder(d, Buyer{OrderTime: f.Time, VisitorID: d.VisitorID, ContactID: contact}, pv.Policy)
-	o.winner = decision.Winner
+	if w := decision.Winner; w != nil {
+		// A copy: a pointer into the decision would keep every candidate
+		// of every order alive for as long as the order.
+		winner := *w
+		o.winner = &winner
+	}
 	lines := s.priceLines(o, o.winner, cycle)
 	s.orders[d.OrderID] = o
 	if d.VisitorID != "" && d.ContactID != "" {
@@ -276,7 +281,7 @@ func (s *State) decideOrder(d *events.OrderPlaced, b Buyer, p Policy) (Decision,
 
 func attribution(o *order, d Decision, lines []LineExplanation) Attribution {
 	a := Attribution{
-		OrderID: o.id, Time: o.at, Currency: o.cur.Code, Policy: o.policy, Decision: DecisionNone,
+		OrderID: o.id, Time: o.at, Currency: o.cur.Code, Policy: *o.policy, Decision: DecisionNone,
 		Notes: d.Notes, Candidates: d.Candidates, Lines: lines, Fact: o.fact,
 		Reason: Reason{code: reasonNoQualifying},
 	}

@@ -54,7 +54,7 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 
 	policies := policyTable{index: map[PolicyVersion]int{}}
 	for _, id := range snapshot.SortedKeys(s.orders) {
-		policies.add(s.orders[id].policy)
+		policies.add(*s.orders[id].policy)
 	}
 	w.Uvarint(uint64(len(policies.list)))
 	for _, pv := range policies.list {
@@ -156,9 +156,9 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 		ids.manual[k] = list
 	}
 
-	policies := make([]PolicyVersion, r.Count(10))
+	policies := make([]*PolicyVersion, r.Count(10))
 	for i := range policies {
-		policies[i] = decodePolicyVersion(r)
+		policies[i] = s.policy(decodePolicyVersion(r))
 	}
 	norders := r.Count(8)
 	s.orders = make(map[string]*order, norders)
@@ -403,7 +403,7 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[PolicyVersion]int) 
 	w.String(o.cur.Code)
 	w.Varint(o.total)
 	w.Varint(o.paid)
-	w.Uvarint(uint64(policies[o.policy]))
+	w.Uvarint(uint64(policies[*o.policy]))
 	w.Time(o.payableAt)
 	encodeCandidate(w, o.winner)
 	w.Uvarint(uint64(len(o.lines)))
@@ -432,7 +432,7 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[PolicyVersion]int) 
 	}
 }
 
-func decodeOrder(r *snapshot.Decoder, policies []PolicyVersion) *order {
+func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion) *order {
 	o := &order{id: r.String(), fact: r.String(), at: r.Time()}
 	code := r.String()
 	cur, err := money.Lookup(code)

@@ -17,13 +17,25 @@ type State struct {
 	subs   map[string]*subscription
 	accts  map[string]*account
 	facts  map[uint64]uint64 // fact key digest -> payload digest
+	// policies interns the policy versions orders were decided under.
+	policies map[PolicyVersion]*PolicyVersion
+}
+
+// policy returns the one shared copy of a policy version.
+func (s *State) policy(pv PolicyVersion) *PolicyVersion {
+	if p, ok := s.policies[pv]; ok {
+		return p
+	}
+	p := &pv
+	s.policies[pv] = p
+	return p
 }
 
 func newState() *State {
 	return &State{
 		cat: newCatalog(), clicks: newClicks(), ids: newIdentities(),
 		orders: map[string]*order{}, subs: map[string]*subscription{},
-		accts: map[string]*account{}, facts: map[uint64]uint64{},
+		accts: map[string]*account{}, facts: map[uint64]uint64{}, policies: map[PolicyVersion]*PolicyVersion{},
 	}
 }
 
@@ -43,7 +55,7 @@ type order struct {
 	cur       money.Currency
 	total     int64 // minor units, as every amount of the state
 	paid      int64
-	policy    PolicyVersion
+	policy    *PolicyVersion // shared by the orders decided under it
 	payableAt time.Time
 	winner    *Candidate
 	lines     []*line
