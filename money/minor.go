@@ -137,9 +137,13 @@ func scaleHalfEven(a, b int64, k int) (int64, bool) {
 }
 
 // ParseMinor is ToMinor(ParseAmount(s, c)): the amount in minor units,
-// read straight from the digits when s is plain ("497.00"), and through
-// ParseAmount (with its errors) otherwise.
+// read straight from the digits when s is plain ("497.00", "-3.10"), and
+// through ParseAmount (with its errors) otherwise.
 func ParseMinor(s string, c Currency) (int64, error) {
+	if len(s) > 1 && s[0] == '-' && s[1] != '-' {
+		n, err := ParseMinor(s[1:], c)
+		return -n, err
+	}
 	places := int(c.MinorUnits)
 	var n int64
 	digits, frac, dot := 0, 0, false

@@ -380,6 +380,16 @@ func (l *Ledger) Refusals() []ledger.Refusal {
 	return append([]ledger.Refusal(nil), l.refusals...)
 }
 
+// EachEntry calls fn with every entry, in log order, without copying them;
+// fn must not change them. Appends wait until it returns.
+func (l *Ledger) EachEntry(fn func(*ledger.Entry)) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for i := range l.entries {
+		fn(&l.entries[i])
+	}
+}
+
 // Entries returns every entry, in log order.
 func (l *Ledger) Entries() []ledger.Entry {
 	l.mu.RLock()

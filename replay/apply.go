@@ -33,7 +33,19 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 	if r.Noop {
 		return Applied{AlreadyApplied: true}, nil
 	}
-	adjustments := r.adjustments(appliedAt)
+	keys := r.changedShares()
+	changed := map[string]bool{}
+	for _, k := range keys {
+		changed[k.order] = true
+	}
+	explained, samples, err := r.refold(ctx, changed)
+	if err != nil {
+		return Applied{}, err
+	}
+	adjustments, err := r.adjustments(keys, samples, appliedAt)
+	if err != nil {
+		return Applied{}, err
+	}
 	rec := ledger.ReplayApplied{
 		ReplayID: r.ReplayID, Policy: r.Policy, Whole: r.From == nil,
 		FactsThrough: r.FactsThrough, LedgerAt: r.LedgerAt,
@@ -51,16 +63,7 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 		b, _ := json.Marshal(e)
 		c.Events = append(c.Events, store.Event{ID: e.EntryID, Type: ledger.TypeCommissionAdjusted, Data: b})
 	}
-	orders := changedOrders(adjustments)
-	changed := map[string]bool{}
-	for _, o := range orders {
-		changed[o] = true
-	}
-	explained, err := r.explanations(ctx, changed)
-	if err != nil {
-		return Applied{}, err
-	}
-	for _, ch := range orders {
+	for _, ch := range changedOrders(adjustments) {
 		a := explained[ch]
 		a.ReplayID = r.ReplayID
 		b, _ := json.Marshal(a)
@@ -95,7 +98,7 @@ func changedOrders(adjustments []ledger.Entry) []string {
 // Explain returns an order's explanation in the ledger and under the
 // replay.
 func (r *Result) Explain(ctx context.Context, order string) (before, after ledger.Attribution, ok bool, err error) {
-	explained, err := r.explanations(ctx, map[string]bool{order: true})
+	explained, _, err := r.refold(ctx, map[string]bool{order: true})
 	if err != nil {
 		return before, after, false, err
 	}

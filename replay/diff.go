@@ -1,13 +1,13 @@
 package replay
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"time"
 
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/money"
-	"github.com/shopspring/decimal"
 )
 
 type lineKey struct{ order, line string }
@@ -15,7 +15,7 @@ type lineKey struct{ order, line string }
 // tierOne is who earns tier 1 on a line, and how much.
 type tierOne struct {
 	partner  *string
-	amount   decimal.Decimal
+	amount   int64 // minor units
 	currency string
 }
 
@@ -30,9 +30,9 @@ func tierOnes(m shareSums) map[lineKey]tierOne {
 		lk := lineKey{k.order, k.line}
 		t := out[lk]
 		t.currency = s.currency
-		if !s.net.IsZero() {
+		if s.net != 0 {
 			p := k.partner
-			t.partner, t.amount = &p, t.amount.Add(s.net)
+			t.partner, t.amount = &p, t.amount+s.net
 		}
 		out[lk] = t
 	}
@@ -58,12 +58,12 @@ func (r *Result) compare() {
 			cur = a.currency
 		}
 		c, _ := money.Lookup(cur)
-		if samePartner(b.partner, a.partner) && b.amount.Equal(a.amount) {
+		if samePartner(b.partner, a.partner) && b.amount == a.amount {
 			continue
 		}
 		r.Changes = append(r.Changes, Change{
 			OrderID: k.order, LineID: k.line, PartnerBefore: b.partner, PartnerAfter: a.partner,
-			AmountBefore: money.Format(b.amount, c), AmountAfter: money.Format(a.amount, c), Currency: cur,
+			AmountBefore: money.FormatMinor(b.amount, c), AmountAfter: money.FormatMinor(a.amount, c), Currency: cur,
 		})
 		orders[k.order] = true
 	}
@@ -82,7 +82,7 @@ func samePartner(a, b *string) bool {
 type partnerCurrency struct{ partner, currency string }
 
 func (r *Result) totals() {
-	type pair struct{ before, after decimal.Decimal }
+	type pair struct{ before, after int64 }
 	by := map[partnerCurrency]*pair{}
 	get := func(k partnerCurrency) *pair {
 		if by[k] == nil {
@@ -92,11 +92,11 @@ func (r *Result) totals() {
 	}
 	for k, s := range r.before {
 		p := get(partnerCurrency{k.partner, s.currency})
-		p.before = p.before.Add(s.net)
+		p.before += s.net
 	}
 	for k, s := range r.after {
 		p := get(partnerCurrency{k.partner, s.currency})
-		p.after = p.after.Add(s.net)
+		p.after += s.net
 	}
 	keys := make([]partnerCurrency, 0, len(by))
 	for k := range by {
@@ -106,27 +106,27 @@ func (r *Result) totals() {
 		return keys[i].partner < keys[j].partner || keys[i].partner == keys[j].partner && keys[i].currency < keys[j].currency
 	})
 	r.Totals = []Total{}
-	net := map[string]decimal.Decimal{}
+	net := map[string]int64{}
 	affected := 0
 	for _, k := range keys {
 		p := by[k]
 		c, _ := money.Lookup(k.currency)
-		delta := p.after.Sub(p.before)
-		r.Totals = append(r.Totals, Total{PartnerID: k.partner, Currency: k.currency, Before: money.Format(p.before, c), After: money.Format(p.after, c), Delta: money.Format(delta, c)})
-		if !delta.IsZero() {
+		delta := p.after - p.before
+		r.Totals = append(r.Totals, Total{PartnerID: k.partner, Currency: k.currency, Before: money.FormatMinor(p.before, c), After: money.FormatMinor(p.after, c), Delta: money.FormatMinor(delta, c)})
+		if delta != 0 {
 			affected++
 		}
-		net[k.currency] = net[k.currency].Add(delta)
+		net[k.currency] += delta
 	}
 	r.Summary.PartnersAffected = affected
 	r.Summary.NetDelta = []NetDelta{}
 	for _, cur := range sortedKeys(net) {
 		c, _ := money.Lookup(cur)
-		r.Summary.NetDelta = append(r.Summary.NetDelta, NetDelta{Currency: cur, Delta: money.Format(net[cur], c)})
+		r.Summary.NetDelta = append(r.Summary.NetDelta, NetDelta{Currency: cur, Delta: money.FormatMinor(net[cur], c)})
 	}
 }
 
-func sortedKeys(m map[string]decimal.Decimal) []string {
+func sortedKeys(m map[string]int64) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -135,36 +135,66 @@ func sortedKeys(m map[string]decimal.Decimal) []string {
 	return out
 }
 
+// changedShares lists the shares (order line, tier, partner) whose net
+// differs between before and after, in order.
+func (r *Result) changedShares() []shareKey {
+	var out []shareKey
+	seen := map[shareKey]bool{}
+	for _, m := range []shareSums{r.before, r.after} {
+		for k := range m {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if r.after.net(k) != r.before.net(k) {
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].less(out[j]) })
+	return out
+}
+
+func (m shareSums) net(k shareKey) int64 {
+	if s := m[k]; s != nil {
+		return s.net
+	}
+	return 0
+}
+
+func (k shareKey) less(o shareKey) bool {
+	if k.order != o.order {
+		return k.order < o.order
+	}
+	if k.line != o.line {
+		return k.line < o.line
+	}
+	if k.tier != o.tier {
+		return k.tier < o.tier
+	}
+	return k.partner < o.partner
+}
+
 // adjustments are the entries that move the ledger from before to after:
-// one per order line, tier and partner whose net differs, over all tiers.
-// They take effect when applied; they become payable no earlier than the
-// replayed commission would.
-func (r *Result) adjustments(appliedAt time.Time) []ledger.Entry {
-	keys := map[shareKey]bool{}
-	for k := range r.before {
-		keys[k] = true
-	}
-	for k := range r.after {
-		keys[k] = true
-	}
+// one per changed share, copying a sample entry of the share (after's,
+// from samples, where it has one; else the ledger's). They take effect when
+// applied; they become payable no earlier than the replayed commission
+// would.
+func (r *Result) adjustments(keys []shareKey, samples map[shareKey]ledger.Entry, appliedAt time.Time) ([]ledger.Entry, error) {
 	var out []ledger.Entry
-	for k := range keys {
-		var b, a decimal.Decimal
-		var sample ledger.Entry
-		if s := r.before[k]; s != nil {
-			b, sample = s.net, s.sample
+	for _, k := range keys {
+		delta := r.after.net(k) - r.before.net(k)
+		var e ledger.Entry
+		if s, ok := samples[k]; ok {
+			e = s
+		} else if s := r.before[k]; s != nil && s.sample != nil {
+			e = *s.sample
+		} else {
+			return nil, fmt.Errorf("replay %s: the refold did not give order %s line %s tier %d again: is the fact log the one the what-if read?", r.ReplayID, k.order, k.line, k.tier)
 		}
-		if s := r.after[k]; s != nil {
-			a, sample = s.net, s.sample
-		}
-		delta := a.Sub(b)
-		if delta.IsZero() {
-			continue
-		}
-		c, _ := money.Lookup(sample.Currency)
-		e := sample
+		c, _ := money.Lookup(e.Currency)
 		e.EntryID = e.OrderID + "/" + e.LineID + "/t" + strconv.Itoa(k.tier) + "/" + k.partner + "/adjusted/" + r.ReplayID
-		e.Kind, e.Amount, e.Net = ledger.KindAdjusted, money.Format(delta, c), money.Format(delta, c)
+		e.Kind, e.Amount, e.Net = ledger.KindAdjusted, money.FormatMinor(delta, c), money.FormatMinor(delta, c)
 		e.Time, e.ReplayID, e.RefundID, e.PaymentID = appliedAt, r.ReplayID, "", ""
 		if e.PayableAt.Before(appliedAt) {
 			e.PayableAt = appliedAt
@@ -173,5 +203,5 @@ func (r *Result) adjustments(appliedAt time.Time) []ledger.Entry {
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].EntryID < out[j].EntryID })
-	return out
+	return out, nil
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/ledger"
+	"github.com/refledger/refledger/money"
 	"github.com/refledger/refledger/projections"
-	"github.com/shopspring/decimal"
 )
 
 // Request is a what-if: a candidate policy, in force from From on, or over
@@ -89,9 +89,12 @@ type shareKey struct {
 }
 
 type shareSum struct {
-	net      decimal.Decimal
+	net      int64 // minor units
 	currency string
-	sample   ledger.Entry // source, click, link, program and payable time
+	// sample is an entry of the share for the adjustment to copy (source,
+	// click, link, program, payable time): the ledger's own for the shares
+	// before; for the shares after, only where Apply needs one.
+	sample *ledger.Entry
 }
 
 // Progress is told how far through the fact log a replay is.
@@ -116,18 +119,32 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 		res.timeline = current.WithCandidate(res.ReplayID, req.Policy, from, req.From == nil)
 	}
 	res.after = shareSums{}
+	var sumErr error
 	err = res.fold(ctx, facts, progress, func(out ledger.Output) {
-		for _, en := range out.Entries {
-			res.after.add(en)
+		for i := range out.Entries {
+			if err := res.after.add(&out.Entries[i], false); err != nil && sumErr == nil {
+				sumErr = err
+			}
 		}
 	})
+	if err == nil {
+		err = sumErr
+	}
 	if err != nil {
 		return nil, err
 	}
 	res.facts, res.ledgerLog = facts, ledgerLog
-	res.before = sumsOf(view.Entries())
+	res.before = shareSums{}
+	view.EachEntry(func(e *ledger.Entry) {
+		if err := res.before.add(e, true); err != nil && sumErr == nil {
+			sumErr = err
+		}
+	})
+	if sumErr != nil {
+		return nil, sumErr
+	}
 	res.compare()
-	res.Noop = len(res.Changes) == 0 && len(res.adjustments(time.Time{})) == 0 && res.timeline.SamePolicies(current)
+	res.Noop = len(res.Changes) == 0 && len(res.changedShares()) == 0 && res.timeline.SamePolicies(current)
 	return res, nil
 }
 
@@ -175,19 +192,27 @@ func (r *Result) fold(ctx context.Context, facts store.Log, progress Progress, e
 	return nil
 }
 
-// explanations folds the replay again and keeps the explanations of the
-// given orders: a what-if keeps none, to stay small; applying or
-// explaining asks for the few it needs.
-func (r *Result) explanations(ctx context.Context, orders map[string]bool) (map[string]ledger.Attribution, error) {
-	out := map[string]ledger.Attribution{}
+// refold folds the replay again and keeps, for the given orders, their
+// explanations and a sample entry of each of their shares: a what-if keeps
+// neither, to stay small; applying or explaining asks for the few it needs.
+func (r *Result) refold(ctx context.Context, orders map[string]bool) (map[string]ledger.Attribution, map[shareKey]ledger.Entry, error) {
+	explained, samples := map[string]ledger.Attribution{}, map[shareKey]ledger.Entry{}
 	err := r.fold(ctx, r.facts, nil, func(o ledger.Output) {
 		for _, a := range o.Attributions {
 			if orders[a.OrderID] {
-				out[a.OrderID] = a
+				explained[a.OrderID] = a
+			}
+		}
+		for _, e := range o.Entries {
+			if !orders[e.OrderID] || e.Kind == ledger.KindPaid {
+				continue
+			}
+			if k := keyOf(&e); e.Kind != ledger.KindReversed || samples[k].EntryID == "" {
+				samples[k] = e
 			}
 		}
 	})
-	return out, err
+	return explained, samples, err
 }
 
 // openCurrent opens the writer on the ledger as it stands, caught up.
@@ -217,26 +242,32 @@ func replayID(req Request, facts, ledgerAt store.Position) string {
 // shareSums sums commission entries per order line, tier and partner.
 type shareSums map[shareKey]*shareSum
 
-func sumsOf(entries []ledger.Entry) shareSums {
-	m := shareSums{}
-	for _, e := range entries {
-		m.add(e)
-	}
-	return m
-}
-
-func (m shareSums) add(e ledger.Entry) {
+// add sums an entry into its share; keepSample keeps a pointer to it (the
+// entry must then live as long as the sums). An entry whose net does not
+// parse is an error: the ledger log holds something the engine never wrote.
+func (m shareSums) add(e *ledger.Entry, keepSample bool) error {
 	if e.Kind == ledger.KindPaid {
-		return
+		return nil
 	}
-	k := shareKey{e.OrderID, e.LineID, e.Tier, e.PartnerID}
+	k := keyOf(e)
 	s, ok := m[k]
 	if !ok {
-		s = &shareSum{currency: e.Currency, sample: e}
+		s = &shareSum{currency: e.Currency}
 		m[k] = s
 	}
-	s.net = s.net.Add(decimal.RequireFromString(e.Net))
-	if e.Kind != ledger.KindReversed {
+	c, err := money.Lookup(e.Currency)
+	if err != nil {
+		return fmt.Errorf("ledger entry %s: %w", e.EntryID, err)
+	}
+	net, err := money.ParseMinor(e.Net, c)
+	if err != nil {
+		return fmt.Errorf("ledger entry %s: net %w", e.EntryID, err)
+	}
+	s.net += net
+	if keepSample && (s.sample == nil || e.Kind != ledger.KindReversed) {
 		s.sample = e
 	}
+	return nil
 }
+
+func keyOf(e *ledger.Entry) shareKey { return shareKey{e.OrderID, e.LineID, e.Tier, e.PartnerID} }
