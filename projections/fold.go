@@ -57,6 +57,43 @@ func ReadFacts(ctx context.Context, log store.Log, from, until store.Position, f
 	return flush()
 }
 
+// aheadCommits bounds how far ReadFactsAhead reads before its consumer.
+const aheadCommits = 8
+
+// ReadFactsAhead is ReadFacts with the reading and decoding on a goroutine
+// of their own, up to aheadCommits commits ahead of fn, so that on two
+// cores decoding overlaps folding. An error from fn stops the reading and
+// is returned.
+func ReadFactsAhead(ctx context.Context, log store.Log, from, until store.Position, fn func(FactCommit) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ahead := make(chan FactCommit, aheadCommits)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(ahead)
+		readErr <- ReadFacts(ctx, log, from, until, func(fc FactCommit) error {
+			select {
+			case ahead <- fc:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	var fnErr error
+	for fc := range ahead {
+		if fnErr == nil {
+			if fnErr = fn(fc); fnErr != nil {
+				cancel()
+			}
+		}
+	}
+	if err := <-readErr; fnErr == nil {
+		return err
+	}
+	return fnErr
+}
+
 // DecodeCommit decodes one stored fact commit and hands it to fn.
 func DecodeCommit(s store.Stored, fn func(FactCommit) error) error {
 	fc := FactCommit{Position: s.Position, Facts: make([]events.Fact, 0, len(s.Commit.Events)), Raw: make([][]byte, 0, len(s.Commit.Events))}

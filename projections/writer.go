@@ -110,7 +110,7 @@ func (w *Writer) foldDecided(ctx context.Context, last ledger.Checkpoint, replay
 		return nil
 	}
 	start := w.next
-	err := ReadFacts(ctx, w.facts, start.pos, last.FactsThrough, func(fc FactCommit) error {
+	err := ReadFactsAhead(ctx, w.facts, start.pos, last.FactsThrough, func(fc FactCommit) error {
 		from, to := 0, len(fc.Facts)
 		if fc.Position == start.pos {
 			from = start.index
@@ -149,7 +149,7 @@ func (w *Writer) foldDecided(ctx context.Context, last ledger.Checkpoint, replay
 func Restate(ctx context.Context, facts store.Log, r ledger.ReplayApplied, timeline *ledger.Timeline) (*ledger.Engine, error) {
 	e := ledger.NewEngine(timeline.WithCandidate(r.ReplayID, r.Policy, r.From, r.Whole))
 	if r.FactsThrough > 0 {
-		err := ReadFacts(ctx, facts, 1, r.FactsThrough, func(fc FactCommit) error { Fold(e, fc); return nil })
+		err := ReadFactsAhead(ctx, facts, 1, r.FactsThrough, func(fc FactCommit) error { Fold(e, fc); return nil })
 		if err != nil {
 			return nil, fmt.Errorf("restate replay %s: %w", r.ReplayID, err)
 		}
@@ -162,7 +162,7 @@ func Restate(ctx context.Context, facts store.Log, r ledger.ReplayApplied, timel
 // the ledger head, then records how far it got. It returns ErrLedgerMoved if
 // another writer appended.
 func (w *Writer) CatchUp(ctx context.Context) error {
-	err := ReadFacts(ctx, w.facts, w.next.pos, 0, func(fc FactCommit) error { return w.Apply(ctx, fc) })
+	err := ReadFactsAhead(ctx, w.facts, w.next.pos, 0, func(fc FactCommit) error { return w.Apply(ctx, fc) })
 	if err != nil {
 		return err
 	}

@@ -179,7 +179,7 @@ func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath
 // fold runs the replay engine over the facts the what-if covers.
 func (r *Result) fold(ctx context.Context, facts store.Log, progress Progress, each func(ledger.Output)) error {
 	e := ledger.NewEngine(r.timeline.Clone())
-	err := projections.ReadFacts(ctx, facts, 1, r.FactsThrough, func(fc projections.FactCommit) error {
+	err := projections.ReadFactsAhead(ctx, facts, 1, r.FactsThrough, func(fc projections.FactCommit) error {
 		each(projections.Fold(e, fc))
 		if progress != nil {
 			progress(fc.Position, r.FactsThrough)
