@@ -232,12 +232,11 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	}
 	decision, cycle := s.decideOrder(d, Buyer{OrderTime: f.Time, VisitorID: d.VisitorID, ContactID: contact}, pv.Policy)
 	if w := decision.Winner; w != nil {
-		// A copy: a pointer into the decision would keep every candidate
-		// of every order alive for as long as the order.
-		winner := *w
-		o.winner = &winner
+		// Not the candidate itself: a pointer into the decision would keep
+		// every candidate of every order alive for as long as the order.
+		o.winner = &credit{partner: w.PartnerID, click: w.ClickID, link: w.LinkCode, program: w.ProgramID, source: w.Source}
 	}
-	lines := s.priceLines(o, o.winner, cycle)
+	lines := s.priceLines(o, decision.Winner, cycle)
 	s.orders[d.OrderID] = o
 	if d.VisitorID != "" && d.ContactID != "" {
 		s.ids.identify(d.VisitorID, d.ContactID)
@@ -322,7 +321,7 @@ func accrualID(o *order, l *line, sh *share, payment string) string {
 func (s *State) accrue(o *order, l *line, sh *share, amount int64, at, payableAt time.Time, payment, id string) Entry {
 	sh.accrued += amount
 	a := s.account(sh.partner, o.cur.Code)
-	a.buckets = append(a.buckets, bucket{at: at, payableAt: payableAt, net: amount})
+	a.buckets = append(a.buckets, newBucket(at, payableAt, amount))
 	e := s.entry(o, l, sh, KindAccrued, amount, amount, at, payableAt)
 	e.EntryID, e.PaymentID = id, payment
 	return e
@@ -336,7 +335,7 @@ func (s *State) entry(o *order, l *line, sh *share, kind string, amount, net int
 		Policy: o.policy.Version, Fact: o.fact,
 	}
 	if w := o.winner; w != nil {
-		e.Source, e.ClickID, e.LinkCode = w.Source, w.ClickID, w.LinkCode
+		e.Source, e.ClickID, e.LinkCode = w.source, w.click, w.link
 	}
 	return e
 }
@@ -428,7 +427,7 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 			}
 			sh.reversed += rev
 			a := s.account(sh.partner, o.cur.Code)
-			a.buckets = append(a.buckets, bucket{at: f.Time, payableAt: o.payableAt, net: -rev})
+			a.buckets = append(a.buckets, newBucket(f.Time, o.payableAt, -rev))
 			e := s.entry(o, l, sh, KindReversed, rev, -rev, f.Time, o.payableAt)
 			e.EntryID = o.id + "/" + l.id + "/t" + strconv.Itoa(sh.tier) + "/reversed/" + d.RefundID
 			e.RefundID, e.Fact = d.RefundID, f.Source+"/"+f.ID

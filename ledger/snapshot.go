@@ -81,8 +81,8 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 		w.Varint(a.paid)
 		w.Uvarint(uint64(len(a.buckets)))
 		for _, b := range a.buckets {
-			w.Time(b.at)
-			w.Time(b.payableAt)
+			w.Varint(b.at)
+			w.Varint(b.payableAt)
 			w.Varint(b.net)
 		}
 	}
@@ -180,7 +180,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 		a := &account{paid: r.Varint()}
 		a.buckets = make([]bucket, r.Count(3))
 		for i := range a.buckets {
-			a.buckets[i] = bucket{at: r.Time(), payableAt: r.Time(), net: r.Varint()}
+			a.buckets[i] = bucket{at: r.Varint(), payableAt: r.Varint(), net: r.Varint()}
 		}
 		s.accts[k] = a
 	}
@@ -405,7 +405,12 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[PolicyVersion]int) 
 	w.Varint(o.paid)
 	w.Uvarint(uint64(policies[*o.policy]))
 	w.Time(o.payableAt)
-	encodeCandidate(w, o.winner)
+	w.Bool(o.winner != nil)
+	if c := o.winner; c != nil {
+		for _, s := range []string{c.partner, c.click, c.link, c.program, c.source} {
+			w.String(s)
+		}
+	}
 	w.Uvarint(uint64(len(o.lines)))
 	for _, l := range o.lines {
 		w.String(l.id)
@@ -446,7 +451,9 @@ func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion) *order {
 		r.Fail("order %s: policy %d is out of range", o.id, p)
 	}
 	o.payableAt = r.Time()
-	o.winner = decodeCandidate(r)
+	if r.Bool() {
+		o.winner = &credit{partner: r.String(), click: r.String(), link: r.String(), program: r.String(), source: r.String()}
+	}
 	o.lines = make([]*line, r.Count(6))
 	for i := range o.lines {
 		l := &line{id: r.String(), product: r.String(), quantity: r.Varint(), amount: r.Varint(), refunded: r.Varint()}

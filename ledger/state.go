@@ -57,7 +57,7 @@ type order struct {
 	paid      int64
 	policy    *PolicyVersion // shared by the orders decided under it
 	payableAt time.Time
-	winner    *Candidate
+	winner    *credit // nil when nobody is credited
 	lines     []*line
 	refunds   map[string]bool
 	payments  map[string]bool
@@ -70,6 +70,12 @@ func (o *order) line(id string) *line {
 		}
 	}
 	return nil
+}
+
+// credit is what an order keeps of its winning candidate: what its
+// entries name. The whole decision lives in the order's explanation.
+type credit struct {
+	partner, click, link, program, source string
 }
 
 type line struct {
@@ -103,16 +109,23 @@ type account struct {
 	paid    int64
 }
 
+// bucket is one entry's effect on an account: when it happened and when
+// it becomes payable (Unix nanoseconds; fact times lie in 1970..2200).
 type bucket struct {
-	at, payableAt time.Time
+	at, payableAt int64
 	net           int64
+}
+
+func newBucket(at, payableAt time.Time, net int64) bucket {
+	return bucket{at: at.UnixNano(), payableAt: payableAt.UnixNano(), net: net}
 }
 
 // payable is what the account could pay out at time t.
 func (a *account) payable(t time.Time) int64 {
 	var sum int64
+	now := t.UnixNano()
 	for _, b := range a.buckets {
-		if !b.at.After(t) && !b.payableAt.After(t) {
+		if b.at <= now && b.payableAt <= now {
 			sum += b.net
 		}
 	}

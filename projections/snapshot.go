@@ -17,7 +17,7 @@ import (
 // snapshot was taken from), its engine, and the ledger view it fed.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 2
+	writerSnapshotVersion = 3
 )
 
 // WriteSnapshot saves the writer and the ledger view it feeds (which must
