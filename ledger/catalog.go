@@ -44,6 +44,8 @@ type Link struct {
 	PartnerID  string
 	ProgramID  string
 	LandingURL string
+
+	partner *Partner // the registered partner; a partner's record is updated in place
 }
 
 // Catalog holds partners, programs, enrollments and links. Later

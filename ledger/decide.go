@@ -135,15 +135,15 @@ func (s *State) cookieCandidates(out []Candidate, b Buyer, p Policy, d *Decision
 	}
 	before := 0
 	for _, i := range clicks {
-		c := s.clickCandidate(i, SourceCookie)
+		c, partner := s.clickCandidate(i, SourceCookie)
 		if !c.Time.After(b.OrderTime) {
 			before++
 		}
 		days := p.CookieDays
-		if partner, ok := s.cat.partners[c.PartnerID]; ok && partner.CookieDays != nil {
+		if partner != nil && partner.CookieDays != nil {
 			days = *partner.CookieDays // the partner's cookie lifetime overrides the policy's
 		}
-		s.judge(&c, b, p, days, "cookie", "cookie_days")
+		judge(&c, partner, b, p, days, "cookie", "cookie_days")
 		out = append(out, c)
 	}
 	if before == 0 {
@@ -171,34 +171,36 @@ func (s *State) historyCandidates(out []Candidate, b Buyer, p Policy, d *Decisio
 	start := len(out)
 	out = slices.Grow(out, len(clickIdx)+len(manual))
 	for _, i := range clickIdx {
-		c := s.clickCandidate(i, SourceHistory)
-		s.judge(&c, b, p, p.ReferralDays, "referral", "referral_days")
+		c, partner := s.clickCandidate(i, SourceHistory)
+		judge(&c, partner, b, p, p.ReferralDays, "referral", "referral_days")
 		out = append(out, c)
 	}
 	for _, m := range manual {
 		c := Candidate{PartnerID: m.partner, Source: SourceManual, Time: m.at, Outcome: OutcomeLost}
-		s.judge(&c, b, p, p.ReferralDays, "referral", "referral_days")
+		judge(&c, s.cat.partners[m.partner], b, p, p.ReferralDays, "referral", "referral_days")
 		out = append(out, c)
 	}
 	slices.SortStableFunc(out[start:], func(a, b Candidate) int { return a.Time.Compare(b.Time) })
 	return out
 }
 
-func (s *State) clickCandidate(i int32, source string) Candidate {
-	link := s.cat.links[s.clicks.link[i]]
+// clickCandidate makes click i a candidate, with the partner its link
+// belongs to (nil if none is registered).
+func (s *State) clickCandidate(i int32, source string) (Candidate, *Partner) {
+	link := &s.cat.links[s.clicks.link[i]]
 	return Candidate{
 		PartnerID: link.PartnerID, ClickID: s.clicks.id(i), LinkCode: link.Code,
 		ProgramID: link.ProgramID, Source: source, Time: s.clicks.time(i), Outcome: OutcomeLost,
-	}
+	}, link.partner
 }
 
-// judge decides whether a candidate qualifies, or why not.
-func (s *State) judge(c *Candidate, b Buyer, p Policy, lifetimeDays int, what, field string) {
-	partner, known := s.cat.partners[c.PartnerID]
+// judge decides whether a candidate of a partner (nil: not registered)
+// qualifies, or why not.
+func judge(c *Candidate, partner *Partner, b Buyer, p Policy, lifetimeDays int, what, field string) {
 	switch {
 	case c.PartnerID == "":
 		c.Reason = Reason{code: reasonLinkUnknown, a: c.LinkCode}
-	case !known:
+	case partner == nil:
 		c.Reason = Reason{code: reasonPartnerUnknown, a: c.PartnerID}
 	case c.Time.After(b.OrderTime):
 		c.Reason = Reason{code: reasonAfterOrder, a: kindOf(c), at: c.Time}

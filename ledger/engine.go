@@ -149,11 +149,12 @@ func (s *State) registerPartner(d *events.PartnerRegistered) string {
 		}
 		p = parent.Parent
 	}
-	partner := &Partner{ID: d.PartnerID, Name: d.Name, Parent: d.ParentPartnerID, ContactID: d.ContactID, CookieDays: d.CookieDays}
 	if old, ok := s.cat.partners[d.PartnerID]; ok {
-		partner.Programs = old.Programs
+		// In place: links hold the pointer.
+		old.Name, old.Parent, old.ContactID, old.CookieDays = d.Name, d.ParentPartnerID, d.ContactID, d.CookieDays
+		return ""
 	}
-	s.cat.partners[d.PartnerID] = partner
+	s.cat.partners[d.PartnerID] = &Partner{ID: d.PartnerID, Name: d.Name, Parent: d.ParentPartnerID, ContactID: d.ContactID, CookieDays: d.CookieDays}
 	return ""
 }
 
@@ -206,7 +207,7 @@ func (s *State) createLink(d *events.LinkCreated) string {
 	if old, ok := s.cat.Link(d.LinkCode); ok && old.PartnerID != "" && old.PartnerID != d.PartnerID {
 		return fmt.Sprintf("link %s already belongs to partner %s", d.LinkCode, old.PartnerID)
 	}
-	s.cat.setLink(Link{Code: d.LinkCode, PartnerID: d.PartnerID, ProgramID: d.ProgramID, LandingURL: d.LandingURL})
+	s.cat.setLink(Link{Code: d.LinkCode, PartnerID: d.PartnerID, ProgramID: d.ProgramID, LandingURL: d.LandingURL, partner: s.cat.partners[d.PartnerID]})
 	return ""
 }
 
@@ -320,7 +321,7 @@ func accrualID(o *order, l *line, sh *share, payment string) string {
 
 func (s *State) accrue(o *order, l *line, sh *share, amount int64, at, payableAt time.Time, payment, id string) Entry {
 	sh.accrued += amount
-	a := s.account(sh.partner, o.cur.Code)
+	a := s.shareAccount(o, sh)
 	a.buckets = append(a.buckets, newBucket(at, payableAt, amount))
 	e := s.entry(o, l, sh, KindAccrued, amount, amount, at, payableAt)
 	e.EntryID, e.PaymentID = id, payment
@@ -426,7 +427,7 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 				continue
 			}
 			sh.reversed += rev
-			a := s.account(sh.partner, o.cur.Code)
+			a := s.shareAccount(o, sh)
 			a.buckets = append(a.buckets, newBucket(f.Time, o.payableAt, -rev))
 			e := s.entry(o, l, sh, KindReversed, rev, -rev, f.Time, o.payableAt)
 			e.EntryID = o.id + "/" + l.id + "/t" + strconv.Itoa(sh.tier) + "/reversed/" + d.RefundID

@@ -341,6 +341,7 @@ func decodeCatalog(r *snapshot.Decoder) *Catalog {
 	c.links = make([]Link, r.Count(4))
 	for i := range c.links {
 		c.links[i] = Link{Code: r.String(), PartnerID: r.String(), ProgramID: r.String(), LandingURL: r.String()}
+		c.links[i].partner = c.partners[c.links[i].PartnerID]
 		c.linkNum[c.links[i].Code] = int32(i)
 	}
 	return c

@@ -95,6 +95,15 @@ type share struct {
 	full     int64 // the commission of the whole line
 	accrued  int64
 	reversed int64
+	acct     *account // the partner's account in the order's currency, once looked up
+}
+
+// shareAccount is the account a share's entries move.
+func (s *State) shareAccount(o *order, sh *share) *account {
+	if sh.acct == nil {
+		sh.acct = s.account(sh.partner, o.cur.Code)
+	}
+	return sh.acct
 }
 
 type subscription struct {
