@@ -67,17 +67,26 @@ func (s *State) priceLines(o *order, win *Candidate, cycle int) []LineExplanatio
 // chain its tier rate from the same program.
 func (s *State) tierShares(o *order, l *line, partnerID string, prog *Program, rate money.Rate) []*share {
 	shares := []*share{{tier: 1, partner: partnerID, program: prog.ID, rate: rate.String(), full: rate.CommissionMinor(l.amount, l.quantity, o.cur)}}
-	seen := map[string]bool{partnerID: true}
 	parent := s.cat.partners[partnerID].Parent
-	for tier := 2; tier <= maxTiers && tier-2 < len(prog.TierRates) && parent != "" && !seen[parent]; tier++ {
+	for tier := 2; tier <= maxTiers && tier-2 < len(prog.TierRates) && parent != "" && !earns(shares, parent); tier++ {
 		p, ok := s.cat.partners[parent]
 		if !ok {
 			break
 		}
 		r := prog.TierRates[tier-2]
 		shares = append(shares, &share{tier: tier, partner: p.ID, program: prog.ID, rate: r.String(), full: r.CommissionMinor(l.amount, l.quantity, o.cur)})
-		seen[parent] = true
 		parent = p.Parent
 	}
 	return shares
+}
+
+// earns reports whether a partner already has one of the shares (at most
+// maxTiers of them: a scan beats a map).
+func earns(shares []*share, partner string) bool {
+	for _, sh := range shares {
+		if sh.partner == partner {
+			return true
+		}
+	}
+	return false
 }
