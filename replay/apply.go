@@ -42,7 +42,19 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 	if err != nil {
 		return Applied{}, err
 	}
-	adjustments, err := r.adjustments(keys, samples, appliedAt)
+	missing := map[shareKey]bool{}
+	for _, k := range keys {
+		if _, ok := samples[k]; !ok {
+			missing[k] = true
+		}
+	}
+	var ledgerSamples map[shareKey]ledger.Entry
+	if len(missing) > 0 {
+		if ledgerSamples, err = r.ledgerSamples(ctx, missing); err != nil {
+			return Applied{}, err
+		}
+	}
+	adjustments, err := r.adjustments(keys, samples, ledgerSamples, appliedAt)
 	if err != nil {
 		return Applied{}, err
 	}

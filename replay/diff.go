@@ -176,21 +176,20 @@ func (k shareKey) less(o shareKey) bool {
 }
 
 // adjustments are the entries that move the ledger from before to after:
-// one per changed share, copying a sample entry of the share (after's,
-// from samples, where it has one; else the ledger's). They take effect when
+// one per changed share, copying a sample entry of the share (the
+// replay's, where it has one; else the ledger's). They take effect when
 // applied; they become payable no earlier than the replayed commission
 // would.
-func (r *Result) adjustments(keys []shareKey, samples map[shareKey]ledger.Entry, appliedAt time.Time) ([]ledger.Entry, error) {
+func (r *Result) adjustments(keys []shareKey, after, before map[shareKey]ledger.Entry, appliedAt time.Time) ([]ledger.Entry, error) {
 	var out []ledger.Entry
 	for _, k := range keys {
 		delta := r.after.net(k) - r.before.net(k)
-		var e ledger.Entry
-		if s, ok := samples[k]; ok {
-			e = s
-		} else if s := r.before[k]; s != nil && s.sample != nil {
-			e = *s.sample
-		} else {
-			return nil, fmt.Errorf("replay %s: the refold did not give order %s line %s tier %d again: is the fact log the one the what-if read?", r.ReplayID, k.order, k.line, k.tier)
+		e, ok := after[k]
+		if !ok {
+			e, ok = before[k]
+		}
+		if !ok {
+			return nil, fmt.Errorf("replay %s: no entry of order %s line %s tier %d was found again: are the logs the ones the what-if read?", r.ReplayID, k.order, k.line, k.tier)
 		}
 		c, _ := money.Lookup(e.Currency)
 		e.EntryID = e.OrderID + "/" + e.LineID + "/t" + strconv.Itoa(k.tier) + "/" + k.partner + "/adjusted/" + r.ReplayID

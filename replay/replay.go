@@ -78,6 +78,7 @@ type Result struct {
 
 	before, after    shareSums
 	facts, ledgerLog store.Log
+	ledgerSnapshot   string
 	timeline         *ledger.Timeline
 }
 
@@ -91,10 +92,6 @@ type shareKey struct {
 type shareSum struct {
 	net      int64 // minor units
 	currency string
-	// sample is an entry of the share for the adjustment to copy (source,
-	// click, link, program, payable time): the ledger's own for the shares
-	// before; for the shares after, only where Apply needs one.
-	sample *ledger.Entry
 }
 
 // Progress is told how far through the fact log a replay is.
@@ -118,11 +115,24 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 		}
 		res.timeline = current.WithCandidate(res.ReplayID, req.Policy, from, req.From == nil)
 	}
-	res.after = shareSums{}
+	// The ledger's side is summed first, and the view let go before the
+	// fold: a what-if holds the engine and two sets of sums, not the ledger.
+	res.facts, res.ledgerLog, res.ledgerSnapshot = facts, ledgerLog, req.LedgerSnapshot
+	res.before = shareSums{}
 	var sumErr error
+	view.EachEntry(func(e *ledger.Entry) {
+		if err := res.before.add(e); err != nil && sumErr == nil {
+			sumErr = err
+		}
+	})
+	if sumErr != nil {
+		return nil, sumErr
+	}
+	view = nil
+	res.after = shareSums{}
 	err = res.fold(ctx, facts, progress, func(out ledger.Output) {
 		for i := range out.Entries {
-			if err := res.after.add(&out.Entries[i], false); err != nil && sumErr == nil {
+			if err := res.after.add(&out.Entries[i]); err != nil && sumErr == nil {
 				sumErr = err
 			}
 		}
@@ -132,16 +142,6 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	}
 	if err != nil {
 		return nil, err
-	}
-	res.facts, res.ledgerLog = facts, ledgerLog
-	res.before = shareSums{}
-	view.EachEntry(func(e *ledger.Entry) {
-		if err := res.before.add(e, true); err != nil && sumErr == nil {
-			sumErr = err
-		}
-	})
-	if sumErr != nil {
-		return nil, sumErr
 	}
 	res.compare()
 	res.Noop = len(res.Changes) == 0 && len(res.changedShares()) == 0 && res.timeline.SamePolicies(current)
@@ -215,6 +215,28 @@ func (r *Result) refold(ctx context.Context, orders map[string]bool) (map[string
 	return explained, samples, err
 }
 
+// ledgerSamples reads the ledger again for an entry of each of the given
+// shares, for the adjustments of shares the replay leaves without one.
+func (r *Result) ledgerSamples(ctx context.Context, keys map[shareKey]bool) (map[shareKey]ledger.Entry, error) {
+	var view *projections.Ledger
+	var err error
+	if r.ledgerSnapshot != "" {
+		view, _, err = projections.LoadLedgerView(ctx, r.ledgerLog, r.ledgerSnapshot)
+	} else {
+		view, err = projections.LoadInto(ctx, r.ledgerLog, projections.NewLeanLedger())
+	}
+	if err != nil {
+		return nil, err
+	}
+	samples := map[shareKey]ledger.Entry{}
+	view.EachEntry(func(e *ledger.Entry) {
+		if k := keyOf(e); keys[k] && e.Kind != ledger.KindPaid && (e.Kind != ledger.KindReversed || samples[k].EntryID == "") {
+			samples[k] = *e
+		}
+	})
+	return samples, nil
+}
+
 // openCurrent opens the writer on the ledger as it stands, caught up.
 func openCurrent(ctx context.Context, facts, ledgerLog store.Log, view *projections.Ledger) (*projections.Writer, error) {
 	w, err := projections.OpenWriter(ctx, facts, ledgerLog, view)
@@ -242,10 +264,9 @@ func replayID(req Request, facts, ledgerAt store.Position) string {
 // shareSums sums commission entries per order line, tier and partner.
 type shareSums map[shareKey]*shareSum
 
-// add sums an entry into its share; keepSample keeps a pointer to it (the
-// entry must then live as long as the sums). An entry whose net does not
-// parse is an error: the ledger log holds something the engine never wrote.
-func (m shareSums) add(e *ledger.Entry, keepSample bool) error {
+// add sums an entry into its share. An entry whose net does not parse is
+// an error: the ledger log holds something the engine never wrote.
+func (m shareSums) add(e *ledger.Entry) error {
 	if e.Kind == ledger.KindPaid {
 		return nil
 	}
@@ -264,9 +285,6 @@ func (m shareSums) add(e *ledger.Entry, keepSample bool) error {
 		return fmt.Errorf("ledger entry %s: net %w", e.EntryID, err)
 	}
 	s.net += net
-	if keepSample && (s.sample == nil || e.Kind != ledger.KindReversed) {
-		s.sample = e
-	}
 	return nil
 }
 
