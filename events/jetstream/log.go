@@ -35,6 +35,7 @@ type Log struct {
 	reqs   chan *appendReq
 	quit   chan struct{}
 	wg     sync.WaitGroup
+	infoMu sync.Mutex // serializes stream.Info (see Head)
 
 	// lastBatch is how many appends the previous batch held: under steady
 	// concurrency the same appenders come back, so the next batch waits (at
@@ -291,9 +292,12 @@ func (l *Log) landedAt(pos store.Position, msgID string) (store.Position, bool) 
 	return pos, true
 }
 
-// Head returns the stream's last sequence.
+// Head returns the stream's last sequence. Calls are serialized: the
+// client's Stream.Info caches what it reads in the stream without a lock.
 func (l *Log) Head(ctx context.Context) (store.Position, error) {
+	l.infoMu.Lock()
 	info, err := l.stream.Info(ctx)
+	l.infoMu.Unlock()
 	if err != nil {
 		return 0, fmt.Errorf("%w: log %s: stream info: %v", store.ErrUnavailable, l.name, err)
 	}
