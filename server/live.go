@@ -34,6 +34,8 @@ type live struct {
 	factsFolded atomic.Uint64
 	startHead   store.Position
 	followedUp  atomic.Bool
+	followed    chan struct{} // closed once followedUp
+	followOnce  sync.Once
 	caughtUp    atomic.Bool
 
 	// snapshots saves the writer and its ledger view now and then; only
@@ -47,7 +49,7 @@ func newLive(facts, ledgerLog store.Log, log *zap.Logger, startHead store.Positi
 	return &live{
 		facts: facts, ledgerLog: ledgerLog, log: log, startHead: startHead,
 		catalog: projections.NewCatalog(), clicks: projections.NewClicks(), ledger: projections.NewLedger(ledgerLog),
-		moved: make(chan struct{}, 1), commits: make(chan projections.FactCommit, commitQueue),
+		moved: make(chan struct{}, 1), commits: make(chan projections.FactCommit, commitQueue), followed: make(chan struct{}),
 	}
 }
 
@@ -64,6 +66,32 @@ func (l *live) ledgerMoved() {
 	case l.moved <- struct{}{}:
 	default:
 	}
+}
+
+// markFollowedUp records that the read models hold the fact log as it
+// stood at start.
+func (l *live) markFollowedUp() {
+	l.followOnce.Do(func() {
+		l.followedUp.Store(true)
+		close(l.followed)
+	})
+}
+
+// waitFollowedUp waits until the read models hold the fact log as it stood
+// at start, at most d; it reports whether they do.
+func (l *live) waitFollowedUp(ctx context.Context, d time.Duration) bool {
+	if l.followedUp.Load() {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-l.followed:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return l.followedUp.Load()
 }
 
 // ready is true once the read models and the ledger have caught up with the
@@ -93,7 +121,7 @@ const (
 // done.
 func (l *live) run(ctx context.Context) error {
 	if l.startHead == 0 {
-		l.followedUp.Store(true) // nothing to catch up with
+		l.markFollowedUp() // nothing to catch up with
 		l.caughtUp.Store(true)
 	}
 	var wg sync.WaitGroup
@@ -128,7 +156,7 @@ func (l *live) apply(ctx context.Context) func(store.Stored) error {
 			l.clicks.ApplyFacts(fc)
 			l.factsHead.Store(s.Position)
 			if s.Position >= l.startHead {
-				l.followedUp.Store(true)
+				l.markFollowedUp()
 			}
 			l.readModels.count(len(fc.Facts))
 			l.readModels.takeIfDue(ctx)
@@ -158,7 +186,7 @@ func (l *live) resumeReadModels(ctx context.Context) {
 	}
 	l.factsHead.Store(through)
 	if through >= l.startHead {
-		l.followedUp.Store(true)
+		l.markFollowedUp()
 	}
 	l.log.Info("read models loaded from their snapshot", zap.String("path", l.readModels.path),
 		zap.Uint64("facts_through", through), zap.Duration("took", time.Since(start)))

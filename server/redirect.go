@@ -6,10 +6,15 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/ingest"
 )
+
+// catchUpWait bounds how long a redirect to a code the catalog does not
+// know yet waits for the catalog to catch up after a start.
+const catchUpWait = 3 * time.Second
 
 // redirect records a click and answers 302 to the link's landing URL, never
 // to anything taken from the request. The click is durable before the 302.
@@ -17,10 +22,14 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
 	link, ok := s.live.catalog.Link(code)
 	if !ok && !s.live.followedUp.Load() {
-		// The catalog is still reading the fact log: the link may be in it.
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "link_code", "link %q is not known yet: the service is catching up with the fact log; try again", code)
-		return
+		// The catalog is still reading the fact log after a start, and the
+		// link may be in it: wait a little before saying it does not exist.
+		if !s.live.waitFollowedUp(r.Context(), catchUpWait) {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "link_code", "link %q is not known yet: the service is still reading the fact log; try again", code)
+			return
+		}
+		link, ok = s.live.catalog.Link(code)
 	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "link_code", "no link has the code %q", code)
