@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/events/ingest"
+	"github.com/refledger/refledger/events/store"
+)
+
+// TestUnknownCodeWaitsForTheCatalog: right after a start, before the
+// catalog has read the fact log, a code it does not know yet is not
+// answered 404 at once: the request waits for the catalog, then gets the
+// redirect (the code was in the log) or the 404 (it was not).
+func TestUnknownCodeWaitsForTheCatalog(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	facts, _ := mem.Log(ctx, store.FactsLog)
+	ledgerLog, _ := mem.Log(ctx, store.LedgerLog)
+	in, _ := ingest.Open(ctx, facts)
+	var catalog []events.Fact
+	for _, raw := range []string{
+		`{"specversion":"1.0","id":"p","source":"t","type":"partner.registered","time":"2024-01-01T00:00:00Z","data":{"partner_id":"maria","name":"Maria"}}`,
+		`{"specversion":"1.0","id":"l","source":"t","type":"link.created","time":"2024-01-01T00:00:00Z","data":{"link_code":"maria-scm","partner_id":"maria","landing_url":"https://shop.example/scm"}}`,
+	} {
+		f, err := events.Decode([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		catalog = append(catalog, f)
+	}
+	if _, err := in.Submit(ctx, catalog); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(ctx, Config{}, facts, ledgerLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	// Nothing runs yet: the catalog has not read the fact log.
+
+	answered := make(chan int, 2)
+	for _, code := range []string{"maria-scm", "nobody"} {
+		go func() {
+			rec := httptest.NewRecorder()
+			srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/r/"+code, nil))
+			answered <- rec.Code
+		}()
+	}
+	select {
+	case code := <-answered:
+		t.Fatalf("answered %d before the catalog read the fact log", code)
+	case <-time.After(200 * time.Millisecond):
+	}
+	go srv.Run(runCtx) // now the catalog catches up
+	got := map[int]bool{<-answered: true, <-answered: true}
+	if !got[http.StatusFound] || !got[http.StatusNotFound] {
+		t.Fatalf("answers %v, want a 302 and a 404", got)
+	}
+}
