@@ -155,12 +155,7 @@ func (r *Result) changedShares() []shareKey {
 	return out
 }
 
-func (m shareSums) net(k shareKey) int64 {
-	if s := m[k]; s != nil {
-		return s.net
-	}
-	return 0
-}
+func (m shareSums) net(k shareKey) int64 { return m[k].net }
 
 func (k shareKey) less(o shareKey) bool {
 	if k.order != o.order {

@@ -262,19 +262,13 @@ func replayID(req Request, facts, ledgerAt store.Position) string {
 }
 
 // shareSums sums commission entries per order line, tier and partner.
-type shareSums map[shareKey]*shareSum
+type shareSums map[shareKey]shareSum
 
 // add sums an entry into its share. An entry whose net does not parse is
 // an error: the ledger log holds something the engine never wrote.
 func (m shareSums) add(e *ledger.Entry) error {
 	if e.Kind == ledger.KindPaid {
 		return nil
-	}
-	k := keyOf(e)
-	s, ok := m[k]
-	if !ok {
-		s = &shareSum{currency: e.Currency}
-		m[k] = s
 	}
 	c, err := money.Lookup(e.Currency)
 	if err != nil {
@@ -284,7 +278,11 @@ func (m shareSums) add(e *ledger.Entry) error {
 	if err != nil {
 		return fmt.Errorf("ledger entry %s: net %w", e.EntryID, err)
 	}
+	k := keyOf(e)
+	s := m[k]
 	s.net += net
+	s.currency = e.Currency
+	m[k] = s
 	return nil
 }
 
