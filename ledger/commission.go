@@ -34,7 +34,8 @@ func (s *State) lineRate(win *Candidate, product string, p Policy) (*Program, mo
 // each line. cycle is the subscription payment number (0 when none).
 func (s *State) priceLines(o *order, win *Candidate, cycle int) []LineExplanation {
 	out := make([]LineExplanation, len(o.lines))
-	for i, l := range o.lines {
+	for i := range o.lines {
+		l := &o.lines[i]
 		ex := LineExplanation{LineID: l.id, ProductID: l.product, Currency: o.cur.Code, Amount: money.FormatMinor(0, o.cur)}
 		if win == nil {
 			ex.Reason = Reason{code: reasonNoReferral}
@@ -65,8 +66,8 @@ func (s *State) priceLines(o *order, win *Candidate, cycle int) []LineExplanatio
 
 // tierShares gives the credited partner its rate and each parent up the
 // chain its tier rate from the same program.
-func (s *State) tierShares(o *order, l *line, partnerID string, prog *Program, rate money.Rate) []*share {
-	shares := []*share{{tier: 1, partner: partnerID, program: prog.ID, rate: rate.String(), full: rate.CommissionMinor(l.amount, l.quantity, o.cur)}}
+func (s *State) tierShares(o *order, l *line, partnerID string, prog *Program, rate money.Rate) []share {
+	shares := []share{{tier: 1, partner: partnerID, program: prog.ID, rate: rate.String(), full: rate.CommissionMinor(l.amount, l.quantity, o.cur)}}
 	parent := s.cat.partners[partnerID].Parent
 	for tier := 2; tier <= maxTiers && tier-2 < len(prog.TierRates) && parent != "" && !earns(shares, parent); tier++ {
 		p, ok := s.cat.partners[parent]
@@ -74,7 +75,7 @@ func (s *State) tierShares(o *order, l *line, partnerID string, prog *Program, r
 			break
 		}
 		r := prog.TierRates[tier-2]
-		shares = append(shares, &share{tier: tier, partner: p.ID, program: prog.ID, rate: r.String(), full: r.CommissionMinor(l.amount, l.quantity, o.cur)})
+		shares = append(shares, share{tier: tier, partner: p.ID, program: prog.ID, rate: r.String(), full: r.CommissionMinor(l.amount, l.quantity, o.cur)})
 		parent = p.Parent
 	}
 	return shares
@@ -82,7 +83,7 @@ func (s *State) tierShares(o *order, l *line, partnerID string, prog *Program, r
 
 // earns reports whether a partner already has one of the shares (at most
 // maxTiers of them: a scan beats a map).
-func earns(shares []*share, partner string) bool {
+func earns(shares []share, partner string) bool {
 	for _, sh := range shares {
 		if sh.partner == partner {
 			return true

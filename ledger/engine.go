@@ -222,9 +222,10 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 		id: d.OrderID, fact: f.Source + "/" + f.ID, at: f.Time, cur: cur, policy: s.policy(pv),
 		payableAt: f.Time.Add(time.Duration(pv.HoldingDays) * day),
 	}
+	o.lines = make([]line, 0, len(d.Lines))
 	for _, l := range d.Lines {
 		minor, _ := money.ParseMinor(l.Amount.Text, cur) // validated
-		o.lines = append(o.lines, &line{id: l.LineID, product: l.ProductID, quantity: l.Quantity, amount: minor})
+		o.lines = append(o.lines, line{id: l.LineID, product: l.ProductID, quantity: l.Quantity, amount: minor})
 		o.total += minor
 	}
 	contact := d.ContactID
@@ -300,8 +301,10 @@ func attribution(o *order, d Decision, lines []LineExplanation) Attribution {
 // accrueAll accrues every share of an upfront order in full.
 func (s *State) accrueAll(o *order, f events.Fact) []Entry {
 	var out []Entry
-	for _, l := range o.lines {
-		for _, sh := range l.shares {
+	for i := range o.lines {
+		l := &o.lines[i]
+		for j := range l.shares {
+			sh := &l.shares[j]
 			if sh.full == 0 {
 				continue
 			}
@@ -367,11 +370,13 @@ func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output
 	last := o.paid == o.total
 	payableAt := f.Time.Add(time.Duration(o.policy.HoldingDays) * day)
 	var out Output
-	for _, l := range o.lines {
+	for i := range o.lines {
+		l := &o.lines[i]
 		if l.refunded == l.amount && l.amount > 0 {
 			continue // fully refunded: nothing more to earn
 		}
-		for _, sh := range l.shares {
+		for j := range l.shares {
+			sh := &l.shares[j]
 			part := money.ShareMinor(sh.full, amt, o.total)
 			room := sh.full - sh.accrued
 			if last || part > room {
@@ -417,7 +422,8 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 		l := o.line(rl.LineID)
 		l.refunded += amounts[i]
 		last := l.refunded == l.amount
-		for _, sh := range l.shares {
+		for j := range l.shares {
+			sh := &l.shares[j]
 			left := sh.accrued - sh.reversed
 			rev := left
 			if !last {

@@ -455,14 +455,14 @@ func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion) *order {
 	if r.Bool() {
 		o.winner = &credit{partner: r.String(), click: r.String(), link: r.String(), program: r.String(), source: r.String()}
 	}
-	o.lines = make([]*line, r.Count(6))
+	o.lines = make([]line, r.Count(6))
 	for i := range o.lines {
-		l := &line{id: r.String(), product: r.String(), quantity: r.Varint(), amount: r.Varint(), refunded: r.Varint()}
-		l.shares = make([]*share, r.Count(7))
+		l := &o.lines[i]
+		*l = line{id: r.String(), product: r.String(), quantity: r.Varint(), amount: r.Varint(), refunded: r.Varint()}
+		l.shares = make([]share, r.Count(7))
 		for j := range l.shares {
-			l.shares[j] = &share{tier: r.Int(), partner: r.String(), program: r.String(), rate: r.String(), full: r.Varint(), accrued: r.Varint(), reversed: r.Varint()}
+			l.shares[j] = share{tier: r.Int(), partner: r.String(), program: r.String(), rate: r.String(), full: r.Varint(), accrued: r.Varint(), reversed: r.Varint()}
 		}
-		o.lines[i] = l
 	}
 	for _, set := range []*map[string]bool{&o.refunds, &o.payments} {
 		if n := r.Count(1); n > 0 {

@@ -58,15 +58,15 @@ type order struct {
 	policy    *PolicyVersion // shared by the orders decided under it
 	payableAt time.Time
 	winner    *credit // nil when nobody is credited
-	lines     []*line
+	lines     []line  // held by value: one allocation for all of them
 	refunds   map[string]bool
 	payments  map[string]bool
 }
 
 func (o *order) line(id string) *line {
-	for _, l := range o.lines {
-		if l.id == id {
-			return l
+	for i := range o.lines {
+		if o.lines[i].id == id {
+			return &o.lines[i]
 		}
 	}
 	return nil
@@ -83,7 +83,7 @@ type line struct {
 	quantity    int64
 	amount      int64
 	refunded    int64
-	shares      []*share
+	shares      []share
 }
 
 // share is one partner's commission on one line.
