@@ -225,7 +225,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	o.lines = make([]line, 0, len(d.Lines))
 	for _, l := range d.Lines {
 		minor, _ := money.ParseMinor(l.Amount.Text, cur) // validated
-		o.lines = append(o.lines, line{id: s.intern(l.LineID), product: s.intern(l.ProductID), quantity: l.Quantity, amount: minor})
+		o.lines = append(o.lines, line{id: l.LineID, product: l.ProductID, quantity: l.Quantity, amount: minor})
 		o.total += minor
 	}
 	contact := d.ContactID
@@ -236,7 +236,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	if w := decision.Winner; w != nil {
 		// Not the candidate itself: a pointer into the decision would keep
 		// every candidate of every order alive for as long as the order.
-		o.winner = credit{partner: w.PartnerID, click: w.ClickID, link: w.LinkCode, program: w.ProgramID, source: w.Source}
+		o.winner = &credit{partner: w.PartnerID, click: w.ClickID, link: w.LinkCode, program: w.ProgramID, source: w.Source}
 	}
 	lines := s.priceLines(o, decision.Winner, cycle)
 	s.orders[d.OrderID] = o
@@ -338,7 +338,7 @@ func (s *State) entry(o *order, l *line, sh *share, kind string, amount, net int
 		ProgramID: sh.program, Rate: sh.rate, Time: at, PayableAt: payableAt,
 		Policy: o.policy.Version, Fact: o.fact,
 	}
-	if w := o.winner; w.credited() {
+	if w := o.winner; w != nil {
 		e.Source, e.ClickID, e.LinkCode = w.source, w.click, w.link
 	}
 	return e

@@ -163,7 +163,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	norders := r.Count(8)
 	s.orders = make(map[string]*order, norders)
 	for range norders {
-		o := decodeOrder(r, policies, s)
+		o := decodeOrder(r, policies)
 		if o == nil {
 			break
 		}
@@ -406,8 +406,8 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[PolicyVersion]int) 
 	w.Varint(o.paid)
 	w.Uvarint(uint64(policies[*o.policy]))
 	w.Time(o.payableAt)
-	w.Bool(o.winner.credited())
-	if c := o.winner; c.credited() {
+	w.Bool(o.winner != nil)
+	if c := o.winner; c != nil {
 		for _, s := range []string{c.partner, c.click, c.link, c.program, c.source} {
 			w.String(s)
 		}
@@ -438,7 +438,7 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[PolicyVersion]int) 
 	}
 }
 
-func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion, s *State) *order {
+func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion) *order {
 	o := &order{id: r.String(), fact: r.String(), at: r.Time()}
 	code := r.String()
 	cur, err := money.Lookup(code)
@@ -453,15 +453,12 @@ func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion, s *State) *orde
 	}
 	o.payableAt = r.Time()
 	if r.Bool() {
-		o.winner = credit{partner: r.String(), click: r.String(), link: r.String(), program: r.String(), source: r.String()}
-		if !o.winner.credited() {
-			r.Fail("order %s credits a partner with no id", o.id)
-		}
+		o.winner = &credit{partner: r.String(), click: r.String(), link: r.String(), program: r.String(), source: r.String()}
 	}
 	o.lines = make([]line, r.Count(6))
 	for i := range o.lines {
 		l := &o.lines[i]
-		*l = line{id: s.intern(r.String()), product: s.intern(r.String()), quantity: r.Varint(), amount: r.Varint(), refunded: r.Varint()}
+		*l = line{id: r.String(), product: r.String(), quantity: r.Varint(), amount: r.Varint(), refunded: r.Varint()}
 		l.shares = make([]share, r.Count(7))
 		for j := range l.shares {
 			l.shares[j] = share{tier: r.Int(), partner: r.String(), program: r.String(), rate: r.String(), full: r.Varint(), accrued: r.Varint(), reversed: r.Varint()}

@@ -17,19 +17,8 @@ type State struct {
 	subs   map[string]*subscription
 	accts  map[string]*account
 	facts  map[uint64]uint64 // fact key digest -> payload digest
-	// policies interns the policy versions orders were decided under;
-	// strings interns line and product ids, which repeat across orders.
+	// policies interns the policy versions orders were decided under.
 	policies map[PolicyVersion]*PolicyVersion
-	strings  map[string]string
-}
-
-// intern returns the state's one copy of a string that repeats.
-func (s *State) intern(v string) string {
-	if c, ok := s.strings[v]; ok {
-		return c
-	}
-	s.strings[v] = v
-	return v
 }
 
 // policy returns the one shared copy of a policy version.
@@ -46,7 +35,7 @@ func newState() *State {
 	return &State{
 		cat: newCatalog(), clicks: newClicks(), ids: newIdentities(),
 		orders: map[string]*order{}, subs: map[string]*subscription{},
-		accts: map[string]*account{}, facts: map[uint64]uint64{}, policies: map[PolicyVersion]*PolicyVersion{}, strings: map[string]string{},
+		accts: map[string]*account{}, facts: map[uint64]uint64{}, policies: map[PolicyVersion]*PolicyVersion{},
 	}
 }
 
@@ -68,8 +57,8 @@ type order struct {
 	paid      int64
 	policy    *PolicyVersion // shared by the orders decided under it
 	payableAt time.Time
-	winner    credit // the zero credit when nobody is credited
-	lines     []line // held by value: one allocation for all of them
+	winner    *credit // nil when nobody is credited
+	lines     []line  // held by value: one allocation for all of them
 	refunds   map[string]bool
 	payments  map[string]bool
 }
@@ -88,9 +77,6 @@ func (o *order) line(id string) *line {
 type credit struct {
 	partner, click, link, program, source string
 }
-
-// credited reports whether anybody is credited.
-func (c credit) credited() bool { return c.partner != "" }
 
 type line struct {
 	id, product string
