@@ -3,10 +3,12 @@
 // attribution state (clicks by visitor, identifications, referral history),
 // Decide (who earns an order, with every candidate and its reason), the
 // commission rules, the ledger records, and Engine, the deterministic fold of
-// facts into ledger entries.
+// facts into ledger entries, whose whole state encodes to a snapshot and
+// decodes back to an engine that folds on exactly as if it never stopped.
 //
 // Nothing here does I/O, reads a clock, logs, or takes a context: the same
 // facts under the same policy give byte-identical entries, which is what
-// makes replay trustworthy. ledger imports money and events only; it must
-// not import the store, projections, replay or server.
+// makes replay trustworthy. ledger imports money, events and
+// internal/snapshot (an encoding, no I/O); it must not import the store,
+// projections, replay or server.
 package ledger
