@@ -111,6 +111,28 @@ func sameAsRebuilt(t *testing.T, l logs, w *Writer, view *Ledger) {
 	}
 }
 
+// snapshotAfter submits facts to new logs, has a writer decide them, and
+// snapshots it; the writer goes on being usable.
+func snapshotAfter(t *testing.T, facts []events.Fact) (logs, *Writer, string) {
+	t.Helper()
+	ctx := context.Background()
+	l := newLogs(t)
+	l.submit(t, facts)
+	view := NewLedger(l.ledger)
+	w, err := OpenWriter(ctx, l.facts, l.ledger, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "writer.snap")
+	if err := w.WriteSnapshot(ctx, path, view); err != nil {
+		t.Fatal(err)
+	}
+	return l, w, path
+}
+
 func TestResumeWriterFromASnapshot(t *testing.T) {
 	ctx := context.Background()
 	all := seedFacts(t)
@@ -118,20 +140,7 @@ func TestResumeWriterFromASnapshot(t *testing.T) {
 		t.Fatalf("the seed has %d facts: too few to cut", len(all))
 	}
 	for _, cut := range []int{0, 4, len(all) / 2, len(all) - 2} {
-		l := newLogs(t)
-		l.submit(t, all[:cut])
-		view := NewLedger(l.ledger)
-		w, err := OpenWriter(ctx, l.facts, l.ledger, view)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.CatchUp(ctx); err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(t.TempDir(), "writer.snap")
-		if err := w.WriteSnapshot(ctx, path, view); err != nil {
-			t.Fatal(err)
-		}
+		l, w, path := snapshotAfter(t, all[:cut])
 		// The writer goes on after the snapshot, as a service does until
 		// it stops.
 		more := cut + (len(all)-cut)/2
@@ -167,20 +176,7 @@ func TestResumeWriterSaysWhyItRebuilt(t *testing.T) {
 	ctx := context.Background()
 	all := seedFacts(t)
 	setup := func() (logs, string) {
-		l := newLogs(t)
-		l.submit(t, all)
-		view := NewLedger(l.ledger)
-		w, err := OpenWriter(ctx, l.facts, l.ledger, view)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.CatchUp(ctx); err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(t.TempDir(), "writer.snap")
-		if err := w.WriteSnapshot(ctx, path, view); err != nil {
-			t.Fatal(err)
-		}
+		l, _, path := snapshotAfter(t, all)
 		return l, path
 	}
 	resume := func(l logs, path string) error {
