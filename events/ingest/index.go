@@ -46,15 +46,19 @@ func NewIndex() *Index {
 }
 
 func newIndexWithKey(key [16]byte, size int) *Index {
-	block, err := aes.NewCipher(key[:])
-	if err != nil {
-		panic(err) // a 16-byte key is always valid
-	}
 	n := 1 << 10
 	for n < size {
 		n <<= 1
 	}
-	return &Index{key: key, block: block, slots: make([]slot, n)}
+	return &Index{key: key, block: newDigestCipher(key), slots: make([]slot, n)}
+}
+
+func newDigestCipher(key [16]byte) cipher.Block {
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic(err) // a 16-byte key is always valid
+	}
+	return block
 }
 
 // sum is the keyed 128-bit digest of b.

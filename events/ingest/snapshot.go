@@ -2,8 +2,10 @@ package ingest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/internal/snapshot"
@@ -11,14 +13,15 @@ import (
 
 const (
 	indexSnapshotKind    = "refledger.ingest-index"
-	indexSnapshotVersion = 2
-	// indexChunk is how many slots go in one fixed-width run of the file.
-	indexChunk = 8192
+	indexSnapshotVersion = 3
+	slotBytes            = 32
 )
 
 // WriteSnapshot saves the index and the fact-log head it covers to path,
-// atomically. It must not run beside Submit: call it from the goroutine
-// that submits.
+// atomically. The slot table goes in as it is in memory (four little-endian
+// words a slot, empty ones too, 8-byte aligned in the file), so that
+// loading maps the file and uses the table where it lies. It must not run
+// beside Submit: call it from the goroutine that submits.
 func (in *Ingester) WriteSnapshot(ctx context.Context, path string) error {
 	id, err := store.CommitIDAt(ctx, in.log, in.head)
 	if err != nil {
@@ -31,23 +34,19 @@ func (in *Ingester) WriteSnapshot(ctx context.Context, path string) error {
 		e.Bytes(x.key[:])
 		e.Uvarint(uint64(x.used))
 		e.Uvarint(uint64(len(x.slots)))
-		// Each used slot with its number: loading puts every entry back
-		// where it was, with no hashing and no probing.
-		run := make([]uint64, 0, 5*indexChunk)
-		for i, s := range x.slots {
-			if s.k1 == 0 {
-				continue
-			}
-			run = append(run, uint64(i), s.k0, s.k1, s.payload, s.position)
-			if len(run) == cap(run) {
-				e.Uint64s(run)
-				run = run[:0]
+		e.Align(8)
+		buf := make([]byte, 0, 64<<10)
+		for _, s := range x.slots {
+			buf = binary.LittleEndian.AppendUint64(buf, s.k0)
+			buf = binary.LittleEndian.AppendUint64(buf, s.k1)
+			buf = binary.LittleEndian.AppendUint64(buf, s.payload)
+			buf = binary.LittleEndian.AppendUint64(buf, s.position)
+			if len(buf) == cap(buf) {
+				e.Raw(buf)
+				buf = buf[:0]
 			}
 		}
-		if len(run) > 0 {
-			e.Uint64s(run)
-		}
-		e.Uint64s(nil) // the end
+		e.Raw(buf)
 	})
 }
 
@@ -80,7 +79,7 @@ func (in *Ingester) Rebuilt() bool { return in.rebuilt }
 func openFrom(ctx context.Context, log store.Log, path string) (*Ingester, error) {
 	in := &Ingester{log: log}
 	var id string
-	err := snapshot.ReadFile(path, indexSnapshotKind, indexSnapshotVersion, func(r *snapshot.Decoder) error {
+	err := snapshot.MapFile(path, indexSnapshotKind, indexSnapshotVersion, func(r *snapshot.Decoder) error {
 		in.head, id, in.index = decodeIndex(r)
 		return r.Err()
 	})
@@ -101,41 +100,62 @@ func openFrom(ctx context.Context, log store.Log, path string) (*Ingester, error
 
 // decodeIndex reads an index snapshot's body: the fact-log head it covers,
 // the id of the commit there, and the index (nil when the decoder failed
-// early; check the decoder's error).
+// early; check the decoder's error). On a little-endian machine, with the
+// table 8-byte aligned in the buffer, the index uses the table where it
+// lies (a mapped file's pages are read as they are touched); otherwise it
+// copies it. Either way every slot is checked.
 func decodeIndex(r *snapshot.Decoder) (head store.Position, id string, x *Index) {
 	head, id = r.Uvarint(), r.String()
 	key := r.Bytes()
-	used, size := r.Count(40), r.Uvarint()
+	used, size := r.Uvarint(), r.Uvarint()
 	if len(key) != 16 {
 		r.Fail("index key of %d bytes, want 16", len(key))
 		return head, id, nil
 	}
-	if size < 1<<10 || size&(size-1) != 0 || uint64(used)*4 > size*3 || (size > 1<<11 && uint64(used) < size/4) {
+	if size < 1<<10 || size&(size-1) != 0 || size > 1<<40 || used*4 > size*3 {
 		r.Fail("an index of %d slots cannot hold %d entries", size, used)
 		return head, id, nil
 	}
-	x = newIndexWithKey([16]byte(key), int(size))
-	for {
-		run := r.Uint64s()
-		if len(run) == 0 {
-			break
-		}
-		if len(run)%5 != 0 || x.used+len(run)/5 > used {
-			r.Fail("a run of %d words does not fit the index", len(run))
-			break
-		}
-		for i := 0; i < len(run); i += 5 {
-			at, k1 := run[i], run[i+2]
-			if at >= size || k1&1 == 0 || x.slots[at].k1 != 0 {
-				r.Fail("index entry %d is out of place", x.used)
-				break
-			}
-			x.slots[at] = slot{k0: run[i+1], k1: k1, payload: run[i+3], position: run[i+4]}
-			x.used++
+	r.Align(8)
+	raw := r.Raw(int(size) * slotBytes)
+	if r.Err() != nil {
+		return head, id, nil
+	}
+	x = &Index{key: [16]byte(key), block: newDigestCipher([16]byte(key))}
+	if overlay, ok := slotsOver(raw); ok {
+		x.slots = overlay
+	} else {
+		x.slots = make([]slot, size)
+		for i := range x.slots {
+			b := raw[i*slotBytes:]
+			x.slots[i] = slot{k0: binary.LittleEndian.Uint64(b), k1: binary.LittleEndian.Uint64(b[8:]),
+				payload: binary.LittleEndian.Uint64(b[16:]), position: binary.LittleEndian.Uint64(b[24:])}
 		}
 	}
-	if x.used != used {
+	for i := range x.slots {
+		if s := &x.slots[i]; s.k1 != 0 {
+			x.used++
+		} else if s.k0 != 0 || s.payload != 0 || s.position != 0 {
+			r.Fail("empty index slot %d holds data", i)
+			return head, id, nil
+		}
+	}
+	if uint64(x.used) != used {
 		r.Fail("%d index entries, the header says %d", x.used, used)
+		return head, id, nil
 	}
 	return head, id, x
+}
+
+// A slot is four words, with no padding: the file's layout.
+var _ [slotBytes - unsafe.Sizeof(slot{})]struct{}
+var _ [unsafe.Sizeof(slot{}) - slotBytes]struct{}
+
+// slotsOver lays the slot table over raw bytes without copying, where the
+// machine is little-endian and the bytes are aligned for it.
+func slotsOver(raw []byte) ([]slot, bool) {
+	if len(raw) == 0 || binary.NativeEndian.Uint16([]byte{1, 0}) != 1 || uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%unsafe.Alignof(slot{}) != 0 {
+		return nil, false
+	}
+	return unsafe.Slice((*slot)(unsafe.Pointer(unsafe.SliceData(raw))), len(raw)/slotBytes), true
 }

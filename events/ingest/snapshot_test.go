@@ -25,7 +25,7 @@ func TestIndexSnapshotRemembersEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := indexChunk + 300
+	n := 8192 + 300 // past one growth of the table
 	submit := func(in *Ingester, from, to int, contact string) []Outcome {
 		var all []Outcome
 		for i := from; i < to; i += MaxBatch {

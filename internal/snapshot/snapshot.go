@@ -38,6 +38,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // by WriteFile or Finish; the methods do nothing after it.
 type Encoder struct {
 	w       *bufio.Writer
+	written int64 // bytes so far, from the start of the file
 	symbols map[string]uint64
 	crc     hash.Hash32
 	err     error
@@ -58,8 +59,21 @@ func NewEncoder(w io.Writer, kind string, version uint64) *Encoder {
 func (e *Encoder) raw(b []byte) {
 	if e.err == nil {
 		_, e.err = e.w.Write(b)
+		e.written += int64(len(b))
 	}
 }
+
+// Align pads with zero bytes to a multiple of k bytes from the start of
+// the file, so that Decoder.Raw can hand out bytes that a fixed-width
+// array may be laid over.
+func (e *Encoder) Align(k int) {
+	if pad := int(e.written % int64(k)); pad != 0 {
+		e.raw(make([]byte, k-pad))
+	}
+}
+
+// Raw writes bytes as they are, with no length: the reader must know it.
+func (e *Encoder) Raw(b []byte) { e.raw(b) }
 
 // Finish flushes the body and writes the checksum trailer.
 func (e *Encoder) Finish() error {
@@ -100,6 +114,7 @@ func (e *Encoder) String(s string) {
 	e.Uvarint(uint64(len(s)))
 	if e.err == nil {
 		_, e.err = e.w.WriteString(s)
+		e.written += int64(len(s))
 	}
 }
 
@@ -208,6 +223,21 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
+// MapFile is ReadFile on a memory mapping of the file instead of a copy of
+// it (where the system has mmap): the bytes Decoder.Raw hands out stay
+// valid for the life of the process, and pages are read when touched.
+// Writes to them stay private to the process.
+func MapFile(path, kind string, version uint64, body func(*Decoder) error) error {
+	data, err := mapFile(path)
+	if err != nil {
+		return err
+	}
+	if err := Decode(data, kind, version, body); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
 // ReadFile reads a snapshot of the given kind and version. A missing file
 // gives an error wrapping os.ErrNotExist; anything wrong with its contents,
 // one wrapping ErrUnusable.
@@ -233,6 +263,7 @@ func Decode(data []byte, kind string, version uint64, body func(*Decoder) error)
 		return fmt.Errorf("%w: checksum %08x, want %08x (the file is damaged)", ErrUnusable, got, want)
 	}
 	d := NewDecoder(data[len(magic):n])
+	d.base = len(magic)
 	if k := d.String(); d.err == nil && k != kind {
 		return fmt.Errorf("%w: it holds %q, not %q", ErrUnusable, k, kind)
 	}
@@ -260,11 +291,30 @@ type Decoder struct {
 	data    []byte
 	err     error
 	symbols []string
+	base    int // file offset of the body's first byte
+	size    int // the body's length
 }
 
 // NewDecoder reads a snapshot body held in memory, without a header or a
 // checksum (Decode checks those, then uses one).
-func NewDecoder(body []byte) *Decoder { return &Decoder{data: body} }
+func NewDecoder(body []byte) *Decoder { return &Decoder{data: body, size: len(body)} }
+
+// Align skips the padding Encoder.Align wrote.
+func (d *Decoder) Align(k int) {
+	if pad := (d.base + d.size - len(d.data)) % k; pad != 0 {
+		d.take(k - pad)
+	}
+}
+
+// Raw returns the next n bytes as they are, without copying: they alias
+// the snapshot's buffer (see MapFile for how long that lives).
+func (d *Decoder) Raw(n int) []byte {
+	if n < 0 {
+		d.fail("a negative length")
+		return nil
+	}
+	return d.take(n)
+}
 
 // Err is the first error met, wrapping ErrUnusable.
 func (d *Decoder) Err() error {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 type sample struct {
@@ -143,4 +144,41 @@ func FuzzDecode(f *testing.F) {
 		d := &Decoder{data: data}
 		decodeSample(d)
 	})
+}
+
+func TestMapFileHandsOutAlignedRawBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raw.snap")
+	payload := make([]byte, 4096*3+24)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	err := WriteFile(path, "raw", 1, func(e *Encoder) {
+		e.String("odd length") // leaves the body unaligned
+		e.Align(8)
+		e.Raw(payload)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	err = MapFile(path, "raw", 1, func(d *Decoder) error {
+		_ = d.String()
+		d.Align(8)
+		got = d.Raw(len(payload))
+		return d.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, payload) {
+		t.Fatal("raw bytes differ after mapping")
+	}
+	if uintptr(unsafe.Pointer(&got[0]))%8 != 0 {
+		t.Fatal("raw bytes are not 8-byte aligned in the mapping")
+	}
+	got[0] ^= 1 // a private mapping: writable, and the file stays as it was
+	again, _ := os.ReadFile(path)
+	if err := Decode(again, "raw", 1, func(d *Decoder) error { d.Skip(); return nil }); err != nil {
+		t.Fatalf("writing to the mapping changed the file: %v", err)
+	}
 }
