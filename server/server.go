@@ -50,7 +50,7 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	s.live.snapshots = snapshotter{path: cfg.snapshotPath(writerSnapshotFile), what: "ledger writer", log: cfg.Log, save: s.live.saveSnapshot}
 	s.live.readModels = snapshotter{path: cfg.snapshotPath(readModelsFile), what: "read models", log: cfg.Log, save: s.live.saveReadModels}
 	s.batch = &batcher{in: in, reqs: make(chan *batchReq, ingestQueue), metric: s.metrics}
-	s.batch.snapshots = snapshotter{path: cfg.snapshotPath(indexSnapshotFile), what: "ingest index", log: cfg.Log, save: in.WriteSnapshot}
+	s.batch.snapshots = snapshotter{path: cfg.snapshotPath(indexSnapshotFile), what: "ingest index", log: cfg.Log, copyState: in.SnapshotCopy}
 	if in.Rebuilt() {
 		s.batch.snapshots.rebuilt()
 	}

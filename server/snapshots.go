@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,10 +26,16 @@ type snapshotter struct {
 	path string // "" takes none
 	what string // what the snapshot holds, for logs
 	log  *zap.Logger
-	save func(ctx context.Context, path string) error
+	// save writes the snapshot, pausing the loop meanwhile. copyState,
+	// when set instead, only copies the state (a short pause) and returns
+	// what writes the copy, which then runs beside the loop.
+	save      func(ctx context.Context, path string) error
+	copyState func(ctx context.Context) (func(path string) error, error)
 
-	at    time.Time // when the last one was taken (or the loop started)
-	facts int       // facts gone by since
+	at      time.Time // when the last one was taken (or the loop started)
+	facts   int       // facts gone by since
+	writing sync.WaitGroup
+	busy    atomic.Bool // a copy is being written
 }
 
 // count notes facts that went by.
@@ -41,26 +49,60 @@ func (s *snapshotter) due() bool {
 	return s.path != "" && s.facts > 0 && (s.facts >= snapshotEvery && age >= snapshotMinAge || age >= snapshotMaxAge)
 }
 
-// takeIfDue takes a snapshot when one is due.
+// takeIfDue takes a snapshot when one is due and none is being written.
 func (s *snapshotter) takeIfDue(ctx context.Context) {
-	if s.due() {
-		s.take(ctx)
+	if s.due() && !s.busy.Load() {
+		s.take(ctx, false)
 	}
 }
 
-// final takes a last snapshot when anything changed since the last one.
+// final takes a last snapshot when anything changed since the last one,
+// and returns once every snapshot is written.
 func (s *snapshotter) final(ctx context.Context) {
+	s.writing.Wait()
 	if s.path != "" && s.facts > 0 {
-		s.take(context.WithoutCancel(ctx))
+		s.take(context.WithoutCancel(ctx), true)
 	}
 }
 
-// take saves the snapshot; a failure is logged and costs only a slower
-// restart.
-func (s *snapshotter) take(ctx context.Context) {
+// take saves the snapshot, in the background when it can and wait is
+// false; a failure is logged and costs only a slower restart.
+func (s *snapshotter) take(ctx context.Context, wait bool) {
 	start := time.Now()
 	s.at = start
-	if err := s.save(ctx, s.path); err != nil {
+	if s.copyState == nil {
+		s.done(start, s.save(ctx, s.path))
+		return
+	}
+	write, err := s.copyState(ctx)
+	if err != nil {
+		s.done(start, err)
+		return
+	}
+	s.facts = 0 // counted from the copy on; a failed write logs and waits for the next
+	paused := time.Since(start)
+	s.writing.Add(1)
+	s.busy.Store(true)
+	run := func() {
+		defer s.writing.Done()
+		defer s.busy.Store(false)
+		if err := write(s.path); err != nil {
+			s.done(start, err)
+			return
+		}
+		s.log.Info("snapshot written", zap.String("of", s.what), zap.String("path", s.path),
+			zap.Duration("paused", paused), zap.Duration("took", time.Since(start)))
+	}
+	if wait {
+		run()
+	} else {
+		go run()
+	}
+}
+
+// done logs how a synchronous snapshot ended.
+func (s *snapshotter) done(start time.Time, err error) {
+	if err != nil {
 		s.log.Error("snapshot", zap.String("of", s.what), zap.Error(err))
 		return
 	}

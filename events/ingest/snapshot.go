@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/refledger/refledger/events/store"
@@ -23,31 +24,45 @@ const (
 // loading maps the file and uses the table where it lies. It must not run
 // beside Submit: call it from the goroutine that submits.
 func (in *Ingester) WriteSnapshot(ctx context.Context, path string) error {
-	id, err := store.CommitIDAt(ctx, in.log, in.head)
+	write, err := in.SnapshotCopy(ctx)
 	if err != nil {
 		return err
 	}
-	x := in.index
-	return snapshot.WriteFile(path, indexSnapshotKind, indexSnapshotVersion, func(e *snapshot.Encoder) {
-		e.Uvarint(in.head)
-		e.String(id)
-		e.Bytes(x.key[:])
-		e.Uvarint(uint64(x.used))
-		e.Uvarint(uint64(len(x.slots)))
-		e.Align(8)
-		buf := make([]byte, 0, 64<<10)
-		for _, s := range x.slots {
-			buf = binary.LittleEndian.AppendUint64(buf, s.k0)
-			buf = binary.LittleEndian.AppendUint64(buf, s.k1)
-			buf = binary.LittleEndian.AppendUint64(buf, s.payload)
-			buf = binary.LittleEndian.AppendUint64(buf, s.position)
-			if len(buf) == cap(buf) {
-				e.Raw(buf)
-				buf = buf[:0]
+	return write(path)
+}
+
+// SnapshotCopy copies the index as it stands (a copy of its slot table:
+// about a tenth of a second at ten million facts) and returns what writes
+// that copy as WriteSnapshot would, which may run while facts are
+// submitted. SnapshotCopy itself must not run beside Submit.
+func (in *Ingester) SnapshotCopy(ctx context.Context) (func(path string) error, error) {
+	id, err := store.CommitIDAt(ctx, in.log, in.head)
+	if err != nil {
+		return nil, err
+	}
+	head, key, used, slots := in.head, in.index.key, in.index.used, slices.Clone(in.index.slots)
+	return func(path string) error {
+		return snapshot.WriteFile(path, indexSnapshotKind, indexSnapshotVersion, func(e *snapshot.Encoder) {
+			e.Uvarint(head)
+			e.String(id)
+			e.Bytes(key[:])
+			e.Uvarint(uint64(used))
+			e.Uvarint(uint64(len(slots)))
+			e.Align(8)
+			buf := make([]byte, 0, 64<<10)
+			for _, s := range slots {
+				buf = binary.LittleEndian.AppendUint64(buf, s.k0)
+				buf = binary.LittleEndian.AppendUint64(buf, s.k1)
+				buf = binary.LittleEndian.AppendUint64(buf, s.payload)
+				buf = binary.LittleEndian.AppendUint64(buf, s.position)
+				if len(buf) == cap(buf) {
+					e.Raw(buf)
+					buf = buf[:0]
+				}
 			}
-		}
-		e.Raw(buf)
-	})
+			e.Raw(buf)
+		})
+	}, nil
 }
 
 // OpenFrom opens an ingester from the index snapshot at path, then reads
