@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/internal/snapshot"
@@ -22,49 +23,75 @@ const (
 // WriteReadModels saves the catalog and the click history, which have
 // applied the fact log through position through, to path, atomically.
 func WriteReadModels(ctx context.Context, facts store.Log, path string, through store.Position, cat *Catalog, clicks *Clicks) error {
-	id, err := store.CommitIDAt(ctx, facts, through)
+	write, err := CopyReadModels(ctx, facts, through, cat, clicks)
 	if err != nil {
 		return err
 	}
-	cat.mu.RLock()
-	defer cat.mu.RUnlock()
-	clicks.mu.RLock()
-	defer clicks.mu.RUnlock()
-	// The catalog is small, and JSON (with sorted map keys) keeps it exact.
-	catalog, err := json.Marshal([]any{cat.partners, cat.programs, cat.enrolled, cat.links, clicks.links, clicks.partnerLinks, clicks.visitorsOf, clicks.manual})
+	return write(path)
+}
+
+// CopyReadModels takes what a snapshot of the catalog and click history
+// needs, quickly, and returns what writes it, which may run while facts are
+// applied. The click columns only ever grow, so it keeps their lengths
+// rather than copying them; maps are cloned (their slices, too, only grow).
+// It must run in the goroutine that applies facts.
+func CopyReadModels(ctx context.Context, facts store.Log, through store.Position, cat *Catalog, clicks *Clicks) (func(path string) error, error) {
+	id, err := store.CommitIDAt(ctx, facts, through)
 	if err != nil {
-		return fmt.Errorf("snapshot the catalog: %w", err)
+		return nil, err
 	}
-	return snapshot.WriteFile(path, readModelsKind, readModelsVersion, func(e *snapshot.Encoder) {
-		e.Uvarint(through)
-		e.String(id)
-		e.Bytes(catalog)
-		c := clicks
-		e.Uvarint(uint64(len(c.syms.names)))
-		for _, s := range c.syms.names {
-			e.String(s)
+	cat.mu.RLock()
+	catalog := []any{maps.Clone(cat.partners), maps.Clone(cat.programs), maps.Clone(cat.enrolled), maps.Clone(cat.links)}
+	cat.mu.RUnlock()
+	clicks.mu.RLock()
+	c := &Clicks{
+		links: maps.Clone(clicks.links), partnerLinks: maps.Clone(clicks.partnerLinks),
+		syms: symbols{names: clicks.syms.names[:len(clicks.syms.names):len(clicks.syms.names)]},
+		at:   clicks.at[:len(clicks.at):len(clicks.at)], link: clicks.link[:len(clicks.link):len(clicks.link)],
+		agent: clicks.agent[:len(clicks.agent):len(clicks.agent)], referrer: clicks.referrer[:len(clicks.referrer):len(clicks.referrer)],
+		text: clicks.text[:len(clicks.text):len(clicks.text)], arena: clicks.arena[:len(clicks.arena):len(clicks.arena)],
+		prevOnLink: clicks.prevOnLink[:len(clicks.prevOnLink):len(clicks.prevOnLink)], prevOfVisitor: clicks.prevOfVisitor[:len(clicks.prevOfVisitor):len(clicks.prevOfVisitor)],
+		lastOnLink: maps.Clone(clicks.lastOnLink), lastOfVisitor: maps.Clone(clicks.lastOfVisitor),
+		byContact: maps.Clone(clicks.byContact), visitorsOf: maps.Clone(clicks.visitorsOf), manual: maps.Clone(clicks.manual),
+	}
+	clicks.mu.RUnlock()
+	catalog = append(catalog, c.links, c.partnerLinks, c.visitorsOf, c.manual)
+	return func(path string) error {
+		// The catalog is small, and JSON (with sorted map keys) keeps it exact.
+		catalogJSON, err := json.Marshal(catalog)
+		if err != nil {
+			return fmt.Errorf("snapshot the catalog: %w", err)
 		}
-		e.Int64s(c.at)
-		for _, col := range [][]uint32{c.link, c.agent, c.referrer} {
-			e.Uint32s(col)
-		}
-		e.Uint64s(c.text)
-		e.Bytes(c.arena)
-		e.Int32s(c.prevOnLink)
-		e.Int32s(c.prevOfVisitor)
-		links, lastOnLink := snapshot.SortedPairs(c.lastOnLink)
-		e.Uint32s(links)
-		e.Int32s(lastOnLink)
-		visitors, lastOfVisitor := snapshot.SortedPairs(c.lastOfVisitor)
-		e.Uint64s(visitors)
-		e.Int32s(lastOfVisitor)
-		contacts := snapshot.SortedKeys(c.byContact)
-		e.Uvarint(uint64(len(contacts)))
-		for _, k := range contacts {
-			e.String(k)
-			e.Int32s(c.byContact[k])
-		}
-	})
+		return snapshot.WriteFile(path, readModelsKind, readModelsVersion, func(e *snapshot.Encoder) {
+			e.Uvarint(through)
+			e.String(id)
+			e.Bytes(catalogJSON)
+			e.Uvarint(uint64(len(c.syms.names)))
+			for _, s := range c.syms.names {
+				e.String(s)
+			}
+			e.Int64s(c.at)
+			for _, col := range [][]uint32{c.link, c.agent, c.referrer} {
+				e.Uint32s(col)
+			}
+			e.Uint64s(c.text)
+			e.Bytes(c.arena)
+			e.Int32s(c.prevOnLink)
+			e.Int32s(c.prevOfVisitor)
+			links, lastOnLink := snapshot.SortedPairs(c.lastOnLink)
+			e.Uint32s(links)
+			e.Int32s(lastOnLink)
+			visitors, lastOfVisitor := snapshot.SortedPairs(c.lastOfVisitor)
+			e.Uint64s(visitors)
+			e.Int32s(lastOfVisitor)
+			contacts := snapshot.SortedKeys(c.byContact)
+			e.Uvarint(uint64(len(contacts)))
+			for _, k := range contacts {
+				e.String(k)
+				e.Int32s(c.byContact[k])
+			}
+		})
+	}, nil
 }
 
 // ReadReadModels loads the catalog and click history saved at path into

@@ -142,3 +142,40 @@ func FuzzReadModelsSnapshot(f *testing.F) {
 		clicks.ApplyFacts(FactCommit{Facts: []events.Fact{{Type: events.TypeClickRecorded, Data: &events.ClickRecorded{ClickID: "k", LinkCode: "l", VisitorID: "v"}}}})
 	})
 }
+
+// TestReadModelsCopyIsTheStateAtCopyTime: facts applied between the copy
+// and the write do not leak into the snapshot.
+func TestReadModelsCopyIsTheStateAtCopyTime(t *testing.T) {
+	ctx := context.Background()
+	l := newLogs(t)
+	all := seedFacts(t)
+	for i := range 30 {
+		all = append(all, fact(t, fmt.Sprint("k", i), events.TypeClickRecorded, fmt.Sprintf(
+			`{"click_id":"ck%d","link_code":"maria-scm","visitor_id":"vis%d","contact_id":"katie","user_agent":"UA %d"}`, i, i%4, i)))
+	}
+	half := len(all) / 2
+	l.submit(t, all[:half])
+	through, _ := l.facts.Head(ctx)
+	l.submit(t, all[half:])
+	cat, clicks := NewCatalog(), NewClicks()
+	readModelsOf(t, l.facts, 1, through, cat, clicks)
+	write, err := CopyReadModels(ctx, l.facts, through, cat, clicks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readModelsOf(t, l.facts, through+1, 0, cat, clicks) // the follower goes on
+	path := filepath.Join(t.TempDir(), "read-models.snap")
+	if err := write(path); err != nil {
+		t.Fatal(err)
+	}
+	gotCat, gotClicks := NewCatalog(), NewClicks()
+	if at, err := ReadReadModels(ctx, l.facts, path, gotCat, gotClicks); err != nil || at != through {
+		t.Fatalf("read: %v at %d", err, at)
+	}
+	wantCat, wantClicks := NewCatalog(), NewClicks()
+	readModelsOf(t, l.facts, 1, through, wantCat, wantClicks)
+	sameReadModels(t, gotCat, gotClicks, wantCat, wantClicks, []string{"maria", "roger"}, []string{"katie"})
+	if len(clicks.OfPartner("maria")) == len(gotClicks.OfPartner("maria")) {
+		t.Fatal("the test's later clicks did not reach the live models")
+	}
+}

@@ -192,10 +192,11 @@ func (l *live) resumeReadModels(ctx context.Context) {
 		zap.Uint64("facts_through", through), zap.Duration("took", time.Since(start)))
 }
 
-// saveReadModels saves the catalog and the click history; the follower
-// calls it between commits.
-func (l *live) saveReadModels(ctx context.Context, path string) error {
-	return projections.WriteReadModels(ctx, l.facts, path, l.factsHead.Load(), l.catalog, l.clicks)
+// copyReadModels copies what a snapshot of the catalog and the click
+// history needs; the follower calls it between commits, and the copy is
+// written beside it.
+func (l *live) copyReadModels(ctx context.Context) (func(path string) error, error) {
+	return projections.CopyReadModels(ctx, l.facts, l.factsHead.Load(), l.catalog, l.clicks)
 }
 
 // write is the ledger's single writer: it decides the commits the follower
