@@ -50,7 +50,7 @@ func TestComposeFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "Dockerfile")); err != nil {
 		t.Errorf("no Dockerfile: %v", err)
 	}
-	for _, name := range []string{"nats", "eventstore"} {
+	for _, name := range []string{"nats", "eventstore", "refledger"} {
 		if len(doc.Services[name].Volumes) == 0 {
 			t.Errorf("service %s keeps its data on no volume", name)
 		}
@@ -58,6 +58,9 @@ func TestComposeFile(t *testing.T) {
 	conf, err := os.ReadFile(filepath.Join(root, "deploy", "nats.conf"))
 	if err != nil || !strings.Contains(string(conf), "sync_interval: always") {
 		t.Errorf("deploy/nats.conf must set sync_interval: always (%v)", err)
+	}
+	if r := doc.Services["refledger"]; len(r.Volumes) > 0 && !strings.HasPrefix(r.Volumes[0], "refledger-data:"+r.Environment["REFLEDGER_DATA"]) {
+		t.Errorf("refledger's data folder %q (its snapshots) is not on its volume", r.Environment["REFLEDGER_DATA"])
 	}
 	if u := doc.Services["refledger"].Environment["REFLEDGER_NATS_URL"]; !strings.HasPrefix(u, "nats://nats:") {
 		t.Errorf("refledger does not use the nats service: %q", u)
