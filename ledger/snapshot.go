@@ -52,16 +52,17 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 		}
 	}
 
+	orders := snapshot.SortedKeys(s.orders)
 	policies := policyTable{index: map[PolicyVersion]int{}}
-	for _, id := range snapshot.SortedKeys(s.orders) {
+	for _, id := range orders {
 		policies.add(*s.orders[id].policy)
 	}
 	w.Uvarint(uint64(len(policies.list)))
 	for _, pv := range policies.list {
 		encodePolicyVersion(w, pv)
 	}
-	w.Uvarint(uint64(len(s.orders)))
-	for _, id := range snapshot.SortedKeys(s.orders) {
+	w.Uvarint(uint64(len(orders)))
+	for _, id := range orders {
 		encodeOrder(w, s.orders[id], policies.index)
 	}
 

@@ -38,7 +38,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // by WriteFile or Finish; the methods do nothing after it.
 type Encoder struct {
 	w       *bufio.Writer
-	written int64 // bytes so far, from the start of the file
+	written int64  // bytes so far, from the start of the file
+	fixed   []byte // scratch for fixed-width arrays
 	symbols map[string]uint64
 	crc     hash.Hash32
 	err     error
@@ -170,7 +171,10 @@ func (e *Encoder) Uint32s(v []uint32) { writeFixed(e, v, binary.LittleEndian.App
 // small buffer.
 func writeFixed[T any](e *Encoder, v []T, put func([]byte, T) []byte) {
 	e.Uvarint(uint64(len(v)))
-	buf := make([]byte, 0, 8<<10)
+	if e.fixed == nil {
+		e.fixed = make([]byte, 0, 8<<10)
+	}
+	buf := e.fixed[:0]
 	for _, x := range v {
 		buf = put(buf, x)
 		if len(buf) > cap(buf)-8 {
