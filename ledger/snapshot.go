@@ -131,7 +131,9 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	for i := 0; i < len(visitors) && i < len(last) && validClick(last[i]); i++ {
 		c.lastByVisitor[visitors[i]] = last[i]
 	}
-	for range r.Count(2) {
+	entries := r.Count(2)
+	c.byContact = make(map[uint64][]int32, entries)
+	for range entries {
 		k, list := r.Uvarint(), r.Int32s()
 		for _, i := range list {
 			validClick(i)
@@ -139,16 +141,24 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 		c.byContact[k] = list
 	}
 
+	// Maps are made at their final size: growing them costs more than
+	// filling them.
 	ids := s.ids
-	for range r.Count(2) {
+	entries = r.Count(2)
+	ids.contactOf = make(map[uint64]string, entries)
+	for range entries {
 		k := r.Uvarint()
 		ids.contactOf[k] = r.String()
 	}
-	for range r.Count(2) {
+	entries = r.Count(2)
+	ids.visitorsOf = make(map[uint64][]uint64, entries)
+	for range entries {
 		k := r.Uvarint()
 		ids.visitorsOf[k] = r.Uint64s()
 	}
-	for range r.Count(2) {
+	entries = r.Count(2)
+	ids.manual = make(map[uint64][]manualReferral, entries)
+	for range entries {
 		k := r.Uvarint()
 		list := make([]manualReferral, r.Count(3))
 		for i := range list {
