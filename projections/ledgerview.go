@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -14,7 +15,6 @@ import (
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/money"
-	"github.com/shopspring/decimal"
 )
 
 // Entry statuses (CONTRACT §3).
@@ -30,6 +30,8 @@ const (
 type Ledger struct {
 	mu      sync.RWMutex
 	entries []ledger.Entry
+	// byPartner lists each partner's entries (indices into entries).
+	byPartner map[string][]int
 	// attributions says where each order's latest explanation is in the
 	// ledger log; it is read from there when asked for, so the view holds
 	// a few bytes per order instead of the whole record.
@@ -97,7 +99,7 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 	case ledger.TypeCommissionAccrued, ledger.TypeCommissionReversed, ledger.TypeCommissionAdjusted, ledger.TypePayoutPaid:
 		var e ledger.Entry
 		if err = json.Unmarshal(r.Data, &e); err == nil {
-			l.entries = append(l.entries, e)
+			l.addEntry(e)
 		}
 	case ledger.TypeOrderAttributed:
 		if l.lean {
@@ -131,6 +133,14 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 	return nil
 }
 
+func (l *Ledger) addEntry(e ledger.Entry) {
+	if l.byPartner == nil {
+		l.byPartner = map[string][]int{}
+	}
+	l.byPartner[e.PartnerID] = append(l.byPartner[e.PartnerID], len(l.entries))
+	l.entries = append(l.entries, e)
+}
+
 // Head is the last ledger position applied.
 func (l *Ledger) Head() store.Position {
 	l.mu.RLock()
@@ -159,26 +169,30 @@ func (f CommissionFilter) match(e ledger.Entry) bool {
 }
 
 // Commissions lists commission entries (accrued, reversed, adjusted) in log
-// order with their status at time now.
+// order with their status at time now. An entry's status depends only on
+// its own partner's entries (its share's net, and which of its entries the
+// partner's payouts cover), so a query by partner or order reads only the
+// entries of the partners concerned.
 func (l *Ledger) Commissions(f CommissionFilter, now time.Time) []Commission {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	paid := l.paidEntries(now)
-	netByShare := map[string]decimal.Decimal{}
-	for _, e := range l.entries {
-		if e.Kind != ledger.KindPaid && !e.Time.After(now) {
-			k := shareKey(e)
-			netByShare[k] = netByShare[k].Add(decimal.RequireFromString(e.Net))
+	scope := l.scope(f)
+	paid := l.paidEntries(scope, now)
+	netByShare := map[shareID]int64{}
+	for _, i := range scope {
+		if e := &l.entries[i]; e.Kind != ledger.KindPaid && !e.Time.After(now) {
+			netByShare[shareOf(e)] += minorOf(e.Net, e.Currency)
 		}
 	}
 	out := []Commission{}
-	for i, e := range l.entries {
+	for _, i := range scope {
+		e := l.entries[i]
 		if e.Kind == ledger.KindPaid || !f.match(e) {
 			continue
 		}
 		status := StatusPayable
 		switch {
-		case e.Kind == ledger.KindReversed || netByShare[shareKey(e)].IsZero():
+		case e.Kind == ledger.KindReversed || netByShare[shareOf(&e)] == 0:
 			status = StatusReversed
 		case now.Before(e.PayableAt):
 			status = StatusPending
@@ -190,34 +204,81 @@ func (l *Ledger) Commissions(f CommissionFilter, now time.Time) []Commission {
 	return out
 }
 
-func shareKey(e ledger.Entry) string {
-	return e.OrderID + "\x00" + e.LineID + "\x00" + fmt.Sprint(e.Tier) + "\x00" + e.PartnerID
+// scope lists, in log order, the entries whose statuses a filter's answer
+// depends on: every entry of the partners it can concern.
+func (l *Ledger) scope(f CommissionFilter) []int {
+	var partners []string
+	switch {
+	case f.PartnerID != "":
+		partners = []string{f.PartnerID}
+	case f.OrderID != "":
+		seen := map[string]bool{}
+		for i := range l.entries {
+			if e := &l.entries[i]; e.OrderID == f.OrderID && !seen[e.PartnerID] {
+				seen[e.PartnerID] = true
+				partners = append(partners, e.PartnerID)
+			}
+		}
+	default:
+		all := make([]int, len(l.entries))
+		for i := range all {
+			all[i] = i
+		}
+		return all
+	}
+	var out []int
+	for _, p := range partners {
+		out = append(out, l.byPartner[p]...)
+	}
+	slices.Sort(out)
+	return out
 }
 
-// paidEntries marks the positive commission entries that payouts up to now
-// cover, oldest payable first, per partner and currency.
-func (l *Ledger) paidEntries(now time.Time) map[int]bool {
-	paidTotal := map[string]decimal.Decimal{}
-	for _, e := range l.entries {
-		if e.Kind == ledger.KindPaid && !e.Time.After(now) {
-			k := e.PartnerID + "\x00" + e.Currency
-			paidTotal[k] = paidTotal[k].Add(decimal.RequireFromString(e.Amount))
-		}
+// shareID names one partner's commission on one order line at one tier.
+type shareID struct {
+	order, line string
+	tier        int
+	partner     string
+}
+
+func shareOf(e *ledger.Entry) shareID { return shareID{e.OrderID, e.LineID, e.Tier, e.PartnerID} }
+
+// minorOf reads an entry amount in minor units. The engine wrote it; one
+// that does not parse counts as nothing rather than stopping a read.
+func minorOf(amount, currency string) int64 {
+	c, err := money.Lookup(currency)
+	if err != nil {
+		return 0
 	}
+	n, err := money.ParseMinor(amount, c)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// paidEntries marks the positive commission entries among scope that
+// payouts up to now cover, oldest payable first, per partner and currency.
+func (l *Ledger) paidEntries(scope []int, now time.Time) map[int]bool {
+	type account struct{ partner, currency string }
+	paidTotal := map[account]int64{}
 	var idx []int
-	for i, e := range l.entries {
-		if e.Kind != ledger.KindPaid && !e.PayableAt.After(now) && decimal.RequireFromString(e.Net).IsPositive() {
+	for _, i := range scope {
+		e := &l.entries[i]
+		switch {
+		case e.Kind == ledger.KindPaid && !e.Time.After(now):
+			paidTotal[account{e.PartnerID, e.Currency}] += minorOf(e.Amount, e.Currency)
+		case e.Kind != ledger.KindPaid && !e.PayableAt.After(now) && minorOf(e.Net, e.Currency) > 0:
 			idx = append(idx, i)
 		}
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return l.entries[idx[a]].PayableAt.Before(l.entries[idx[b]].PayableAt) })
+	slices.SortStableFunc(idx, func(a, b int) int { return l.entries[a].PayableAt.Compare(l.entries[b].PayableAt) })
 	out := map[int]bool{}
 	for _, i := range idx {
-		e := l.entries[i]
-		k := e.PartnerID + "\x00" + e.Currency
-		amt := decimal.RequireFromString(e.Net)
-		if paidTotal[k].GreaterThanOrEqual(amt) {
-			paidTotal[k] = paidTotal[k].Sub(amt)
+		e := &l.entries[i]
+		k := account{e.PartnerID, e.Currency}
+		if amt := minorOf(e.Net, e.Currency); paidTotal[k] >= amt {
+			paidTotal[k] -= amt
 			out[i] = true
 		}
 	}
@@ -235,8 +296,9 @@ type Balance struct {
 	Paid      string `json:"paid"`
 }
 
+// sums are a balance's amounts in minor units.
 type sums struct {
-	earned, reversed, pending, payable, paid decimal.Decimal
+	earned, reversed, pending, payable, paid int64
 }
 
 // Balances sums the entries that took effect by asOf, per partner and
@@ -248,7 +310,8 @@ func (l *Ledger) Balances(asOf time.Time) []Balance {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	by := map[[2]string]*sums{}
-	for _, e := range l.entries {
+	for i := range l.entries {
+		e := &l.entries[i]
 		if e.Time.After(asOf) {
 			continue
 		}
@@ -274,41 +337,40 @@ func (l *Ledger) Balances(asOf time.Time) []Balance {
 	return out
 }
 
-func (s *sums) add(e ledger.Entry, asOf time.Time) {
-	amt := decimal.RequireFromString(e.Amount)
-	net := decimal.RequireFromString(e.Net)
+func (s *sums) add(e *ledger.Entry, asOf time.Time) {
+	amt, net := minorOf(e.Amount, e.Currency), minorOf(e.Net, e.Currency)
 	switch e.Kind {
 	case ledger.KindPaid:
-		s.paid = s.paid.Add(amt)
+		s.paid += amt
 		return
 	case ledger.KindAccrued:
-		s.earned = s.earned.Add(amt)
+		s.earned += amt
 	case ledger.KindReversed:
-		s.reversed = s.reversed.Add(amt)
+		s.reversed += amt
 	case ledger.KindAdjusted:
-		if net.IsPositive() {
-			s.earned = s.earned.Add(net)
+		if net > 0 {
+			s.earned += net
 		} else {
-			s.reversed = s.reversed.Sub(net)
+			s.reversed -= net
 		}
 	}
 	if asOf.Before(e.PayableAt) {
-		s.pending = s.pending.Add(net)
+		s.pending += net
 	} else {
-		s.payable = s.payable.Add(net)
+		s.payable += net
 	}
 }
 
 func (s *sums) balance(partner, currency string) Balance {
 	cur, err := money.Lookup(currency)
 	if err != nil {
-		panic(fmt.Sprintf("projections: entry in unknown currency %q", currency)) // entries are validated
+		cur = money.Currency{Code: currency} // never written by the engine; its amounts counted as nothing
 	}
-	f := func(d decimal.Decimal) string { return money.Format(d, cur) }
+	f := func(n int64) string { return money.FormatMinor(n, cur) }
 	return Balance{
 		PartnerID: partner, Currency: currency,
 		Earned: f(s.earned), Reversed: f(s.reversed), Pending: f(s.pending),
-		Payable: f(s.payable.Sub(s.paid)), Paid: f(s.paid),
+		Payable: f(s.payable - s.paid), Paid: f(s.paid),
 	}
 }
 

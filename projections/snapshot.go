@@ -243,15 +243,18 @@ func decodeLedgerSnapshot(r *snapshot.Decoder, source store.Log) (*Ledger, error
 	l.head, l.lean = r.Uvarint(), r.Bool()
 	l.timeline = ledger.DecodeTimeline(r)
 	l.checkpoint = ledger.Checkpoint{FactsThrough: r.Uvarint(), FactsFolded: r.Int(), FactsInCommit: r.Int()}
-	l.entries = make([]ledger.Entry, r.Count(21))
-	for i := range l.entries {
-		en := &l.entries[i]
+	entries := make([]ledger.Entry, r.Count(21))
+	for i := range entries {
+		en := &entries[i]
 		en.EntryID = r.String()
 		en.Kind, en.PartnerID, en.Currency, en.Source, en.LinkCode, en.ProgramID, en.Rate, en.Policy =
 			r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol()
 		en.OrderID, en.LineID, en.Amount, en.Net, en.ClickID, en.RefundID, en.PaymentID, en.PayoutID, en.ReplayID, en.Fact =
 			r.String(), r.String(), r.String(), r.String(), r.String(), r.String(), r.String(), r.String(), r.String(), r.String()
 		en.Tier, en.Time, en.PayableAt = r.Int(), r.Time(), r.Time()
+	}
+	for _, e := range entries {
+		l.addEntry(e)
 	}
 	n := r.Count(2)
 	l.attributions = make(map[string]recordRef, n)
