@@ -6,7 +6,6 @@ import (
 
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/money"
-	"github.com/shopspring/decimal"
 )
 
 // Statement is a partner's account in one currency over [From, To): what
@@ -31,12 +30,13 @@ func (l *Ledger) Statements(partner string, from, to time.Time) []Statement {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	type acc struct {
-		opening, accrued, reversed, adjusted, paid decimal.Decimal
+		opening, accrued, reversed, adjusted, paid int64 // minor units
 		entries                                    []ledger.Entry
 	}
 	by := map[string]*acc{}
-	for _, e := range l.entries {
-		if e.PartnerID != partner || !e.Time.Before(to) {
+	for _, i := range l.byPartner[partner] {
+		e := l.entries[i]
+		if !e.Time.Before(to) {
 			continue
 		}
 		a := by[e.Currency]
@@ -44,28 +44,31 @@ func (l *Ledger) Statements(partner string, from, to time.Time) []Statement {
 			a = &acc{}
 			by[e.Currency] = a
 		}
-		net := decimal.RequireFromString(e.Net)
+		net := minorOf(e.Net, e.Currency)
 		if e.Time.Before(from) {
-			a.opening = a.opening.Add(net)
+			a.opening += net
 			continue
 		}
 		a.entries = append(a.entries, e)
 		switch e.Kind {
 		case ledger.KindAccrued:
-			a.accrued = a.accrued.Add(net)
+			a.accrued += net
 		case ledger.KindReversed:
-			a.reversed = a.reversed.Sub(net)
+			a.reversed -= net
 		case ledger.KindAdjusted:
-			a.adjusted = a.adjusted.Add(net)
+			a.adjusted += net
 		case ledger.KindPaid:
-			a.paid = a.paid.Sub(net)
+			a.paid -= net
 		}
 	}
 	out := []Statement{}
 	for cur, a := range by {
-		c, _ := money.Lookup(cur)
-		f := func(d decimal.Decimal) string { return money.Format(d, c) }
-		closing := a.opening.Add(a.accrued).Sub(a.reversed).Add(a.adjusted).Sub(a.paid)
+		c, err := money.Lookup(cur)
+		if err != nil {
+			c = money.Currency{Code: cur} // never written by the engine; its amounts counted as nothing
+		}
+		f := func(n int64) string { return money.FormatMinor(n, c) }
+		closing := a.opening + a.accrued - a.reversed + a.adjusted - a.paid
 		if a.entries == nil {
 			a.entries = []ledger.Entry{}
 		}
