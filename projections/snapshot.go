@@ -1,11 +1,13 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/internal/snapshot"
@@ -17,7 +19,7 @@ import (
 // snapshot was taken from), its engine, and the ledger view it fed.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 3
+	writerSnapshotVersion = 4
 )
 
 // WriteSnapshot saves the writer and the ledger view it feeds (which must
@@ -35,6 +37,25 @@ func (w *Writer) WriteSnapshot(ctx context.Context, path string, view *Ledger) e
 	if err != nil {
 		return err
 	}
+	// The view and the engine are encoded at once, each into a section of
+	// its own, and decoded at once too.
+	var viewSection, engineSection bytes.Buffer
+	var viewErr error
+	var encoding sync.WaitGroup
+	encoding.Add(1)
+	go func() {
+		defer encoding.Done()
+		e := snapshot.NewBodyEncoder(&viewSection)
+		view.encodeSnapshot(e)
+		viewErr = e.Flush()
+	}()
+	e := snapshot.NewBodyEncoder(&engineSection)
+	w.engine.EncodeSnapshot(e)
+	engineErr := e.Flush()
+	encoding.Wait()
+	if err := errors.Join(viewErr, engineErr); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
 	return snapshot.WriteFile(path, writerSnapshotKind, writerSnapshotVersion, func(e *snapshot.Encoder) {
 		e.Uvarint(w.ledgerHead)
 		e.String(ledgerID)
@@ -42,8 +63,8 @@ func (w *Writer) WriteSnapshot(ctx context.Context, path string, view *Ledger) e
 		e.Uvarint(w.next.pos)
 		e.Int(w.next.index)
 		e.String(factsID)
-		view.encodeSnapshot(e) // first: LoadLedgerView reads it alone
-		w.engine.EncodeSnapshot(e)
+		e.Bytes(viewSection.Bytes()) // first: LoadLedgerView reads it alone
+		e.Bytes(engineSection.Bytes())
 	})
 }
 
@@ -89,12 +110,25 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 		if w.next.pos == 0 || w.next.index < 0 {
 			r.Fail("fact cursor %d/%d is out of range", w.next.pos, w.next.index)
 		}
-		var err error
-		if view, err = decodeLedgerSnapshot(r, ledgerLog); err != nil {
-			return err
+		viewSection, engineSection := r.Section(), r.Section()
+		if r.Err() != nil {
+			return r.Err()
 		}
-		w.engine, err = ledger.DecodeSnapshot(r)
-		return err
+		var viewErr error
+		var decoding sync.WaitGroup
+		decoding.Add(1)
+		go func() {
+			defer decoding.Done()
+			if view, viewErr = decodeLedgerSnapshot(viewSection, ledgerLog); viewErr == nil {
+				viewErr = viewSection.End()
+			}
+		}()
+		var engineErr error
+		if w.engine, engineErr = ledger.DecodeSnapshot(engineSection); engineErr == nil {
+			engineErr = engineSection.End()
+		}
+		decoding.Wait()
+		return errors.Join(viewErr, engineErr)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -167,9 +201,12 @@ func LoadLedgerView(ctx context.Context, ledgerLog store.Log, path string) (view
 		r.Uvarint()    // fact cursor
 		r.Int()        // and its index
 		_ = r.String() // the fact commit's id
-		var err error
-		view, err = decodeLedgerSnapshot(r, ledgerLog)
+		section := r.Section()
 		r.Skip() // the engine
+		var err error
+		if view, err = decodeLedgerSnapshot(section, ledgerLog); err == nil {
+			err = section.End()
+		}
 		return err
 	})
 	if reason == nil {
