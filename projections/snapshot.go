@@ -1,13 +1,11 @@
 package projections
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/internal/snapshot"
@@ -19,7 +17,7 @@ import (
 // snapshot was taken from), its engine, and the ledger view it fed.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 4
+	writerSnapshotVersion = 3
 )
 
 // WriteSnapshot saves the writer and the ledger view it feeds (which must
@@ -37,25 +35,6 @@ func (w *Writer) WriteSnapshot(ctx context.Context, path string, view *Ledger) e
 	if err != nil {
 		return err
 	}
-	// The view and the engine are encoded at once, each into a section of
-	// its own, and decoded at once too.
-	var viewSection, engineSection bytes.Buffer
-	var viewErr error
-	var encoding sync.WaitGroup
-	encoding.Add(1)
-	go func() {
-		defer encoding.Done()
-		e := snapshot.NewBodyEncoder(&viewSection)
-		view.encodeSnapshot(e)
-		viewErr = e.Flush()
-	}()
-	e := snapshot.NewBodyEncoder(&engineSection)
-	w.engine.EncodeSnapshot(e)
-	engineErr := e.Flush()
-	encoding.Wait()
-	if err := errors.Join(viewErr, engineErr); err != nil {
-		return fmt.Errorf("snapshot: %w", err)
-	}
 	return snapshot.WriteFile(path, writerSnapshotKind, writerSnapshotVersion, func(e *snapshot.Encoder) {
 		e.Uvarint(w.ledgerHead)
 		e.String(ledgerID)
@@ -63,8 +42,8 @@ func (w *Writer) WriteSnapshot(ctx context.Context, path string, view *Ledger) e
 		e.Uvarint(w.next.pos)
 		e.Int(w.next.index)
 		e.String(factsID)
-		e.Bytes(viewSection.Bytes()) // first: LoadLedgerView reads it alone
-		e.Bytes(engineSection.Bytes())
+		view.encodeSnapshot(e) // first: LoadLedgerView reads it alone
+		w.engine.EncodeSnapshot(e)
 	})
 }
 
@@ -110,25 +89,12 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 		if w.next.pos == 0 || w.next.index < 0 {
 			r.Fail("fact cursor %d/%d is out of range", w.next.pos, w.next.index)
 		}
-		viewSection, engineSection := r.Section(), r.Section()
-		if r.Err() != nil {
-			return r.Err()
+		var err error
+		if view, err = decodeLedgerSnapshot(r, ledgerLog); err != nil {
+			return err
 		}
-		var viewErr error
-		var decoding sync.WaitGroup
-		decoding.Add(1)
-		go func() {
-			defer decoding.Done()
-			if view, viewErr = decodeLedgerSnapshot(viewSection, ledgerLog); viewErr == nil {
-				viewErr = viewSection.End()
-			}
-		}()
-		var engineErr error
-		if w.engine, engineErr = ledger.DecodeSnapshot(engineSection); engineErr == nil {
-			engineErr = engineSection.End()
-		}
-		decoding.Wait()
-		return errors.Join(viewErr, engineErr)
+		w.engine, err = ledger.DecodeSnapshot(r)
+		return err
 	})
 	if err != nil {
 		return nil, nil, err
@@ -201,12 +167,9 @@ func LoadLedgerView(ctx context.Context, ledgerLog store.Log, path string) (view
 		r.Uvarint()    // fact cursor
 		r.Int()        // and its index
 		_ = r.String() // the fact commit's id
-		section := r.Section()
-		r.Skip() // the engine
 		var err error
-		if view, err = decodeLedgerSnapshot(section, ledgerLog); err == nil {
-			err = section.End()
-		}
+		view, err = decodeLedgerSnapshot(r, ledgerLog)
+		r.Skip() // the engine
 		return err
 	})
 	if reason == nil {

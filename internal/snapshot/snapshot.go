@@ -76,21 +76,6 @@ func (e *Encoder) Align(k int) {
 // Raw writes bytes as they are, with no length: the reader must know it.
 func (e *Encoder) Raw(b []byte) { e.raw(b) }
 
-// NewBodyEncoder encodes a section of a body into w, with no header and no
-// trailer: write what it made into a file's body with Bytes, and read it
-// back with Decoder.Section. Call Flush when done.
-func NewBodyEncoder(w io.Writer) *Encoder {
-	return &Encoder{w: bufio.NewWriterSize(w, 1<<20), crc: crc32.New(castagnoli)}
-}
-
-// Flush writes out what is buffered (a body encoder has no trailer).
-func (e *Encoder) Flush() error {
-	if e.err == nil {
-		e.err = e.w.Flush()
-	}
-	return e.err
-}
-
 // Finish flushes the body and writes the checksum trailer.
 func (e *Encoder) Finish() error {
 	if e.err == nil {
@@ -351,19 +336,6 @@ func (d *Decoder) fail(format string, args ...any) {
 		d.err = fmt.Errorf(format, args...)
 		d.data = nil
 	}
-}
-
-// Section reads a length-prefixed section (written with Bytes) without
-// copying it, and returns a decoder of its own for it, which may run on
-// another goroutine. Check its End.
-func (d *Decoder) Section() *Decoder { return NewDecoder(d.take(d.Count(1))) }
-
-// End is Err, after checking that everything was read.
-func (d *Decoder) End() error {
-	if d.err == nil && len(d.data) > 0 {
-		d.fail("%d bytes left over", len(d.data))
-	}
-	return d.Err()
 }
 
 // Skip leaves the rest of the body unread (its checksum was checked).
