@@ -197,13 +197,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	}
 
 	keys, payloads := r.Uint64s(), r.Uint64s()
-	if len(keys) != len(payloads) {
-		r.Fail("fact digest arrays of different lengths")
-	}
-	s.facts = make(map[uint64]uint64, len(keys))
-	for i := 0; i < len(keys) && i < len(payloads); i++ {
-		s.facts[keys[i]] = payloads[i]
-	}
+	s.facts = snapshot.PairsMap(r, keys, payloads)
 	if err := r.Err(); err != nil {
 		return nil, err
 	}

@@ -271,7 +271,12 @@ func LoadLedger(ctx context.Context, ledgerLog store.Log) (*Ledger, error) {
 
 // LoadInto reads the whole ledger log into l.
 func LoadInto(ctx context.Context, ledgerLog store.Log, l *Ledger) (*Ledger, error) {
-	err := ledgerLog.Read(ctx, 1, func(s store.Stored) error {
+	return l, loadFrom(ctx, ledgerLog, 1, l)
+}
+
+// loadFrom reads the ledger log from position from on into l.
+func loadFrom(ctx context.Context, ledgerLog store.Log, from store.Position, l *Ledger) error {
+	return ledgerLog.Read(ctx, from, func(s store.Stored) error {
 		for _, e := range s.Commit.Events {
 			if err := l.ApplyLedger(s.Position, recordOf(e)); err != nil {
 				return err
@@ -279,5 +284,4 @@ func LoadInto(ctx context.Context, ledgerLog store.Log, l *Ledger) (*Ledger, err
 		}
 		return nil
 	})
-	return l, err
 }

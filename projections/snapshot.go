@@ -157,10 +157,14 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 // LoadLedgerView reads the ledger view from the writer's snapshot at path
 // (leaving the engine in it unread), then the ledger records appended
 // since. Without a usable snapshot it reads the whole ledger log; reason
-// then says why.
+// then says why (path "" asks for none, and gives no reason).
 func LoadLedgerView(ctx context.Context, ledgerLog store.Log, path string) (view *Ledger, reason, err error) {
 	var head store.Position
 	var id string
+	if path == "" {
+		view = NewLedger(ledgerLog)
+		return view, nil, loadFrom(ctx, ledgerLog, 1, view)
+	}
 	reason = snapshot.ReadFile(path, writerSnapshotKind, writerSnapshotVersion, func(r *snapshot.Decoder) error {
 		head, id = r.Uvarint(), r.String()
 		r.Uvarint()    // checkpointed
@@ -182,15 +186,7 @@ func LoadLedgerView(ctx context.Context, ledgerLog store.Log, path string) (view
 	if reason != nil {
 		view, head = NewLedger(ledgerLog), 0
 	}
-	err = ledgerLog.Read(ctx, head+1, func(s store.Stored) error {
-		for _, e := range s.Commit.Events {
-			if err := view.ApplyLedger(s.Position, recordOf(e)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return view, reason, err
+	return view, reason, loadFrom(ctx, ledgerLog, head+1, view)
 }
 
 // encodeSnapshot writes the view. Entries are most of it; their recurring

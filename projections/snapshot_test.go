@@ -158,6 +158,9 @@ func TestResumeWriterFromASnapshot(t *testing.T) {
 		if _, reason, _ := LoadLedgerView(ctx, l.ledger, path+".none"); reason == nil {
 			t.Fatal("a missing snapshot gave no reason")
 		}
+		if none, reason, err := LoadLedgerView(ctx, l.ledger, ""); reason != nil || err != nil || !reflect.DeepEqual(none.Entries(), loaded.Entries()) {
+			t.Fatalf("no snapshot asked for: %v, %v, or other entries", reason, err)
+		}
 		resumed, rview, reason, err := ResumeWriter(ctx, l.facts, l.ledger, path)
 		if err != nil || reason != nil {
 			t.Fatalf("cut %d: resume: %v, %v", cut, err, reason)

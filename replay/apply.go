@@ -115,7 +115,7 @@ func (r *Result) Explain(ctx context.Context, order string) (before, after ledge
 		return before, after, false, err
 	}
 	after, ok = explained[order]
-	view, err := projections.LoadLedger(ctx, r.ledgerLog)
+	view, _, err := projections.LoadLedgerView(ctx, r.ledgerLog, r.ledgerSnapshot)
 	if err != nil {
 		return before, after, false, err
 	}

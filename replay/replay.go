@@ -156,12 +156,7 @@ func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath
 	if err != nil {
 		return nil, 0, err
 	}
-	var view *projections.Ledger
-	if snapshotPath != "" {
-		view, _, err = projections.LoadLedgerView(ctx, ledgerLog, snapshotPath) // without one, it reads the log
-	} else {
-		view, err = projections.LoadInto(ctx, ledgerLog, projections.NewLeanLedger())
-	}
+	view, _, err := projections.LoadLedgerView(ctx, ledgerLog, snapshotPath) // without a usable one, it reads the log
 	if err != nil {
 		return nil, 0, err
 	}
@@ -218,13 +213,7 @@ func (r *Result) refold(ctx context.Context, orders map[string]bool) (map[string
 // ledgerSamples reads the ledger again for an entry of each of the given
 // shares, for the adjustments of shares the replay leaves without one.
 func (r *Result) ledgerSamples(ctx context.Context, keys map[shareKey]bool) (map[shareKey]ledger.Entry, error) {
-	var view *projections.Ledger
-	var err error
-	if r.ledgerSnapshot != "" {
-		view, _, err = projections.LoadLedgerView(ctx, r.ledgerLog, r.ledgerSnapshot)
-	} else {
-		view, err = projections.LoadInto(ctx, r.ledgerLog, projections.NewLeanLedger())
-	}
+	view, _, err := projections.LoadLedgerView(ctx, r.ledgerLog, r.ledgerSnapshot)
 	if err != nil {
 		return nil, err
 	}
