@@ -102,3 +102,19 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		t.Errorf("missing file: exit %d, %s; want 1 naming the file", code, errOut)
 	}
 }
+
+func TestHelpPrintsUsageAndExitsZero(t *testing.T) {
+	for args, want := range map[string]string{
+		"--help":                     "refledger report commissions",
+		"report --help":              "refledger report commissions",
+		"report commissions --help":  "-partner",
+		"replay -h":                  "-apply",
+		"explain --order o-1 --help": "-order",
+		"report balances -help":      "-as-of",
+	} {
+		code, out, errOut := cli(t, strings.Fields(args)...)
+		if code != 0 || !strings.Contains(out, want) || errOut != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0 and a usage naming %s", args, code, out, errOut, want)
+		}
+	}
+}

@@ -178,7 +178,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, usagef("%s", flagUsage(fs))
+				return nil, &helpRequest{usage: flagUsage(fs)}
 			}
 			return nil, usagef("%s: %v", fs.Name(), err)
 		}

@@ -28,6 +28,13 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
+// helpRequest is -h or --help: the usage goes to stdout, exit status 0.
+type helpRequest struct{ usage string }
+
+func (h *helpRequest) Error() string { return "help requested" }
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" }
+
 const usageText = `refledger: an event-sourced referral commission ledger
 
 usage:
@@ -69,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || args[0] == "help" || isHelp(args[0]) {
 		fmt.Fprint(stdout, usageText)
 		if len(args) == 0 {
 			return 2
@@ -101,6 +108,8 @@ func lookup(args []string) (command, []string, error) {
 			return nil, nil, usagef("report needs a kind: commissions, balances, clicks or refusals")
 		}
 		switch args[1] {
+		case "-h", "--help", "-help":
+			return nil, nil, &helpRequest{usage: usageText}
 		case "commissions":
 			return runReportCommissions, args[2:], nil
 		case "balances":
@@ -125,8 +134,12 @@ func lookup(args []string) (command, []string, error) {
 
 func exitStatus(env *environment, name string, err error) int {
 	var usage *usageError
+	var help *helpRequest
 	switch {
 	case err == nil:
+		return 0
+	case errors.As(err, &help):
+		fmt.Fprint(env.stdout, help.usage)
 		return 0
 	case errors.As(err, &usage):
 		env.log.Error("usage error", zap.String("command", name), zap.Error(err))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -16,7 +17,8 @@ type table struct {
 }
 
 // writeReport writes a report: in json, one object holding doc; in csv and
-// table, the rows.
+// table, the rows. A table shows empty cells as "-"; csv leaves them empty,
+// as json does, so that a script never reads "-" as a value.
 func writeReport(w io.Writer, f format, doc any, t table) error {
 	switch f {
 	case formatJSON:
@@ -32,7 +34,7 @@ func writeReport(w io.Writer, f format, doc any, t table) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.ToUpper(strings.Join(t.header, "\t")))
 	for _, r := range t.rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		fmt.Fprintln(tw, strings.Join(dashEmpty(slices.Clone(r)), "\t"))
 	}
 	return tw.Flush()
 }

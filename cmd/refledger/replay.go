@@ -162,9 +162,10 @@ func writeReplay(env *environment, f format, doc replayDoc) error {
 	return nil
 }
 
+// nullable is a partner that may be nobody: an empty cell.
 func nullable(s *string) string {
 	if s == nil {
-		return "-"
+		return ""
 	}
 	return *s
 }

@@ -121,7 +121,7 @@ func runReportCommissions(ctx context.Context, env *environment, args []string) 
 	for _, c := range view.Commissions(filter, now) {
 		r := c.Row()
 		rows = append(rows, r)
-		t.rows = append(t.rows, dashEmpty(r.Cells()))
+		t.rows = append(t.rows, r.Cells())
 	}
 	return writeReport(env.stdout, out, map[string]any{"commissions": rows}, t)
 }
@@ -196,7 +196,7 @@ func runReportClicks(ctx context.Context, env *environment, args []string) error
 	for _, c := range clicks.OfPartner(partner) {
 		r := clickRow{ClickID: c.ClickID, Time: c.Time.Format(time.RFC3339), LinkCode: c.LinkCode, ProgramID: c.ProgramID, VisitorID: c.VisitorID, ContactID: c.ContactID, IP: c.IP, UserAgent: c.UserAgent, Referrer: c.Referrer}
 		rows = append(rows, r)
-		t.rows = append(t.rows, []string{r.ClickID, r.Time, r.LinkCode, orDash(r.ProgramID), r.VisitorID, orDash(r.ContactID)})
+		t.rows = append(t.rows, []string{r.ClickID, r.Time, r.LinkCode, r.ProgramID, r.VisitorID, r.ContactID})
 	}
 	return writeReport(env.stdout, out, map[string]any{"partner_id": partner, "clicks": rows}, t)
 }
