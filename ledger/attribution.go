@@ -1,6 +1,9 @@
 package ledger
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // The attribution state keeps every click in parallel arrays: 8 bytes of
 // time, 4 of link, 4 linking to the visitor's previous click, and the click
@@ -8,7 +11,11 @@ import "time"
 // FNV-1a digest of their id (a collision needs ~4 billion ids to become
 // likely). That keeps a click near 40 bytes, within the 64-byte goal.
 type clicks struct {
-	unix    []int64  // click time, Unix seconds
+	// Click time in whole Unix seconds. Attribution compares a click with
+	// an order to the second: a click in the same second as the order
+	// counts as before it, since publishers often stamp orders to the
+	// second while clicks carry fractions.
+	at      []int64
 	link    []int32  // link number in the catalog
 	prev    []int32  // previous click of the same visitor, -1 for none
 	idStart []uint32 // click id = ids[idStart[i]:idStart[i+1]] (or to the end)
@@ -49,13 +56,13 @@ const (
 )
 
 func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact string) {
-	i := int32(len(c.unix))
+	i := int32(len(c.at))
 	v := digest(visitor)
 	prev, ok := c.lastByVisitor[v]
 	if !ok {
 		prev = -1
 	}
-	c.unix = append(c.unix, at.Unix())
+	c.at = append(c.at, at.Unix())
 	c.link = append(c.link, link)
 	c.prev = append(c.prev, prev)
 	c.idStart = append(c.idStart, uint32(len(c.ids)))
@@ -75,24 +82,20 @@ func (c *clicks) id(i int32) string {
 	return string(c.ids[c.idStart[i]:end])
 }
 
-func (c *clicks) time(i int32) time.Time { return time.Unix(c.unix[i], 0).UTC() }
-
-// ofVisitor returns the visitor's clicks, oldest first.
-func (c *clicks) ofVisitor(visitorDigest uint64) []int32 {
-	var out []int32
+// appendOfVisitor appends the visitor's clicks to out, oldest first.
+func (c *clicks) appendOfVisitor(out []int32, visitorDigest uint64) []int32 {
+	start := len(out)
 	for i, ok := c.lastByVisitor[visitorDigest]; ok && i >= 0; i = c.prev[i] {
 		out = append(out, i)
 	}
-	for l, r := 0, len(out)-1; l < r; l, r = l+1, r-1 {
-		out[l], out[r] = out[r], out[l]
-	}
+	slices.Reverse(out[start:])
 	return out
 }
 
 // Bytes estimates the memory the click state holds, for the per-click goal.
 func (c *clicks) Bytes() int {
 	const mapEntry = 8 + 4 + 12 // key, value and a share of bucket overhead
-	n := cap(c.unix)*8 + cap(c.link)*4 + cap(c.prev)*4 + cap(c.idStart)*4 + cap(c.ids)
+	n := cap(c.at)*8 + cap(c.link)*4 + cap(c.prev)*4 + cap(c.idStart)*4 + cap(c.ids)
 	n += len(c.lastByVisitor) * mapEntry
 	for _, l := range c.byContact {
 		n += 8 + 24 + cap(l)*4

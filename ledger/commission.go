@@ -10,18 +10,18 @@ const maxTiers = 10
 
 // lineRate finds the program and rate that a line earns for the winner
 // under the policy's program binding, or says why it earns nothing.
-func (s *State) lineRate(win *Candidate, product string, p Policy) (*Program, money.Rate, Reason) {
-	partner := s.cat.partners[win.PartnerID]
-	if p.ProgramBinding == events.BindingLinkProgram && win.LinkCode != "" && win.ProgramID != "" {
-		prog, ok := s.cat.programs[win.ProgramID]
+func (s *State) lineRate(win *credit, product string, p Policy) (*Program, money.Rate, Reason) {
+	partner := s.cat.partners[win.partner]
+	if p.ProgramBinding == events.BindingLinkProgram && win.link != "" && win.program != "" {
+		prog, ok := s.cat.programs[win.program]
 		if !ok {
-			return nil, money.Rate{}, Reason{code: reasonLinkProgramUndefined, a: win.ProgramID, b: win.LinkCode}
+			return nil, money.Rate{}, Reason{code: reasonLinkProgramUndefined, a: win.program, b: win.link}
 		}
 		r, ok := prog.rateFor(product)
 		if !ok {
-			return nil, money.Rate{}, Reason{code: reasonNotInLinkProgram, a: product, b: prog.ID, c: win.LinkCode}
+			return nil, money.Rate{}, Reason{code: reasonNotInLinkProgram, a: product, b: prog.ID, c: win.link}
 		}
-		return prog, r, Reason{code: reasonRateFromLink, a: r.String(), b: prog.ID, c: win.LinkCode}
+		return prog, r, Reason{code: reasonRateFromLink, a: r.String(), b: prog.ID, c: win.link}
 	}
 	prog, r, ok := s.cat.bestProgram(partner, product)
 	if !ok {
@@ -30,36 +30,51 @@ func (s *State) lineRate(win *Candidate, product string, p Policy) (*Program, mo
 	return prog, r, Reason{code: reasonRateLowestPriority, a: r.String(), b: prog.ID, c: partner.ID, d: product}
 }
 
-// priceLines computes every line's shares for the winner, and explains
-// each line. cycle is the subscription payment number (0 when none).
-func (s *State) priceLines(o *order, win *Candidate, cycle int) []LineExplanation {
-	out := make([]LineExplanation, len(o.lines))
+// priceLines computes every line's shares for the order's winner, and
+// explains each line (unless the engine keeps state only: then nil). cycle
+// is the subscription payment number (0 when none).
+func (s *State) priceLines(o *order, cycle int) []LineExplanation {
+	var out []LineExplanation
+	if !s.stateOnly {
+		out = make([]LineExplanation, len(o.lines))
+	}
+	explain := func(i int, ex LineExplanation) {
+		if out != nil {
+			out[i] = ex
+		}
+	}
+	win := o.winner
 	for i := range o.lines {
 		l := &o.lines[i]
-		ex := LineExplanation{LineID: l.id, ProductID: l.product, Currency: o.cur.Code, Amount: money.FormatMinor(0, o.cur)}
+		ex := LineExplanation{LineID: l.id, ProductID: l.product, Currency: o.cur.Code}
+		if out != nil {
+			ex.Amount = money.FormatMinor(0, o.cur)
+		}
 		if win == nil {
 			ex.Reason = Reason{code: reasonNoReferral}
-			out[i] = ex
+			explain(i, ex)
 			continue
 		}
 		prog, rate, reason := s.lineRate(win, l.product, o.policy.Policy)
 		ex.Reason = reason
 		if prog == nil {
-			out[i] = ex
+			explain(i, ex)
 			continue
 		}
 		ex.ProgramID, ex.Rate = prog.ID, rate.String()
 		if prog.Cycles > 0 && cycle > prog.Cycles {
 			ex.Reason = Reason{code: reasonPastCycles, n: cycle, m: prog.Cycles, a: prog.ID}
-			out[i] = ex
+			explain(i, ex)
 			continue
 		}
-		l.shares = s.tierShares(o, l, win.PartnerID, prog, rate)
-		ex.Amount = money.FormatMinor(l.shares[0].full, o.cur)
-		for _, sh := range l.shares {
-			ex.Tiers = append(ex.Tiers, TierShare{Tier: sh.tier, PartnerID: sh.partner, ProgramID: sh.program, Rate: sh.rate, Amount: money.FormatMinor(sh.full, o.cur)})
+		l.shares = s.tierShares(o, l, win.partner, prog, rate)
+		if out != nil {
+			ex.Amount = money.FormatMinor(l.shares[0].full, o.cur)
+			for _, sh := range l.shares {
+				ex.Tiers = append(ex.Tiers, TierShare{Tier: sh.tier, PartnerID: sh.partner, ProgramID: sh.program, Rate: sh.rate, Amount: money.FormatMinor(sh.full, o.cur)})
+			}
 		}
-		out[i] = ex
+		explain(i, ex)
 	}
 	return out
 }

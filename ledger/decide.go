@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -52,165 +53,230 @@ type Buyer struct {
 // Decide attributes an order under a policy. It reads the state and changes
 // nothing: same state, buyer and policy give the same decision.
 func (s *State) Decide(b Buyer, p Policy) Decision {
-	var d Decision
-	// One array holds both kinds: the cookies first, then the history.
-	all := s.cookieCandidates(nil, b, p, &d)
-	nCookies := len(all)
-	all = s.historyCandidates(all, b, p, &d)
-	cookies, history := all[:nCookies:nCookies], all[nCookies:]
+	var sc scratch
+	d := s.decide(b, p, &sc)
+	return s.explain(&d, b)
+}
+
+// Kinds of referral a ref stands for.
+const (
+	refCookie  uint8 = iota // a click by the browser presented at checkout
+	refHistory              // a click in the contact's referral history
+	refManual               // a manual referral of the contact
+)
+
+// ref is one referral considered for an order, held compactly while the
+// order is decided: nothing in it points into the heap, so deciding an
+// order allocates nothing, and words are made only for explanations.
+type ref struct {
+	at        int64 // Unix nanoseconds (fact times lie in 1970..2200); a click's whole second
+	n         int32 // click number, or index among the contact's manual referrals
+	days      int32 // the lifetime it was judged by; 0 = forever
+	kind      uint8
+	why       reasonCode // why it qualifies or not; then why it won or lost
+	qualifies bool
+}
+
+// decision is an order's decision in the making: the referrals considered,
+// cookie clicks first and then the referral history, and the winner.
+type decision struct {
+	refs    []ref
+	cookies int // refs[:cookies] are cookie clicks, in log order; the rest history, in time order
+	winner  int // index into refs; -1 for none
+	manual  []manualReferral
+
+	noVisitor, noCookieBefore, noContact bool
+}
+
+// scratch is memory a decider reuses from one order to the next.
+type scratch struct {
+	refs   []ref
+	clicks []int32
+}
+
+// decide attributes an order under a policy into sc's memory, which the
+// decision borrows until the next call.
+func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
+	d := decision{winner: -1}
+	order := b.OrderTime.UnixNano()
+	refs := sc.refs[:0]
+	if b.VisitorID == "" {
+		d.noVisitor = true
+	} else {
+		sc.clicks = s.clicks.appendOfVisitor(sc.clicks[:0], digest(b.VisitorID))
+		before := 0
+		for _, i := range sc.clicks {
+			link := &s.cat.links[s.clicks.link[i]]
+			r := ref{at: s.clicks.at[i] * int64(time.Second), n: i, kind: refCookie, days: int32(p.CookieDays)}
+			if link.partner != nil && link.partner.CookieDays != nil {
+				r.days = int32(*link.partner.CookieDays) // the partner's cookie lifetime overrides the policy's
+			}
+			if r.at <= order {
+				before++
+			}
+			r.judge(link.PartnerID, link.partner, b, order, p)
+			refs = append(refs, r)
+		}
+		d.noCookieBefore = before == 0
+	}
+	d.cookies = len(refs)
+	if b.ContactID == "" {
+		d.noContact = true
+	} else {
+		contact := digest(b.ContactID)
+		idx := sc.clicks[:0]
+		for _, v := range s.ids.visitorsOf[contact] {
+			idx = s.clicks.appendOfVisitor(idx, v)
+		}
+		idx = append(idx, s.clicks.byContact[contact]...)
+		slices.Sort(idx) // click numbers are log order
+		idx = slices.Compact(idx)
+		sc.clicks = idx
+		for _, i := range idx {
+			link := &s.cat.links[s.clicks.link[i]]
+			r := ref{at: s.clicks.at[i] * int64(time.Second), n: i, kind: refHistory, days: int32(p.ReferralDays)}
+			r.judge(link.PartnerID, link.partner, b, order, p)
+			refs = append(refs, r)
+		}
+		d.manual = s.ids.manual[contact]
+		for j, m := range d.manual {
+			r := ref{at: m.at.UnixNano(), n: int32(j), kind: refManual, days: int32(p.ReferralDays)}
+			r.judge(m.partner, s.cat.partners[m.partner], b, order, p)
+			refs = append(refs, r)
+		}
+		slices.SortStableFunc(refs[d.cookies:], func(a, b ref) int { return cmp.Compare(a.at, b.at) })
+	}
+	sc.refs, d.refs = refs, refs
+	cookies, history := refs[:d.cookies:d.cookies], refs[d.cookies:]
 	if w := pick(cookies, p.Credit); w >= 0 {
 		settle(cookies, w, p.Credit)
-		for i := range history {
-			if history[i].qualifies {
-				history[i].Outcome, history[i].Reason = OutcomeLost, Reason{code: reasonCookiePrecedes}
-			}
-		}
+		d.winner = w
+		lose(history, reasonCookiePrecedes)
 	} else if p.Tracking == events.TrackingHistoryAndCookies {
 		if w := pick(history, p.Credit); w >= 0 {
 			settle(history, w, p.Credit)
+			d.winner = d.cookies + w
 		}
 	} else {
-		for i := range history {
-			if history[i].qualifies {
-				history[i].Outcome, history[i].Reason = OutcomeLost, Reason{code: reasonCookiesOnly}
-			}
-		}
-	}
-	d.Candidates = all
-	for i := range d.Candidates {
-		if d.Candidates[i].Outcome == OutcomeWon {
-			d.Winner = &d.Candidates[i]
-		}
+		lose(history, reasonCookiesOnly)
 	}
 	return d
 }
 
-// settle marks candidate w as the winner and the other qualifying ones as
-// losers to it.
-func settle(cands []Candidate, w int, credit string) {
-	won, lost := Reason{code: reasonWonLast}, Reason{code: reasonLostLater}
-	if credit == events.CreditFirst {
-		won, lost = Reason{code: reasonWonFirst}, Reason{code: reasonLostEarlier}
-	}
-	for i := range cands {
-		switch {
-		case i == w:
-			cands[i].Outcome, cands[i].Reason = OutcomeWon, won
-		case cands[i].qualifies:
-			cands[i].Outcome, cands[i].Reason = OutcomeLost, lost
+// lose marks the qualifying referrals as losing for a reason.
+func lose(refs []ref, why reasonCode) {
+	for i := range refs {
+		if refs[i].qualifies {
+			refs[i].why = why
 		}
 	}
 }
 
-// pick returns the index of the qualifying candidate that the credit rule
-// chooses, or -1. Candidates are in time order; ties go to log order.
-func pick(cands []Candidate, credit string) int {
+// settle marks referral w as the winner and the other qualifying ones as
+// losers to it.
+func settle(refs []ref, w int, credit string) {
+	won, lost := reasonWonLast, reasonLostLater
+	if credit == events.CreditFirst {
+		won, lost = reasonWonFirst, reasonLostEarlier
+	}
+	lose(refs, lost)
+	refs[w].why = won
+}
+
+// pick returns the index of the qualifying referral that the credit rule
+// chooses, or -1. Ties in time go to log order: the earlier for first
+// credit, the later for last credit.
+func pick(refs []ref, credit string) int {
 	best := -1
-	for i, c := range cands {
-		if !c.qualifies {
+	for i, r := range refs {
+		if !r.qualifies {
 			continue
 		}
 		switch {
 		case best < 0:
 			best = i
-		case credit == events.CreditFirst && c.Time.Before(cands[best].Time):
+		case credit == events.CreditFirst && r.at < refs[best].at:
 			best = i
-		case credit != events.CreditFirst && !c.Time.Before(cands[best].Time):
+		case credit != events.CreditFirst && r.at >= refs[best].at:
 			best = i
 		}
 	}
 	return best
 }
 
-// cookieCandidates appends the clicks of the visitor presented at
-// checkout to out.
-func (s *State) cookieCandidates(out []Candidate, b Buyer, p Policy, d *Decision) []Candidate {
-	if b.VisitorID == "" {
-		d.Notes = append(d.Notes, "no cookie was presented: the order has no visitor_id")
-		return out
-	}
-	clicks := s.clicks.ofVisitor(digest(b.VisitorID))
-	if out == nil {
-		out = make([]Candidate, 0, len(clicks)+4)
-	}
-	before := 0
-	for _, i := range clicks {
-		c, partner := s.clickCandidate(i, SourceCookie)
-		if !c.Time.After(b.OrderTime) {
-			before++
-		}
-		days := p.CookieDays
-		if partner != nil && partner.CookieDays != nil {
-			days = *partner.CookieDays // the partner's cookie lifetime overrides the policy's
-		}
-		judge(&c, partner, b, p, days, "cookie", "cookie_days")
-		out = append(out, c)
-	}
-	if before == 0 {
-		d.Notes = append(d.Notes, "no cookie click was presented: visitor "+b.VisitorID+" has no clicks before the order")
-	}
-	return out
-}
-
-// historyCandidates appends the contact's referral history to out, in
-// time order.
-func (s *State) historyCandidates(out []Candidate, b Buyer, p Policy, d *Decision) []Candidate {
-	if b.ContactID == "" {
-		d.Notes = append(d.Notes, "no contact is known for the order, so it has no referral history")
-		return out
-	}
-	contact := digest(b.ContactID)
-	var clickIdx []int32
-	for _, v := range s.ids.visitorsOf[contact] {
-		clickIdx = append(clickIdx, s.clicks.ofVisitor(v)...)
-	}
-	clickIdx = append(clickIdx, s.clicks.byContact[contact]...)
-	slices.Sort(clickIdx) // click numbers are log order
-	clickIdx = slices.Compact(clickIdx)
-	manual := s.ids.manual[contact]
-	start := len(out)
-	out = slices.Grow(out, len(clickIdx)+len(manual))
-	for _, i := range clickIdx {
-		c, partner := s.clickCandidate(i, SourceHistory)
-		judge(&c, partner, b, p, p.ReferralDays, "referral", "referral_days")
-		out = append(out, c)
-	}
-	for _, m := range manual {
-		c := Candidate{PartnerID: m.partner, Source: SourceManual, Time: m.at, Outcome: OutcomeLost}
-		judge(&c, s.cat.partners[m.partner], b, p, p.ReferralDays, "referral", "referral_days")
-		out = append(out, c)
-	}
-	slices.SortStableFunc(out[start:], func(a, b Candidate) int { return a.Time.Compare(b.Time) })
-	return out
-}
-
-// clickCandidate makes click i a candidate, with the partner its link
-// belongs to (nil if none is registered).
-func (s *State) clickCandidate(i int32, source string) (Candidate, *Partner) {
-	link := &s.cat.links[s.clicks.link[i]]
-	return Candidate{
-		PartnerID: link.PartnerID, ClickID: s.clicks.id(i), LinkCode: link.Code,
-		ProgramID: link.ProgramID, Source: source, Time: s.clicks.time(i), Outcome: OutcomeLost,
-	}, link.partner
-}
-
-// judge decides whether a candidate of a partner (nil: not registered)
-// qualifies, or why not.
-func judge(c *Candidate, partner *Partner, b Buyer, p Policy, lifetimeDays int, what, field string) {
+// judge decides whether the referral of a partner (nil: not registered)
+// qualifies for an order placed at order (Unix nanoseconds), or why not.
+func (r *ref) judge(partnerID string, partner *Partner, b Buyer, order int64, p Policy) {
 	switch {
-	case c.PartnerID == "":
-		c.Reason = Reason{code: reasonLinkUnknown, a: c.LinkCode}
+	case partnerID == "":
+		r.why = reasonLinkUnknown
 	case partner == nil:
-		c.Reason = Reason{code: reasonPartnerUnknown, a: c.PartnerID}
-	case c.Time.After(b.OrderTime):
-		c.Reason = Reason{code: reasonAfterOrder, a: kindOf(c), at: c.Time}
-	case lifetimeDays > 0 && b.OrderTime.Sub(c.Time) > time.Duration(lifetimeDays)*day:
-		c.Reason = Reason{code: reasonExpired, a: what, at: c.Time.Add(time.Duration(lifetimeDays) * day), b: field, n: lifetimeDays}
+		r.why = reasonPartnerUnknown
+	case r.at > order:
+		r.why = reasonAfterOrder
+	case r.days > 0 && order-r.at > int64(r.days)*int64(day):
+		r.why = reasonExpired
 	case p.SelfReferral == events.SelfReferralReject && partner.ContactID != "" && partner.ContactID == b.ContactID:
-		c.Reason = Reason{code: reasonSelfReferral, a: partner.ID, b: b.ContactID}
+		r.why = reasonSelfReferral
 	default:
-		c.qualifies = true
+		r.qualifies = true
 	}
+}
+
+// explain puts a decision into words: every referral as a candidate with
+// its outcome and reason, and notes on what the order did not present.
+func (s *State) explain(d *decision, b Buyer) Decision {
+	out := Decision{Candidates: make([]Candidate, len(d.refs))}
+	if d.noVisitor {
+		out.Notes = append(out.Notes, "no cookie was presented: the order has no visitor_id")
+	} else if d.noCookieBefore {
+		out.Notes = append(out.Notes, "no cookie click was presented: visitor "+b.VisitorID+" has no clicks before the order")
+	}
+	if d.noContact {
+		out.Notes = append(out.Notes, "no contact is known for the order, so it has no referral history")
+	}
+	for i := range d.refs {
+		out.Candidates[i] = s.candidate(d, i, b)
+	}
+	if d.winner >= 0 {
+		out.Winner = &out.Candidates[d.winner]
+	}
+	return out
+}
+
+// candidate puts referral i of a decision into words.
+func (s *State) candidate(d *decision, i int, b Buyer) Candidate {
+	r := &d.refs[i]
+	c := Candidate{Outcome: OutcomeLost, qualifies: r.qualifies, Time: time.Unix(0, r.at).UTC()}
+	what, field := "referral", "referral_days"
+	switch r.kind {
+	case refManual:
+		m := &d.manual[r.n]
+		c.PartnerID, c.Source, c.Time = m.partner, SourceManual, m.at
+	default:
+		link := &s.cat.links[s.clicks.link[r.n]]
+		c.PartnerID, c.ClickID, c.LinkCode, c.ProgramID, c.Source = link.PartnerID, s.clicks.id(r.n), link.Code, link.ProgramID, SourceHistory
+		if r.kind == refCookie {
+			c.Source, what, field = SourceCookie, "cookie", "cookie_days"
+		}
+	}
+	if i == d.winner {
+		c.Outcome = OutcomeWon
+	}
+	c.Reason = Reason{code: r.why}
+	switch r.why {
+	case reasonLinkUnknown:
+		c.Reason.a = c.LinkCode
+	case reasonPartnerUnknown:
+		c.Reason.a = c.PartnerID
+	case reasonAfterOrder:
+		c.Reason.a, c.Reason.at = kindOf(&c), c.Time
+	case reasonExpired:
+		c.Reason.a, c.Reason.at, c.Reason.b, c.Reason.n = what, c.Time.Add(time.Duration(r.days)*day), field, int(r.days)
+	case reasonSelfReferral:
+		c.Reason.a, c.Reason.b = c.PartnerID, b.ContactID
+	}
+	return c
 }
 
 func kindOf(c *Candidate) string {

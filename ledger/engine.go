@@ -17,7 +17,8 @@ type Engine struct {
 	timeline *Timeline
 	// fixed is true when the timeline was given (replay): policy.changed
 	// facts then do not move it.
-	fixed bool
+	fixed   bool
+	scratch scratch // reused by every order's decision
 }
 
 // NewEngine returns an engine with empty state. A nil timeline makes the
@@ -30,6 +31,12 @@ func NewEngine(timeline *Timeline) *Engine {
 	}
 	return e
 }
+
+// StateOnly makes the engine keep its state, and report refusals, without
+// writing ledger entries or explanations: a what-if reads the commission
+// shares from the state at the end (EachShare) and needs neither. Every
+// decision and every amount is the same as with them.
+func (e *Engine) StateOnly() { e.state.stateOnly = true }
 
 // State returns the engine's state, for reads.
 func (e *Engine) State() *State { return e.state }
@@ -232,19 +239,29 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	if contact == "" && d.VisitorID != "" {
 		contact = s.ids.contactOf[digest(d.VisitorID)]
 	}
-	decision, cycle := s.decideOrder(d, Buyer{OrderTime: f.Time, VisitorID: d.VisitorID, ContactID: contact}, pv.Policy)
-	if w := decision.Winner; w != nil {
-		// Not the candidate itself: a pointer into the decision would keep
-		// every candidate of every order alive for as long as the order.
-		o.winner = &credit{partner: w.PartnerID, click: w.ClickID, link: w.LinkCode, program: w.ProgramID, source: w.Source}
+	buyer := Buyer{OrderTime: f.Time, VisitorID: d.VisitorID, ContactID: contact}
+	dec, cycle, renewal := s.decideOrder(d, buyer, pv.Policy, &e.scratch)
+	switch {
+	case renewal != nil:
+		o.winner = creditOf(renewal)
+	case dec.winner >= 0:
+		o.winner = s.credit(&dec, dec.winner)
 	}
-	lines := s.priceLines(o, decision.Winner, cycle)
+	lines := s.priceLines(o, cycle)
 	s.orders[d.OrderID] = o
 	if d.VisitorID != "" && d.ContactID != "" {
 		s.ids.identify(d.VisitorID, d.ContactID)
 	}
 	var out Output
-	out.Attributions = []Attribution{attribution(o, decision, lines)}
+	if !s.stateOnly {
+		explained := Decision{Winner: renewal, Candidates: []Candidate{}}
+		if renewal != nil {
+			explained.Candidates = []Candidate{*renewal}
+		} else {
+			explained = s.explain(&dec, buyer)
+		}
+		out.Attributions = []Attribution{attribution(o, explained, lines)}
+	}
 	if pv.PayoutBasis == events.PayoutBasisUpfront {
 		out.Entries = s.accrueAll(o, f)
 	}
@@ -252,10 +269,11 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 }
 
 // decideOrder decides an order; a renewal of a credited subscription keeps
-// its first order's referral.
-func (s *State) decideOrder(d *events.OrderPlaced, b Buyer, p Policy) (Decision, int) {
+// its first order's referral, and is returned as that referral's candidate
+// instead of a decision.
+func (s *State) decideOrder(d *events.OrderPlaced, b Buyer, p Policy, sc *scratch) (dec decision, cycle int, renewal *Candidate) {
 	if d.SubscriptionID == "" {
-		return s.Decide(b, p), 0
+		return s.decide(b, p, sc), 0, nil
 	}
 	sub, ok := s.subs[d.SubscriptionID]
 	if !ok {
@@ -263,21 +281,39 @@ func (s *State) decideOrder(d *events.OrderPlaced, b Buyer, p Policy) (Decision,
 		s.subs[d.SubscriptionID] = sub
 	}
 	sub.orders++
-	cycle := d.Cycle
+	cycle = d.Cycle
 	if cycle == 0 {
 		cycle = sub.orders
 	}
 	if sub.winner != nil && sub.firstOrder != d.OrderID {
 		w := *sub.winner
 		w.Reason = Reason{code: reasonRenewal, a: d.SubscriptionID, b: sub.firstOrder}
-		return Decision{Winner: &w, Candidates: []Candidate{w}}, cycle
+		return decision{winner: -1}, cycle, &w
 	}
-	dec := s.Decide(b, p)
-	if dec.Winner != nil {
-		w := *dec.Winner
+	dec = s.decide(b, p, sc)
+	if dec.winner >= 0 {
+		w := s.candidate(&dec, dec.winner, b)
 		sub.winner, sub.firstOrder = &w, d.OrderID
 	}
-	return dec, cycle
+	return dec, cycle, nil
+}
+
+// credit is what an order keeps of referral i of its decision.
+func (s *State) credit(d *decision, i int) *credit {
+	r := &d.refs[i]
+	if r.kind == refManual {
+		return &credit{partner: d.manual[r.n].partner, source: SourceManual}
+	}
+	link := &s.cat.links[s.clicks.link[r.n]]
+	source := SourceHistory
+	if r.kind == refCookie {
+		source = SourceCookie
+	}
+	return &credit{partner: link.PartnerID, click: s.clicks.id(r.n), link: link.Code, program: link.ProgramID, source: source}
+}
+
+func creditOf(c *Candidate) *credit {
+	return &credit{partner: c.PartnerID, click: c.ClickID, link: c.LinkCode, program: c.ProgramID, source: c.Source}
 }
 
 func attribution(o *order, d Decision, lines []LineExplanation) Attribution {
@@ -308,7 +344,9 @@ func (s *State) accrueAll(o *order, f events.Fact) []Entry {
 			if sh.full == 0 {
 				continue
 			}
-			out = append(out, s.accrue(o, l, sh, sh.full, f.Time, o.payableAt, "", accrualID(o, l, sh, "")))
+			if e, ok := s.accrue(o, l, sh, sh.full, f.Time, o.payableAt, ""); ok {
+				out = append(out, e)
+			}
 		}
 	}
 	return out
@@ -322,13 +360,18 @@ func accrualID(o *order, l *line, sh *share, payment string) string {
 	return id
 }
 
-func (s *State) accrue(o *order, l *line, sh *share, amount int64, at, payableAt time.Time, payment, id string) Entry {
+// accrue accrues amount on a share, and returns its entry unless the
+// engine keeps state only.
+func (s *State) accrue(o *order, l *line, sh *share, amount int64, at, payableAt time.Time, payment string) (Entry, bool) {
 	sh.accrued += amount
 	a := s.shareAccount(o, sh)
 	a.buckets = append(a.buckets, newBucket(at, payableAt, amount))
+	if s.stateOnly {
+		return Entry{}, false
+	}
 	e := s.entry(o, l, sh, KindAccrued, amount, amount, at, payableAt)
-	e.EntryID, e.PaymentID = id, payment
-	return e
+	e.EntryID, e.PaymentID = accrualID(o, l, sh, payment), payment
+	return e, true
 }
 
 func (s *State) entry(o *order, l *line, sh *share, kind string, amount, net int64, at, payableAt time.Time) Entry {
@@ -382,8 +425,11 @@ func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output
 			if last || part > room {
 				part = room
 			}
-			if part > 0 {
-				out.Entries = append(out.Entries, s.accrue(o, l, sh, part, f.Time, payableAt, d.PaymentID, accrualID(o, l, sh, d.PaymentID)))
+			if part <= 0 {
+				continue
+			}
+			if e, ok := s.accrue(o, l, sh, part, f.Time, payableAt, d.PaymentID); ok {
+				out.Entries = append(out.Entries, e)
 			}
 		}
 	}
@@ -435,6 +481,9 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 			sh.reversed += rev
 			a := s.shareAccount(o, sh)
 			a.buckets = append(a.buckets, newBucket(f.Time, o.payableAt, -rev))
+			if s.stateOnly {
+				continue
+			}
 			e := s.entry(o, l, sh, KindReversed, rev, -rev, f.Time, o.payableAt)
 			e.EntryID = o.id + "/" + l.id + "/t" + strconv.Itoa(sh.tier) + "/reversed/" + d.RefundID
 			e.RefundID, e.Fact = d.RefundID, f.Source+"/"+f.ID
@@ -460,6 +509,9 @@ func (s *State) payout(f events.Fact, d *events.PayoutRecorded, honourPayouts bo
 	}
 	a := s.account(d.PartnerID, d.Currency)
 	a.paid += amt
+	if s.stateOnly {
+		return Output{}, ""
+	}
 	return Output{Entries: []Entry{{
 		EntryID: "payout/" + d.PayoutID, Kind: KindPaid, PartnerID: d.PartnerID,
 		Amount: money.FormatMinor(amt, cur), Net: money.FormatMinor(-amt, cur), Currency: d.Currency,

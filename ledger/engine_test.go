@@ -399,3 +399,18 @@ func TestJPYRoundsToWholeYen(t *testing.T) {
 		t.Errorf("JPY commission %s, want 128", got)
 	}
 }
+
+// Clicks are compared with orders to the second: one in the same second
+// as the order counts even with a later fraction (publishers often stamp
+// orders to the second), one in the next second does not.
+func TestClicksCompareToTheSecond(t *testing.T) {
+	h := newHistory(t, "")
+	h.click("k-same", "maria-scm", "v1", "2017-03-02T10:00:00.5Z")
+	if got := who(t, h.order("o-same", "v1", "", "scm", "100.00", "2017-03-02T10:00:00Z")); got != "maria 20.00 cookie k-same" {
+		t.Errorf("click in the order's second: got %s", got)
+	}
+	h.click("k-next", "maria-scm", "v2", "2017-03-02T10:00:01.1Z")
+	if got := who(t, h.order("o-next", "v2", "", "scm", "100.00", "2017-03-02T10:00:00.9Z")); got != "none" {
+		t.Errorf("click in the second after the order's: got %s, want none", got)
+	}
+}

@@ -12,6 +12,10 @@ package ledger
 //  3. A refused fact leaves the commission state byte-identical.
 //  4. The same facts give identical output, record for record and byte for
 //     byte.
+//  5. An engine that keeps state only (Engine.StateOnly, as a what-if runs)
+//     refuses the same facts for the same reasons, ends in a byte-identical
+//     state, and holds in each share (EachShare) the sum of the entries the
+//     full engine emitted for it.
 
 import (
 	"bytes"
@@ -97,11 +101,25 @@ func generate(seed int64, n int) []events.Fact {
 // checkInvariants folds facts and checks invariants 1 to 3 after each.
 func checkInvariants(t testing.TB, facts []events.Fact) []byte {
 	e := NewEngine(nil)
+	lean := NewEngine(nil)
+	lean.StateOnly()
 	sums := map[string]decimal.Decimal{}
+	shareSums := map[ShareNet]int64{} // keyed with Net zero
 	var all bytes.Buffer
 	for i, f := range facts {
 		before := commissionState(e.state)
 		out := e.Apply(f, nil)
+		leanOut := lean.Apply(f, nil)
+		if len(leanOut.Entries)+len(leanOut.Attributions) != 0 || fmt.Sprint(leanOut.Refusals) != fmt.Sprint(out.Refusals) {
+			t.Fatalf("fact %d (%s): the state-only engine output %+v, the full one refused %+v", i, f.Type, leanOut, out.Refusals)
+		}
+		for _, en := range out.Entries {
+			if en.Kind != KindPaid {
+				usd, _ := money.Lookup(en.Currency)
+				net, _ := money.ParseMinor(en.Net, usd)
+				shareSums[ShareNet{OrderID: en.OrderID, LineID: en.LineID, PartnerID: en.PartnerID, Currency: en.Currency, Tier: en.Tier}] += net
+			}
+		}
 		for _, r := range out.Records() {
 			all.WriteString(r.ID + " " + r.Type + " ")
 			all.Write(r.Data)
@@ -137,6 +155,20 @@ func checkInvariants(t testing.TB, facts []events.Fact) []byte {
 			}
 		}
 	}
+	if !bytes.Equal(encodeEngine(t, e), encodeEngine(t, lean)) {
+		t.Fatal("the state-only engine ended in another state than the full one")
+	}
+	lean.State().EachShare(func(sh ShareNet) {
+		net := sh.Net
+		sh.Net = 0
+		if shareSums[sh] != net {
+			t.Errorf("share %+v holds %d, its entries sum to %d", sh, net, shareSums[sh])
+		}
+		delete(shareSums, sh)
+	})
+	if len(shareSums) != 0 {
+		t.Errorf("entries moved shares that EachShare does not report: %v", shareSums)
+	}
 	return all.Bytes()
 }
 
@@ -166,7 +198,7 @@ func commissionState(s *State) string {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%q paid=%d buckets=%d;", k, s.accts[k].paid, len(s.accts[k].buckets))
 	}
-	fmt.Fprintf(&b, "partners=%d links=%d clicks=%d", len(s.cat.partners), len(s.cat.links), len(s.clicks.unix))
+	fmt.Fprintf(&b, "partners=%d links=%d clicks=%d", len(s.cat.partners), len(s.cat.links), len(s.clicks.at))
 	return b.String()
 }
 

@@ -16,7 +16,7 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	encodeCatalog(w, s.cat)
 
 	c := s.clicks
-	w.Int64s(c.unix)
+	w.Int64s(c.at)
 	w.Int32s(c.link)
 	w.Int32s(c.prev)
 	w.Uint32s(c.idStart)
@@ -103,8 +103,8 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	s.cat = decodeCatalog(r)
 
 	c := s.clicks
-	c.unix, c.link, c.prev, c.idStart, c.ids = r.Int64s(), r.Int32s(), r.Int32s(), r.Uint32s(), r.Bytes()
-	n := len(c.unix)
+	c.at, c.link, c.prev, c.idStart, c.ids = r.Int64s(), r.Int32s(), r.Int32s(), r.Uint32s(), r.Bytes()
+	n := len(c.at)
 	if len(c.link) != n || len(c.prev) != n || len(c.idStart) != n {
 		r.Fail("click arrays of different lengths")
 		n = 0

@@ -19,6 +19,8 @@ type State struct {
 	facts  map[uint64]uint64 // fact key digest -> payload digest
 	// policies interns the policy versions orders were decided under.
 	policies map[PolicyVersion]*PolicyVersion
+	// stateOnly: fold without entries or explanations (Engine.StateOnly).
+	stateOnly bool
 }
 
 // policy returns the one shared copy of a policy version.
@@ -46,7 +48,7 @@ func (s *State) Catalog() *Catalog { return s.cat }
 func (s *State) ClickBytes() int { return s.clicks.Bytes() }
 
 // Clicks is the number of clicks held.
-func (s *State) Clicks() int { return len(s.clicks.unix) }
+func (s *State) Clicks() int { return len(s.clicks.at) }
 
 type order struct {
 	id        string
@@ -149,4 +151,28 @@ func (s *State) account(partner, currency string) *account {
 		s.accts[k] = a
 	}
 	return a
+}
+
+// ShareNet is what one partner holds of one order line's commission at one
+// tier: accrued less reversed, in minor units of the order's currency.
+type ShareNet struct {
+	OrderID, LineID, PartnerID, Currency string
+	Tier                                 int
+	Net                                  int64
+}
+
+// EachShare calls fn for every share that any entry moved (in no
+// particular order): the sum of the entries of each is its Net. A
+// StateOnly engine's what-if reads its commission from here.
+func (s *State) EachShare(fn func(ShareNet)) {
+	for _, o := range s.orders {
+		for i := range o.lines {
+			l := &o.lines[i]
+			for _, sh := range l.shares {
+				if sh.accrued != 0 || sh.reversed != 0 {
+					fn(ShareNet{OrderID: o.id, LineID: l.id, PartnerID: sh.partner, Currency: o.cur.Code, Tier: sh.tier, Net: sh.accrued - sh.reversed})
+				}
+			}
+		}
+	}
 }

@@ -129,20 +129,22 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 		return nil, sumErr
 	}
 	view = nil
-	res.after = shareSums{}
-	err = res.fold(ctx, facts, progress, func(out ledger.Output) {
-		for i := range out.Entries {
-			if err := res.after.add(&out.Entries[i]); err != nil && sumErr == nil {
-				sumErr = err
-			}
-		}
-	})
-	if err == nil {
-		err = sumErr
-	}
-	if err != nil {
+	// The what-if needs only each share's sum, which the engine's state
+	// holds: it folds without writing entries or explanations.
+	e := ledger.NewEngine(res.timeline.Clone())
+	e.StateOnly()
+	if err := res.foldWith(ctx, e, progress, nil); err != nil {
 		return nil, err
 	}
+	res.after = shareSums{}
+	e.State().EachShare(func(sh ledger.ShareNet) {
+		k := shareKey{sh.OrderID, sh.LineID, sh.Tier, sh.PartnerID}
+		s := res.after[k]
+		s.net += sh.Net
+		s.currency = sh.Currency
+		res.after[k] = s
+	})
+	e = nil
 	res.compare()
 	res.Noop = len(res.Changes) == 0 && len(res.changedShares()) == 0 && res.timeline.SamePolicies(current)
 	return res, nil
@@ -172,10 +174,18 @@ func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath
 }
 
 // fold runs the replay engine over the facts the what-if covers.
-func (r *Result) fold(ctx context.Context, facts store.Log, progress Progress, each func(ledger.Output)) error {
-	e := ledger.NewEngine(r.timeline.Clone())
-	err := projections.ReadFactsAhead(ctx, facts, 1, r.FactsThrough, func(fc projections.FactCommit) error {
-		each(projections.Fold(e, fc))
+func (r *Result) fold(ctx context.Context, progress Progress, each func(ledger.Output)) error {
+	return r.foldWith(ctx, ledger.NewEngine(r.timeline.Clone()), progress, each)
+}
+
+// foldWith runs engine e over the facts the what-if covers, handing each
+// commit's output to each (when not nil).
+func (r *Result) foldWith(ctx context.Context, e *ledger.Engine, progress Progress, each func(ledger.Output)) error {
+	err := projections.ReadFactsAhead(ctx, r.facts, 1, r.FactsThrough, func(fc projections.FactCommit) error {
+		out := projections.Fold(e, fc)
+		if each != nil {
+			each(out)
+		}
 		if progress != nil {
 			progress(fc.Position, r.FactsThrough)
 		}
@@ -192,7 +202,7 @@ func (r *Result) fold(ctx context.Context, facts store.Log, progress Progress, e
 // neither, to stay small; applying or explaining asks for the few it needs.
 func (r *Result) refold(ctx context.Context, orders map[string]bool) (map[string]ledger.Attribution, map[shareKey]ledger.Entry, error) {
 	explained, samples := map[string]ledger.Attribution{}, map[shareKey]ledger.Entry{}
-	err := r.fold(ctx, r.facts, nil, func(o ledger.Output) {
+	err := r.fold(ctx, nil, func(o ledger.Output) {
 		for _, a := range o.Attributions {
 			if orders[a.OrderID] {
 				explained[a.OrderID] = a
