@@ -62,6 +62,9 @@ func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact 
 	if !ok {
 		prev = -1
 	}
+	if len(c.at) == cap(c.at) || len(c.ids)+len(clickID) > cap(c.ids) {
+		c.grow(len(clickID))
+	}
 	c.at = append(c.at, at.Unix())
 	c.link = append(c.link, link)
 	c.prev = append(c.prev, prev)
@@ -71,6 +74,19 @@ func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact 
 	if contact != "" {
 		k := digest(contact)
 		c.byContact[k] = append(c.byContact[k], i)
+	}
+}
+
+// grow doubles the click arrays. append alone grows a large slice by a
+// quarter at a time, and at millions of clicks copying them again and
+// again (into fresh, faulting pages) cost more than the rest of the fold.
+func (c *clicks) grow(idLen int) {
+	if len(c.at) == cap(c.at) {
+		n := max(1024, cap(c.at))
+		c.at, c.link, c.prev, c.idStart = slices.Grow(c.at, n), slices.Grow(c.link, n), slices.Grow(c.prev, n), slices.Grow(c.idStart, n)
+	}
+	if len(c.ids)+idLen > cap(c.ids) {
+		c.ids = slices.Grow(c.ids, max(16<<10, cap(c.ids), idLen))
 	}
 }
 
