@@ -75,6 +75,10 @@ type Result struct {
 	// Noop is true when the candidate timeline is already in force and
 	// nothing differs: applying it changes nothing.
 	Noop bool `json:"noop"`
+	// SnapshotUnusable says why the ledger snapshot the request named was
+	// not used (the ledger log was read instead); nil when it was, or when
+	// none was named.
+	SnapshotUnusable error `json:"-"`
 
 	before, after    shareSums
 	facts, ledgerLog store.Log
@@ -100,11 +104,12 @@ type Progress func(done, total store.Position)
 // WhatIf brings the ledger up to date, replays every fact under the
 // candidate timeline and compares. It writes nothing but the catch-up.
 func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progress Progress) (*Result, error) {
-	view, head, err := currentLedger(ctx, facts, ledgerLog, req.LedgerSnapshot)
+	cur, err := currentLedger(ctx, facts, ledgerLog, req.LedgerSnapshot)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Policy: req.Policy, From: req.From, FactsThrough: head, LedgerAt: view.Head()}
+	view := cur.view
+	res := &Result{Policy: req.Policy, From: req.From, FactsThrough: cur.head, LedgerAt: view.Head(), SnapshotUnusable: cur.snapshotUnusable}
 	current := view.Timeline()
 	res.ReplayID = replayID(req, res.FactsThrough, res.LedgerAt)
 	res.timeline = current.Clone()
@@ -150,27 +155,37 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	return res, nil
 }
 
+// current is the ledger as it stands, through which fact.
+type current struct {
+	view             *projections.Ledger
+	head             store.Position // the facts the view has decided
+	snapshotUnusable error          // why the named snapshot was not used
+}
+
 // currentLedger reads the ledger as it stands. When it has not decided
 // every fact yet, the writer brings it up to date first (which refolds the
 // history); a ledger kept current by the service is only read.
-func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath string) (*projections.Ledger, store.Position, error) {
+func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath string) (current, error) {
+	var cur current
 	head, err := facts.Head(ctx)
 	if err != nil {
-		return nil, 0, err
+		return cur, err
 	}
-	view, _, err := projections.LoadLedgerView(ctx, ledgerLog, snapshotPath) // without a usable one, it reads the log
+	cur.view, cur.snapshotUnusable, err = projections.LoadLedgerView(ctx, ledgerLog, snapshotPath) // without a usable one, it reads the log
 	if err != nil {
-		return nil, 0, err
+		return cur, err
 	}
-	if view.Covers(head) {
-		return view, head, nil
+	if cur.view.Covers(head) {
+		cur.head = head
+		return cur, nil
 	}
-	view = projections.NewLeanLedger()
-	w, err := openCurrent(ctx, facts, ledgerLog, view)
+	cur.view = projections.NewLeanLedger()
+	w, err := openCurrent(ctx, facts, ledgerLog, cur.view)
 	if err != nil {
-		return nil, 0, err
+		return cur, err
 	}
-	return view, w.FactsFolded(), nil
+	cur.head = w.FactsFolded()
+	return cur, nil
 }
 
 // fold runs the replay engine over the facts the what-if covers.

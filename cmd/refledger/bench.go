@@ -16,6 +16,8 @@ import (
 	"github.com/refledger/refledger/internal/synth"
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/replay"
+
+	"go.uber.org/zap"
 )
 
 // runBench is "refledger bench generate|replay": the synthetic history of
@@ -106,6 +108,9 @@ func benchReplay(ctx context.Context, env *environment, sf *storeFlags, facts, l
 	res, err := replay.WhatIf(ctx, facts, ledgerLog, replay.Request{Policy: cookiesOnly, LedgerSnapshot: sf.writerSnapshot()}, nil)
 	if err != nil {
 		return err
+	}
+	if res.SnapshotUnusable != nil {
+		env.log.Warn("the ledger snapshot was not used, so the what-if read the whole ledger log: run `refledger report balances` once to save one", zap.Error(res.SnapshotUnusable))
 	}
 	whatIf := time.Since(start)
 	fmt.Fprintf(env.stdout, "events             %d\n", n)

@@ -12,6 +12,8 @@ import (
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/replay"
+
+	"go.uber.org/zap"
 )
 
 // replayDoc is the JSON answer of replay (CONTRACT §3).
@@ -84,6 +86,9 @@ func whatIfAndApply(ctx context.Context, env *environment, facts, ledgerLog stor
 		p := newProgress(env, "replay", int64(head))
 		res, err := replay.WhatIf(ctx, facts, ledgerLog, req, func(done, _ store.Position) { p.add(int64(done) - p.n) })
 		p.done()
+		if err == nil && res.SnapshotUnusable != nil && req.LedgerSnapshot != "" {
+			env.log.Info("the ledger snapshot was not used: read the ledger log instead", zap.Error(res.SnapshotUnusable))
+		}
 		if err != nil || !apply {
 			return res, nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -154,5 +155,29 @@ func TestReplayPolicyFileErrors(t *testing.T) {
 		if code, _, errOut := cli(t, "replay", "--data", data, "--policy", path); code != 2 {
 			t.Errorf("%s: exit %d (%s), want 2", name, code, errOut)
 		}
+	}
+}
+
+// A replay whose ledger snapshot is damaged reads the ledger log instead,
+// gives the same answer, and says why the snapshot was not used.
+func TestReplaySaysWhyTheSnapshotWasNotUsed(t *testing.T) {
+	data := seededData(t)
+	policy := filepath.Join(seedDir, "policy-cookies-only.json")
+	want := mustCLI(t, "replay", "--format", "json", "--data", data, "--policy", policy)
+	path := filepath.Join(data, "snapshots", "ledger-writer.snap")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the import saved no writer snapshot: %v", err)
+	}
+	raw[len(raw)/2] ^= 0xff
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, got, errOut := cli(t, "replay", "--format", "json", "--data", data, "--policy", policy)
+	if code != 0 || got != want {
+		t.Fatalf("replay on a damaged snapshot: exit %d, %s\nwant %s", code, got, want)
+	}
+	if !strings.Contains(errOut, "snapshot was not used") || !strings.Contains(errOut, "checksum") {
+		t.Errorf("the log does not say why the snapshot was not used: %s", errOut)
 	}
 }
