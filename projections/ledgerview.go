@@ -43,6 +43,9 @@ type Ledger struct {
 	checkpoint   ledger.Checkpoint
 	head         store.Position
 	lean         bool // keeps no explanations: for a what-if, which needs sums
+	// onEntry, when set, is handed every entry instead of the view keeping
+	// it (a summing view: see SumLedgerView).
+	onEntry func(*ledger.Entry)
 }
 
 // recordRef is a record's place in the ledger log: the commit's position
@@ -134,6 +137,10 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 }
 
 func (l *Ledger) addEntry(e ledger.Entry) {
+	if l.onEntry != nil {
+		l.onEntry(&e)
+		return
+	}
 	if l.byPartner == nil {
 		l.byPartner = map[string][]int{}
 	}

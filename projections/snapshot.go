@@ -90,7 +90,7 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 			r.Fail("fact cursor %d/%d is out of range", w.next.pos, w.next.index)
 		}
 		var err error
-		if view, err = decodeLedgerSnapshot(r, ledgerLog); err != nil {
+		if view, err = decodeLedgerSnapshot(r, NewLedger(ledgerLog)); err != nil {
 			return err
 		}
 		w.engine, err = ledger.DecodeSnapshot(r)
@@ -159,10 +159,38 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 // since. Without a usable snapshot it reads the whole ledger log; reason
 // then says why (path "" asks for none, and gives no reason).
 func LoadLedgerView(ctx context.Context, ledgerLog store.Log, path string) (view *Ledger, reason, err error) {
+	return loadLedgerView(ctx, ledgerLog, path, func() *Ledger { return NewLedger(ledgerLog) })
+}
+
+// SumLedgerView reads the ledger like LoadLedgerView, but hands every entry
+// to fn, in log order, instead of keeping it, and keeps no explanations:
+// the view it returns has the timeline, checkpoint and head. A what-if
+// sums the ledger this way without holding it (at 10M facts the whole view
+// is over a GiB). fn must not keep the entry it is handed. When the
+// snapshot proves unusable after some of its entries were handed on,
+// restart is called before the whole log is handed on from the start.
+func SumLedgerView(ctx context.Context, ledgerLog store.Log, path string, fn func(*ledger.Entry), restart func()) (view *Ledger, reason, err error) {
+	handed := false
+	view, reason, err = loadLedgerView(ctx, ledgerLog, path, func() *Ledger {
+		if handed {
+			restart()
+		}
+		handed = true
+		l := NewLeanLedger()
+		l.onEntry = fn
+		return l
+	})
+	return view, reason, err
+}
+
+// loadLedgerView reads the ledger into a view newView makes: from the
+// snapshot at path and the log after it, or, without a usable snapshot,
+// into a second view from the whole log.
+func loadLedgerView(ctx context.Context, ledgerLog store.Log, path string, newView func() *Ledger) (view *Ledger, reason, err error) {
 	var head store.Position
 	var id string
 	if path == "" {
-		view = NewLedger(ledgerLog)
+		view = newView()
 		return view, nil, loadFrom(ctx, ledgerLog, 1, view)
 	}
 	reason = snapshot.ReadFile(path, writerSnapshotKind, writerSnapshotVersion, func(r *snapshot.Decoder) error {
@@ -172,7 +200,7 @@ func LoadLedgerView(ctx context.Context, ledgerLog store.Log, path string) (view
 		r.Int()        // and its index
 		_ = r.String() // the fact commit's id
 		var err error
-		view, err = decodeLedgerSnapshot(r, ledgerLog)
+		view, err = decodeLedgerSnapshot(r, newView())
 		r.Skip() // the engine
 		return err
 	})
@@ -184,7 +212,7 @@ func LoadLedgerView(ctx context.Context, ledgerLog store.Log, path string) (view
 		}
 	}
 	if reason != nil {
-		view, head = NewLedger(ledgerLog), 0
+		view, head = newView(), 0
 	}
 	return view, reason, loadFrom(ctx, ledgerLog, head+1, view)
 }
@@ -234,26 +262,35 @@ func (l *Ledger) encodeSnapshot(e *snapshot.Encoder) {
 	}
 }
 
-func decodeLedgerSnapshot(r *snapshot.Decoder, source store.Log) (*Ledger, error) {
-	l := NewLedger(source)
-	l.head, l.lean = r.Uvarint(), r.Bool()
+// decodeLedgerSnapshot decodes the view encodeSnapshot wrote into l (a
+// new view: a summing one is handed the entries instead of keeping them).
+func decodeLedgerSnapshot(r *snapshot.Decoder, l *Ledger) (*Ledger, error) {
+	var lean bool
+	l.head, lean = r.Uvarint(), r.Bool()
+	l.lean = l.lean || lean
 	l.timeline = ledger.DecodeTimeline(r)
 	l.checkpoint = ledger.Checkpoint{FactsThrough: r.Uvarint(), FactsFolded: r.Int(), FactsInCommit: r.Int()}
-	entries := make([]ledger.Entry, r.Count(21))
-	for i := range entries {
-		en := &entries[i]
+	n := r.Count(21)
+	if l.onEntry == nil {
+		l.entries = make([]ledger.Entry, 0, n)
+	}
+	for range n {
+		var en ledger.Entry
 		en.EntryID = r.String()
 		en.Kind, en.PartnerID, en.Currency, en.Source, en.LinkCode, en.ProgramID, en.Rate, en.Policy =
 			r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol(), r.Symbol()
 		en.OrderID, en.LineID, en.Amount, en.Net, en.ClickID, en.RefundID, en.PaymentID, en.PayoutID, en.ReplayID, en.Fact =
 			r.String(), r.String(), r.String(), r.String(), r.String(), r.String(), r.String(), r.String(), r.String(), r.String()
 		en.Tier, en.Time, en.PayableAt = r.Int(), r.Time(), r.Time()
+		if r.Err() != nil {
+			break // a damaged snapshot hands nothing more on
+		}
+		l.addEntry(en)
 	}
-	for _, e := range entries {
-		l.addEntry(e)
+	n = r.Count(2)
+	if !l.lean {
+		l.attributions = make(map[string]recordRef, n)
 	}
-	n := r.Count(2)
-	l.attributions = make(map[string]recordRef, n)
 	for range n {
 		id := r.String()
 		at := recordRef{pos: r.Uvarint()}
@@ -262,7 +299,9 @@ func decodeLedgerSnapshot(r *snapshot.Decoder, source store.Log) (*Ledger, error
 		} else {
 			r.Fail("explanation of %s at %d/%d is out of range", id, at.pos, idx)
 		}
-		l.attributions[id] = at
+		if !l.lean {
+			l.attributions[id] = at
+		}
 	}
 	l.refusals = make([]ledger.Refusal, r.Count(4))
 	for i := range l.refusals {

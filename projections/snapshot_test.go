@@ -229,3 +229,54 @@ func TestResumeWriterSaysWhyItRebuilt(t *testing.T) {
 		t.Errorf("replay applied since: reason %v", reason)
 	}
 }
+
+// SumLedgerView hands on exactly the ledger's entries, in log order: from a
+// snapshot and the log after it, from the log alone, and from the log
+// after a snapshot that proved another store's only once decoded (what it
+// had handed on is forgotten).
+func TestSumLedgerViewHandsOnTheLedgersEntries(t *testing.T) {
+	ctx := context.Background()
+	all := seedFacts(t)
+	l, w, path := snapshotAfter(t, all[:len(all)/2])
+	l.submit(t, all[len(all)/2:])
+	if err := w.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	full, err := LoadLedger(ctx, l.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := func(lg store.Log, path string) ([]ledger.Entry, int, *Ledger, error) {
+		var got []ledger.Entry
+		restarts := 0
+		view, reason, err := SumLedgerView(ctx, lg, path, func(e *ledger.Entry) { got = append(got, *e) }, func() { got, restarts = nil, restarts+1 })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(view.Entries()) != 0 {
+			t.Error("a summing view kept entries")
+		}
+		return got, restarts, view, reason
+	}
+	for _, p := range []string{path, ""} {
+		got, restarts, view, reason := sum(l.ledger, p)
+		if reason != nil || restarts != 0 || !reflect.DeepEqual(got, full.Entries()) || view.Head() != full.Head() || !view.Timeline().SamePolicies(full.Timeline()) {
+			t.Fatalf("snapshot %q: reason %v, %d restarts, head %d of %d, %d entries of %d", p, reason, restarts, view.Head(), full.Head(), len(got), len(full.Entries()))
+		}
+	}
+
+	other := newLogs(t)
+	other.submit(t, all[:len(all)-3])
+	ow, err := OpenWriter(ctx, other.facts, other.ledger, NewLedger(other.ledger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ow.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	otherFull, _ := LoadLedger(ctx, other.ledger)
+	got, restarts, _, reason := sum(other.ledger, path)
+	if !errors.Is(reason, snapshot.ErrUnusable) || restarts != 1 || !reflect.DeepEqual(got, otherFull.Entries()) {
+		t.Fatalf("another store's snapshot: reason %v, %d restarts, %d entries of %d", reason, restarts, len(got), len(otherFull.Entries()))
+	}
+}

@@ -120,20 +120,11 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 		}
 		res.timeline = current.WithCandidate(res.ReplayID, req.Policy, from, req.From == nil)
 	}
-	// The ledger's side is summed first, and the view let go before the
-	// fold: a what-if holds the engine and two sets of sums, not the ledger.
+	// The ledger's side was summed as it was read, without holding it: a
+	// what-if holds the engine and two sets of sums, not the ledger.
 	res.facts, res.ledgerLog, res.ledgerSnapshot = facts, ledgerLog, req.LedgerSnapshot
-	res.before = shareSums{}
-	var sumErr error
-	view.EachEntry(func(e *ledger.Entry) {
-		if err := res.before.add(e); err != nil && sumErr == nil {
-			sumErr = err
-		}
-	})
-	if sumErr != nil {
-		return nil, sumErr
-	}
-	view = nil
+	res.before = cur.sums
+	view, cur = nil, ledgerNow{}
 	// The what-if needs only each share's sum, which the engine's state
 	// holds: it folds without writing entries or explanations.
 	e := ledger.NewEngine(res.timeline.Clone())
@@ -155,23 +146,36 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	return res, nil
 }
 
-// current is the ledger as it stands, through which fact.
-type current struct {
+// ledgerNow is the ledger as it stands, summed by share.
+type ledgerNow struct {
 	view             *projections.Ledger
-	head             store.Position // the facts the view has decided
+	sums             shareSums
+	head             store.Position // the facts the ledger has decided
 	snapshotUnusable error          // why the named snapshot was not used
 }
 
-// currentLedger reads the ledger as it stands. When it has not decided
-// every fact yet, the writer brings it up to date first (which refolds the
-// history); a ledger kept current by the service is only read.
-func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath string) (current, error) {
-	var cur current
+// currentLedger sums the ledger as it stands, reading it without holding
+// its entries. When it has not decided every fact yet, the writer brings it
+// up to date first (which refolds the history); a ledger kept current by
+// the service is only read.
+func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath string) (ledgerNow, error) {
+	var cur ledgerNow
 	head, err := facts.Head(ctx)
 	if err != nil {
 		return cur, err
 	}
-	cur.view, cur.snapshotUnusable, err = projections.LoadLedgerView(ctx, ledgerLog, snapshotPath) // without a usable one, it reads the log
+	var sumErr error
+	sum := func(e *ledger.Entry) {
+		if err := cur.sums.add(e); err != nil && sumErr == nil {
+			sumErr = err
+		}
+	}
+	restart := func() { cur.sums, sumErr = shareSums{}, nil }
+	restart()
+	cur.view, cur.snapshotUnusable, err = projections.SumLedgerView(ctx, ledgerLog, snapshotPath, sum, restart) // without a usable snapshot, it reads the log
+	if err == nil {
+		err = sumErr
+	}
 	if err != nil {
 		return cur, err
 	}
@@ -184,8 +188,10 @@ func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath
 	if err != nil {
 		return cur, err
 	}
+	restart()
+	cur.view.EachEntry(sum)
 	cur.head = w.FactsFolded()
-	return cur, nil
+	return cur, sumErr
 }
 
 // fold runs the replay engine over the facts the what-if covers.
