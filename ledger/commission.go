@@ -43,7 +43,7 @@ func (s *State) priceLines(o *order, cycle int) []LineExplanation {
 			out[i] = ex
 		}
 	}
-	win := o.winner
+	win := o.winnerOf()
 	for i := range o.lines {
 		l := &o.lines[i]
 		ex := LineExplanation{LineID: l.id, ProductID: l.product, Currency: o.cur.Code}

@@ -226,8 +226,8 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	cur, _ := money.Lookup(d.Currency) // validated
 	pv := e.timeline.At(f.Time)
 	o := &order{
-		id: d.OrderID, fact: f.Source + "/" + f.ID, at: f.Time, cur: cur, policy: s.policy(pv),
-		payableAt: f.Time.Add(time.Duration(pv.HoldingDays) * day),
+		id: d.OrderID, fact: f.Source + "/" + f.ID, at: f.Time.UnixNano(), cur: cur, policy: s.policy(pv),
+		payableAt: f.Time.Add(time.Duration(pv.HoldingDays) * day).UnixNano(),
 	}
 	o.lines = make([]line, 0, len(d.Lines))
 	for _, l := range d.Lines {
@@ -299,26 +299,26 @@ func (s *State) decideOrder(d *events.OrderPlaced, b Buyer, p Policy, sc *scratc
 }
 
 // credit is what an order keeps of referral i of its decision.
-func (s *State) credit(d *decision, i int) *credit {
+func (s *State) credit(d *decision, i int) credit {
 	r := &d.refs[i]
 	if r.kind == refManual {
-		return &credit{partner: d.manual[r.n].partner, source: SourceManual}
+		return credit{partner: d.manual[r.n].partner, source: SourceManual}
 	}
 	link := &s.cat.links[s.clicks.link[r.n]]
 	source := SourceHistory
 	if r.kind == refCookie {
 		source = SourceCookie
 	}
-	return &credit{partner: link.PartnerID, click: s.clicks.id(r.n), link: link.Code, program: link.ProgramID, source: source}
+	return credit{partner: link.PartnerID, click: s.clicks.id(r.n), link: link.Code, program: link.ProgramID, source: source}
 }
 
-func creditOf(c *Candidate) *credit {
-	return &credit{partner: c.PartnerID, click: c.ClickID, link: c.LinkCode, program: c.ProgramID, source: c.Source}
+func creditOf(c *Candidate) credit {
+	return credit{partner: c.PartnerID, click: c.ClickID, link: c.LinkCode, program: c.ProgramID, source: c.Source}
 }
 
 func attribution(o *order, d Decision, lines []LineExplanation) Attribution {
 	a := Attribution{
-		OrderID: o.id, Time: o.at, Currency: o.cur.Code, Policy: *o.policy, Decision: DecisionNone,
+		OrderID: o.id, Time: timeOf(o.at), Currency: o.cur.Code, Policy: *o.policy, Decision: DecisionNone,
 		Notes: d.Notes, Candidates: d.Candidates, Lines: lines, Fact: o.fact,
 		Reason: Reason{code: reasonNoQualifying},
 	}
@@ -362,14 +362,14 @@ func accrualID(o *order, l *line, sh *share, payment string) string {
 
 // accrue accrues amount on a share, and returns its entry unless the
 // engine keeps state only.
-func (s *State) accrue(o *order, l *line, sh *share, amount int64, at, payableAt time.Time, payment string) (Entry, bool) {
+func (s *State) accrue(o *order, l *line, sh *share, amount int64, at time.Time, payableAt int64, payment string) (Entry, bool) {
 	sh.accrued += amount
 	a := s.shareAccount(o, sh)
 	a.buckets = append(a.buckets, newBucket(at, payableAt, amount))
 	if s.stateOnly {
 		return Entry{}, false
 	}
-	e := s.entry(o, l, sh, KindAccrued, amount, amount, at, payableAt)
+	e := s.entry(o, l, sh, KindAccrued, amount, amount, at, timeOf(payableAt))
 	e.EntryID, e.PaymentID = accrualID(o, l, sh, payment), payment
 	return e, true
 }
@@ -381,7 +381,7 @@ func (s *State) entry(o *order, l *line, sh *share, kind string, amount, net int
 		ProgramID: sh.program, Rate: sh.rate, Time: at, PayableAt: payableAt,
 		Policy: o.policy.Version, Fact: o.fact,
 	}
-	if w := o.winner; w != nil {
+	if w := o.winnerOf(); w != nil {
 		e.Source, e.ClickID, e.LinkCode = w.source, w.click, w.link
 	}
 	return e
@@ -392,7 +392,7 @@ func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output
 	if !ok {
 		return Output{}, fmt.Sprintf("order %s is unknown", d.OrderID)
 	}
-	if o.payments[d.PaymentID] {
+	if o.payments.has(d.PaymentID) {
 		return Output{}, fmt.Sprintf("payment %s of order %s was already received", d.PaymentID, d.OrderID)
 	}
 	amt, err := money.ParseMinor(d.Amount.Text, o.cur)
@@ -402,16 +402,13 @@ func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output
 	if left := o.total - o.paid; amt > left {
 		return Output{}, fmt.Sprintf("payment of %s exceeds the %s left to pay on order %s", money.FormatMinor(amt, o.cur), money.FormatMinor(left, o.cur), d.OrderID)
 	}
-	if o.payments == nil {
-		o.payments = map[string]bool{} // most orders never see a payment event
-	}
-	o.payments[d.PaymentID] = true
+	o.payments = append(o.payments, d.PaymentID)
 	o.paid += amt
 	if o.policy.PayoutBasis != events.PayoutBasisOnPayment {
 		return Output{}, ""
 	}
 	last := o.paid == o.total
-	payableAt := f.Time.Add(time.Duration(o.policy.HoldingDays) * day)
+	payableAt := f.Time.Add(time.Duration(o.policy.HoldingDays) * day).UnixNano()
 	var out Output
 	for i := range o.lines {
 		l := &o.lines[i]
@@ -441,7 +438,7 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 	if !ok {
 		return Output{}, fmt.Sprintf("order %s is unknown", d.OrderID)
 	}
-	if o.refunds[d.RefundID] {
+	if o.refunds.has(d.RefundID) {
 		return Output{}, fmt.Sprintf("refund %s of order %s was already recorded", d.RefundID, d.OrderID)
 	}
 	amounts := make([]int64, len(d.Lines))
@@ -459,10 +456,7 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 		}
 		amounts[i] = amt
 	}
-	if o.refunds == nil {
-		o.refunds = map[string]bool{}
-	}
-	o.refunds[d.RefundID] = true
+	o.refunds = append(o.refunds, d.RefundID)
 	var out Output
 	for i, rl := range d.Lines {
 		l := o.line(rl.LineID)
@@ -484,7 +478,7 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 			if s.stateOnly {
 				continue
 			}
-			e := s.entry(o, l, sh, KindReversed, rev, -rev, f.Time, o.payableAt)
+			e := s.entry(o, l, sh, KindReversed, rev, -rev, f.Time, timeOf(o.payableAt))
 			e.EntryID = o.id + "/" + l.id + "/t" + strconv.Itoa(sh.tier) + "/reversed/" + d.RefundID
 			e.RefundID, e.Fact = d.RefundID, f.Source+"/"+f.ID
 			out.Entries = append(out.Entries, e)

@@ -405,14 +405,14 @@ func decodeCandidate(r *snapshot.Decoder) *Candidate {
 func encodeOrder(w *snapshot.Encoder, o *order, policies map[PolicyVersion]int) {
 	w.String(o.id)
 	w.String(o.fact)
-	w.Time(o.at)
+	w.Time(timeOf(o.at))
 	w.String(o.cur.Code)
 	w.Varint(o.total)
 	w.Varint(o.paid)
 	w.Uvarint(uint64(policies[*o.policy]))
-	w.Time(o.payableAt)
-	w.Bool(o.winner != nil)
-	if c := o.winner; c != nil {
+	w.Time(timeOf(o.payableAt))
+	w.Bool(o.winnerOf() != nil)
+	if c := o.winnerOf(); c != nil {
 		for _, s := range []string{c.partner, c.click, c.link, c.program, c.source} {
 			w.String(s)
 		}
@@ -435,16 +435,16 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[PolicyVersion]int) 
 			w.Varint(sh.reversed)
 		}
 	}
-	for _, set := range []map[string]bool{o.refunds, o.payments} {
+	for _, set := range []idSet{o.refunds, o.payments} {
 		w.Uvarint(uint64(len(set)))
-		for _, k := range snapshot.SortedKeys(set) {
+		for _, k := range set.sorted() {
 			w.String(k)
 		}
 	}
 }
 
 func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion) *order {
-	o := &order{id: r.String(), fact: r.String(), at: r.Time()}
+	o := &order{id: r.String(), fact: r.String(), at: r.Time().UnixNano()}
 	code := r.String()
 	cur, err := money.Lookup(code)
 	if err != nil && r.Err() == nil {
@@ -456,9 +456,12 @@ func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion) *order {
 	} else {
 		r.Fail("order %s: policy %d is out of range", o.id, p)
 	}
-	o.payableAt = r.Time()
+	o.payableAt = r.Time().UnixNano()
 	if r.Bool() {
-		o.winner = &credit{partner: r.String(), click: r.String(), link: r.String(), program: r.String(), source: r.String()}
+		o.winner = credit{partner: r.String(), click: r.String(), link: r.String(), program: r.String(), source: r.String()}
+		if o.winner.partner == "" {
+			r.Fail("order %s: credited to no partner", o.id)
+		}
 	}
 	o.lines = make([]line, r.Count(6))
 	for i := range o.lines {
@@ -469,11 +472,11 @@ func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion) *order {
 			l.shares[j] = share{tier: r.Int(), partner: r.String(), program: r.String(), rate: r.String(), full: r.Varint(), accrued: r.Varint(), reversed: r.Varint()}
 		}
 	}
-	for _, set := range []*map[string]bool{&o.refunds, &o.payments} {
+	for _, set := range []*idSet{&o.refunds, &o.payments} {
 		if n := r.Count(1); n > 0 {
-			*set = make(map[string]bool, n)
-			for range n {
-				(*set)[r.String()] = true
+			*set = make(idSet, n)
+			for i := range n {
+				(*set)[i] = r.String()
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"slices"
 	"time"
 
 	"github.com/refledger/refledger/money"
@@ -53,17 +54,27 @@ func (s *State) Clicks() int { return len(s.clicks.at) }
 type order struct {
 	id        string
 	fact      string
-	at        time.Time
+	at        int64 // Unix nanoseconds, as every time the state holds
 	cur       money.Currency
 	total     int64 // minor units, as every amount of the state
 	paid      int64
 	policy    *PolicyVersion // shared by the orders decided under it
-	payableAt time.Time
-	winner    *credit // nil when nobody is credited
-	lines     []line  // held by value: one allocation for all of them
-	refunds   map[string]bool
-	payments  map[string]bool
+	payableAt int64
+	winner    credit // held by value; its partner is "" when nobody is credited
+	lines     []line // held by value: one allocation for all of them
+	refunds   idSet
+	payments  idSet
 }
+
+// idSet is a small set of ids: an order sees few refunds and payments,
+// and a slice costs a fraction of a map.
+type idSet []string
+
+func (s idSet) has(id string) bool { return slices.Contains(s, id) }
+
+// sorted returns the ids in order, for a snapshot that is the same bytes
+// for the same state.
+func (s idSet) sorted() []string { return slices.Sorted(slices.Values(s)) }
 
 func (o *order) line(id string) *line {
 	for i := range o.lines {
@@ -78,6 +89,14 @@ func (o *order) line(id string) *line {
 // entries name. The whole decision lives in the order's explanation.
 type credit struct {
 	partner, click, link, program, source string
+}
+
+// winnerOf is the order's credit, or nil when nobody is credited.
+func (o *order) winnerOf() *credit {
+	if o.winner.partner == "" {
+		return nil
+	}
+	return &o.winner
 }
 
 type line struct {
@@ -127,9 +146,12 @@ type bucket struct {
 	net           int64
 }
 
-func newBucket(at, payableAt time.Time, net int64) bucket {
-	return bucket{at: at.UnixNano(), payableAt: payableAt.UnixNano(), net: net}
+func newBucket(at time.Time, payableAt int64, net int64) bucket {
+	return bucket{at: at.UnixNano(), payableAt: payableAt, net: net}
 }
+
+// timeOf is the time of Unix nanoseconds the state holds.
+func timeOf(nanos int64) time.Time { return time.Unix(0, nanos).UTC() }
 
 // payable is what the account could pay out at time t.
 func (a *account) payable(t time.Time) int64 {

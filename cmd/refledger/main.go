@@ -90,6 +90,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfile()
 	}
+	if path := os.Getenv("REFLEDGER_MEMPROFILE"); path != "" {
+		defer writeMemProfile(env, path)
+	}
 	cmd, rest, err := lookup(args)
 	if err == nil {
 		err = cmd(ctx, env, rest)
@@ -178,6 +181,21 @@ func isTerminal(w io.Writer) bool {
 
 // startCPUProfile writes a CPU profile of the command to path
 // (REFLEDGER_CPUPROFILE), for finding where a slow run spends its time.
+// writeMemProfile writes the allocation profile (every allocation since
+// the start, and what is still in use) to path, for REFLEDGER_MEMPROFILE.
+func writeMemProfile(env *environment, path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		env.log.Error("REFLEDGER_MEMPROFILE", zap.Error(err))
+	}
+}
+
 func startCPUProfile(path string) (func(), error) {
 	f, err := os.Create(path)
 	if err != nil {

@@ -47,6 +47,7 @@ func DecodeFrame(b []byte, fn func(Commit) error) error {
 		return fmt.Errorf("%w: not a frame of version %d", ErrCorrupt, frameVersion)
 	}
 	r := frameReader{b: b[2:]}
+	var types recentStrings
 	n := r.uvarint()
 	if n > MaxCommitEvents {
 		return fmt.Errorf("%w: frame claims %d commits", ErrCorrupt, n)
@@ -59,7 +60,7 @@ func DecodeFrame(b []byte, fn func(Commit) error) error {
 		}
 		c.Events = make([]Event, 0, m)
 		for j := uint64(0); j < m && r.err == nil; j++ {
-			c.Events = append(c.Events, Event{ID: string(r.str()), Type: string(r.str()), Data: r.str()})
+			c.Events = append(c.Events, Event{ID: string(r.str()), Type: types.of(r.str()), Data: r.str()})
 		}
 		if r.err != nil {
 			break
@@ -93,6 +94,24 @@ func (r *frameReader) uvarint() uint64 {
 	}
 	r.b = r.b[n:]
 	return v
+}
+
+// recentStrings makes strings of bytes, reusing one it made before for
+// the same bytes: a frame's events have a handful of types, and a string
+// each would be millions of allocations in a replay.
+type recentStrings []string
+
+func (rs *recentStrings) of(b []byte) string {
+	for _, s := range *rs {
+		if s == string(b) { // compares without allocating
+			return s
+		}
+	}
+	s := string(b)
+	if len(*rs) < 16 {
+		*rs = append(*rs, s)
+	}
+	return s
 }
 
 func (r *frameReader) str() []byte {
