@@ -232,7 +232,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	o.lines = make([]line, 0, len(d.Lines))
 	for _, l := range d.Lines {
 		minor, _ := money.ParseMinor(l.Amount.Text, cur) // validated
-		o.lines = append(o.lines, line{id: l.LineID, product: l.ProductID, quantity: l.Quantity, amount: minor})
+		o.lines = append(o.lines, line{id: s.names.Of(l.LineID), product: s.names.Of(l.ProductID), quantity: l.Quantity, amount: minor})
 		o.total += minor
 	}
 	contact := d.ContactID

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"github.com/refledger/refledger/internal/intern"
 	"github.com/refledger/refledger/internal/snapshot"
 	"github.com/refledger/refledger/money"
 )
@@ -174,7 +175,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	norders := r.Count(8)
 	s.orders = make(map[string]*order, norders)
 	for range norders {
-		o := decodeOrder(r, policies)
+		o := decodeOrder(r, policies, s.names)
 		if o == nil {
 			break
 		}
@@ -443,7 +444,7 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[PolicyVersion]int) 
 	}
 }
 
-func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion) *order {
+func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion, names *intern.Table) *order {
 	o := &order{id: r.String(), fact: r.String(), at: r.Time().UnixNano()}
 	code := r.String()
 	cur, err := money.Lookup(code)
@@ -466,7 +467,7 @@ func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion) *order {
 	o.lines = make([]line, r.Count(6))
 	for i := range o.lines {
 		l := &o.lines[i]
-		*l = line{id: r.String(), product: r.String(), quantity: r.Varint(), amount: r.Varint(), refunded: r.Varint()}
+		*l = line{id: names.Of(r.String()), product: names.Of(r.String()), quantity: r.Varint(), amount: r.Varint(), refunded: r.Varint()}
 		l.shares = make([]share, r.Count(7))
 		for j := range l.shares {
 			l.shares[j] = share{tier: r.Int(), partner: r.String(), program: r.String(), rate: r.String(), full: r.Varint(), accrued: r.Varint(), reversed: r.Varint()}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/refledger/refledger/internal/intern"
 	"github.com/refledger/refledger/money"
 )
 
@@ -22,7 +23,12 @@ type State struct {
 	policies map[PolicyVersion]*PolicyVersion
 	// stateOnly: fold without entries or explanations (Engine.StateOnly).
 	stateOnly bool
+	// names keeps one copy of line and product ids, which recur.
+	names *intern.Table
 }
+
+// recurringNames bounds the line and product ids a state shares.
+const recurringNames = 1 << 16
 
 // policy returns the one shared copy of a policy version.
 func (s *State) policy(pv PolicyVersion) *PolicyVersion {
@@ -39,6 +45,7 @@ func newState() *State {
 		cat: newCatalog(), clicks: newClicks(), ids: newIdentities(),
 		orders: map[string]*order{}, subs: map[string]*subscription{},
 		accts: map[string]*account{}, facts: map[uint64]uint64{}, policies: map[PolicyVersion]*PolicyVersion{},
+		names: intern.New(recurringNames),
 	}
 }
 

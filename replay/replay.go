@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/internal/intern"
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/money"
 	"github.com/refledger/refledger/projections"
@@ -165,8 +166,9 @@ func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath
 		return cur, err
 	}
 	var sumErr error
+	lineIDs := intern.New(1 << 16) // "l1", "l2": one copy each for a million shares
 	sum := func(e *ledger.Entry) {
-		if err := cur.sums.add(e); err != nil && sumErr == nil {
+		if err := cur.sums.add(e, lineIDs); err != nil && sumErr == nil {
 			sumErr = err
 		}
 	}
@@ -286,7 +288,9 @@ type shareSums map[shareKey]shareSum
 
 // add sums an entry into its share. An entry whose net does not parse is
 // an error: the ledger log holds something the engine never wrote.
-func (m shareSums) add(e *ledger.Entry) error {
+// add adds an entry to its share's sum; the sums keep one copy of each
+// line id that lineIDs holds.
+func (m shareSums) add(e *ledger.Entry, lineIDs *intern.Table) error {
 	if e.Kind == ledger.KindPaid {
 		return nil
 	}
@@ -299,6 +303,7 @@ func (m shareSums) add(e *ledger.Entry) error {
 		return fmt.Errorf("ledger entry %s: net %w", e.EntryID, err)
 	}
 	k := keyOf(e)
+	k.line = lineIDs.Of(k.line)
 	s := m[k]
 	s.net += net
 	s.currency = e.Currency
