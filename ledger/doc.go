@@ -8,7 +8,7 @@
 //
 // Nothing here does I/O, reads a clock, logs, or takes a context: the same
 // facts under the same policy give byte-identical entries, which is what
-// makes replay trustworthy. ledger imports money, events and
-// internal/snapshot (an encoding, no I/O); it must not import the store,
-// projections, replay or server.
+// makes replay trustworthy. ledger imports money, events,
+// internal/snapshot (an encoding, no I/O) and internal/intern; it must not
+// import the store, projections, replay or server.
 package ledger

@@ -4,6 +4,6 @@
 // and partner by partner, and can apply the difference as adjusting entries
 // in one atomic, fenced, idempotent ledger commit.
 //
-// replay imports events, events/store, ledger and projections; it must not
-// import server or any store backend.
+// replay imports events, events/store, internal/intern, ledger and
+// projections; it must not import server or any store backend.
 package replay
