@@ -79,14 +79,21 @@ func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact 
 
 // grow doubles the click arrays. append alone grows a large slice by a
 // quarter at a time, and at millions of clicks copying them again and
-// again (into fresh, faulting pages) cost more than the rest of the fold.
+// again (into fresh, faulting pages) cost more than deciding every order.
+// The id arena keeps pace: room for as many ids as the arrays, at the
+// average length so far, so that it is not doubled past what it needs.
 func (c *clicks) grow(idLen int) {
 	if len(c.at) == cap(c.at) {
 		n := max(1024, cap(c.at))
 		c.at, c.link, c.prev, c.idStart = slices.Grow(c.at, n), slices.Grow(c.link, n), slices.Grow(c.prev, n), slices.Grow(c.idStart, n)
+		if len(c.at) > 0 {
+			if want := cap(c.at) * (len(c.ids)/len(c.at) + 1); want > cap(c.ids) {
+				c.ids = slices.Grow(c.ids, want-len(c.ids))
+			}
+		}
 	}
 	if len(c.ids)+idLen > cap(c.ids) {
-		c.ids = slices.Grow(c.ids, max(16<<10, cap(c.ids), idLen))
+		c.ids = slices.Grow(c.ids, max(16<<10, cap(c.ids)/2, idLen))
 	}
 }
 
