@@ -77,24 +77,32 @@ func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact 
 	}
 }
 
-// grow doubles the click arrays. append alone grows a large slice by a
-// quarter at a time, and at millions of clicks copying them again and
-// again (into fresh, faulting pages) cost more than deciding every order.
-// The id arena keeps pace: room for as many ids as the arrays, at the
-// average length so far, so that it is not doubled past what it needs.
+// grow makes the click arrays half as large again, and the id arena
+// with them, at the average id length so far. append alone grows a large
+// slice a quarter at a time, and at millions of clicks copying them again
+// and again (into fresh, faulting pages) cost more than deciding every
+// order; doubling would copy least but could leave half of the arrays
+// unused, and the garbage collector counts what is allocated.
 func (c *clicks) grow(idLen int) {
 	if len(c.at) == cap(c.at) {
-		n := max(1024, cap(c.at))
-		c.at, c.link, c.prev, c.idStart = slices.Grow(c.at, n), slices.Grow(c.link, n), slices.Grow(c.prev, n), slices.Grow(c.idStart, n)
+		n := max(1024, cap(c.at)+cap(c.at)/2)
+		c.at, c.link, c.prev, c.idStart = withCap(c.at, n), withCap(c.link, n), withCap(c.prev, n), withCap(c.idStart, n)
 		if len(c.at) > 0 {
-			if want := cap(c.at) * (len(c.ids)/len(c.at) + 1); want > cap(c.ids) {
-				c.ids = slices.Grow(c.ids, want-len(c.ids))
+			if want := n*len(c.ids)/len(c.at) + n/16; want > cap(c.ids) {
+				c.ids = withCap(c.ids, want)
 			}
 		}
 	}
 	if len(c.ids)+idLen > cap(c.ids) {
-		c.ids = slices.Grow(c.ids, max(16<<10, cap(c.ids)/2, idLen))
+		c.ids = withCap(c.ids, max(16<<10, cap(c.ids)+cap(c.ids)/2, len(c.ids)+idLen))
 	}
+}
+
+// withCap copies s into a new slice of capacity n (≥ len(s)).
+func withCap[T any](s []T, n int) []T {
+	t := make([]T, len(s), n)
+	copy(t, s)
+	return t
 }
 
 func (c *clicks) id(i int32) string {
