@@ -187,12 +187,15 @@ func (w *Writer) Next() store.Position { return w.next.pos }
 // and appends its output. Positions already folded are skipped, so a
 // follower may hand over everything it reads.
 func (w *Writer) Apply(ctx context.Context, fc FactCommit) error {
-	if fc.Position < w.next.pos {
-		return nil
-	}
-	if fc.Position > w.next.pos {
-		return fmt.Errorf("ledger writer: fact position %d handed over before %d", fc.Position, w.next.pos)
-	}
+	return w.ApplyRun(ctx, []FactCommit{fc})
+}
+
+// ApplyRun folds consecutive fact-log positions, in order, and appends
+// their output in as few ledger commits as the commit bounds allow: a
+// follower that fell behind (a burst, a slow fsync) catches up in one
+// append instead of one per position. Positions already folded are
+// skipped; a gap is an error.
+func (w *Writer) ApplyRun(ctx context.Context, run []FactCommit) error {
 	var pending []ledger.Record
 	pendingBytes := 0
 	var at ledger.Checkpoint
@@ -204,23 +207,37 @@ func (w *Writer) Apply(ctx context.Context, fc FactCommit) error {
 		pending, pendingBytes = pending[:0], 0
 		return err
 	}
-	for i := w.next.index; i < len(fc.Facts); i++ {
-		out := w.engine.Apply(fc.Facts[i], fc.Raw[i])
-		at = ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
-		for _, r := range out.Records() {
-			pending = append(pending, r)
-			pendingBytes += len(r.Data) + len(r.ID) + len(r.Type)
+	next := w.next
+	for _, fc := range run {
+		if fc.Position < next.pos {
+			continue
 		}
-		if len(pending) >= commitRecordsMax || pendingBytes >= commitBytesMax {
+		if fc.Position > next.pos {
 			if err := flush(); err != nil {
 				return err
 			}
+			w.next = next
+			return fmt.Errorf("ledger writer: fact position %d handed over before %d", fc.Position, next.pos)
 		}
+		for i := next.index; i < len(fc.Facts); i++ {
+			out := w.engine.Apply(fc.Facts[i], fc.Raw[i])
+			at = ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
+			for _, r := range out.Records() {
+				pending = append(pending, r)
+				pendingBytes += len(r.Data) + len(r.ID) + len(r.Type)
+			}
+			if len(pending) >= commitRecordsMax || pendingBytes >= commitBytesMax {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		next = cursor{pos: fc.Position + 1}
 	}
 	if err := flush(); err != nil {
 		return err
 	}
-	w.next = cursor{pos: fc.Position + 1}
+	w.next = next
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/refledger/refledger/events"
@@ -108,5 +109,64 @@ func TestWriterResumesInsideAFactCommit(t *testing.T) {
 	}
 	if _, ok, err := view.Attribution(ctx, "o999"); !ok || err != nil {
 		t.Errorf("the last order has no explanation: %v", err)
+	}
+}
+
+// A run of fact commits handed over together is decided in one ledger
+// commit, with the same entries as one commit at a time; positions
+// already folded are skipped, and a gap is refused.
+func TestWriterDecidesARunInOneAppend(t *testing.T) {
+	ctx := context.Background()
+	all := seedFacts(t)
+	decide := func(asRun bool) (*Ledger, store.Position) {
+		l := newLogs(t)
+		l.submit(t, all) // three facts a commit
+		view := NewLedger(l.ledger)
+		w, err := OpenWriter(ctx, l.facts, l.ledger, view)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var run []FactCommit
+		if err := ReadFacts(ctx, l.facts, w.Next(), 0, func(fc FactCommit) error { run = append(run, fc); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(run) < 3 {
+			t.Fatalf("only %d fact commits to decide", len(run))
+		}
+		if asRun {
+			if err := w.ApplyRun(ctx, run); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.ApplyRun(ctx, run); err != nil { // all folded already: nothing to do
+				t.Fatal(err)
+			}
+		} else {
+			for _, fc := range run {
+				if err := w.Apply(ctx, fc); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		gap := FactCommit{Position: w.Next() + 1}
+		if err := w.ApplyRun(ctx, []FactCommit{gap}); err == nil {
+			t.Error("a gap in the positions was not refused")
+		}
+		read, err := LoadLedger(ctx, l.ledger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(read.Entries(), view.Entries()) {
+			t.Fatal("the writer's view differs from the ledger log")
+		}
+		head, _ := l.ledger.Head(ctx)
+		return read, head
+	}
+	one, oneHead := decide(false)
+	run, runHead := decide(true)
+	if !reflect.DeepEqual(one.Entries(), run.Entries()) || len(run.Entries()) == 0 {
+		t.Fatal("a run decided other entries than one commit at a time")
+	}
+	if runHead != 1 || oneHead <= runHead {
+		t.Errorf("a run took %d ledger commits, one at a time %d: want 1, and fewer", runHead, oneHead)
 	}
 }

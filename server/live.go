@@ -28,6 +28,7 @@ type live struct {
 
 	moved       chan struct{}               // the ledger moved under the writer: rebuild
 	commits     chan projections.FactCommit // follower -> writer, bounded
+	decideRun   []projections.FactCommit    // the writer's, reused: see drainRun
 	handled     store.Position              // last position the writer took (writer goroutine)
 	ownHead     atomic.Uint64               // ledger position of the writer's last append
 	factsHead   atomic.Uint64
@@ -235,8 +236,10 @@ func (l *live) write(ctx context.Context) {
 			}
 			return
 		case fc := <-l.commits:
-			l.decide(ctx, fc)
-			l.handled = fc.Position
+			run := l.drainRun(fc)
+			l.decide(ctx, run)
+			l.handled = run[len(run)-1].Position
+			clear(run) // let the facts go
 		case <-l.moved:
 			l.writer = nil
 			if err := l.openWriter(ctx, l.handled+1); err != nil && ctx.Err() == nil {
@@ -277,7 +280,32 @@ func (l *live) watchLedger(ctx context.Context) {
 // there is none or the ledger moved. A writer that fails is dropped and
 // rebuilt on the next commit; the ledger never misses a fact, because a new
 // writer resumes from the ledger's own checkpoint.
-func (l *live) decide(ctx context.Context, fc projections.FactCommit) {
+// runFactsMax bounds the facts the writer decides in one run.
+const runFactsMax = 4096
+
+// drainRun gathers, after fc, the commits already queued (up to
+// runFactsMax facts), so that the writer decides them in one append.
+func (l *live) drainRun(fc projections.FactCommit) []projections.FactCommit {
+	run := append(l.decideRun[:0], fc)
+	facts := len(fc.Facts)
+	for facts < runFactsMax {
+		select {
+		case next := <-l.commits:
+			run = append(run, next)
+			facts += len(next.Facts)
+		default:
+			l.decideRun = run
+			return run
+		}
+	}
+	l.decideRun = run
+	return run
+}
+
+// decide has the writer decide a run of consecutive commits, reopening it
+// (and retrying) when the ledger moved under it.
+func (l *live) decide(ctx context.Context, run []projections.FactCommit) {
+	fc := run[0]
 	select {
 	case <-l.moved:
 		l.writer = nil
@@ -291,13 +319,16 @@ func (l *live) decide(ctx context.Context, fc projections.FactCommit) {
 				continue
 			}
 		}
-		fresh := fc.Position >= l.writer.Next()
-		err := l.writer.Apply(ctx, fc)
+		freshFacts := 0
+		for _, c := range run {
+			if c.Position >= l.writer.Next() {
+				freshFacts += len(c.Facts)
+			}
+		}
+		err := l.writer.ApplyRun(ctx, run)
 		l.ownHead.Store(l.writer.LedgerHead())
 		if err == nil {
-			if fresh {
-				l.snapshots.count(len(fc.Facts))
-			}
+			l.snapshots.count(freshFacts)
 			l.factsFolded.Store(l.writer.FactsFolded())
 			if l.writer.FactsFolded() >= l.startHead {
 				l.caughtUp.Store(true)
