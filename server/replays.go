@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"time"
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/replay"
+
+	"go.uber.org/zap"
 )
 
 // replayRequest is the body of POST /v1/replays.
@@ -33,7 +36,9 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "(body)", "%s", err.Error())
 		return
 	}
-	rr := replay.Request{Current: req.Current, From: req.From}
+	// The writer's snapshot and the ledger after it: not the whole ledger
+	// log, which at millions of facts takes minutes to read.
+	rr := replay.Request{Current: req.Current, From: req.From, LedgerSnapshot: s.cfg.snapshotPath(writerSnapshotFile)}
 	switch {
 	case req.Policy == nil && !req.Current:
 		writeError(w, http.StatusBadRequest, "policy", "is required (or set current)")
@@ -50,6 +55,9 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "", "replay: %v", err)
 		return
+	}
+	if res.SnapshotUnusable != nil && rr.LedgerSnapshot != "" && !errors.Is(res.SnapshotUnusable, fs.ErrNotExist) {
+		s.cfg.Log.Info("what-if read the whole ledger log: the writer's snapshot was not used", zap.Error(res.SnapshotUnusable))
 	}
 	s.live.ledgerMoved() // the what-if may have moved the ledger by catching up
 	s.keepReplay(res)

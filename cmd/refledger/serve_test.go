@@ -471,6 +471,18 @@ func TestRestartResumesFromTheSnapshot(t *testing.T) {
 	}
 	eventually(t, "o-after decided by the resumed writer", explained(s, "o-after"))
 	withAfter := ledgerState(s)
+	// A what-if reads the writer's snapshot and the ledger after it.
+	whatIf := func(s *service) string {
+		code, body := s.do("POST", "/v1/replays", "", `{"current":true}`)
+		if code != 200 || !strings.Contains(body, `"noop": true`) {
+			t.Fatalf("what-if under the current timeline: %d %s", code, body)
+		}
+		return body
+	}
+	whatIf(s)
+	if strings.Contains(s.logs(), "what-if read the whole ledger log") {
+		t.Fatalf("the what-if did not use the snapshot:\n%s", s.logs())
+	}
 	s.stop()
 
 	path := filepath.Join(data, "snapshots", "ledger-writer.snap")
@@ -486,5 +498,11 @@ func TestRestartResumesFromTheSnapshot(t *testing.T) {
 	})
 	if got := ledgerState(s); got != withAfter {
 		t.Fatalf("the ledger rebuilt past a damaged snapshot differs:\n%s\nwant:\n%s", got, withAfter)
+	}
+	// The writer rebuilt but has not saved a new snapshot yet: a what-if
+	// reads the whole ledger log, and says why.
+	whatIf(s)
+	if !strings.Contains(s.logs(), "what-if read the whole ledger log") {
+		t.Errorf("a what-if past a damaged snapshot did not say so:\n%s", s.logs())
 	}
 }
