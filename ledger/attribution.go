@@ -105,12 +105,15 @@ func withCap[T any](s []T, n int) []T {
 	return t
 }
 
-func (c *clicks) id(i int32) string {
+func (c *clicks) id(i int32) string { return string(c.idBytes(i)) }
+
+// idBytes is click i's id in the arena, to be copied, never kept.
+func (c *clicks) idBytes(i int32) []byte {
 	end := uint32(len(c.ids))
 	if int(i)+1 < len(c.idStart) {
 		end = c.idStart[i+1]
 	}
-	return string(c.ids[c.idStart[i]:end])
+	return c.ids[c.idStart[i]:end]
 }
 
 // appendOfVisitor appends the visitor's clicks to out, oldest first.
