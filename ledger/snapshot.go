@@ -444,33 +444,46 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[PolicyVersion]int) 
 	}
 }
 
+// decodeOrder reads an order as placeOrder builds it: its own strings
+// (id, fact, winning click) in one allocation, and the recurring ones
+// (currency, partners, links, programs, rates, line and product ids)
+// shared through names.
 func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion, names *intern.Table) *order {
-	o := &order{id: r.String(), fact: r.String(), at: r.Time().UnixNano()}
-	code := r.String()
+	id, fact := r.StringBytes(), r.StringBytes()
+	o := &order{at: r.Time().UnixNano()}
+	code := names.OfBytes(r.StringBytes())
 	cur, err := money.Lookup(code)
 	if err != nil && r.Err() == nil {
-		r.Fail("order %s: currency %q: %v", o.id, code, err)
+		r.Fail("order %s: currency %q: %v", id, code, err)
 	}
 	o.cur, o.total, o.paid = cur, r.Varint(), r.Varint()
 	if p := r.Uvarint(); p < uint64(len(policies)) {
 		o.policy = policies[p]
 	} else {
-		r.Fail("order %s: policy %d is out of range", o.id, p)
+		r.Fail("order %s: policy %d is out of range", id, p)
 	}
 	o.payableAt = r.Time().UnixNano()
+	var click []byte
 	if r.Bool() {
-		o.winner = credit{partner: r.String(), click: r.String(), link: r.String(), program: r.String(), source: r.String()}
+		o.winner.partner = names.OfBytes(r.StringBytes())
+		click = r.StringBytes()
+		o.winner.link, o.winner.program, o.winner.source = names.OfBytes(r.StringBytes()), names.OfBytes(r.StringBytes()), names.OfBytes(r.StringBytes())
 		if o.winner.partner == "" {
-			r.Fail("order %s: credited to no partner", o.id)
+			r.Fail("order %s: credited to no partner", id)
 		}
+	}
+	own := string(id) + string(fact) + string(click)
+	o.id, o.fact = own[:len(id)], own[len(id):len(own)-len(click)]
+	if len(click) > 0 {
+		o.winner.click = own[len(own)-len(click):]
 	}
 	o.lines = make([]line, r.Count(6))
 	for i := range o.lines {
 		l := &o.lines[i]
-		*l = line{id: names.Of(r.String()), product: names.Of(r.String()), quantity: r.Varint(), amount: r.Varint(), refunded: r.Varint()}
+		*l = line{id: names.OfBytes(r.StringBytes()), product: names.OfBytes(r.StringBytes()), quantity: r.Varint(), amount: r.Varint(), refunded: r.Varint()}
 		l.shares = make([]share, r.Count(7))
 		for j := range l.shares {
-			l.shares[j] = share{tier: r.Int(), partner: r.String(), program: r.String(), rate: r.String(), full: r.Varint(), accrued: r.Varint(), reversed: r.Varint()}
+			l.shares[j] = share{tier: r.Int(), partner: names.OfBytes(r.StringBytes()), program: names.OfBytes(r.StringBytes()), rate: names.OfBytes(r.StringBytes()), full: r.Varint(), accrued: r.Varint(), reversed: r.Varint()}
 		}
 	}
 	for _, set := range []*idSet{&o.refunds, &o.payments} {

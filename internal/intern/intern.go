@@ -19,6 +19,15 @@ func New(limit int) *Table {
 	return &Table{strings: map[string]string{}, limit: limit}
 }
 
+// OfBytes returns the table's copy of the string b holds, making one (and
+// keeping it, if the table has room) only when it has none.
+func (t *Table) OfBytes(b []byte) string {
+	if kept, ok := t.strings[string(b)]; ok { // looks up without allocating
+		return kept
+	}
+	return t.Of(string(b))
+}
+
 // Of returns the table's copy of s, keeping s as that copy if the table
 // has room.
 func (t *Table) Of(s string) string {

@@ -22,3 +22,17 @@ func TestOfSharesOneCopyUpToTheLimit(t *testing.T) {
 		t.Error("past the limit a string was kept")
 	}
 }
+
+func TestOfBytesIsOf(t *testing.T) {
+	tab := New(4)
+	a := tab.Of(strings.Clone("prod7"))
+	if b := tab.OfBytes([]byte("prod7")); unsafe.StringData(b) != unsafe.StringData(a) {
+		t.Error("OfBytes made another copy of a kept string")
+	}
+	buf := []byte("new")
+	got := tab.OfBytes(buf)
+	buf[0] = 'x'
+	if got != "new" || tab.OfBytes([]byte("new")) != "new" {
+		t.Errorf("OfBytes kept the caller's bytes: %q", got)
+	}
+}

@@ -413,6 +413,10 @@ func (d *Decoder) take(n int) []byte {
 // String reads a string.
 func (d *Decoder) String() string { return string(d.take(d.Count(1))) }
 
+// StringBytes reads a string without copying it: the bytes are the
+// snapshot's own, to be copied (or looked up) and never kept or changed.
+func (d *Decoder) StringBytes() []byte { return d.take(d.Count(1)) }
+
 // Symbol reads a string written by Encoder.Symbol.
 func (d *Decoder) Symbol() string {
 	n := d.Uvarint()
