@@ -244,21 +244,36 @@ func (s *State) explain(d *decision, b Buyer) Decision {
 	return out
 }
 
+// origin is where referral r of a decision came from: its partner, its
+// source, and for a click the link and the link's program (the click id
+// is left to the caller, which copies it where it needs it).
+func (s *State) origin(d *decision, r *ref) credit {
+	if r.kind == refManual {
+		return credit{partner: d.manual[r.n].partner, source: SourceManual}
+	}
+	link := &s.cat.links[s.clicks.link[r.n]]
+	source := SourceHistory
+	if r.kind == refCookie {
+		source = SourceCookie
+	}
+	return credit{partner: link.PartnerID, link: link.Code, program: link.ProgramID, source: source}
+}
+
 // candidate puts referral i of a decision into words.
 func (s *State) candidate(d *decision, i int, b Buyer) Candidate {
 	r := &d.refs[i]
 	c := Candidate{Outcome: OutcomeLost, qualifies: r.qualifies, Time: time.Unix(0, r.at).UTC()}
+	o := s.origin(d, r)
+	c.PartnerID, c.LinkCode, c.ProgramID, c.Source = o.partner, o.link, o.program, o.source
 	what, field := "referral", "referral_days"
 	switch r.kind {
 	case refManual:
-		m := &d.manual[r.n]
-		c.PartnerID, c.Source, c.Time = m.partner, SourceManual, m.at
+		c.Time = d.manual[r.n].at
+	case refCookie:
+		what, field = "cookie", "cookie_days"
+		fallthrough
 	default:
-		link := &s.cat.links[s.clicks.link[r.n]]
-		c.PartnerID, c.ClickID, c.LinkCode, c.ProgramID, c.Source = link.PartnerID, s.clicks.id(r.n), link.Code, link.ProgramID, SourceHistory
-		if r.kind == refCookie {
-			c.Source, what, field = SourceCookie, "cookie", "cookie_days"
-		}
+		c.ClickID = s.clicks.id(r.n)
 	}
 	if i == d.winner {
 		c.Outcome = OutcomeWon

@@ -263,9 +263,9 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	}
 	var out Output
 	if !s.stateOnly {
-		explained := Decision{Winner: renewal, Candidates: []Candidate{}}
+		var explained Decision
 		if renewal != nil {
-			explained.Candidates = []Candidate{*renewal}
+			explained = Decision{Winner: renewal, Candidates: []Candidate{*renewal}}
 		} else {
 			explained = s.explain(&dec, buyer)
 		}
@@ -313,14 +313,9 @@ func (s *State) decideOrder(d *events.OrderPlaced, b Buyer, p Policy, sc *scratc
 func (s *State) credit(d *decision, i int) (credit, []byte) {
 	r := &d.refs[i]
 	if r.kind == refManual {
-		return credit{partner: d.manual[r.n].partner, source: SourceManual}, nil
+		return s.origin(d, r), nil
 	}
-	link := &s.cat.links[s.clicks.link[r.n]]
-	source := SourceHistory
-	if r.kind == refCookie {
-		source = SourceCookie
-	}
-	return credit{partner: link.PartnerID, link: link.Code, program: link.ProgramID, source: source}, s.clicks.idBytes(r.n)
+	return s.origin(d, r), s.clicks.idBytes(r.n)
 }
 
 func creditOf(c *Candidate) credit {

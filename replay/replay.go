@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/refledger/refledger/events/store"
@@ -287,9 +288,10 @@ func replayID(req Request, facts, ledgerAt store.Position) string {
 type shareSums map[shareKey]shareSum
 
 // add sums an entry into its share. An entry whose net does not parse is
-// an error: the ledger log holds something the engine never wrote.
-// add adds an entry to its share's sum; the sums keep one copy of each
-// line id that lineIDs holds.
+// an error: the ledger log holds something the engine never wrote. The
+// sums keep their own copy of the order id (an entry read from a snapshot
+// holds its strings in one allocation, which the sums would otherwise
+// keep whole) and one copy of each line id that lineIDs holds.
 func (m shareSums) add(e *ledger.Entry, lineIDs *intern.Table) error {
 	if e.Kind == ledger.KindPaid {
 		return nil
@@ -303,7 +305,9 @@ func (m shareSums) add(e *ledger.Entry, lineIDs *intern.Table) error {
 		return fmt.Errorf("ledger entry %s: net %w", e.EntryID, err)
 	}
 	k := keyOf(e)
-	k.line = lineIDs.Of(k.line)
+	// Every time, not only for a new share: assigning to a map replaces the
+	// key it holds too.
+	k.order, k.line = strings.Clone(k.order), lineIDs.Of(k.line)
 	s := m[k]
 	s.net += net
 	s.currency = e.Currency
