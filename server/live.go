@@ -276,10 +276,6 @@ func (l *live) watchLedger(ctx context.Context) {
 	}
 }
 
-// decide hands a commit to the ledger writer, (re)building the writer when
-// there is none or the ledger moved. A writer that fails is dropped and
-// rebuilt on the next commit; the ledger never misses a fact, because a new
-// writer resumes from the ledger's own checkpoint.
 // runFactsMax bounds the facts the writer decides in one run.
 const runFactsMax = 4096
 
@@ -288,22 +284,24 @@ const runFactsMax = 4096
 func (l *live) drainRun(fc projections.FactCommit) []projections.FactCommit {
 	run := append(l.decideRun[:0], fc)
 	facts := len(fc.Facts)
+	defer func() { l.decideRun = run }()
 	for facts < runFactsMax {
 		select {
 		case next := <-l.commits:
 			run = append(run, next)
 			facts += len(next.Facts)
 		default:
-			l.decideRun = run
 			return run
 		}
 	}
-	l.decideRun = run
 	return run
 }
 
-// decide has the writer decide a run of consecutive commits, reopening it
-// (and retrying) when the ledger moved under it.
+// decide hands a run of consecutive commits to the ledger writer,
+// (re)building the writer when there is none or the ledger moved. A writer
+// that fails is dropped and rebuilt on the next commit; the ledger never
+// misses a fact, because a new writer resumes from the ledger's own
+// checkpoint.
 func (l *live) decide(ctx context.Context, run []projections.FactCommit) {
 	fc := run[0]
 	select {
