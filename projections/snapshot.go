@@ -172,7 +172,7 @@ func LoadLedgerView(ctx context.Context, ledgerLog store.Log, path string) (view
 // restart is called before the whole log is handed on from the start.
 func SumLedgerView(ctx context.Context, ledgerLog store.Log, path string, fn func(*ledger.Entry), restart func()) (view *Ledger, reason, err error) {
 	handed := false
-	view, reason, err = loadLedgerView(ctx, ledgerLog, path, func() *Ledger {
+	return loadLedgerView(ctx, ledgerLog, path, func() *Ledger {
 		if handed {
 			restart()
 		}
@@ -181,7 +181,6 @@ func SumLedgerView(ctx context.Context, ledgerLog store.Log, path string, fn fun
 		l.onEntry = fn
 		return l
 	})
-	return view, reason, err
 }
 
 // loadLedgerView reads the ledger into a view newView makes: from the
