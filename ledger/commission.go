@@ -31,11 +31,12 @@ func (s *State) lineRate(win *credit, product string, p Policy) (*Program, money
 }
 
 // priceLines computes every line's shares for the order's winner, and
-// explains each line (unless the engine keeps state only: then nil). cycle
+// explains each line (unless the engine does not explain the order: then
+// nil). cycle
 // is the subscription payment number (0 when none).
 func (s *State) priceLines(o *order, cycle int) []LineExplanation {
 	var out []LineExplanation
-	if !s.stateOnly {
+	if s.records(o.id) {
 		out = make([]LineExplanation, len(o.lines))
 	}
 	explain := func(i int, ex LineExplanation) {

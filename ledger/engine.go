@@ -36,7 +36,13 @@ func NewEngine(timeline *Timeline) *Engine {
 // writing ledger entries or explanations: a what-if reads the commission
 // shares from the state at the end (EachShare) and needs neither. Every
 // decision and every amount is the same as with them.
-func (e *Engine) StateOnly() { e.state.stateOnly = true }
+func (e *Engine) StateOnly() { e.ExplainOnly(func(string) bool { return false }) }
+
+// ExplainOnly is StateOnly but for the orders explain accepts, whose
+// entries and explanations the engine writes as usual (payouts it never
+// writes): a replay explains the few orders it changed in a fold as fast as
+// the what-if's.
+func (e *Engine) ExplainOnly(explain func(orderID string) bool) { e.state.explained = explain }
 
 // State returns the engine's state, for reads.
 func (e *Engine) State() *State { return e.state }
@@ -262,7 +268,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 		s.ids.identify(d.VisitorID, d.ContactID)
 	}
 	var out Output
-	if !s.stateOnly {
+	if s.records(o.id) {
 		var explained Decision
 		if renewal != nil {
 			explained = Decision{Winner: renewal, Candidates: []Candidate{*renewal}}
@@ -372,7 +378,7 @@ func (s *State) accrue(o *order, l *line, sh *share, amount int64, at time.Time,
 	sh.accrued += amount
 	a := s.shareAccount(o, sh)
 	a.buckets = append(a.buckets, newBucket(at, payableAt, amount))
-	if s.stateOnly {
+	if !s.records(o.id) {
 		return Entry{}, false
 	}
 	e := s.entry(o, l, sh, KindAccrued, amount, amount, at, timeOf(payableAt))
@@ -481,7 +487,7 @@ func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) 
 			sh.reversed += rev
 			a := s.shareAccount(o, sh)
 			a.buckets = append(a.buckets, newBucket(f.Time, o.payableAt, -rev))
-			if s.stateOnly {
+			if !s.records(o.id) {
 				continue
 			}
 			e := s.entry(o, l, sh, KindReversed, rev, -rev, f.Time, timeOf(o.payableAt))
@@ -509,7 +515,7 @@ func (s *State) payout(f events.Fact, d *events.PayoutRecorded, honourPayouts bo
 	}
 	a := s.account(d.PartnerID, d.Currency)
 	a.paid += amt
-	if s.stateOnly {
+	if s.explained != nil {
 		return Output{}, ""
 	}
 	return Output{Entries: []Entry{{

@@ -21,10 +21,17 @@ type State struct {
 	facts  map[uint64]uint64 // fact key digest -> payload digest
 	// policies interns the policy versions orders were decided under.
 	policies map[PolicyVersion]*PolicyVersion
-	// stateOnly: fold without entries or explanations (Engine.StateOnly).
-	stateOnly bool
+	// explained, when set, says which orders get entries and explanations
+	// (Engine.StateOnly, Engine.ExplainOnly); nil: all of them.
+	explained func(orderID string) bool
 	// names keeps one copy of line and product ids, which recur.
 	names *intern.Table
+}
+
+// records reports whether the fold writes the entries and explanation of
+// an order.
+func (s *State) records(orderID string) bool {
+	return s.explained == nil || s.explained(orderID)
 }
 
 // recurringNames bounds the line and product ids a state shares.

@@ -131,7 +131,7 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	// holds: it folds without writing entries or explanations.
 	e := ledger.NewEngine(res.timeline.Clone())
 	e.StateOnly()
-	if err := res.foldWith(ctx, e, progress, nil); err != nil {
+	if err := res.fold(ctx, e, progress, nil); err != nil {
 		return nil, err
 	}
 	res.after = shareSums{}
@@ -197,14 +197,9 @@ func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath
 	return cur, sumErr
 }
 
-// fold runs the replay engine over the facts the what-if covers.
-func (r *Result) fold(ctx context.Context, progress Progress, each func(ledger.Output)) error {
-	return r.foldWith(ctx, ledger.NewEngine(r.timeline.Clone()), progress, each)
-}
-
-// foldWith runs engine e over the facts the what-if covers, handing each
+// fold runs engine e over the facts the what-if covers, handing each
 // commit's output to each (when not nil).
-func (r *Result) foldWith(ctx context.Context, e *ledger.Engine, progress Progress, each func(ledger.Output)) error {
+func (r *Result) fold(ctx context.Context, e *ledger.Engine, progress Progress, each func(ledger.Output)) error {
 	err := projections.ReadFactsAhead(ctx, r.facts, 1, r.FactsThrough, func(fc projections.FactCommit) error {
 		out := projections.Fold(e, fc)
 		if each != nil {
@@ -226,7 +221,11 @@ func (r *Result) foldWith(ctx context.Context, e *ledger.Engine, progress Progre
 // neither, to stay small; applying or explaining asks for the few it needs.
 func (r *Result) refold(ctx context.Context, orders map[string]bool) (map[string]ledger.Attribution, map[shareKey]ledger.Entry, error) {
 	explained, samples := map[string]ledger.Attribution{}, map[shareKey]ledger.Entry{}
-	err := r.fold(ctx, nil, func(o ledger.Output) {
+	// Only the given orders are put into words: the rest of the fold runs
+	// as fast as the what-if's.
+	e := ledger.NewEngine(r.timeline.Clone())
+	e.ExplainOnly(func(order string) bool { return orders[order] })
+	err := r.fold(ctx, e, nil, func(o ledger.Output) {
 		for _, a := range o.Attributions {
 			if orders[a.OrderID] {
 				explained[a.OrderID] = a
