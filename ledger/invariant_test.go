@@ -127,8 +127,8 @@ func checkInvariants(t testing.TB, facts []events.Fact) []byte {
 			}
 		}
 		want.Refusals, want.Policies = out.Refusals, out.Policies
-		if got := partial.Apply(f, nil); !bytes.Equal(recordBytes(got), recordBytes(want)) {
-			t.Fatalf("fact %d (%s): explaining some orders gave\n%s\nwant\n%s", i, f.Type, recordBytes(got), recordBytes(want))
+		if got := partial.Apply(f, nil); !bytes.Equal(records(got), records(want)) {
+			t.Fatalf("fact %d (%s): explaining some orders gave\n%s\nwant\n%s", i, f.Type, records(got), records(want))
 		}
 		if len(leanOut.Entries)+len(leanOut.Attributions) != 0 || fmt.Sprint(leanOut.Refusals) != fmt.Sprint(out.Refusals) {
 			t.Fatalf("fact %d (%s): the state-only engine output %+v, the full one refused %+v", i, f.Type, leanOut, out.Refusals)
@@ -140,11 +140,7 @@ func checkInvariants(t testing.TB, facts []events.Fact) []byte {
 				shareSums[ShareNet{OrderID: en.OrderID, LineID: en.LineID, PartnerID: en.PartnerID, Currency: en.Currency, Tier: en.Tier}] += net
 			}
 		}
-		for _, r := range out.Records() {
-			all.WriteString(r.ID + " " + r.Type + " ")
-			all.Write(r.Data)
-			all.WriteByte('\n')
-		}
+		all.Write(records(out))
 		if len(out.Refusals) > 0 {
 			if after := commissionState(e.state); after != before {
 				t.Fatalf("fact %d (%s) was refused (%s) but changed the state", i, f.Type, out.Refusals[0].Reason)
@@ -246,13 +242,3 @@ func FuzzInvariants(f *testing.F) {
 	})
 }
 
-// recordBytes renders an output's records, for comparing outputs whole.
-func recordBytes(o Output) []byte {
-	var b bytes.Buffer
-	for _, r := range o.Records() {
-		b.WriteString(r.ID + " " + r.Type + " ")
-		b.Write(r.Data)
-		b.WriteByte('\n')
-	}
-	return b.Bytes()
-}
