@@ -241,4 +241,3 @@ func FuzzInvariants(f *testing.F) {
 		}
 	})
 }
-
