@@ -183,6 +183,18 @@ func SumLedgerView(ctx context.Context, ledgerLog store.Log, path string, fn fun
 	})
 }
 
+// LoadExplanations reads the ledger like LoadLedgerView but keeps none of
+// its entries: the view answers Attribution (where each order's
+// explanation is in the log), the timeline and the head, in a few bytes an
+// order instead of the whole ledger.
+func LoadExplanations(ctx context.Context, ledgerLog store.Log, path string) (view *Ledger, reason, err error) {
+	return loadLedgerView(ctx, ledgerLog, path, func() *Ledger {
+		l := NewLedger(ledgerLog)
+		l.onEntry = func(*ledger.Entry) {}
+		return l
+	})
+}
+
 // loadLedgerView reads the ledger into a view newView makes: from the
 // snapshot at path and the log after it, or, without a usable snapshot,
 // into a second view from the whole log.

@@ -230,6 +230,23 @@ func TestResumeWriterSaysWhyItRebuilt(t *testing.T) {
 	}
 }
 
+// snapshotMidway snapshots a writer halfway through facts, has it decide
+// the rest, and returns the logs, the snapshot and the whole ledger read
+// from the log.
+func snapshotMidway(t *testing.T, facts []events.Fact) (logs, string, *Ledger) {
+	t.Helper()
+	l, w, path := snapshotAfter(t, facts[:len(facts)/2])
+	l.submit(t, facts[len(facts)/2:])
+	if err := w.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	full, err := LoadLedger(context.Background(), l.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, path, full
+}
+
 // SumLedgerView hands on exactly the ledger's entries, in log order: from a
 // snapshot and the log after it, from the log alone, and from the log
 // after a snapshot that proved another store's only once decoded (what it
@@ -237,15 +254,7 @@ func TestResumeWriterSaysWhyItRebuilt(t *testing.T) {
 func TestSumLedgerViewHandsOnTheLedgersEntries(t *testing.T) {
 	ctx := context.Background()
 	all := seedFacts(t)
-	l, w, path := snapshotAfter(t, all[:len(all)/2])
-	l.submit(t, all[len(all)/2:])
-	if err := w.CatchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	full, err := LoadLedger(ctx, l.ledger)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, path, full := snapshotMidway(t, all)
 	sum := func(lg store.Log, path string) ([]ledger.Entry, int, *Ledger, error) {
 		var got []ledger.Entry
 		restarts := 0
@@ -278,5 +287,33 @@ func TestSumLedgerViewHandsOnTheLedgersEntries(t *testing.T) {
 	got, restarts, _, reason := sum(other.ledger, path)
 	if !errors.Is(reason, snapshot.ErrUnusable) || restarts != 1 || !reflect.DeepEqual(got, otherFull.Entries()) {
 		t.Fatalf("another store's snapshot: reason %v, %d restarts, %d entries of %d", reason, restarts, len(got), len(otherFull.Entries()))
+	}
+}
+
+// LoadExplanations answers every order's explanation as the whole view
+// does, from a snapshot and from the log alone, holding no entries.
+func TestLoadExplanationsKeepsOnlyTheExplanations(t *testing.T) {
+	ctx := context.Background()
+	l, path, full := snapshotMidway(t, seedFacts(t))
+	for _, p := range []string{path, ""} {
+		view, reason, err := LoadExplanations(ctx, l.ledger, p)
+		if err != nil || reason != nil || len(view.Entries()) != 0 {
+			t.Fatalf("snapshot %q: %v, %v, %d entries kept", p, err, reason, len(view.Entries()))
+		}
+		orders := 0
+		for _, e := range full.Entries() {
+			if e.OrderID == "" {
+				continue
+			}
+			orders++
+			got, ok, err := view.Attribution(ctx, e.OrderID)
+			want, _, _ := full.Attribution(ctx, e.OrderID)
+			if !ok || err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("snapshot %q: the explanation of %s differs", p, e.OrderID)
+			}
+		}
+		if orders == 0 {
+			t.Fatal("the seed gave no orders to explain")
+		}
 	}
 }

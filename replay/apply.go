@@ -115,7 +115,7 @@ func (r *Result) Explain(ctx context.Context, order string) (before, after ledge
 		return before, after, false, err
 	}
 	after, ok = explained[order]
-	view, _, err := projections.LoadLedgerView(ctx, r.ledgerLog, r.ledgerSnapshot)
+	view, _, err := projections.LoadExplanations(ctx, r.ledgerLog, r.ledgerSnapshot)
 	if err != nil {
 		return before, after, false, err
 	}
