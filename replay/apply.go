@@ -16,6 +16,11 @@ import (
 // Nothing was applied; run the what-if again.
 var ErrLedgerMoved = errors.New("the ledger moved since the what-if")
 
+// ErrTooLarge: the replay changes more than one ledger commit can hold
+// (store.MaxCommitEvents), and an apply is one commit, all or nothing.
+// Nothing was applied; apply the policy in parts (see the message).
+var ErrTooLarge = errors.New("too large to apply in one commit")
+
 // Applied says what Apply did.
 type Applied struct {
 	Position    store.Position `json:"position"`
@@ -37,6 +42,12 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 	changed := map[string]bool{}
 	for _, k := range keys {
 		changed[k.order] = true
+	}
+	// Said before the refold, which takes as long as the what-if: the
+	// commit holds a checkpoint, the replay record, an adjusting entry per
+	// changed share and an explanation per changed order.
+	if n := 2 + len(keys) + len(changed); n > store.MaxCommitEvents {
+		return Applied{}, fmt.Errorf("%w: replay %s changes %d shares of %d orders, %d ledger events, and one commit holds at most %d: apply the policy in parts, a replay with a late --from first, then earlier ones", ErrTooLarge, r.ReplayID, len(keys), len(changed), n, store.MaxCommitEvents)
 	}
 	explained, samples, err := r.refold(ctx, changed)
 	if err != nil {
@@ -82,7 +93,7 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 		c.Events = append(c.Events, store.Event{ID: "attribution:" + ch + ":" + r.ReplayID, Type: ledger.TypeOrderAttributed, Data: b})
 	}
 	if err := c.Validate(); err != nil {
-		return Applied{}, fmt.Errorf("replay %s is too large to apply in one commit (%d events): %w", r.ReplayID, len(c.Events), err)
+		return Applied{}, fmt.Errorf("%w: replay %s, %d events: %w", ErrTooLarge, r.ReplayID, len(c.Events), err)
 	}
 	res, err := ledgerLog.Append(ctx, c, store.At(r.LedgerAt))
 	switch {

@@ -144,8 +144,26 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	})
 	e = nil
 	res.compare()
-	res.Noop = len(res.Changes) == 0 && len(res.changedShares()) == 0 && res.timeline.SamePolicies(current)
+	changed := res.changedShares()
+	res.Noop = len(res.Changes) == 0 && len(changed) == 0 && res.timeline.SamePolicies(current)
+	res.keepOnly(changed)
 	return res, nil
+}
+
+// keepOnly drops every share's sums but those of keys: once the diff is
+// made, applying needs only the shares the replay changes, and a result is
+// held (by the service, for its apply) long after the what-if.
+func (r *Result) keepOnly(keys []shareKey) {
+	before, after := shareSums{}, shareSums{}
+	for _, k := range keys {
+		if s, ok := r.before[k]; ok {
+			before[k] = s
+		}
+		if s, ok := r.after[k]; ok {
+			after[k] = s
+		}
+	}
+	r.before, r.after = before, after
 }
 
 // ledgerNow is the ledger as it stands, summed by share.

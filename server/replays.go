@@ -91,6 +91,10 @@ func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "id", "%v: POST /v1/replays again and apply the new what-if", err)
 		return
 	}
+	if errors.Is(err, replay.ErrTooLarge) {
+		writeError(w, http.StatusUnprocessableEntity, "id", "%v", err)
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "", "apply: %v", err)
 		return

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -179,5 +180,40 @@ func TestReplaySaysWhyTheSnapshotWasNotUsed(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "snapshot was not used") || !strings.Contains(errOut, "checksum") {
 		t.Errorf("the log does not say why the snapshot was not used: %s", errOut)
+	}
+}
+
+// A replay that changes more than one ledger commit can hold is refused
+// before its refold, says how to apply it in parts, and changes nothing.
+func TestReplayTooLargeToApplyChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	ev := func(id, typ, at, data string) {
+		fmt.Fprintf(&b, `{"specversion":"1.0","id":%q,"source":"t","type":%q,"time":%q,"data":%s}`+"\n", id, typ, at, data)
+	}
+	ev("p", "partner.registered", "2020-01-01T00:00:00Z", `{"partner_id":"ann","name":"Ann"}`)
+	ev("g", "program.defined", "2020-01-01T00:00:00Z", `{"program_id":"p","name":"P","priority":1,"default_rate":"10%"}`)
+	ev("e", "partner.enrolled", "2020-01-01T00:00:00Z", `{"partner_id":"ann","program_id":"p"}`)
+	ev("l", "link.created", "2020-01-01T00:00:00Z", `{"link_code":"ann-l","partner_id":"ann","program_id":"p","landing_url":"https://x.example/"}`)
+	ev("c", "click.recorded", "2020-02-01T00:00:00Z", `{"click_id":"k1","link_code":"ann-l","visitor_id":"v1"}`)
+	for i := 0; i < 2100; i++ {
+		ev(fmt.Sprintf("o%d", i), "order.placed", "2020-02-03T00:00:00Z", fmt.Sprintf(`{"order_id":"o%d","visitor_id":"v1","currency":"USD","lines":[{"line_id":"l1","product_id":"x","quantity":1,"amount":"10.00"}]}`, i))
+	}
+	events := filepath.Join(dir, "events.jsonl")
+	policy := filepath.Join(dir, "policy.json")
+	os.WriteFile(events, []byte(b.String()), 0o644)
+	os.WriteFile(policy, []byte(`{"tracking":"cookies-only","credit":"last","cookie_days":1,"referral_days":0,"program_binding":"partner-programs","self_referral":"reject","holding_days":30,"payout_basis":"upfront"}`), 0o644)
+	data := filepath.Join(dir, "data")
+	mustCLI(t, "import", events, "--data", data)
+	before := mustCLI(t, "report", "balances", "--data", data, "--format", "json")
+	if !strings.Contains(before, `"earned": "2100.00"`) {
+		t.Fatalf("the orders did not earn: %s", before)
+	}
+	code, _, errOut := cli(t, "replay", "--policy", policy, "--apply", "--data", data)
+	if code != 1 || !strings.Contains(errOut, "too large to apply in one commit") || !strings.Contains(errOut, "--from") {
+		t.Fatalf("exit %d, %s; want 1 and a message naming the limit and --from", code, errOut)
+	}
+	if after := mustCLI(t, "report", "balances", "--data", data, "--format", "json"); after != before {
+		t.Errorf("a refused apply changed the balances:\n%s\nwant\n%s", after, before)
 	}
 }
