@@ -205,7 +205,7 @@ func TestReplayTooLargeToApplyChangesNothing(t *testing.T) {
 	os.WriteFile(policy, []byte(`{"tracking":"cookies-only","credit":"last","cookie_days":1,"referral_days":0,"program_binding":"partner-programs","self_referral":"reject","holding_days":30,"payout_basis":"upfront"}`), 0o644)
 	data := filepath.Join(dir, "data")
 	mustCLI(t, "import", events, "--data", data)
-	before := mustCLI(t, "report", "balances", "--data", data, "--format", "json")
+	before := mustCLI(t, "report", "balances", "--data", data, "--format", "json", "--as-of", asOf)
 	if !strings.Contains(before, `"earned": "2100.00"`) {
 		t.Fatalf("the orders did not earn: %s", before)
 	}
@@ -213,7 +213,7 @@ func TestReplayTooLargeToApplyChangesNothing(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "too large to apply in one commit") || !strings.Contains(errOut, "--from") {
 		t.Fatalf("exit %d, %s; want 1 and a message naming the limit and --from", code, errOut)
 	}
-	if after := mustCLI(t, "report", "balances", "--data", data, "--format", "json"); after != before {
+	if after := mustCLI(t, "report", "balances", "--data", data, "--format", "json", "--as-of", asOf); after != before {
 		t.Errorf("a refused apply changed the balances:\n%s\nwant\n%s", after, before)
 	}
 }
