@@ -46,6 +46,46 @@ type Ledger struct {
 	// onEntry, when set, is handed every entry instead of the view keeping
 	// it (a summing view: see SumLedgerView).
 	onEntry func(*ledger.Entry)
+	// A replay too large for one commit is applied in parts: its entries
+	// and explanations first, its replay.applied record last. Until that
+	// record comes they are held here, by replay id; replayed lists the
+	// replays whose record came (a one-commit apply puts it first).
+	pending  map[string]*pendingReplay
+	replayed map[string]bool
+}
+
+// pendingReplay is what the parts of a replay's apply brought so far.
+type pendingReplay struct {
+	entries      []ledger.Entry
+	attributions map[string]recordRef
+}
+
+// held returns the pending part of replay id, when the record is from a
+// replay whose apply is not complete yet; otherwise nil, and then any
+// pending parts are orphans (the parts of an apply are consecutive in the
+// log, so a record of anything else means the apply failed) and go.
+func (l *Ledger) held(replayID string) *pendingReplay {
+	if replayID != "" && !l.replayed[replayID] {
+		if l.pending == nil {
+			l.pending = map[string]*pendingReplay{}
+		}
+		p := l.pending[replayID]
+		if p == nil {
+			p = &pendingReplay{attributions: map[string]recordRef{}}
+			l.pending[replayID] = p
+		}
+		return p
+	}
+	l.pending = nil
+	return nil
+}
+
+// ApplyingReplay reports whether the view holds parts of a replay's apply
+// that has not completed: a snapshot then would lose them.
+func (l *Ledger) ApplyingReplay() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.pending) > 0
 }
 
 // recordRef is a record's place in the ledger log: the commit's position
@@ -102,19 +142,32 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 	case ledger.TypeCommissionAccrued, ledger.TypeCommissionReversed, ledger.TypeCommissionAdjusted, ledger.TypePayoutPaid:
 		var e ledger.Entry
 		if err = json.Unmarshal(r.Data, &e); err == nil {
-			l.addEntry(e)
+			if p := l.held(e.ReplayID); p != nil {
+				p.entries = append(p.entries, e)
+			} else {
+				l.addEntry(e)
+			}
 		}
 	case ledger.TypeOrderAttributed:
 		if l.lean {
+			break // a lean view keeps no explanations: entries alone are held
+		}
+		var order, replayID string
+		if order, err = orderIDOf(r.Data); err == nil {
+			replayID, err = replayIDOf(r.Data)
+		}
+		if err != nil {
 			break
 		}
-		var order string
-		if order, err = orderIDOf(r.Data); err == nil {
+		if p := l.held(replayID); p != nil {
+			p.attributions[order] = at
+		} else {
 			l.attributions[order] = at
 		}
 	case ledger.TypePolicyAdopted:
 		var pv ledger.PolicyVersion
 		if err = json.Unmarshal(r.Data, &pv); err == nil {
+			l.held("")
 			l.timeline.Change(pv.Version, pv.EffectiveAt, pv.Policy)
 		}
 	case ledger.TypeCheckpoint:
@@ -122,18 +175,53 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 	case ledger.TypeFactRefused:
 		var f ledger.Refusal
 		if err = json.Unmarshal(r.Data, &f); err == nil {
+			l.held("")
 			l.refusals = append(l.refusals, f)
 		}
 	case ledger.TypeReplayApplied:
 		var rp ledger.ReplayApplied
 		if err = json.Unmarshal(r.Data, &rp); err == nil {
 			l.timeline = l.timeline.WithCandidate(rp.ReplayID, rp.Policy, rp.From, rp.Whole)
+			l.completeReplay(rp.ReplayID)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("ledger record %s (%s): %w", r.ID, r.Type, err)
 	}
 	return nil
+}
+
+// completeReplay takes in what the parts of a replay's apply brought, now
+// that its record came, and drops any other pending parts (orphans).
+func (l *Ledger) completeReplay(id string) {
+	p := l.pending[id]
+	l.pending = nil
+	if l.replayed == nil {
+		l.replayed = map[string]bool{}
+	}
+	l.replayed[id] = true
+	if p == nil {
+		return
+	}
+	for _, e := range p.entries {
+		l.addEntry(e)
+	}
+	for order, at := range p.attributions {
+		l.attributions[order] = at
+	}
+}
+
+// replayIDOf reads an explanation's replay id: only a replay's explanations
+// have one, so the record is parsed only when it names one.
+func replayIDOf(raw []byte) (string, error) {
+	if !bytes.Contains(raw, []byte(`"replay_id":`)) {
+		return "", nil
+	}
+	var key struct {
+		ReplayID string `json:"replay_id"`
+	}
+	err := json.Unmarshal(raw, &key)
+	return key.ReplayID, err
 }
 
 func (l *Ledger) addEntry(e ledger.Entry) {

@@ -2,9 +2,14 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/ledger"
 )
 
 func TestOrderIDOf(t *testing.T) {
@@ -63,5 +68,68 @@ func TestCommissionsByPartnerOrOrderMatchTheWholeLedger(t *testing.T) {
 				t.Errorf("order %s at %s:\n%+v\nwant\n%+v", o, now, got, want)
 			}
 		}
+	}
+}
+
+// The parts of a replay's apply count only once its record comes: before
+// that the view holds them (and refuses a snapshot), and a commit of
+// anything else first means the apply failed, so they are dropped.
+func TestViewHoldsAnApplysPartsUntilItsRecord(t *testing.T) {
+	adjusted := func(id, replay string) ledger.Record {
+		e := ledger.Entry{EntryID: id, Kind: ledger.KindAdjusted, OrderID: "o1", LineID: "l1", PartnerID: "ann", Tier: 1, Amount: "-1.00", Net: "-1.00", Currency: "USD", ReplayID: replay}
+		b, _ := json.Marshal(e)
+		return ledger.Record{ID: id, Type: ledger.TypeCommissionAdjusted, Data: b}
+	}
+	record := func(replay string) ledger.Record {
+		b, _ := json.Marshal(ledger.ReplayApplied{ReplayID: replay, Policy: ledger.DefaultPolicy(), Whole: true})
+		return ledger.Record{ID: "replay:" + replay, Type: ledger.TypeReplayApplied, Data: b}
+	}
+	accrued := func(id string) ledger.Record {
+		b, _ := json.Marshal(ledger.Entry{EntryID: id, Kind: ledger.KindAccrued, OrderID: "o2", LineID: "l1", PartnerID: "ann", Tier: 1, Amount: "1.00", Net: "1.00", Currency: "USD"})
+		return ledger.Record{ID: id, Type: ledger.TypeCommissionAccrued, Data: b}
+	}
+	l := NewLedger(nil)
+	apply := func(pos store.Position, rs ...ledger.Record) {
+		for _, r := range rs {
+			if err := l.ApplyLedger(pos, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ids := func() []string {
+		var out []string
+		for _, e := range l.Entries() {
+			out = append(out, e.EntryID)
+		}
+		return out
+	}
+
+	// r1 in parts, then its record: all of it counts, in log order.
+	apply(1, adjusted("a1", "r1"))
+	apply(2, adjusted("a2", "r1"))
+	if len(ids()) != 0 || !l.ApplyingReplay() {
+		t.Fatalf("parts counted before their record: %v", ids())
+	}
+	_, w, path := snapshotAfter(t, seedFacts(t)[:4])
+	if err := w.WriteSnapshot(context.Background(), path, l); !errors.Is(err, ErrApplyingReplay) {
+		t.Fatalf("a snapshot amid an apply's parts: %v, want ErrApplyingReplay", err)
+	}
+	apply(3, record("r1"))
+	if got := ids(); !reflect.DeepEqual(got, []string{"a1", "a2"}) || l.ApplyingReplay() {
+		t.Fatalf("after r1's record: %v", got)
+	}
+
+	// r2's part, then the writer's commit: r2 failed, its part goes.
+	apply(4, adjusted("b1", "r2"))
+	apply(5, accrued("c1"))
+	apply(6, record("r2")) // never comes after a failed apply; even so, nothing was kept
+	if got := ids(); !reflect.DeepEqual(got, []string{"a1", "a2", "c1"}) || l.ApplyingReplay() {
+		t.Fatalf("after r2's failed apply: %v", got)
+	}
+
+	// A one-commit apply: its record comes first, its entries count at once.
+	apply(7, record("r3"), adjusted("d1", "r3"))
+	if got := ids(); !reflect.DeepEqual(got, []string{"a1", "a2", "c1", "d1"}) {
+		t.Fatalf("after a one-commit apply: %v", got)
 	}
 }

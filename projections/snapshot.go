@@ -21,10 +21,18 @@ const (
 	writerSnapshotVersion = 3
 )
 
+// ErrApplyingReplay: the ledger ends in the first parts of a replay's
+// apply, which a snapshot would lose; snapshot after its last part (or
+// after the next commit, which shows the apply failed).
+var ErrApplyingReplay = errors.New("snapshot deferred: a replay's apply is in progress")
+
 // WriteSnapshot saves the writer and the ledger view it feeds (which must
 // have applied exactly what the writer wrote) to path, atomically. Call it
 // from the goroutine that drives the writer.
 func (w *Writer) WriteSnapshot(ctx context.Context, path string, view *Ledger) error {
+	if view.ApplyingReplay() {
+		return ErrApplyingReplay
+	}
 	if view.Head() != w.ledgerHead {
 		return fmt.Errorf("snapshot: the ledger view is at %d, the writer at %d", view.Head(), w.ledgerHead)
 	}

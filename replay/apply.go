@@ -16,10 +16,9 @@ import (
 // Nothing was applied; run the what-if again.
 var ErrLedgerMoved = errors.New("the ledger moved since the what-if")
 
-// ErrTooLarge: the replay changes more than one ledger commit can hold
-// (store.MaxCommitEvents), and an apply is one commit, all or nothing.
-// Nothing was applied; apply the policy in parts (see the message).
-var ErrTooLarge = errors.New("too large to apply in one commit")
+// ErrTooLarge: one of the replay's changes (an explanation) is larger than
+// a ledger commit can hold. Nothing was applied.
+var ErrTooLarge = errors.New("too large for a ledger commit")
 
 // Applied says what Apply did.
 type Applied struct {
@@ -30,10 +29,12 @@ type Applied struct {
 	AlreadyApplied bool `json:"already_applied"`
 }
 
-// Apply appends the replay as one atomic commit fenced at the ledger
-// position the what-if read: the replay record (policy and where it takes
-// effect), the adjusting entries, and the new explanation of every changed
-// order. appliedAt is when the adjustments take effect.
+// Apply appends the replay, all or nothing, fenced at the ledger position
+// the what-if read: the replay record (policy and where it takes effect),
+// the adjusting entries, and the new explanation of every changed order.
+// That is one commit when it fits, else parts that readers take in only
+// when the last one, with the record, comes (see applyCommits). appliedAt
+// is when the adjustments take effect.
 func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.Time) (Applied, error) {
 	if r.Noop {
 		return Applied{AlreadyApplied: true}, nil
@@ -42,12 +43,6 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 	changed := map[string]bool{}
 	for _, k := range keys {
 		changed[k.order] = true
-	}
-	// Said before the refold, which takes as long as the what-if: the
-	// commit holds a checkpoint, the replay record, an adjusting entry per
-	// changed share and an explanation per changed order.
-	if n := 2 + len(keys) + len(changed); n > store.MaxCommitEvents {
-		return Applied{}, fmt.Errorf("%w: replay %s changes %d shares of %d orders, %d ledger events, and one commit holds at most %d: apply the policy in parts, a replay with a late --from first, then earlier ones", ErrTooLarge, r.ReplayID, len(keys), len(changed), n, store.MaxCommitEvents)
 	}
 	explained, samples, err := r.refold(ctx, changed)
 	if err != nil {
@@ -78,32 +73,76 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 	}
 	cp, _ := json.Marshal(ledger.Checkpoint{FactsThrough: r.FactsThrough, FactsFolded: -1})
 	body, _ := json.Marshal(rec)
-	c := store.Commit{ID: "replay:" + r.ReplayID, Events: []store.Event{
-		{ID: "replay:" + r.ReplayID + ":checkpoint", Type: ledger.TypeCheckpoint, Data: cp},
-		{ID: "replay:" + r.ReplayID, Type: ledger.TypeReplayApplied, Data: body},
-	}}
+	record := store.Event{ID: "replay:" + r.ReplayID, Type: ledger.TypeReplayApplied, Data: body}
+	var changes []store.Event
 	for _, e := range adjustments {
 		b, _ := json.Marshal(e)
-		c.Events = append(c.Events, store.Event{ID: e.EntryID, Type: ledger.TypeCommissionAdjusted, Data: b})
+		changes = append(changes, store.Event{ID: e.EntryID, Type: ledger.TypeCommissionAdjusted, Data: b})
 	}
 	for _, ch := range changedOrders(adjustments) {
 		a := explained[ch]
 		a.ReplayID = r.ReplayID
 		b, _ := json.Marshal(a)
-		c.Events = append(c.Events, store.Event{ID: "attribution:" + ch + ":" + r.ReplayID, Type: ledger.TypeOrderAttributed, Data: b})
+		changes = append(changes, store.Event{ID: "attribution:" + ch + ":" + r.ReplayID, Type: ledger.TypeOrderAttributed, Data: b})
 	}
-	if err := c.Validate(); err != nil {
-		return Applied{}, fmt.Errorf("%w: replay %s, %d events: %w", ErrTooLarge, r.ReplayID, len(c.Events), err)
+	pos, dup := r.LedgerAt, true
+	for _, c := range applyCommits(r.ReplayID, cp, record, changes) {
+		if err := c.Validate(); err != nil {
+			return Applied{}, fmt.Errorf("%w: replay %s: %w", ErrTooLarge, r.ReplayID, err)
+		}
+		res, err := ledgerLog.Append(ctx, c, store.At(pos))
+		switch {
+		case errors.Is(err, store.ErrWrongPosition):
+			return Applied{}, fmt.Errorf("%w (read at ledger position %d): %v", ErrLedgerMoved, r.LedgerAt, err)
+		case err != nil:
+			return Applied{}, fmt.Errorf("append replay %s: %w", r.ReplayID, err)
+		}
+		pos, dup = res.Position, dup && res.Duplicate
 	}
-	res, err := ledgerLog.Append(ctx, c, store.At(r.LedgerAt))
-	switch {
-	case errors.Is(err, store.ErrWrongPosition):
-		return Applied{}, fmt.Errorf("%w (read at ledger position %d): %v", ErrLedgerMoved, r.LedgerAt, err)
-	case err != nil:
-		return Applied{}, fmt.Errorf("append replay %s: %w", r.ReplayID, err)
-	}
-	return Applied{Position: res.Position, Adjustments: len(adjustments), AlreadyApplied: res.Duplicate}, nil
+	return Applied{Position: pos, Adjustments: len(adjustments), AlreadyApplied: dup}, nil
 }
+
+// applyCommits lays a replay's apply out in ledger commits. It fits one
+// commit, all or nothing, when it can: the checkpoint, the replay record,
+// then the changes (adjusting entries and explanations). Otherwise the
+// changes go first, in as many commits as the bounds ask, each opening
+// with a checkpoint, and a last commit holds the checkpoint and the replay
+// record: readers hold a replay's changes until its record comes, and drop
+// them if anything else comes first (the apply failed), so the apply is
+// still all or nothing. The commit ids are derived, so repeating an apply
+// repeats its commits exactly, which the store reports as duplicates.
+func applyCommits(replayID string, checkpoint []byte, record store.Event, changes []store.Event) []store.Commit {
+	id := "replay:" + replayID
+	cp := func(commitID string) store.Event {
+		return store.Event{ID: commitID + ":checkpoint", Type: ledger.TypeCheckpoint, Data: checkpoint}
+	}
+	whole := store.Commit{ID: id, Events: append([]store.Event{cp(id), record}, changes...)}
+	if whole.Validate() == nil {
+		return []store.Commit{whole}
+	}
+	var commits []store.Commit
+	for len(changes) > 0 {
+		partID := fmt.Sprintf("%s:part:%d", id, len(commits)+1)
+		part := store.Commit{ID: partID, Events: []store.Event{cp(partID)}}
+		size := part.Size()
+		for len(changes) > 0 && len(part.Events) < applyPartEvents {
+			next := store.Commit{Events: changes[:1]}
+			if size+next.Size() > applyPartBytes && len(part.Events) > 1 {
+				break
+			}
+			part.Events, size, changes = append(part.Events, changes[0]), size+next.Size(), changes[1:]
+		}
+		commits = append(commits, part)
+	}
+	return append(commits, store.Commit{ID: id, Events: []store.Event{cp(id), record}})
+}
+
+// The bounds of one part of an apply: the store's, less a margin (a
+// variable so that a test can make parts small).
+var (
+	applyPartEvents = store.MaxCommitEvents
+	applyPartBytes  = store.MaxCommitBytes - 4<<10
+)
 
 // changedOrders lists the orders the adjustments touch, in their order.
 func changedOrders(adjustments []ledger.Entry) []string {

@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/refledger/refledger/projections"
 
 	"go.uber.org/zap"
 )
@@ -111,6 +114,10 @@ func (s *snapshotter) take(ctx context.Context, wait bool) {
 
 // done logs how a synchronous snapshot ended.
 func (s *snapshotter) done(start time.Time, err error) {
+	if errors.Is(err, projections.ErrApplyingReplay) {
+		s.log.Info("snapshot", zap.String("of", s.what), zap.Error(err))
+		return
+	}
 	if err != nil {
 		s.log.Error("snapshot", zap.String("of", s.what), zap.Error(err))
 		return

@@ -183,9 +183,10 @@ func TestReplaySaysWhyTheSnapshotWasNotUsed(t *testing.T) {
 	}
 }
 
-// A replay that changes more than one ledger commit can hold is refused
-// before its refold, says how to apply it in parts, and changes nothing.
-func TestReplayTooLargeToApplyChangesNothing(t *testing.T) {
+// A replay that changes more than one ledger commit holds is applied in
+// parts, and all of it: the balances move, a replay under the timeline now
+// in force finds nothing to change, and applying again changes nothing.
+func TestLargeReplayAppliesInParts(t *testing.T) {
 	dir := t.TempDir()
 	var b strings.Builder
 	ev := func(id, typ, at, data string) {
@@ -196,7 +197,8 @@ func TestReplayTooLargeToApplyChangesNothing(t *testing.T) {
 	ev("e", "partner.enrolled", "2020-01-01T00:00:00Z", `{"partner_id":"ann","program_id":"p"}`)
 	ev("l", "link.created", "2020-01-01T00:00:00Z", `{"link_code":"ann-l","partner_id":"ann","program_id":"p","landing_url":"https://x.example/"}`)
 	ev("c", "click.recorded", "2020-02-01T00:00:00Z", `{"click_id":"k1","link_code":"ann-l","visitor_id":"v1"}`)
-	for i := 0; i < 2100; i++ {
+	const orders = 2100 // 2,100 adjusting entries and as many explanations: more than 4,096 events
+	for i := 0; i < orders; i++ {
 		ev(fmt.Sprintf("o%d", i), "order.placed", "2020-02-03T00:00:00Z", fmt.Sprintf(`{"order_id":"o%d","visitor_id":"v1","currency":"USD","lines":[{"line_id":"l1","product_id":"x","quantity":1,"amount":"10.00"}]}`, i))
 	}
 	events := filepath.Join(dir, "events.jsonl")
@@ -205,15 +207,25 @@ func TestReplayTooLargeToApplyChangesNothing(t *testing.T) {
 	os.WriteFile(policy, []byte(`{"tracking":"cookies-only","credit":"last","cookie_days":1,"referral_days":0,"program_binding":"partner-programs","self_referral":"reject","holding_days":30,"payout_basis":"upfront"}`), 0o644)
 	data := filepath.Join(dir, "data")
 	mustCLI(t, "import", events, "--data", data)
-	before := mustCLI(t, "report", "balances", "--data", data, "--format", "json", "--as-of", asOf)
-	if !strings.Contains(before, `"earned": "2100.00"`) {
+	const later = "2099-01-01T00:00:00Z" // after the adjustments, which take effect when applied
+	if before := mustCLI(t, "report", "balances", "--data", data, "--format", "json", "--as-of", later); !strings.Contains(before, `"earned": "2100.00"`) {
 		t.Fatalf("the orders did not earn: %s", before)
 	}
-	code, _, errOut := cli(t, "replay", "--policy", policy, "--apply", "--data", data)
-	if code != 1 || !strings.Contains(errOut, "too large to apply in one commit") || !strings.Contains(errOut, "--from") {
-		t.Fatalf("exit %d, %s; want 1 and a message naming the limit and --from", code, errOut)
+	r := replayCLI(t, "--policy", policy, "--apply", "--data", data)
+	if len(r.Changes) != orders || r.Applied == nil || r.Applied.Adjustments != orders || r.Applied.AlreadyApplied {
+		t.Fatalf("%d changes, applied %+v; want %d of each", len(r.Changes), r.Applied, orders)
 	}
-	if after := mustCLI(t, "report", "balances", "--data", data, "--format", "json", "--as-of", asOf); after != before {
-		t.Errorf("a refused apply changed the balances:\n%s\nwant\n%s", after, before)
+	after := mustCLI(t, "report", "balances", "--data", data, "--format", "json", "--as-of", later)
+	if !strings.Contains(after, `"payable": "0.00"`) {
+		t.Errorf("after the apply ann keeps commission: %s", after)
+	}
+	if again := replayCLI(t, "--current", "--data", data); len(again.Changes) != 0 {
+		t.Errorf("a replay under the timeline in force changes %d lines", len(again.Changes))
+	}
+	if again := replayCLI(t, "--policy", policy, "--apply", "--data", data); again.Applied == nil || !again.Applied.AlreadyApplied || len(again.Changes) != 0 {
+		t.Errorf("applying again: %+v, %d changes", again.Applied, len(again.Changes))
+	}
+	if now := mustCLI(t, "report", "balances", "--data", data, "--format", "json", "--as-of", later); now != after {
+		t.Errorf("applying again moved the balances:\n%s\nwant\n%s", now, after)
 	}
 }
