@@ -187,33 +187,14 @@ func TestReplaySaysWhyTheSnapshotWasNotUsed(t *testing.T) {
 // parts, and all of it: the balances move, a replay under the timeline now
 // in force finds nothing to change, and applying again changes nothing.
 func TestLargeReplayAppliesInParts(t *testing.T) {
-	dir := t.TempDir()
-	var b strings.Builder
-	ev := func(id, typ, at, data string) {
-		fmt.Fprintf(&b, `{"specversion":"1.0","id":%q,"source":"t","type":%q,"time":%q,"data":%s}`+"\n", id, typ, at, data)
-	}
-	ev("p", "partner.registered", "2020-01-01T00:00:00Z", `{"partner_id":"ann","name":"Ann"}`)
-	ev("g", "program.defined", "2020-01-01T00:00:00Z", `{"program_id":"p","name":"P","priority":1,"default_rate":"10%"}`)
-	ev("e", "partner.enrolled", "2020-01-01T00:00:00Z", `{"partner_id":"ann","program_id":"p"}`)
-	ev("l", "link.created", "2020-01-01T00:00:00Z", `{"link_code":"ann-l","partner_id":"ann","program_id":"p","landing_url":"https://x.example/"}`)
-	ev("c", "click.recorded", "2020-02-01T00:00:00Z", `{"click_id":"k1","link_code":"ann-l","visitor_id":"v1"}`)
-	const orders = 2100 // 2,100 adjusting entries and as many explanations: more than 4,096 events
-	for i := 0; i < orders; i++ {
-		ev(fmt.Sprintf("o%d", i), "order.placed", "2020-02-03T00:00:00Z", fmt.Sprintf(`{"order_id":"o%d","visitor_id":"v1","currency":"USD","lines":[{"line_id":"l1","product_id":"x","quantity":1,"amount":"10.00"}]}`, i))
-	}
-	events := filepath.Join(dir, "events.jsonl")
-	policy := filepath.Join(dir, "policy.json")
-	os.WriteFile(events, []byte(b.String()), 0o644)
-	os.WriteFile(policy, []byte(`{"tracking":"cookies-only","credit":"last","cookie_days":1,"referral_days":0,"program_binding":"partner-programs","self_referral":"reject","holding_days":30,"payout_basis":"upfront"}`), 0o644)
-	data := filepath.Join(dir, "data")
-	mustCLI(t, "import", events, "--data", data)
+	data, policy := largeReplayData(t)
 	const later = "2099-01-01T00:00:00Z" // after the adjustments, which take effect when applied
 	if before := mustCLI(t, "report", "balances", "--data", data, "--format", "json", "--as-of", later); !strings.Contains(before, `"earned": "2100.00"`) {
 		t.Fatalf("the orders did not earn: %s", before)
 	}
 	r := replayCLI(t, "--policy", policy, "--apply", "--data", data)
-	if len(r.Changes) != orders || r.Applied == nil || r.Applied.Adjustments != orders || r.Applied.AlreadyApplied {
-		t.Fatalf("%d changes, applied %+v; want %d of each", len(r.Changes), r.Applied, orders)
+	if len(r.Changes) != largeReplayOrders || r.Applied == nil || r.Applied.Adjustments != largeReplayOrders || r.Applied.AlreadyApplied {
+		t.Fatalf("%d changes, applied %+v; want %d of each", len(r.Changes), r.Applied, largeReplayOrders)
 	}
 	after := mustCLI(t, "report", "balances", "--data", data, "--format", "json", "--as-of", later)
 	if !strings.Contains(after, `"payable": "0.00"`) {
@@ -229,3 +210,41 @@ func TestLargeReplayAppliesInParts(t *testing.T) {
 		t.Errorf("applying again moved the balances:\n%s\nwant\n%s", now, after)
 	}
 }
+
+// largeReplayOrders is how many orders largeReplayData makes: a replay of
+// them all makes 2,100 adjusting entries and as many explanations, more
+// than one ledger commit holds (4,096 events).
+const largeReplayOrders = 2100
+
+// largeReplayData imports largeReplayOrders orders, each earning Ann 1.00
+// through a cookie two days old, into a new data folder, and writes a
+// policy under which none of them earns (one-day cookies).
+func largeReplayData(t *testing.T) (data, policy string) {
+	t.Helper()
+	dir := t.TempDir()
+	var b strings.Builder
+	ev := func(id, typ, at, data string) {
+		fmt.Fprintf(&b, `{"specversion":"1.0","id":%q,"source":"t","type":%q,"time":%q,"data":%s}`+"\n", id, typ, at, data)
+	}
+	ev("p", "partner.registered", "2020-01-01T00:00:00Z", `{"partner_id":"ann","name":"Ann"}`)
+	ev("g", "program.defined", "2020-01-01T00:00:00Z", `{"program_id":"p","name":"P","priority":1,"default_rate":"10%"}`)
+	ev("e", "partner.enrolled", "2020-01-01T00:00:00Z", `{"partner_id":"ann","program_id":"p"}`)
+	ev("l", "link.created", "2020-01-01T00:00:00Z", `{"link_code":"ann-l","partner_id":"ann","program_id":"p","landing_url":"https://x.example/"}`)
+	ev("c", "click.recorded", "2020-02-01T00:00:00Z", `{"click_id":"k1","link_code":"ann-l","visitor_id":"v1"}`)
+	for i := 0; i < largeReplayOrders; i++ {
+		ev(fmt.Sprintf("o%d", i), "order.placed", "2020-02-03T00:00:00Z", fmt.Sprintf(`{"order_id":"o%d","visitor_id":"v1","currency":"USD","lines":[{"line_id":"l1","product_id":"x","quantity":1,"amount":"10.00"}]}`, i))
+	}
+	events := filepath.Join(dir, "events.jsonl")
+	policy = filepath.Join(dir, "policy.json")
+	if err := os.WriteFile(events, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(policy, []byte(oneDayCookies), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data = filepath.Join(dir, "data")
+	mustCLI(t, "import", events, "--data", data)
+	return data, policy
+}
+
+const oneDayCookies = `{"tracking":"cookies-only","credit":"last","cookie_days":1,"referral_days":0,"program_binding":"partner-programs","self_referral":"reject","holding_days":30,"payout_basis":"upfront"}`

@@ -506,3 +506,29 @@ func TestRestartResumesFromTheSnapshot(t *testing.T) {
 		return strings.Contains(s.logs(), "what-if read the whole ledger log")
 	})
 }
+
+// TestServiceAppliesAReplayInParts applies through the API a replay too
+// large for one ledger commit: the service's ledger takes all of it in,
+// and a what-if under the timeline then in force changes nothing.
+func TestServiceAppliesAReplayInParts(t *testing.T) {
+	data, _ := largeReplayData(t)
+	s := startService(t, data)
+	code, body := s.do("POST", "/v1/replays", "", `{"policy":`+oneDayCookies+`}`)
+	var res struct {
+		ReplayID string            `json:"replay_id"`
+		Changes  []json.RawMessage `json:"changes"`
+	}
+	if json.Unmarshal([]byte(body), &res); code != 200 || len(res.Changes) != largeReplayOrders {
+		t.Fatalf("what-if = %d, %d changes", code, len(res.Changes))
+	}
+	if code, body := s.do("POST", "/v1/replays/"+res.ReplayID+"/apply", "", ""); code != 200 || !strings.Contains(body, fmt.Sprintf(`"adjustments": %d`, largeReplayOrders)) {
+		t.Fatalf("apply = %d %s", code, body)
+	}
+	eventually(t, "the service's balances to take the whole apply in", func() bool {
+		_, b := s.do("GET", "/v1/balances?as_of=2099-01-01", "", "")
+		return strings.Contains(b, `"payable": "0.00"`) && strings.Contains(b, `"reversed": "2100.00"`)
+	})
+	if code, body := s.do("POST", "/v1/replays", "", `{"current":true}`); code != 200 || !strings.Contains(body, `"changes": []`) {
+		t.Errorf("what-if under the timeline in force = %d %.300s", code, body)
+	}
+}
