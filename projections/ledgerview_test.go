@@ -29,17 +29,7 @@ func TestOrderIDOf(t *testing.T) {
 // TestCommissionsByPartnerOrOrderMatchTheWholeLedger: reading only the
 // partners concerned gives the same entries and statuses as reading all.
 func TestCommissionsByPartnerOrOrderMatchTheWholeLedger(t *testing.T) {
-	ctx := context.Background()
-	l := newLogs(t)
-	l.submit(t, seedFacts(t))
-	view := NewLedger(l.ledger)
-	w, err := OpenWriter(ctx, l.facts, l.ledger, view)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.CatchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, _, view := decided(t, seedFacts(t))
 	partners, orders := map[string]bool{}, map[string]bool{}
 	for _, e := range view.Entries() {
 		partners[e.PartnerID], orders[e.OrderID] = true, true

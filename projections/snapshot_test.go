@@ -111,9 +111,9 @@ func sameAsRebuilt(t *testing.T, l logs, w *Writer, view *Ledger) {
 	}
 }
 
-// snapshotAfter submits facts to new logs, has a writer decide them, and
-// snapshots it; the writer goes on being usable.
-func snapshotAfter(t *testing.T, facts []events.Fact) (logs, *Writer, string) {
+// decided submits facts to new logs and has a writer decide them all,
+// feeding the view it returns.
+func decided(t *testing.T, facts []events.Fact) (logs, *Writer, *Ledger) {
 	t.Helper()
 	ctx := context.Background()
 	l := newLogs(t)
@@ -126,6 +126,15 @@ func snapshotAfter(t *testing.T, facts []events.Fact) (logs, *Writer, string) {
 	if err := w.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return l, w, view
+}
+
+// snapshotAfter submits facts to new logs, has a writer decide them, and
+// snapshots it; the writer goes on being usable.
+func snapshotAfter(t *testing.T, facts []events.Fact) (logs, *Writer, string) {
+	t.Helper()
+	ctx := context.Background()
+	l, w, view := decided(t, facts)
 	path := filepath.Join(t.TempDir(), "writer.snap")
 	if err := w.WriteSnapshot(ctx, path, view); err != nil {
 		t.Fatal(err)
