@@ -44,6 +44,12 @@ func (e *Engine) StateOnly() { e.ExplainOnly(func(string) bool { return false })
 // the what-if's.
 func (e *Engine) ExplainOnly(explain func(orderID string) bool) { e.state.explained = explain }
 
+// Full undoes StateOnly and ExplainOnly: the engine writes every entry and
+// explanation again. The state is the same in every mode, so a writer
+// rebuilds state-only over facts the ledger already holds, then goes on in
+// full.
+func (e *Engine) Full() { e.state.explained = nil }
+
 // State returns the engine's state, for reads.
 func (e *Engine) State() *State { return e.state }
 

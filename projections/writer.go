@@ -109,6 +109,9 @@ func (w *Writer) foldDecided(ctx context.Context, last ledger.Checkpoint, replay
 	if last.FactsThrough == 0 || store.Position(last.FactsThrough) < w.next.pos {
 		return nil
 	}
+	// The ledger holds these facts' output already: fold for the state only.
+	w.engine.StateOnly()
+	defer func() { w.engine.Full() }()
 	start := w.next
 	err := ReadFactsAhead(ctx, w.facts, start.pos, last.FactsThrough, func(fc FactCommit) error {
 		from, to := 0, len(fc.Facts)
@@ -145,9 +148,12 @@ func (w *Writer) foldDecided(ctx context.Context, last ledger.Checkpoint, replay
 
 // Restate builds the engine a replay leaves behind: the facts through the
 // replay's position folded under the timeline with the replay's policy,
-// then following policy changes again.
+// then following policy changes again. The apply wrote the output, so the
+// facts are folded for the state only.
 func Restate(ctx context.Context, facts store.Log, r ledger.ReplayApplied, timeline *ledger.Timeline) (*ledger.Engine, error) {
 	e := ledger.NewEngine(timeline.WithCandidate(r.ReplayID, r.Policy, r.From, r.Whole))
+	e.StateOnly()
+	defer e.Full()
 	if r.FactsThrough > 0 {
 		err := ReadFactsAhead(ctx, facts, 1, r.FactsThrough, func(fc FactCommit) error { Fold(e, fc); return nil })
 		if err != nil {
