@@ -530,6 +530,19 @@ func (l *Ledger) Covers(head store.Position) bool {
 	return cp.FactsFolded < 0 || cp.FactsFolded >= cp.FactsInCommit
 }
 
+// Decided is the last fact-log position whose every fact the ledger has
+// decided, as of its last checkpoint: the ledger read so far holds exactly
+// the output of the facts through it.
+func (l *Ledger) Decided() store.Position {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	cp := l.checkpoint
+	if cp.FactsFolded < 0 || cp.FactsFolded >= cp.FactsInCommit {
+		return store.Position(cp.FactsThrough)
+	}
+	return store.Position(cp.FactsThrough) - 1
+}
+
 // Refusals lists the facts the ledger refused, in log order.
 func (l *Ledger) Refusals() []ledger.Refusal {
 	l.mu.RLock()

@@ -16,6 +16,11 @@ import (
 // Nothing was applied; run the what-if again.
 var ErrLedgerMoved = errors.New("the ledger moved since the what-if")
 
+// ErrTimelineMoved: the policy timeline in force changed since the what-if
+// (a policy change, or another replay applied), so its diff no longer says
+// what applying it would do. Nothing was applied; run the what-if again.
+var ErrTimelineMoved = errors.New("the policy timeline in force changed since the what-if")
+
 // ErrTooLarge: one of the replay's changes (an explanation) is larger than
 // a ledger commit can hold. Nothing was applied.
 var ErrTooLarge = errors.New("too large for a ledger commit")
@@ -102,6 +107,37 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 	return Applied{Position: pos, Adjustments: len(adjustments), AlreadyApplied: dup}, nil
 }
 
+// ApplyLatest applies r and, if the ledger moved since its what-if (the
+// live writer decided more facts), runs the what-if again at the logs'
+// heads and applies that, at most retries times. It returns the result it
+// applied, which is r unless it recomputed. A recompute under another
+// timeline in force fails with ErrTimelineMoved: new facts are what it is
+// for, another policy is for the operator to look at.
+func ApplyLatest(ctx context.Context, r *Result, appliedAt time.Time, retries int, progress Progress) (*Result, Applied, error) {
+	for attempt := 0; ; attempt++ {
+		applied, err := Apply(ctx, r.ledgerLog, r, appliedAt)
+		if !errors.Is(err, ErrLedgerMoved) || attempt >= retries {
+			return r, applied, err
+		}
+		if r, err = r.Recompute(ctx, progress); err != nil {
+			return nil, Applied{}, err
+		}
+	}
+}
+
+// Recompute runs r's what-if again, at the logs' heads. It fails with
+// ErrTimelineMoved when the timeline in force is no longer the one r read.
+func (r *Result) Recompute(ctx context.Context, progress Progress) (*Result, error) {
+	again, err := WhatIf(ctx, r.facts, r.ledgerLog, r.request, progress)
+	if err != nil {
+		return nil, err
+	}
+	if !again.base.SamePolicies(r.base) {
+		return nil, fmt.Errorf("%w (replay %s; the new what-if is %s)", ErrTimelineMoved, r.ReplayID, again.ReplayID)
+	}
+	return again, nil
+}
+
 // applyCommits lays a replay's apply out in ledger commits. It fits one
 // commit, all or nothing, when it can: the checkpoint, the replay record,
 // then the changes (adjusting entries and explanations). Otherwise the
@@ -165,7 +201,7 @@ func (r *Result) Explain(ctx context.Context, order string) (before, after ledge
 		return before, after, false, err
 	}
 	after, ok = explained[order]
-	view, _, err := projections.LoadExplanations(ctx, r.ledgerLog, r.ledgerSnapshot)
+	view, _, err := projections.LoadExplanations(ctx, r.ledgerLog, r.request.LedgerSnapshot)
 	if err != nil {
 		return before, after, false, err
 	}

@@ -28,6 +28,10 @@ type Request struct {
 	// ledger as it stands is read from it and the records after it,
 	// instead of from the whole ledger log.
 	LedgerSnapshot string
+	// Live says that a live writer (the service) keeps the ledger: the
+	// what-if replays the facts the ledger has decided, instead of bringing
+	// it up to date beside that writer.
+	Live bool
 }
 
 // Change is one order line whose tier-1 commission differs. A nil partner
@@ -84,8 +88,9 @@ type Result struct {
 
 	before, after    shareSums
 	facts, ledgerLog store.Log
-	ledgerSnapshot   string
-	timeline         *ledger.Timeline
+	request          Request
+	base             *ledger.Timeline // the timeline in force when the what-if read the ledger
+	timeline         *ledger.Timeline // the timeline replayed
 }
 
 // shareKey names one partner's commission on one order line at one tier.
@@ -106,7 +111,7 @@ type Progress func(done, total store.Position)
 // WhatIf brings the ledger up to date, replays every fact under the
 // candidate timeline and compares. It writes nothing but the catch-up.
 func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progress Progress) (*Result, error) {
-	cur, err := currentLedger(ctx, facts, ledgerLog, req.LedgerSnapshot)
+	cur, err := currentLedger(ctx, facts, ledgerLog, req.LedgerSnapshot, req.Live)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +119,7 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	res := &Result{Policy: req.Policy, From: req.From, FactsThrough: cur.head, LedgerAt: view.Head(), SnapshotUnusable: cur.snapshotUnusable}
 	current := view.Timeline()
 	res.ReplayID = replayID(req, res.FactsThrough, res.LedgerAt)
-	res.timeline = current.Clone()
+	res.base, res.timeline = current.Clone(), current.Clone()
 	if !req.Current {
 		from := time.Time{}
 		if req.From != nil {
@@ -124,7 +129,7 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	}
 	// The ledger's side was summed as it was read, without holding it: a
 	// what-if holds the engine and two sets of sums, not the ledger.
-	res.facts, res.ledgerLog, res.ledgerSnapshot = facts, ledgerLog, req.LedgerSnapshot
+	res.facts, res.ledgerLog, res.request = facts, ledgerLog, req
 	res.before = cur.sums
 	view, cur = nil, ledgerNow{}
 	// The what-if needs only each share's sum, which the engine's state
@@ -176,9 +181,9 @@ type ledgerNow struct {
 
 // currentLedger sums the ledger as it stands, reading it without holding
 // its entries. When it has not decided every fact yet, the writer brings it
-// up to date first (which refolds the history); a ledger kept current by
-// the service is only read.
-func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath string) (ledgerNow, error) {
+// up to date first (which refolds the history), unless live says a live
+// writer keeps it: then it stands for the facts it has decided.
+func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath string, live bool) (ledgerNow, error) {
 	var cur ledgerNow
 	head, err := facts.Head(ctx)
 	if err != nil {
@@ -202,6 +207,10 @@ func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath
 	}
 	if cur.view.Covers(head) {
 		cur.head = head
+		return cur, nil
+	}
+	if live {
+		cur.head = cur.view.Decided()
 		return cur, nil
 	}
 	cur.view = projections.NewLeanLedger()
@@ -264,7 +273,7 @@ func (r *Result) refold(ctx context.Context, orders map[string]bool) (map[string
 // ledgerSamples reads the ledger again for an entry of each of the given
 // shares, for the adjustments of shares the replay leaves without one.
 func (r *Result) ledgerSamples(ctx context.Context, keys map[shareKey]bool) (map[shareKey]ledger.Entry, error) {
-	view, _, err := projections.LoadLedgerView(ctx, r.ledgerLog, r.ledgerSnapshot)
+	view, _, err := projections.LoadLedgerView(ctx, r.ledgerLog, r.request.LedgerSnapshot)
 	if err != nil {
 		return nil, err
 	}

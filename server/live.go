@@ -27,6 +27,7 @@ type live struct {
 	writer *projections.Writer // owned by the follower goroutine
 
 	moved       chan struct{}               // the ledger moved under the writer: rebuild
+	paused      chan pausedRun              // work to run with the writer paused
 	commits     chan projections.FactCommit // follower -> writer, bounded
 	decideRun   []projections.FactCommit    // the writer's, reused: see drainRun
 	handled     store.Position              // last position the writer took (writer goroutine)
@@ -50,7 +51,7 @@ func newLive(facts, ledgerLog store.Log, log *zap.Logger, startHead store.Positi
 	return &live{
 		facts: facts, ledgerLog: ledgerLog, log: log, startHead: startHead,
 		catalog: projections.NewCatalog(), clicks: projections.NewClicks(), ledger: projections.NewLedger(ledgerLog),
-		moved: make(chan struct{}, 1), commits: make(chan projections.FactCommit, commitQueue), followed: make(chan struct{}),
+		moved: make(chan struct{}, 1), paused: make(chan pausedRun), commits: make(chan projections.FactCommit, commitQueue), followed: make(chan struct{}),
 	}
 }
 
@@ -245,7 +246,50 @@ func (l *live) write(ctx context.Context) {
 			if err := l.openWriter(ctx, l.handled+1); err != nil && ctx.Err() == nil {
 				l.log.Error("rebuild ledger writer", zap.Error(err))
 			}
+		case run := <-l.paused:
+			run.done <- run.fn()
+			l.afterPause(ctx)
 		}
+	}
+}
+
+// pausedRun is work that must not race the live writer's appends.
+type pausedRun struct {
+	fn   func() error
+	done chan error
+}
+
+// whileWriterPaused runs fn on the writer's goroutine, between two runs of
+// facts, so that the service appends nothing to the ledger until fn
+// returns: a replay's apply, fenced at the ledger's head, then cannot lose
+// the race to the live ledger. Facts are still taken in meanwhile (the
+// follower queues them, then waits); the writer decides them after,
+// rebuilt on the ledger fn may have moved. If ctx ends before the writer
+// takes fn, fn does not run.
+func (l *live) whileWriterPaused(ctx context.Context, fn func() error) error {
+	run := pausedRun{fn: fn, done: make(chan error, 1)}
+	select {
+	case l.paused <- run:
+		return <-run.done
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// afterPause rebuilds the writer on the ledger as the paused work left it.
+// Every ledger commit up to the head is the rebuilt writer's to read, so
+// the watcher is not to count them as another writer's (a second rebuild).
+func (l *live) afterPause(ctx context.Context) {
+	if head, err := l.ledgerLog.Head(ctx); err == nil && head > l.ownHead.Load() {
+		l.ownHead.Store(head)
+	}
+	l.writer = nil
+	if err := l.openWriter(ctx, l.handled+1); err != nil && ctx.Err() == nil {
+		l.log.Error("rebuild ledger writer", zap.Error(err))
+	}
+	select {
+	case <-l.moved:
+	default:
 	}
 }
 

@@ -1,6 +1,9 @@
 package server
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // openAPI describes the HTTP API (OpenAPI 3.1), served at /v1/openapi.json.
 var openAPI = mustOpenAPI()
@@ -34,7 +37,8 @@ func mustOpenAPI() []byte {
 		"/v1/orders/{id}/explain":     {"get": {Summary: "Why an order's commission went where it went.", Role: "finance"}},
 		"/v1/refusals":                {"get": {Summary: "Facts the ledger kept but could not honour, with reasons.", Role: "finance"}},
 		"/v1/replays":                 {"post": {Summary: "What-if: replay history under a candidate policy ({policy, from?} or {current:true}); returns the diff.", Role: "operator"}},
-		"/v1/replays/{id}/apply":      {"post": {Summary: "Apply a what-if as adjusting entries, atomically; 409 if the ledger moved since.", Role: "operator"}},
+		"/v1/replays/{id}":            {"get": {Summary: fmt.Sprintf("A held what-if's diff again (the last %d are held, recomputed ones included).", replaysKept), Role: "operator"}},
+		"/v1/replays/{id}/apply":      {"post": {Summary: "Apply a what-if as adjusting entries, all or nothing, with the live ledger paused. If the ledger decided more facts since the what-if, it is run again and that is applied (the answer's recomputed names it); ?recompute=false answers 409 instead. 409 if the policy timeline in force changed since.", Role: "operator"}},
 	}
 	doc := map[string]any{
 		"openapi":    "3.1.0",

@@ -38,7 +38,9 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 	}
 	// The writer's snapshot and the ledger after it: not the whole ledger
 	// log, which at millions of facts takes minutes to read.
-	rr := replay.Request{Current: req.Current, From: req.From, LedgerSnapshot: s.cfg.snapshotPath(writerSnapshotFile)}
+	// The live writer keeps the ledger: the what-if replays what it has
+	// decided rather than race it to decide the rest.
+	rr := replay.Request{Current: req.Current, From: req.From, LedgerSnapshot: s.cfg.snapshotPath(writerSnapshotFile), Live: true}
 	switch {
 	case req.Policy == nil && !req.Current:
 		writeError(w, http.StatusBadRequest, "policy", "is required (or set current)")
@@ -77,28 +79,88 @@ func (s *Server) keepReplay(res *replay.Result) {
 	s.replays[res.ReplayID] = res
 }
 
-func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+// getReplay answers a held what-if again.
+func (s *Server) getReplay(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.heldReplay(w, r.PathValue("id"))
+	if ok {
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+func (s *Server) heldReplay(w http.ResponseWriter, id string) (*replay.Result, bool) {
 	s.replayMu.Lock()
 	res, ok := s.replays[id]
 	s.replayMu.Unlock()
 	if !ok {
 		writeError(w, http.StatusNotFound, "id", "no what-if %q is held: POST /v1/replays first (the last %d are kept)", id, replaysKept)
+	}
+	return res, ok
+}
+
+// appliedReplay is the answer of POST /v1/replays/{id}/apply.
+type appliedReplay struct {
+	ReplayID string         `json:"replay_id"`
+	Applied  replay.Applied `json:"applied"`
+	// Recomputed is set when the ledger had moved since the what-if (the
+	// live ledger decided more facts) and the what-if was run again and
+	// applied: what was applied is this, not the what-if named. GET
+	// /v1/replays/{id} gives its whole diff.
+	Recomputed *recomputedReplay `json:"recomputed,omitempty"`
+}
+
+type recomputedReplay struct {
+	ReplayID     string         `json:"replay_id"`
+	FactsThrough uint64         `json:"facts_through"`
+	LedgerAt     uint64         `json:"ledger_at"`
+	Summary      replay.Summary `json:"summary"`
+}
+
+// applyReplay applies a held what-if with the live writer paused, so that
+// the live ledger cannot move it. If the ledger had already moved since the
+// what-if (more facts decided), the what-if is run again and that is
+// applied, unless ?recompute=false asks for a 409 instead; a change of the
+// policy timeline in force since the what-if is always a 409.
+func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	res, ok := s.heldReplay(w, id)
+	if !ok {
 		return
 	}
-	applied, err := replay.Apply(r.Context(), s.ledger, res, s.cfg.now())
-	if errors.Is(err, replay.ErrLedgerMoved) {
+	retries := 1
+	switch q := r.URL.Query().Get("recompute"); q {
+	case "", "true":
+	case "false":
+		retries = 0
+	default:
+		writeError(w, http.StatusBadRequest, "recompute", "is %q: use true or false", q)
+		return
+	}
+	var applied replay.Applied
+	var done *replay.Result
+	err := s.live.whileWriterPaused(r.Context(), func() (err error) {
+		done, applied, err = replay.ApplyLatest(r.Context(), res, s.cfg.now(), retries, nil)
+		return err
+	})
+	switch {
+	case errors.Is(err, replay.ErrLedgerMoved) && retries == 0:
+		writeError(w, http.StatusConflict, "id", "%v: POST /v1/replays again, or apply without recompute=false", err)
+		return
+	case errors.Is(err, replay.ErrLedgerMoved), errors.Is(err, replay.ErrTimelineMoved):
 		writeError(w, http.StatusConflict, "id", "%v: POST /v1/replays again and apply the new what-if", err)
 		return
-	}
-	if errors.Is(err, replay.ErrTooLarge) {
+	case errors.Is(err, replay.ErrTooLarge):
 		writeError(w, http.StatusUnprocessableEntity, "id", "%v", err)
 		return
-	}
-	if err != nil {
+	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "", "apply: %v", err)
 		return
 	}
-	s.live.ledgerMoved()
-	writeJSON(w, http.StatusOK, map[string]any{"replay_id": id, "applied": applied})
+	answer := appliedReplay{ReplayID: id, Applied: applied}
+	if done != res {
+		s.keepReplay(done)
+		answer.Recomputed = &recomputedReplay{ReplayID: done.ReplayID, FactsThrough: done.FactsThrough, LedgerAt: done.LedgerAt, Summary: done.Summary}
+		s.cfg.Log.Info("replay recomputed before its apply: the ledger had moved since the what-if",
+			zap.String("replay", id), zap.String("applied", done.ReplayID), zap.Int("orders_changed", done.Summary.OrdersChanged))
+	}
+	writeJSON(w, http.StatusOK, answer)
 }

@@ -41,7 +41,9 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	} else if len(rest) > 0 {
 		return usagef("replay takes no arguments, got %q", rest[0])
 	}
-	req := replay.Request{Current: current, LedgerSnapshot: sf.writerSnapshot()}
+	// A running service keeps the ledger: replay what it has decided.
+	_, live := runningService(sf.dataDir)
+	req := replay.Request{Current: current, LedgerSnapshot: sf.writerSnapshot(), Live: live && sf.natsURL == "" && sf.eventstoreURL == ""}
 	batchGC()
 	switch {
 	case policyFile == "" && !current:
@@ -76,32 +78,42 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 
 // whatIfAndApply runs the what-if and, when asked, applies it. If the
 // ledger moves in between (a running service decided more facts), it runs
-// the what-if again, a bounded number of times.
+// the what-if again, a bounded number of times, and prints the one it
+// applied.
 func whatIfAndApply(ctx context.Context, env *environment, facts, ledgerLog store.Log, req replay.Request, apply bool) (*replay.Result, *replay.Applied, error) {
-	for attempt := 0; ; attempt++ {
-		head, err := facts.Head(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		p := newProgress(env, "replay", int64(head))
-		res, err := replay.WhatIf(ctx, facts, ledgerLog, req, func(done, _ store.Position) { p.add(int64(done) - p.n) })
-		p.done()
-		if err == nil && res.SnapshotUnusable != nil && req.LedgerSnapshot != "" {
-			env.log.Info("the ledger snapshot was not used: read the ledger log instead", zap.Error(res.SnapshotUnusable))
-		}
-		if err != nil || !apply {
-			return res, nil, err
-		}
-		applied, err := replay.Apply(ctx, ledgerLog, res, time.Now().UTC())
-		if errors.Is(err, replay.ErrLedgerMoved) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		return res, &applied, nil
+	head, err := facts.Head(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
+	p := newProgress(env, "replay", int64(head))
+	progress := func(done, total store.Position) {
+		if int64(done) < p.n || int64(total) != p.total { // a recompute, from the start
+			p.done()
+			p = newProgress(env, "replay", int64(total))
+		}
+		p.add(int64(done) - p.n)
+	}
+	defer func() { p.done() }()
+	res, err := replay.WhatIf(ctx, facts, ledgerLog, req, progress)
+	if err == nil && res.SnapshotUnusable != nil && req.LedgerSnapshot != "" {
+		env.log.Info("the ledger snapshot was not used: read the ledger log instead", zap.Error(res.SnapshotUnusable))
+	}
+	if err != nil || !apply {
+		return res, nil, err
+	}
+	res, applied, err := replay.ApplyLatest(ctx, res, time.Now().UTC(), applyRetries, progress)
+	if errors.Is(err, replay.ErrLedgerMoved) {
+		return nil, nil, fmt.Errorf("%w %d times: the running service decides facts faster than a what-if runs; apply through it (POST /v1/replays, then POST /v1/replays/{id}/apply), which pauses its ledger writer", err, applyRetries+1)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, &applied, nil
 }
+
+// applyRetries bounds how often replay --apply runs its what-if again
+// because the ledger moved.
+const applyRetries = 3
 
 // readPolicyFile reads a candidate policy document; a bad one is a usage
 // error naming the file and the field.

@@ -532,3 +532,139 @@ func TestServiceAppliesAReplayInParts(t *testing.T) {
 		t.Errorf("what-if under the timeline in force = %d %.300s", code, body)
 	}
 }
+
+// TestServiceAppliesAReplayUnderLiveTraffic applies what-ifs while orders
+// keep coming: a what-if the live ledger has moved past is run again and
+// applied (or refused with 409 when the operator asks for no recompute),
+// and with orders arriving throughout, the apply still lands and leaves a
+// ledger that a what-if under the timeline in force finds nothing to change.
+func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
+	data := seededData(t)
+	s := startService(t, data)
+	// Katie's orders with no cookie: maria's click (on a browser identified
+	// as katie) earns them under the seed's history policy, nobody under
+	// cookies-only.
+	katieOrder := func(id string) string {
+		return `{"specversion":"1.0","id":"` + id + `","source":"checkout","type":"order.placed","time":"2018-02-01T00:00:00Z","data":{"order_id":"` + id + `","contact_id":"katie","currency":"USD","lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":"100.00"}]}}`
+	}
+	whatIf := func(policy string) (id string, ordersChanged int) {
+		t.Helper()
+		code, body := s.do("POST", "/v1/replays", "", `{"policy":`+policy+`}`)
+		var res struct {
+			ReplayID string `json:"replay_id"`
+			Summary  struct {
+				OrdersChanged int `json:"orders_changed"`
+			} `json:"summary"`
+		}
+		if json.Unmarshal([]byte(body), &res); code != 200 {
+			t.Fatalf("what-if = %d %s", code, body)
+		}
+		return res.ReplayID, res.Summary.OrdersChanged
+	}
+	decided := func(order string) {
+		t.Helper()
+		eventually(t, order+" decided", func() bool {
+			_, b := s.do("GET", "/v1/orders/"+order+"/explain", "", "")
+			return strings.Contains(b, `"order_id": "`+order+`"`)
+		})
+	}
+	cookiesOnly := strings.Replace(oneDayCookies, `"cookie_days":1`, `"cookie_days":30`, 1)
+	history := strings.Replace(cookiesOnly, `"cookies-only"`, `"referral-history-and-cookies"`, 1)
+
+	// The ledger moves between a what-if and its apply.
+	stale, changed := whatIf(cookiesOnly)
+	if changed != 1 {
+		t.Fatalf("the what-if changes %d orders, want 1 (o-2017)", changed)
+	}
+	if code, body := s.do("POST", "/v1/events", "", katieOrder("o-live-1")); code != 201 {
+		t.Fatalf("order = %d %s", code, body)
+	}
+	decided("o-live-1")
+	if code, body := s.do("POST", "/v1/replays/"+stale+"/apply?recompute=false", "", ""); code != 409 || !strings.Contains(body, "the ledger moved") {
+		t.Fatalf("apply of a stale what-if without recompute = %d %s, want 409", code, body)
+	}
+	code, body := s.do("POST", "/v1/replays/"+stale+"/apply", "", "")
+	var applied struct {
+		Applied struct {
+			Adjustments int `json:"adjustments"`
+		} `json:"applied"`
+		Recomputed *struct {
+			ReplayID string `json:"replay_id"`
+			Summary  struct {
+				OrdersChanged int `json:"orders_changed"`
+			} `json:"summary"`
+		} `json:"recomputed"`
+	}
+	if json.Unmarshal([]byte(body), &applied); code != 200 || applied.Recomputed == nil {
+		t.Fatalf("apply of a stale what-if = %d %s, want it recomputed", code, body)
+	}
+	if got := applied.Recomputed.Summary.OrdersChanged; got != 2 || applied.Applied.Adjustments != 2 {
+		t.Fatalf("recomputed apply changed %d orders in %d adjustments, want o-2017 and o-live-1", got, applied.Applied.Adjustments)
+	}
+	if code, body := s.do("GET", "/v1/replays/"+applied.Recomputed.ReplayID, "", ""); code != 200 || !strings.Contains(body, `"order_id": "o-live-1"`) {
+		t.Errorf("the recomputed what-if = %d %.300s", code, body)
+	}
+	eventually(t, "o-live-1 restated", func() bool {
+		_, b := s.do("GET", "/v1/orders/o-live-1/explain", "", "")
+		return strings.Contains(b, `"decision": "none"`)
+	})
+
+	// Orders keep coming through a what-if and its apply.
+	stop, sent := make(chan struct{}), make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { sent <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			resp, err := http.Post(s.info.HTTPURL+"/v1/events", "application/json", strings.NewReader(katieOrder(fmt.Sprintf("o-burst-%d", n))))
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			n++
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	back, _ := whatIf(history)
+	time.Sleep(100 * time.Millisecond)
+	code, body = s.do("POST", "/v1/replays/"+back+"/apply", "", "")
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	n := <-sent
+	if code != 200 {
+		t.Fatalf("apply under traffic = %d %s", code, body)
+	}
+	if n < 10 {
+		t.Fatalf("only %d orders were sent during the what-if and apply: the test did not test traffic", n)
+	}
+	decided(fmt.Sprintf("o-burst-%d", n-1))
+	// Every order, before, during and after the apply, is maria's again.
+	if _, changed := whatIf(history); changed != 0 {
+		t.Errorf("after the apply under traffic, the policy in force still changes %d orders", changed)
+	}
+	_, b := s.do("GET", fmt.Sprintf("/v1/orders/o-burst-%d/explain", n-1), "", "")
+	if !strings.Contains(b, `"partner_id": "maria"`) {
+		t.Errorf("the last order sent is not maria's: %.400s", b)
+	}
+	t.Logf("%d orders sent during the what-if and the apply; %s", n, body)
+
+	// Another policy applied since a what-if is not recomputed over: the
+	// operator looks at it again.
+	first, _ := whatIf(cookiesOnly)
+	second, _ := whatIf(oneDayCookies)
+	if code, body := s.do("POST", "/v1/replays/"+second+"/apply", "", ""); code != 200 {
+		t.Fatalf("apply = %d %s", code, body)
+	}
+	if code, body := s.do("POST", "/v1/replays/"+first+"/apply", "", ""); code != 409 || !strings.Contains(body, "policy timeline in force changed") {
+		t.Errorf("apply of a what-if made under another timeline = %d %s, want 409", code, body)
+	}
+	// The CLI beside the service replays what the service's ledger decided.
+	if out := mustCLI(t, "replay", "--current", "--data", data, "--format", "json"); !strings.Contains(out, `"changes": []`) {
+		t.Errorf("replay --current beside the service: %.300s", out)
+	}
+}
