@@ -531,16 +531,18 @@ func (l *Ledger) Covers(head store.Position) bool {
 }
 
 // Decided is the last fact-log position whose every fact the ledger has
-// decided, as of its last checkpoint: the ledger read so far holds exactly
-// the output of the facts through it.
-func (l *Ledger) Decided() store.Position {
+// decided, as of its last checkpoint. whole is false when the ledger is
+// part way through the next fact commit (its output did not fit one ledger
+// commit, and the rest has not come yet); when whole, the ledger read so
+// far holds exactly the output of the facts through the position.
+func (l *Ledger) Decided() (through store.Position, whole bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	cp := l.checkpoint
 	if cp.FactsFolded < 0 || cp.FactsFolded >= cp.FactsInCommit {
-		return store.Position(cp.FactsThrough)
+		return store.Position(cp.FactsThrough), true
 	}
-	return store.Position(cp.FactsThrough) - 1
+	return store.Position(cp.FactsThrough) - 1, cp.FactsFolded == 0
 }
 
 // Refusals lists the facts the ledger refused, in log order.

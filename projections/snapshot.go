@@ -68,8 +68,10 @@ func (w *Writer) lastFactPosition() store.Position {
 // ResumeWriter opens the ledger writer from the snapshot at path, then
 // reads only what the logs gained since: ledger records into the view, and
 // facts the ledger has already decided into the engine. Without a usable
-// snapshot (none yet, a damaged one, another log's, or a replay applied
-// since) it rebuilds from the logs as OpenWriter does; reason then says why.
+// snapshot (none yet, a damaged one, another log's) it rebuilds from the
+// logs as OpenWriter does; reason then says why. A replay applied since the
+// snapshot restates the engine (a fold of the facts it covers), but the
+// ledger view still comes from the snapshot and the records after it.
 func ResumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) (w *Writer, view *Ledger, reason error, err error) {
 	w, view, reason = resumeWriter(ctx, facts, ledgerLog, path)
 	if reason == nil {
@@ -82,10 +84,6 @@ func ResumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 	w, err = OpenWriter(ctx, facts, ledgerLog, view)
 	return w, view, reason, err
 }
-
-// errReplayedSince: a replay was applied after the snapshot; the engine
-// must be restated from the start.
-var errReplayedSince = fmt.Errorf("%w: a replay was applied since it was taken", snapshot.ErrUnusable)
 
 func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) (*Writer, *Ledger, error) {
 	w := &Writer{facts: facts, ledgerLog: ledgerLog}
@@ -129,14 +127,21 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 	}
 	w.sink = view
 	var last ledger.Checkpoint
-	replayed := false
+	var replays []ledger.ReplayApplied
+	var restated *ledger.Timeline // the timeline the first replay since was applied over
 	err = ledgerLog.Read(ctx, w.ledgerHead+1, func(s store.Stored) error {
 		w.ledgerHead = s.Position
 		for _, e := range s.Commit.Events {
 			switch e.Type {
 			case ledger.TypeReplayApplied:
-				replayed = true
-				return errReplayedSince
+				var r ledger.ReplayApplied
+				if err := json.Unmarshal(e.Data, &r); err != nil {
+					return fmt.Errorf("ledger log at %d: replay: %w", s.Position, err)
+				}
+				if len(replays) == 0 {
+					restated = view.Timeline()
+				}
+				replays = append(replays, r)
 			case ledger.TypeCheckpoint:
 				if err := json.Unmarshal(e.Data, &last); err != nil {
 					return fmt.Errorf("ledger log at %d: checkpoint: %w", s.Position, err)
@@ -148,19 +153,43 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 		}
 		return nil
 	})
-	switch {
-	case replayed:
-		return nil, nil, errReplayedSince
-	case err != nil:
+	if err != nil {
 		return nil, nil, fmt.Errorf("read ledger log: %w", err)
 	}
-	// The writer may have gone on after the snapshot: fold what it decided
-	// since into the engine, without writing it again.
-	if err := w.foldDecided(ctx, last, nil); err != nil {
+	if len(replays) > 0 {
+		// The snapshot's engine decided under a timeline a replay has
+		// since restated: the engine is the replay's, as OpenWriter would
+		// restate it, from the timeline the ledger had recorded when the
+		// replay was applied.
+		if err := w.restate(ctx, replays, restated); err != nil {
+			return nil, nil, err
+		}
+		replays = replays[1:]
+		for len(replays) > 0 && replays[0].FactsThrough < w.next.pos {
+			if err := w.restate(ctx, replays, w.engine.Timeline()); err != nil {
+				return nil, nil, err
+			}
+			replays = replays[1:]
+		}
+	}
+	// The writer may have gone on after the snapshot (or the replay): fold
+	// what it decided since into the engine, without writing it again.
+	if err := w.foldDecided(ctx, last, replays); err != nil {
 		return nil, nil, err
 	}
 	w.checkpointed = max(w.checkpointed, store.Position(last.FactsThrough))
 	return w, view, nil
+}
+
+// restate makes the engine the one replays[0] leaves behind, over the
+// given timeline, with the cursor just after the facts it covers.
+func (w *Writer) restate(ctx context.Context, replays []ledger.ReplayApplied, timeline *ledger.Timeline) error {
+	e, err := Restate(ctx, w.facts, replays[0], timeline)
+	if err != nil {
+		return err
+	}
+	w.engine, w.next = e, cursor{pos: replays[0].FactsThrough + 1}
+	return nil
 }
 
 // LoadLedgerView reads the ledger view from the writer's snapshot at path

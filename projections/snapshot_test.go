@@ -219,23 +219,81 @@ func TestResumeWriterSaysWhyItRebuilt(t *testing.T) {
 		t.Errorf("another store's snapshot: reason %v", reason)
 	}
 
-	// A replay applied since the snapshot restates everything.
-	l, path = setup()
-	head, _ := l.facts.Head(ctx)
-	ledgerHead, _ := l.ledger.Head(ctx)
-	p := ledger.DefaultPolicy()
-	p.Tracking = events.TrackingCookiesOnly
-	rec, _ := json.Marshal(ledger.ReplayApplied{ReplayID: "r1", Policy: p, Whole: true, FactsThrough: head, LedgerAt: ledgerHead})
-	cp, _ := json.Marshal(ledger.Checkpoint{FactsThrough: head, FactsFolded: -1})
-	_, err := l.ledger.Append(ctx, store.Commit{ID: "replay:r1", Events: []store.Event{
-		{ID: "replay:r1:cp", Type: ledger.TypeCheckpoint, Data: cp},
-		{ID: "replay:r1", Type: ledger.TypeReplayApplied, Data: rec},
-	}}, store.At(ledgerHead))
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestResumeWriterPastAReplay resumes from a snapshot taken before replays
+// were applied: the engine is restated as a rebuild from the logs restates
+// it, and the view still comes from the snapshot, whether facts came
+// between the snapshot and the replay, after it, or neither, and with one
+// replay or two in a row.
+func TestResumeWriterPastAReplay(t *testing.T) {
+	ctx := context.Background()
+	all := seedFacts(t)
+	cookiesOnly := ledger.DefaultPolicy()
+	cookiesOnly.Tracking = events.TrackingCookiesOnly
+	linkProgram := ledger.DefaultPolicy()
+	linkProgram.ProgramBinding = events.BindingLinkProgram
+	// applied appends a replay's record (its adjusting entries do not
+	// matter to the writer) as an apply does: fenced, with a checkpoint.
+	applied := func(l logs, id string, p ledger.Policy) {
+		t.Helper()
+		head, _ := l.facts.Head(ctx)
+		ledgerHead, _ := l.ledger.Head(ctx)
+		rec, _ := json.Marshal(ledger.ReplayApplied{ReplayID: id, Policy: p, Whole: true, FactsThrough: head, LedgerAt: ledgerHead})
+		cp, _ := json.Marshal(ledger.Checkpoint{FactsThrough: head, FactsFolded: -1})
+		_, err := l.ledger.Append(ctx, store.Commit{ID: "replay:" + id, Events: []store.Event{
+			{ID: "replay:" + id + ":cp", Type: ledger.TypeCheckpoint, Data: cp},
+			{ID: "replay:" + id, Type: ledger.TypeReplayApplied, Data: rec},
+		}}, store.At(ledgerHead))
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	if reason := resume(l, path); !errors.Is(reason, errReplayedSince) {
-		t.Errorf("replay applied since: reason %v", reason)
+	catchUp := func(l logs, facts []events.Fact) {
+		t.Helper()
+		l.submit(t, facts)
+		w, err := OpenWriter(ctx, l.facts, l.ledger, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third := len(all) / 3
+	for _, tc := range []struct {
+		name          string
+		before, after []events.Fact // facts decided between the snapshot and the replays, and after them
+		twice         bool
+	}{
+		{name: "replay right after the snapshot"},
+		{name: "facts between", before: all[third : 2*third]},
+		{name: "facts after", after: all[third:]},
+		{name: "facts between and after", before: all[third : 2*third], after: all[2*third:]},
+		{name: "two replays in a row", before: all[third : 2*third], after: all[2*third:], twice: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, _, path := snapshotAfter(t, all[:third])
+			catchUp(l, tc.before)
+			applied(l, "r1", cookiesOnly)
+			if tc.twice {
+				applied(l, "r2", linkProgram)
+			}
+			catchUp(l, tc.after)
+			w, view, reason, err := ResumeWriter(ctx, l.facts, l.ledger, path)
+			if err != nil || reason != nil {
+				t.Fatalf("resume past a replay: %v, %v", err, reason)
+			}
+			sameAsRebuilt(t, l, w, view)
+			// The policy in force is the last replay's.
+			want := cookiesOnly
+			if tc.twice {
+				want = linkProgram
+			}
+			if got := w.engine.Timeline().At(time.Now()).Policy; got != want {
+				t.Errorf("policy in force after resuming = %+v, want %+v", got, want)
+			}
+		})
 	}
 }
 

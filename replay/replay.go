@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,6 +16,11 @@ import (
 	"github.com/refledger/refledger/money"
 	"github.com/refledger/refledger/projections"
 )
+
+// ErrLedgerBusy: a live writer was part way through deciding a fact
+// commit, so the ledger did not stand for a whole number of fact commits.
+// It is soon through; try again.
+var ErrLedgerBusy = errors.New("the ledger is busy")
 
 // Request is a what-if: a candidate policy, in force from From on, or over
 // the whole timeline when From is nil.
@@ -210,7 +216,11 @@ func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath
 		return cur, nil
 	}
 	if live {
-		cur.head = cur.view.Decided()
+		through, whole := cur.view.Decided()
+		if !whole {
+			return cur, fmt.Errorf("%w: the ledger is part way through deciding fact commit %d; try again", ErrLedgerBusy, through+1)
+		}
+		cur.head = through
 		return cur, nil
 	}
 	cur.view = projections.NewLeanLedger()

@@ -54,6 +54,9 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 		rr.Policy = p
 	}
 	res, err := replay.WhatIf(r.Context(), s.facts, s.ledger, rr, nil)
+	for busy := 0; errors.Is(err, replay.ErrLedgerBusy) && busy < 20 && sleep(r.Context(), 50*time.Millisecond); busy++ {
+		res, err = replay.WhatIf(r.Context(), s.facts, s.ledger, rr, nil)
+	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "", "replay: %v", err)
 		return
@@ -147,6 +150,10 @@ func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, replay.ErrLedgerMoved), errors.Is(err, replay.ErrTimelineMoved):
 		writeError(w, http.StatusConflict, "id", "%v: POST /v1/replays again and apply the new what-if", err)
+		return
+	case errors.Is(err, replay.ErrLedgerBusy):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "", "%v", err)
 		return
 	case errors.Is(err, replay.ErrTooLarge):
 		writeError(w, http.StatusUnprocessableEntity, "id", "%v", err)
