@@ -64,7 +64,6 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 	if res.SnapshotUnusable != nil && rr.LedgerSnapshot != "" && !errors.Is(res.SnapshotUnusable, fs.ErrNotExist) {
 		s.cfg.Log.Info("what-if read the whole ledger log: the writer's snapshot was not used", zap.Error(res.SnapshotUnusable))
 	}
-	s.live.ledgerMoved() // the what-if may have moved the ledger by catching up
 	s.keepReplay(res)
 	writeJSON(w, http.StatusOK, res)
 }
