@@ -503,6 +503,9 @@ func (l *Ledger) Attribution(ctx context.Context, orderID string) (a ledger.Attr
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return ledger.Attribution{}, false, fmt.Errorf("explanation of %s at %d: %w", orderID, at.pos, err)
 	}
+	if a.OrderID != orderID {
+		return ledger.Attribution{}, false, fmt.Errorf("explanation of %s: the record at %d/%d explains %q (is the view from another ledger?)", orderID, at.pos, at.index, a.OrderID)
+	}
 	return a, true, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,5 +122,17 @@ func TestViewHoldsAnApplysPartsUntilItsRecord(t *testing.T) {
 	apply(7, record("r3"), adjusted("d1", "r3"))
 	if got := ids(); !reflect.DeepEqual(got, []string{"a1", "a2", "c1", "d1"}) {
 		t.Fatalf("after a one-commit apply: %v", got)
+	}
+}
+
+// TestAttributionIsTheOrdersOwn: an explanation position that leads to
+// another order's record (a view that is not this ledger's) is an error,
+// not that order's explanation.
+func TestAttributionIsTheOrdersOwn(t *testing.T) {
+	_, _, view := decided(t, seedFacts(t))
+	a, b := view.attributions["o-2017"], view.attributions["o-2016"]
+	view.attributions["o-2017"], view.attributions["o-2016"] = b, a
+	if got, ok, err := view.Attribution(context.Background(), "o-2017"); ok || err == nil || !strings.Contains(err.Error(), `explains "o-2016"`) {
+		t.Fatalf("o-2017 pointed at o-2016's record: %+v, %v, %v", got.OrderID, ok, err)
 	}
 }

@@ -113,7 +113,7 @@ func sameAsRebuilt(t *testing.T, l logs, w *Writer, view *Ledger) {
 
 // decided submits facts to new logs and has a writer decide them all,
 // feeding the view it returns.
-func decided(t *testing.T, facts []events.Fact) (logs, *Writer, *Ledger) {
+func decided(t testing.TB, facts []events.Fact) (logs, *Writer, *Ledger) {
 	t.Helper()
 	ctx := context.Background()
 	l := newLogs(t)
@@ -383,4 +383,48 @@ func TestLoadExplanationsKeepsOnlyTheExplanations(t *testing.T) {
 			t.Fatal("the seed gave no orders to explain")
 		}
 	}
+}
+
+// FuzzLedgerViewSnapshot: whatever the bytes, a ledger view's snapshot
+// body fails to decode or gives a view whose reads answer without
+// panicking, kept or summed.
+func FuzzLedgerViewSnapshot(f *testing.F) {
+	logs, _, view := decided(f, seedFacts(f))
+	var body, header bytes.Buffer
+	enc := snapshot.NewEncoder(&body, writerSnapshotKind, writerSnapshotVersion)
+	view.encodeSnapshot(enc)
+	if err := enc.Finish(); err != nil {
+		f.Fatal(err)
+	}
+	snapshot.NewEncoder(&header, writerSnapshotKind, writerSnapshotVersion).Finish()
+	data := body.Bytes()
+	f.Add(data[header.Len()-4 : len(data)-4])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx := context.Background()
+		summed := 0
+		lean := NewLeanLedger()
+		lean.onEntry = func(*ledger.Entry) { summed++ }
+		decodeLedgerSnapshot(snapshot.NewDecoder(data), lean)
+		// Explanations are read from the real ledger log, at whatever
+		// positions the bytes name.
+		l, err := decodeLedgerSnapshot(snapshot.NewDecoder(data), NewLedger(logs.ledger))
+		if err != nil {
+			return
+		}
+		if summed != len(l.Entries()) {
+			t.Fatalf("a summing view was handed %d entries, a kept one holds %d", summed, len(l.Entries()))
+		}
+		at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		l.Balances(at)
+		l.Refusals()
+		l.Timeline().At(at)
+		l.Decided()
+		l.Covers(l.Head() + 1)
+		for _, e := range l.Entries() {
+			if a, ok, _ := l.Attribution(ctx, e.OrderID); ok && a.OrderID != e.OrderID {
+				t.Fatalf("the explanation of %s is %s's", e.OrderID, a.OrderID)
+			}
+		}
+	})
 }
