@@ -53,6 +53,10 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 		}
 		rr.Policy = p
 	}
+	if !s.replayTurn(w, r) {
+		return
+	}
+	defer func() { <-s.replaying }()
 	res, err := replay.WhatIf(r.Context(), s.facts, s.ledger, rr, nil)
 	for busy := 0; errors.Is(err, replay.ErrLedgerBusy) && busy < 20 && sleep(r.Context(), 50*time.Millisecond); busy++ {
 		res, err = replay.WhatIf(r.Context(), s.facts, s.ledger, rr, nil)
@@ -79,6 +83,18 @@ func (s *Server) keepReplay(res *replay.Result) {
 		s.replayIDs = append(s.replayIDs, res.ReplayID)
 	}
 	s.replays[res.ReplayID] = res
+}
+
+// replayTurn waits for the one what-if or apply that may run at a time;
+// false means the request ended first (the answer is written).
+func (s *Server) replayTurn(w http.ResponseWriter, r *http.Request) bool {
+	select {
+	case s.replaying <- struct{}{}:
+		return true
+	case <-r.Context().Done():
+		writeError(w, http.StatusServiceUnavailable, "", "another what-if or apply is running: %v", r.Context().Err())
+		return false
+	}
 }
 
 // getReplay answers a held what-if again.
@@ -137,6 +153,10 @@ func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "recompute", "is %q: use true or false", q)
 		return
 	}
+	if !s.replayTurn(w, r) {
+		return
+	}
+	defer func() { <-s.replaying }()
 	var applied replay.Applied
 	var done *replay.Result
 	err := s.live.whileWriterPaused(r.Context(), func() (err error) {

@@ -31,6 +31,9 @@ type Server struct {
 	replayMu  sync.Mutex
 	replays   map[string]*replay.Result
 	replayIDs []string
+	// replaying lets one what-if or apply run at a time: each holds an
+	// engine as large as the live one (over a GiB at ten million facts).
+	replaying chan struct{}
 
 	natsWG sync.WaitGroup // NATS messages being handled
 }
@@ -45,7 +48,7 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	if err != nil {
 		return nil, fmt.Errorf("open ingestion: %w", err)
 	}
-	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, metrics: newMetrics(), replays: map[string]*replay.Result{}}
+	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, metrics: newMetrics(), replays: map[string]*replay.Result{}, replaying: make(chan struct{}, 1)}
 	s.live = newLive(facts, ledgerLog, cfg.Log, in.Head())
 	s.live.snapshots = snapshotter{path: cfg.snapshotPath(writerSnapshotFile), what: "ledger writer", log: cfg.Log, save: s.live.saveSnapshot}
 	s.live.readModels = snapshotter{path: cfg.snapshotPath(readModelsFile), what: "read models", log: cfg.Log, copyState: s.live.copyReadModels}
