@@ -547,7 +547,7 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 	katieOrder := func(id string) string {
 		return `{"specversion":"1.0","id":"` + id + `","source":"checkout","type":"order.placed","time":"2018-02-01T00:00:00Z","data":{"order_id":"` + id + `","contact_id":"katie","currency":"USD","lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":"100.00"}]}}`
 	}
-	whatIf := func(policy string) (id string, ordersChanged int) {
+	runWhatIf := func(policy string) (id string, ordersChanged int) {
 		t.Helper()
 		code, body := s.do("POST", "/v1/replays", "", `{"policy":`+policy+`}`)
 		var res struct {
@@ -572,7 +572,7 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 	history := strings.Replace(cookiesOnly, `"cookies-only"`, `"referral-history-and-cookies"`, 1)
 
 	// The ledger moves between a what-if and its apply.
-	stale, changed := whatIf(cookiesOnly)
+	stale, changed := runWhatIf(cookiesOnly)
 	if changed != 1 {
 		t.Fatalf("the what-if changes %d orders, want 1 (o-2017)", changed)
 	}
@@ -630,7 +630,7 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 		}
 	}()
 	time.Sleep(100 * time.Millisecond)
-	back, _ := whatIf(history)
+	back, _ := runWhatIf(history)
 	time.Sleep(100 * time.Millisecond)
 	code, body = s.do("POST", "/v1/replays/"+back+"/apply", "", "")
 	time.Sleep(100 * time.Millisecond)
@@ -644,7 +644,7 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 	}
 	decided(fmt.Sprintf("o-burst-%d", n-1))
 	// Every order, before, during and after the apply, is maria's again.
-	if _, changed := whatIf(history); changed != 0 {
+	if _, changed := runWhatIf(history); changed != 0 {
 		t.Errorf("after the apply under traffic, the policy in force still changes %d orders", changed)
 	}
 	_, b := s.do("GET", fmt.Sprintf("/v1/orders/o-burst-%d/explain", n-1), "", "")
@@ -655,8 +655,8 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 
 	// Another policy applied since a what-if is not recomputed over: the
 	// operator looks at it again.
-	first, _ := whatIf(cookiesOnly)
-	second, _ := whatIf(oneDayCookies)
+	first, _ := runWhatIf(cookiesOnly)
+	second, _ := runWhatIf(oneDayCookies)
 	if code, body := s.do("POST", "/v1/replays/"+second+"/apply", "", ""); code != 200 {
 		t.Fatalf("apply = %d %s", code, body)
 	}
