@@ -18,10 +18,6 @@ import (
 // redirect (the code was in the log) or the 404 (it was not).
 func TestUnknownCodeWaitsForTheCatalog(t *testing.T) {
 	ctx := context.Background()
-	mem := store.NewMemory()
-	facts, _ := mem.Log(ctx, store.FactsLog)
-	ledgerLog, _ := mem.Log(ctx, store.LedgerLog)
-	in, _ := ingest.Open(ctx, facts)
 	var catalog []events.Fact
 	for _, raw := range []string{
 		`{"specversion":"1.0","id":"p","source":"t","type":"partner.registered","time":"2024-01-01T00:00:00Z","data":{"partner_id":"maria","name":"Maria"}}`,
@@ -33,13 +29,7 @@ func TestUnknownCodeWaitsForTheCatalog(t *testing.T) {
 		}
 		catalog = append(catalog, f)
 	}
-	if _, err := in.Submit(ctx, catalog); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(ctx, Config{}, facts, ledgerLog)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := memoryServer(t, catalog...)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	// Nothing runs yet: the catalog has not read the fact log.
@@ -62,4 +52,25 @@ func TestUnknownCodeWaitsForTheCatalog(t *testing.T) {
 	if !got[http.StatusFound] || !got[http.StatusNotFound] {
 		t.Fatalf("answers %v, want a 302 and a 404", got)
 	}
+}
+
+// memoryServer returns a service over fresh in-memory logs whose fact log
+// already holds facts. It does not run yet.
+func memoryServer(t *testing.T, facts ...events.Fact) *Server {
+	t.Helper()
+	ctx := context.Background()
+	mem := store.NewMemory()
+	factLog, _ := mem.Log(ctx, store.FactsLog)
+	ledgerLog, _ := mem.Log(ctx, store.LedgerLog)
+	if len(facts) > 0 {
+		in, _ := ingest.Open(ctx, factLog)
+		if _, err := in.Submit(ctx, facts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := New(ctx, Config{}, factLog, ledgerLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
 }
