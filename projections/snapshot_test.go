@@ -95,6 +95,9 @@ func sameAsRebuilt(t *testing.T, l logs, w *Writer, view *Ledger) {
 	if !reflect.DeepEqual(view.Entries(), freshView.Entries()) {
 		t.Fatalf("resumed view entries:\n%+v\nrebuilt:\n%+v", view.Entries(), freshView.Entries())
 	}
+	if view.Head() != freshView.Head() || !view.Timeline().SamePolicies(freshView.Timeline()) {
+		t.Fatalf("resumed view at ledger %d with timeline %+v; rebuilt at %d with %+v", view.Head(), view.Timeline().Versions(), freshView.Head(), freshView.Timeline().Versions())
+	}
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	if !reflect.DeepEqual(view.Balances(now), freshView.Balances(now)) || !reflect.DeepEqual(view.Refusals(), freshView.Refusals()) {
 		t.Fatal("resumed view balances or refusals differ from the rebuilt ones")
@@ -233,22 +236,6 @@ func TestResumeWriterPastAReplay(t *testing.T) {
 	cookiesOnly.Tracking = events.TrackingCookiesOnly
 	linkProgram := ledger.DefaultPolicy()
 	linkProgram.ProgramBinding = events.BindingLinkProgram
-	// applied appends a replay's record (its adjusting entries do not
-	// matter to the writer) as an apply does: fenced, with a checkpoint.
-	applied := func(l logs, id string, p ledger.Policy) {
-		t.Helper()
-		head, _ := l.facts.Head(ctx)
-		ledgerHead, _ := l.ledger.Head(ctx)
-		rec, _ := json.Marshal(ledger.ReplayApplied{ReplayID: id, Policy: p, Whole: true, FactsThrough: head, LedgerAt: ledgerHead})
-		cp, _ := json.Marshal(ledger.Checkpoint{FactsThrough: head, FactsFolded: -1})
-		_, err := l.ledger.Append(ctx, store.Commit{ID: "replay:" + id, Events: []store.Event{
-			{ID: "replay:" + id + ":cp", Type: ledger.TypeCheckpoint, Data: cp},
-			{ID: "replay:" + id, Type: ledger.TypeReplayApplied, Data: rec},
-		}}, store.At(ledgerHead))
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	catchUp := func(l logs, facts []events.Fact) {
 		t.Helper()
 		l.submit(t, facts)
@@ -275,9 +262,9 @@ func TestResumeWriterPastAReplay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l, _, path := snapshotAfter(t, all[:third])
 			catchUp(l, tc.before)
-			applied(l, "r1", cookiesOnly)
+			appendReplay(t, l, "r1", cookiesOnly)
 			if tc.twice {
-				applied(l, "r2", linkProgram)
+				appendReplay(t, l, "r2", linkProgram)
 			}
 			catchUp(l, tc.after)
 			w, view, reason, err := ResumeWriter(ctx, l.facts, l.ledger, path)
@@ -295,6 +282,27 @@ func TestResumeWriterPastAReplay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// appendReplay appends a replay's record over the whole timeline, through
+// every fact in the log, as an apply does: fenced, with a checkpoint. Its
+// adjusting entries do not matter to a writer, and are left out.
+func appendReplay(t testing.TB, l logs, id string, p ledger.Policy) ledger.ReplayApplied {
+	t.Helper()
+	ctx := context.Background()
+	head, _ := l.facts.Head(ctx)
+	ledgerHead, _ := l.ledger.Head(ctx)
+	r := ledger.ReplayApplied{ReplayID: id, Policy: p, Whole: true, FactsThrough: head, LedgerAt: ledgerHead}
+	rec, _ := json.Marshal(r)
+	cp, _ := json.Marshal(ledger.Checkpoint{FactsThrough: head, FactsFolded: -1})
+	_, err := l.ledger.Append(ctx, store.Commit{ID: "replay:" + id, Events: []store.Event{
+		{ID: "replay:" + id + ":cp", Type: ledger.TypeCheckpoint, Data: cp},
+		{ID: "replay:" + id, Type: ledger.TypeReplayApplied, Data: rec},
+	}}, store.At(ledgerHead))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // snapshotMidway snapshots a writer halfway through facts, has it decide

@@ -282,3 +282,77 @@ func (w *Writer) appendRecords(ctx context.Context, at ledger.Checkpoint, record
 func recordOf(e store.Event) ledger.Record {
 	return ledger.Record{ID: e.ID, Type: e.Type, Data: e.Data}
 }
+
+// errNotAdoptable: AdoptReplay cannot take the replay's engine; rebuild
+// (ResumeWriter restates it from the logs).
+var errNotAdoptable = errors.New("the replay's engine cannot be adopted")
+
+// AdoptReplay moves the writer past a replay applied beside it, taking the
+// replay's own fold as its engine instead of restating one: engine has
+// folded the facts through r.FactsThrough under the replay's timeline,
+// which is the engine a rebuild would restate. The ledger records after
+// the writer's last are read into its view. It refuses (and the writer is
+// to be rebuilt) unless the replay was applied right after the writer's
+// last append (r.LedgerAt), the ledger holds nothing after it but the
+// replay's own commits (its record's commit last), and engine's timeline is the one a rebuild would restate with. Facts the
+// writer folded after r.FactsThrough (which made no record) are folded
+// into engine too.
+func (w *Writer) AdoptReplay(ctx context.Context, r ledger.ReplayApplied, engine *ledger.Engine) error {
+	if r.LedgerAt != w.ledgerHead || w.next.index != 0 || r.FactsThrough >= w.next.pos {
+		return fmt.Errorf("%w: replay %s was applied at ledger %d, facts through %d; the writer is at ledger %d, fact %+v",
+			errNotAdoptable, r.ReplayID, r.LedgerAt, r.FactsThrough, w.ledgerHead, w.next)
+	}
+	if want := w.engine.Timeline().WithCandidate(r.ReplayID, r.Policy, r.From, r.Whole); !engine.Timeline().SamePolicies(want) {
+		return fmt.Errorf("%w: its timeline is not the one replay %s restates", errNotAdoptable, r.ReplayID)
+	}
+	var records []store.Stored
+	recorded := false
+	err := w.ledgerLog.Read(ctx, w.ledgerHead+1, func(s store.Stored) error {
+		if recorded {
+			return fmt.Errorf("%w: the ledger goes on after replay %s", errNotAdoptable, r.ReplayID)
+		}
+		for _, e := range s.Commit.Events {
+			switch {
+			case e.Type == ledger.TypeReplayApplied && e.ID == "replay:"+r.ReplayID:
+				recorded = true
+			case e.Type != ledger.TypeCheckpoint && e.Type != ledger.TypeCommissionAdjusted && e.Type != ledger.TypeOrderAttributed:
+				return fmt.Errorf("%w: a %s record at %d is not replay %s's", errNotAdoptable, e.Type, s.Position, r.ReplayID)
+			}
+		}
+		records = append(records, s)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !recorded {
+		return fmt.Errorf("%w: replay %s's record is not in the ledger", errNotAdoptable, r.ReplayID)
+	}
+	// The facts after the replay's, which made no record under the old
+	// timeline, must make none under the new one either.
+	engine.Full()
+	engine.Follow()
+	if r.FactsThrough+1 < w.next.pos {
+		err := ReadFacts(ctx, w.facts, r.FactsThrough+1, w.next.pos-1, func(fc FactCommit) error {
+			if out := Fold(engine, fc); !out.Empty() {
+				return fmt.Errorf("%w: fact commit %d decides otherwise under replay %s", errNotAdoptable, fc.Position, r.ReplayID)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, s := range records {
+		for _, e := range s.Commit.Events {
+			if w.sink != nil {
+				if err := w.sink.ApplyLedger(s.Position, recordOf(e)); err != nil {
+					return err
+				}
+			}
+		}
+		w.ledgerHead = s.Position
+	}
+	w.engine, w.checkpointed = engine, r.FactsThrough
+	return nil
+}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/ingest"
 	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/ledger"
 )
 
 // failingLog lets a real log take n appends, then fails, as a crash
@@ -168,5 +170,79 @@ func TestWriterDecidesARunInOneAppend(t *testing.T) {
 	}
 	if runHead != 1 || oneHead <= runHead {
 		t.Errorf("a run took %d ledger commits, one at a time %d: want 1, and fewer", runHead, oneHead)
+	}
+}
+
+// TestAdoptReplayIsARebuild: a writer that takes a replay's own fold (as
+// the service's does after an apply) stands where a writer rebuilt from
+// the logs stands, and writes the same ledger after, whether or not it
+// had folded facts past the replay's (facts that made no record); a
+// ledger that holds anything else after the writer's last append is
+// refused, and the writer is left to be rebuilt.
+func TestAdoptReplayIsARebuild(t *testing.T) {
+	ctx := context.Background()
+	all := seedFacts(t)
+	cookiesOnly := ledger.DefaultPolicy()
+	cookiesOnly.Tracking = events.TrackingCookiesOnly
+	// fold is what an apply leaves: every fact the what-if covered, under
+	// the replay's timeline, explaining nothing.
+	fold := func(l logs, view *Ledger, through store.Position) *ledger.Engine {
+		e := ledger.NewEngine(view.Timeline().WithCandidate("r1", cookiesOnly, time.Time{}, true))
+		e.StateOnly()
+		if err := ReadFacts(ctx, l.facts, 1, through, func(fc FactCommit) error { Fold(e, fc); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	click := fact(t, "late-click", events.TypeClickRecorded, `{"click_id":"clk-late","link_code":"maria-scm","visitor_id":"v-late"}`)
+	for _, clicksAfter := range []bool{false, true} {
+		half := len(all) / 2
+		l, w, view := decided(t, all[:half])
+		through, _ := l.facts.Head(ctx)
+		engine := fold(l, view, through)
+		if clicksAfter {
+			// The live writer folded a click after the what-if: no record,
+			// so no append.
+			l.submit(t, []events.Fact{click})
+			head, _ := l.facts.Head(ctx)
+			if err := ReadFacts(ctx, l.facts, head, head, func(fc FactCommit) error { return w.Apply(ctx, fc) }); err != nil {
+				t.Fatal(err)
+			}
+			if ledgerHead, _ := l.ledger.Head(ctx); ledgerHead != w.LedgerHead() {
+				t.Fatal("a click made the writer append: the test does not test what it says")
+			}
+		}
+		r := appendReplay(t, l, "r1", cookiesOnly)
+		r.FactsThrough = through
+		if err := w.AdoptReplay(ctx, r, engine); err != nil {
+			t.Fatalf("adopt (clicks after: %v): %v", clicksAfter, err)
+		}
+		if err := w.Checkpoint(ctx); err != nil { // as the live writer's idle tick does
+			t.Fatal(err)
+		}
+		sameAsRebuilt(t, l, w, view)
+		l.submit(t, all[half:])
+		if err := w.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sameAsRebuilt(t, l, w, view)
+	}
+
+	// Anything after the writer's last append but the replay's own
+	// commits is refused.
+	l, w, view := decided(t, all)
+	through, _ := l.facts.Head(ctx)
+	engine := fold(l, view, through)
+	other, err := OpenWriter(ctx, l.facts, l.ledger, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.submit(t, []events.Fact{click})
+	if err := other.CatchUp(ctx); err != nil { // another writer's checkpoint
+		t.Fatal(err)
+	}
+	r := appendReplay(t, l, "r1", cookiesOnly)
+	if err := w.AdoptReplay(ctx, r, engine); !errors.Is(err, errNotAdoptable) {
+		t.Fatalf("adopt past another writer's commit = %v, want refused", err)
 	}
 }

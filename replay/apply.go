@@ -32,6 +32,17 @@ type Applied struct {
 	// AlreadyApplied is true when this replay was applied before, or when
 	// its policy was already in force with nothing to adjust.
 	AlreadyApplied bool `json:"already_applied"`
+
+	record ledger.ReplayApplied
+	engine *ledger.Engine // the replay's fold, through its facts
+}
+
+// Restated is what the apply leaves for a live ledger writer: the replay's
+// record and its fold of the facts through record.FactsThrough under the
+// replay's timeline (projections.Writer.AdoptReplay takes them instead of
+// restating). ok is false when the apply appended nothing.
+func (a Applied) Restated() (record ledger.ReplayApplied, engine *ledger.Engine, ok bool) {
+	return a.record, a.engine, a.engine != nil && !a.AlreadyApplied
 }
 
 // Apply appends the replay, all or nothing, fenced at the ledger position
@@ -49,7 +60,7 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 	for _, k := range keys {
 		changed[k.order] = true
 	}
-	explained, samples, err := r.refold(ctx, changed)
+	explained, samples, engine, err := r.refold(ctx, changed)
 	if err != nil {
 		return Applied{}, err
 	}
@@ -104,7 +115,7 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 		}
 		pos, dup = res.Position, dup && res.Duplicate
 	}
-	return Applied{Position: pos, Adjustments: len(adjustments), AlreadyApplied: dup}, nil
+	return Applied{Position: pos, Adjustments: len(adjustments), AlreadyApplied: dup, record: rec, engine: engine}, nil
 }
 
 // ApplyLatest applies r and, if the ledger moved since its what-if (the
@@ -196,7 +207,7 @@ func changedOrders(adjustments []ledger.Entry) []string {
 // Explain returns an order's explanation in the ledger and under the
 // replay.
 func (r *Result) Explain(ctx context.Context, order string) (before, after ledger.Attribution, ok bool, err error) {
-	explained, _, err := r.refold(ctx, map[string]bool{order: true})
+	explained, _, _, err := r.refold(ctx, map[string]bool{order: true})
 	if err != nil {
 		return before, after, false, err
 	}

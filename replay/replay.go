@@ -256,7 +256,7 @@ func (r *Result) fold(ctx context.Context, e *ledger.Engine, progress Progress, 
 // refold folds the replay again and keeps, for the given orders, their
 // explanations and a sample entry of each of their shares: a what-if keeps
 // neither, to stay small; applying or explaining asks for the few it needs.
-func (r *Result) refold(ctx context.Context, orders map[string]bool) (map[string]ledger.Attribution, map[shareKey]ledger.Entry, error) {
+func (r *Result) refold(ctx context.Context, orders map[string]bool) (map[string]ledger.Attribution, map[shareKey]ledger.Entry, *ledger.Engine, error) {
 	explained, samples := map[string]ledger.Attribution{}, map[shareKey]ledger.Entry{}
 	// Only the given orders are put into words: the rest of the fold runs
 	// as fast as the what-if's.
@@ -277,7 +277,7 @@ func (r *Result) refold(ctx context.Context, orders map[string]bool) (map[string
 			}
 		}
 	})
-	return explained, samples, err
+	return explained, samples, e, err
 }
 
 // ledgerSamples reads the ledger again for an entry of each of the given

@@ -247,15 +247,18 @@ func (l *live) write(ctx context.Context) {
 				l.log.Error("rebuild ledger writer", zap.Error(err))
 			}
 		case run := <-l.paused:
-			run.done <- run.fn()
-			l.afterPause(ctx)
+			adopt, err := run.fn()
+			run.done <- err
+			l.afterPause(ctx, adopt)
 		}
 	}
 }
 
-// pausedRun is work that must not race the live writer's appends.
+// pausedRun is work that must not race the live writer's appends. fn may
+// return adopt, which moves the writer past what fn appended (a replay
+// hands over its own fold) instead of a rebuild.
 type pausedRun struct {
-	fn   func() error
+	fn   func() (adopt func(context.Context, *projections.Writer) error, err error)
 	done chan error
 }
 
@@ -266,7 +269,7 @@ type pausedRun struct {
 // follower queues them, then waits); the writer decides them after,
 // rebuilt on the ledger fn may have moved. If ctx ends before the writer
 // takes fn, fn does not run.
-func (l *live) whileWriterPaused(ctx context.Context, fn func() error) error {
+func (l *live) whileWriterPaused(ctx context.Context, fn func() (adopt func(context.Context, *projections.Writer) error, err error)) error {
 	run := pausedRun{fn: fn, done: make(chan error, 1)}
 	select {
 	case l.paused <- run:
@@ -276,20 +279,38 @@ func (l *live) whileWriterPaused(ctx context.Context, fn func() error) error {
 	}
 }
 
-// afterPause rebuilds the writer on the ledger as the paused work left it.
-// Every ledger commit up to the head is the rebuilt writer's to read, so
-// the watcher is not to count them as another writer's (a second rebuild).
-func (l *live) afterPause(ctx context.Context) {
-	if head, err := l.ledgerLog.Head(ctx); err == nil && head > l.ownHead.Load() {
+// afterPause brings the writer onto the ledger as the paused work left it:
+// as it was if nothing was appended, through adopt if it was given and
+// takes, else rebuilt. Every ledger commit up to the head is then the
+// writer's own, so the watcher is not to count them as another writer's
+// (a second rebuild).
+func (l *live) afterPause(ctx context.Context, adopt func(context.Context, *projections.Writer) error) {
+	head, err := l.ledgerLog.Head(ctx)
+	if err == nil && l.writer != nil && head == l.writer.LedgerHead() {
+		return
+	}
+	if err == nil && head > l.ownHead.Load() {
 		l.ownHead.Store(head)
+	}
+	defer func() {
+		select {
+		case <-l.moved:
+		default:
+		}
+	}()
+	if adopt != nil && l.writer != nil {
+		start := time.Now()
+		err := adopt(ctx, l.writer)
+		if err == nil {
+			l.ownHead.Store(l.writer.LedgerHead())
+			l.log.Info("ledger writer went on with the replay's engine", zap.Duration("took", time.Since(start)))
+			return
+		}
+		l.log.Info("ledger writer rebuilds after the replay", zap.NamedError("reason", err))
 	}
 	l.writer = nil
 	if err := l.openWriter(ctx, l.handled+1); err != nil && ctx.Err() == nil {
 		l.log.Error("rebuild ledger writer", zap.Error(err))
-	}
-	select {
-	case <-l.moved:
-	default:
 	}
 }
 

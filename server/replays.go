@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/ledger"
+	"github.com/refledger/refledger/projections"
 	"github.com/refledger/refledger/replay"
 
 	"go.uber.org/zap"
@@ -159,9 +161,15 @@ func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 	defer func() { <-s.replaying }()
 	var applied replay.Applied
 	var done *replay.Result
-	err := s.live.whileWriterPaused(r.Context(), func() (err error) {
+	err := s.live.whileWriterPaused(r.Context(), func() (func(context.Context, *projections.Writer) error, error) {
+		var err error
 		done, applied, err = replay.ApplyLatest(r.Context(), res, s.cfg.now(), retries, nil)
-		return err
+		if rec, engine, ok := applied.Restated(); ok && err == nil {
+			// The live writer goes on with the replay's fold instead of
+			// folding the history again.
+			return func(ctx context.Context, w *projections.Writer) error { return w.AdoptReplay(ctx, rec, engine) }, nil
+		}
+		return nil, err
 	})
 	switch {
 	case errors.Is(err, replay.ErrLedgerMoved) && retries == 0:

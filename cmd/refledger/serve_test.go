@@ -663,6 +663,11 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 	if code, body := s.do("POST", "/v1/replays/"+first+"/apply", "", ""); code != 409 || !strings.Contains(body, "policy timeline in force changed") {
 		t.Errorf("apply of a what-if made under another timeline = %d %s, want 409", code, body)
 	}
+	// Each apply handed the live writer its own fold: no history was
+	// folded again.
+	if n := strings.Count(s.logs(), "ledger writer went on with the replay's engine"); n != 3 || strings.Contains(s.logs(), "rebuilds after the replay") {
+		t.Errorf("the live writer took the replay's engine %d times, want 3:\n%s", n, s.logs())
+	}
 	// The CLI beside the service replays what the service's ledger decided.
 	if out := mustCLI(t, "replay", "--current", "--data", data, "--format", "json"); !strings.Contains(out, `"changes": []`) {
 		t.Errorf("replay --current beside the service: %.300s", out)
