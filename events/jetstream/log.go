@@ -333,6 +333,29 @@ func (l *Log) Follow(ctx context.Context, from store.Position, fn func(store.Sto
 // nothing. Each Fetch is one bounded request, so a reader may take as long
 // as it likes between messages: nothing is redelivered or reset.
 func (l *Log) consume(ctx context.Context, from, until store.Position, fn func(store.Stored) error) error {
+	for stalls := 0; ; stalls++ {
+		next, err := l.consumeFrom(ctx, from, until, fn)
+		// A fetch that heard nothing, not even the server's heartbeats,
+		// for two heartbeats (a process stalled by a collector, a server
+		// busy loading large messages) is a stall, not a lost log: go on
+		// from where it stopped with a new consumer, a few times.
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) || stalls >= consumeStallsMax {
+			return err
+		}
+		if next > from {
+			stalls = 0
+		}
+		from = next
+	}
+}
+
+// consumeStallsMax bounds the heartbeat stalls in a row one read survives.
+const consumeStallsMax = 3
+
+// consumeFrom is one consumer's part of consume; next is the position it
+// got to.
+func (l *Log) consumeFrom(ctx context.Context, from, until store.Position, fn func(store.Stored) error) (next store.Position, err error) {
+	next = from
 	cons, err := l.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       from,
@@ -341,7 +364,7 @@ func (l *Log) consume(ctx context.Context, from, until store.Position, fn func(s
 		MemoryStorage:     true,
 	})
 	if err != nil {
-		return fmt.Errorf("%w: log %s: consumer: %v", store.ErrUnavailable, l.name, err)
+		return next, fmt.Errorf("%w: log %s: consumer: %v", store.ErrUnavailable, l.name, err)
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
@@ -352,24 +375,25 @@ func (l *Log) consume(ctx context.Context, from, until store.Position, fn func(s
 		batch, err := cons.Fetch(fetchMsgs, jetstream.FetchContext(ctx))
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return next, ctx.Err()
 			}
-			return fmt.Errorf("%w: log %s: fetch: %v", store.ErrUnavailable, l.name, err)
+			return next, fmt.Errorf("%w: log %s: fetch: %w", store.ErrUnavailable, l.name, err)
 		}
 		for msg := range batch.Messages() {
 			pos, err := l.deliver(msg, fn)
 			if err != nil {
-				return err
+				return next, err
 			}
+			next = pos + 1
 			if until != 0 && pos >= until {
-				return nil
+				return next, nil
 			}
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return next, ctx.Err()
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%w: log %s: fetch: %v", store.ErrUnavailable, l.name, err)
+			return next, fmt.Errorf("%w: log %s: fetch: %w", store.ErrUnavailable, l.name, err)
 		}
 	}
 }
