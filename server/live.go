@@ -39,6 +39,7 @@ type live struct {
 	followed    chan struct{} // closed once followedUp
 	followOnce  sync.Once
 	caughtUp    atomic.Bool
+	pausedNanos atomic.Int64 // time spent in whileWriterPaused work, in all
 
 	// snapshots saves the writer and its ledger view now and then; only
 	// the writer goroutine uses it. readModels saves the catalog and the
@@ -247,9 +248,11 @@ func (l *live) write(ctx context.Context) {
 				l.log.Error("rebuild ledger writer", zap.Error(err))
 			}
 		case run := <-l.paused:
+			start := time.Now()
 			adopt, err := run.fn()
 			run.done <- err
 			l.afterPause(ctx, adopt)
+			l.pausedNanos.Add(int64(time.Since(start)))
 		}
 	}
 }

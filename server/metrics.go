@@ -17,11 +17,14 @@ type metrics struct {
 	clicks        atomic.Uint64
 	appendLatency *histogram
 	engineLag     func() uint64
+	applies       map[string]uint64 // replay applies by outcome
+	writerPaused  func() float64    // seconds the live writer spent paused
 }
 
 func newMetrics() *metrics {
 	return &metrics{
 		ingested:      map[string]uint64{},
+		applies:       map[string]uint64{},
 		appendLatency: newHistogram([]float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}),
 	}
 }
@@ -32,18 +35,16 @@ func (m *metrics) countIngest(outcome string, n int) {
 	m.mu.Unlock()
 }
 
+func (m *metrics) countApply(outcome string) {
+	m.mu.Lock()
+	m.applies[outcome]++
+	m.mu.Unlock()
+}
+
 func (m *metrics) write(w io.Writer) {
 	m.mu.Lock()
-	outcomes := make([]string, 0, len(m.ingested))
-	for o := range m.ingested {
-		outcomes = append(outcomes, o)
-	}
-	sort.Strings(outcomes)
-	fmt.Fprintln(w, "# HELP refledger_ingest_total Events submitted, by outcome.")
-	fmt.Fprintln(w, "# TYPE refledger_ingest_total counter")
-	for _, o := range outcomes {
-		fmt.Fprintf(w, "refledger_ingest_total{outcome=%q} %d\n", o, m.ingested[o])
-	}
+	writeByOutcome(w, "refledger_ingest_total", "Events submitted, by outcome.", m.ingested)
+	writeByOutcome(w, "refledger_replay_applies_total", "Replay applies asked for, by outcome (applied, recomputed: applied after the what-if was run again, already_applied, conflict, failed).", m.applies)
 	m.mu.Unlock()
 	fmt.Fprintln(w, "# HELP refledger_clicks_total Clicks redirected and recorded.")
 	fmt.Fprintln(w, "# TYPE refledger_clicks_total counter")
@@ -53,7 +54,25 @@ func (m *metrics) write(w io.Writer) {
 		fmt.Fprintln(w, "# TYPE refledger_engine_lag_commits gauge")
 		fmt.Fprintf(w, "refledger_engine_lag_commits %d\n", m.engineLag())
 	}
+	if m.writerPaused != nil {
+		fmt.Fprintln(w, "# HELP refledger_ledger_paused_seconds_total Time the live ledger writer spent paused for replay applies (facts were taken in, and decided after).")
+		fmt.Fprintln(w, "# TYPE refledger_ledger_paused_seconds_total counter")
+		fmt.Fprintf(w, "refledger_ledger_paused_seconds_total %g\n", math.Round(m.writerPaused()*1e6)/1e6)
+	}
 	m.appendLatency.write(w, "refledger_append_seconds", "Time to make an ingest batch durable.")
+}
+
+// writeByOutcome writes a counter labelled by outcome, outcomes in order.
+func writeByOutcome(w io.Writer, name, help string, counts map[string]uint64) {
+	outcomes := make([]string, 0, len(counts))
+	for o := range counts {
+		outcomes = append(outcomes, o)
+	}
+	sort.Strings(outcomes)
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
+	for _, o := range outcomes {
+		fmt.Fprintf(w, "%s{outcome=%q} %d\n", name, o, counts[o])
+	}
 }
 
 type histogram struct {

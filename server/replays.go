@@ -171,6 +171,7 @@ func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil, err
 	})
+	s.metrics.countApply(applyOutcome(err, applied, done != res))
 	switch {
 	case errors.Is(err, replay.ErrLedgerMoved) && retries == 0:
 		writeError(w, http.StatusConflict, "id", "%v: POST /v1/replays again, or apply without recompute=false", err)
@@ -197,4 +198,19 @@ func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 			zap.String("replay", id), zap.String("applied", done.ReplayID), zap.Int("orders_changed", done.Summary.OrdersChanged))
 	}
 	writeJSON(w, http.StatusOK, answer)
+}
+
+// applyOutcome names an apply's outcome for the metrics.
+func applyOutcome(err error, applied replay.Applied, recomputed bool) string {
+	switch {
+	case errors.Is(err, replay.ErrLedgerMoved), errors.Is(err, replay.ErrTimelineMoved):
+		return "conflict"
+	case err != nil:
+		return "failed"
+	case applied.AlreadyApplied:
+		return "already_applied"
+	case recomputed:
+		return "recomputed"
+	}
+	return "applied"
 }

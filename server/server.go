@@ -58,6 +58,7 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 		s.batch.snapshots.rebuilt()
 	}
 	s.metrics.engineLag = s.live.lag
+	s.metrics.writerPaused = func() float64 { return time.Duration(s.live.pausedNanos.Load()).Seconds() }
 	return s, nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -662,6 +664,21 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 	}
 	if code, body := s.do("POST", "/v1/replays/"+first+"/apply", "", ""); code != 409 || !strings.Contains(body, "policy timeline in force changed") {
 		t.Errorf("apply of a what-if made under another timeline = %d %s, want 409", code, body)
+	}
+	// The metrics count the applies by outcome, and the writer's pauses.
+	_, m := s.do("GET", "/metrics", "", "")
+	count := func(outcome string) int {
+		n := 0
+		if got := regexp.MustCompile(`refledger_replay_applies_total\{outcome="` + outcome + `"\} (\d+)`).FindStringSubmatch(m); got != nil {
+			n, _ = strconv.Atoi(got[1])
+		}
+		return n
+	}
+	if count("conflict") != 2 || count("applied")+count("recomputed") != 3 || count("recomputed") < 1 {
+		t.Errorf("apply metrics: conflict 2, applied and recomputed 3 in all, at least 1 recomputed:\n%s", m)
+	}
+	if strings.Contains(m, "refledger_ledger_paused_seconds_total 0\n") || !strings.Contains(m, "refledger_ledger_paused_seconds_total ") {
+		t.Errorf("the writer's pauses are not counted:\n%s", m)
 	}
 	// Each apply handed the live writer its own fold: no history was
 	// folded again.
