@@ -106,6 +106,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/referrals", s.auth(RoleOperator, s.postFact(events.TypeReferralAssigned)))
 	mux.HandleFunc("POST /v1/policies", s.auth(RoleOperator, s.postFact(events.TypePolicyChanged)))
 	mux.HandleFunc("POST /v1/replays", s.auth(RoleOperator, s.postReplay))
+	mux.HandleFunc("GET /v1/replays", s.auth(RoleOperator, s.listReplays))
 	mux.HandleFunc("GET /v1/replays/{id}", s.auth(RoleOperator, s.getReplay))
 	mux.HandleFunc("POST /v1/replays/{id}/apply", s.auth(RoleOperator, s.applyReplay))
 	return mux

@@ -99,6 +99,31 @@ func (s *Server) replayTurn(w http.ResponseWriter, r *http.Request) bool {
 	}
 }
 
+// heldWhatIf is one line of GET /v1/replays: a held what-if without its
+// changes and totals.
+type heldWhatIf struct {
+	ReplayID     string         `json:"replay_id"`
+	Policy       ledger.Policy  `json:"policy"`
+	From         *time.Time     `json:"from"`
+	FactsThrough uint64         `json:"facts_through"`
+	LedgerAt     uint64         `json:"ledger_at"`
+	Summary      replay.Summary `json:"summary"`
+	Noop         bool           `json:"noop"`
+}
+
+// listReplays lists the held what-ifs, oldest first.
+func (s *Server) listReplays(w http.ResponseWriter, r *http.Request) {
+	s.replayMu.Lock()
+	held := make([]heldWhatIf, 0, len(s.replayIDs))
+	for _, id := range s.replayIDs {
+		res := s.replays[id]
+		held = append(held, heldWhatIf{ReplayID: res.ReplayID, Policy: res.Policy, From: res.From,
+			FactsThrough: res.FactsThrough, LedgerAt: res.LedgerAt, Summary: res.Summary, Noop: res.Noop})
+	}
+	s.replayMu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"replays": held})
+}
+
 // getReplay answers a held what-if again.
 func (s *Server) getReplay(w http.ResponseWriter, r *http.Request) {
 	res, ok := s.heldReplay(w, r.PathValue("id"))

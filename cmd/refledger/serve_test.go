@@ -606,6 +606,9 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 	if code, body := s.do("GET", "/v1/replays/"+applied.Recomputed.ReplayID, "", ""); code != 200 || !strings.Contains(body, `"order_id": "o-live-1"`) {
 		t.Errorf("the recomputed what-if = %d %.300s", code, body)
 	}
+	if code, body := s.do("GET", "/v1/replays", "", ""); code != 200 || !strings.Contains(body, `"replay_id": "`+stale+`"`) || !strings.Contains(body, `"replay_id": "`+applied.Recomputed.ReplayID+`"`) || strings.Contains(body, `"changes"`) {
+		t.Errorf("the held what-ifs = %d %.600s, want both, without their changes", code, body)
+	}
 	eventually(t, "o-live-1 restated", func() bool {
 		_, b := s.do("GET", "/v1/orders/o-live-1/explain", "", "")
 		return strings.Contains(b, `"decision": "none"`)
