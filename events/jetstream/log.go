@@ -333,17 +333,26 @@ func (l *Log) Follow(ctx context.Context, from store.Position, fn func(store.Sto
 // nothing. Each Fetch is one bounded request, so a reader may take as long
 // as it likes between messages: nothing is redelivered or reset.
 func (l *Log) consume(ctx context.Context, from, until store.Position, fn func(store.Stored) error) error {
-	for stalls := 0; ; stalls++ {
-		next, err := l.consumeFrom(ctx, from, until, fn)
-		// A fetch that heard nothing, not even the server's heartbeats,
-		// for two heartbeats (a process stalled by a collector, a server
-		// busy loading large messages) is a stall, not a lost log: go on
-		// from where it stopped with a new consumer, a few times.
-		if !errors.Is(err, jetstream.ErrNoHeartbeat) || stalls >= consumeStallsMax {
+	return readThroughStalls(from, func(from store.Position) (store.Position, error) {
+		return l.consumeFrom(ctx, from, until, fn)
+	})
+}
+
+// readThroughStalls calls read from position from and, while it stalls (a
+// fetch that heard nothing, not even the server's heartbeats, for two
+// heartbeats: a process stalled by its collector, a server busy loading
+// large messages), again from where it got to: a stall is not a lost log.
+// It gives up after consumeStallsMax stalls in a row that made no progress.
+func readThroughStalls(from store.Position, read func(from store.Position) (next store.Position, err error)) error {
+	for stalls := 0; ; {
+		next, err := read(from)
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
 			return err
 		}
 		if next > from {
 			stalls = 0
+		} else if stalls++; stalls >= consumeStallsMax {
+			return err
 		}
 		from = next
 	}
