@@ -29,7 +29,7 @@ func TestUnknownCodeWaitsForTheCatalog(t *testing.T) {
 		}
 		catalog = append(catalog, f)
 	}
-	srv := memoryServer(t, catalog...)
+	srv := memoryServer(t, Config{}, catalog...)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	// Nothing runs yet: the catalog has not read the fact log.
@@ -54,9 +54,9 @@ func TestUnknownCodeWaitsForTheCatalog(t *testing.T) {
 	}
 }
 
-// memoryServer returns a service over fresh in-memory logs whose fact log
-// already holds facts. It does not run yet.
-func memoryServer(t *testing.T, facts ...events.Fact) *Server {
+// memoryServer returns a service configured by cfg over fresh in-memory
+// logs whose fact log already holds facts. It does not run yet.
+func memoryServer(t *testing.T, cfg Config, facts ...events.Fact) *Server {
 	t.Helper()
 	ctx := context.Background()
 	mem := store.NewMemory()
@@ -68,7 +68,7 @@ func memoryServer(t *testing.T, facts ...events.Fact) *Server {
 			t.Fatal(err)
 		}
 	}
-	srv, err := New(ctx, Config{}, factLog, ledgerLog)
+	srv, err := New(ctx, cfg, factLog, ledgerLog)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/projections"
 	"github.com/refledger/refledger/replay"
@@ -59,9 +60,10 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { <-s.replaying }()
-	res, err := replay.WhatIf(r.Context(), s.facts, s.ledger, rr, nil)
+	progress := s.replayProgress("what-if")
+	res, err := replay.WhatIf(r.Context(), s.facts, s.ledger, rr, progress)
 	for busy := 0; errors.Is(err, replay.ErrLedgerBusy) && busy < 20 && sleep(r.Context(), 50*time.Millisecond); busy++ {
-		res, err = replay.WhatIf(r.Context(), s.facts, s.ledger, rr, nil)
+		res, err = replay.WhatIf(r.Context(), s.facts, s.ledger, rr, progress)
 	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "", "replay: %v", err)
@@ -86,6 +88,24 @@ func (s *Server) keepReplay(res *replay.Result) {
 	}
 	s.replays[res.ReplayID] = res
 }
+
+// replayProgress logs how far a long replay has got, every
+// replayProgressEvery: a what-if of millions of facts takes most of a
+// minute, with the HTTP request waiting.
+func (s *Server) replayProgress(what string) replay.Progress {
+	start := time.Now()
+	last := start
+	return func(done, total store.Position) {
+		if now := time.Now(); now.Sub(last) >= replayProgressEvery {
+			last = now
+			s.cfg.Log.Info(what+" in progress", zap.Uint64("facts_done", done), zap.Uint64("facts", total),
+				zap.Duration("elapsed", now.Sub(start).Round(time.Second)))
+		}
+	}
+}
+
+// replayProgressEvery spaces a replay's progress lines in the log.
+var replayProgressEvery = 10 * time.Second
 
 // replayTurn waits for the one what-if or apply that may run at a time;
 // false means the request ended first (the answer is written).
@@ -188,7 +208,7 @@ func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 	var done *replay.Result
 	err := s.live.whileWriterPaused(r.Context(), func() (func(context.Context, *projections.Writer) error, error) {
 		var err error
-		done, applied, err = replay.ApplyLatest(r.Context(), res, s.cfg.now(), retries, nil)
+		done, applied, err = replay.ApplyLatest(r.Context(), res, s.cfg.now(), retries, s.replayProgress("what-if run again before its apply"))
 		if rec, engine, ok := applied.Restated(); ok && err == nil {
 			// The live writer goes on with the replay's fold instead of
 			// folding the history again.
