@@ -105,15 +105,50 @@ func EncodeStored(f Fact) []byte {
 // errStored is wrapped by every error of a malformed stored fact.
 var errStored = errors.New("malformed stored fact")
 
-// decodeBinary reads the stored binary form. It trusts nothing: every
-// length is bounded by what is left.
-func decodeBinary(raw []byte) (Fact, error) {
+// StoredDecoder decodes stored facts as DecodeStored does, but keeps the
+// sources it met last and hands the same string on while they repeat (a
+// fact commit's facts mostly come from one or two sources): one
+// allocation fewer per fact, for the millions a replay decodes. The zero
+// value is ready. It is not safe for concurrent use.
+type StoredDecoder struct {
+	sources [2]string // most recent first
+}
+
+// Decode decodes one stored fact of type typ.
+func (d *StoredDecoder) Decode(typ string, raw []byte) (Fact, error) {
+	return decodeStored(typ, raw, d)
+}
+
+// source returns the decoder's copy of the source b holds, making one only
+// when it has none.
+func (d *StoredDecoder) source(b []byte) string {
+	switch {
+	case d == nil:
+		return string(b)
+	case string(b) == d.sources[0]: // compares without allocating
+		return d.sources[0]
+	case string(b) == d.sources[1]:
+		d.sources[0], d.sources[1] = d.sources[1], d.sources[0]
+		return d.sources[0]
+	}
+	d.sources[1], d.sources[0] = d.sources[0], string(b)
+	return d.sources[0]
+}
+
+// decodeBinary reads the stored binary form of a fact of type typ. It
+// trusts nothing: every length is bounded by what is left. The fact's Type
+// is typ itself, and its Source comes from d (nil: a fresh string).
+func decodeBinary(typ string, raw []byte, d *StoredDecoder) (Fact, error) {
 	r := binReader{b: raw}
 	if len(raw) < 2 || raw[0] != storedMarker || raw[1] != storedVersion {
 		return Fact{}, fmt.Errorf("%w: not version %d", errStored, storedVersion)
 	}
 	r.b = raw[2:]
-	f := Fact{Type: r.str(), ID: r.str(), Source: r.str()}
+	if held := r.bytes(); r.err == nil && string(held) != typ {
+		return Fact{}, fmt.Errorf("%w: stored as %q, holds %q", errStored, typ, held)
+	}
+	f := Fact{Type: typ, ID: r.str()}
+	f.Source = d.source(r.bytes())
 	f.Time = time.Unix(0, r.varint()).UTC()
 	data := newData(f.Type)
 	if data == nil && r.err == nil {
@@ -276,18 +311,21 @@ func (r *binReader) count() int {
 	return int(n)
 }
 
-func (r *binReader) str() string {
+func (r *binReader) str() string { return string(r.bytes()) }
+
+// bytes reads a string's bytes without copying them.
+func (r *binReader) bytes() []byte {
 	n := r.uvarint()
 	if r.err != nil {
-		return ""
+		return nil
 	}
 	if n > uint64(len(r.b)) || n > maxStoredStr {
 		r.fail("string")
-		return ""
+		return nil
 	}
-	s := string(r.b[:n])
+	b := r.b[:n]
 	r.b = r.b[n:]
-	return s
+	return b
 }
 
 func (r *binReader) optInt() *int {

@@ -218,11 +218,12 @@ type storedEnvelope struct {
 // decoded without validating again; anything that does not decode cleanly
 // takes the full path of Decode, upcasters and validation included.
 func DecodeStored(typ string, raw []byte) (Fact, error) {
+	return decodeStored(typ, raw, nil)
+}
+
+func decodeStored(typ string, raw []byte, d *StoredDecoder) (Fact, error) {
 	if len(raw) > 0 && raw[0] == storedMarker {
-		f, err := decodeBinary(raw)
-		if err == nil && f.Type != typ {
-			err = fmt.Errorf("%w: stored as %q, holds %q", errStored, typ, f.Type)
-		}
+		f, err := decodeBinary(typ, raw, d)
 		if err != nil {
 			return Fact{}, &FieldError{Field: "(stored)", Rule: err.Error()}
 		}

@@ -3,11 +3,13 @@ package events
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // TestFixturesRoundTrip decodes the fixture of every fact type of schema
@@ -207,8 +209,13 @@ func FuzzDecodeStored(f *testing.F) {
 			f.Add(typ, EncodeStored(fact))
 		}
 	}
+	var shared StoredDecoder // carries its sources from input to input
 	f.Fuzz(func(t *testing.T, typ string, raw []byte) {
 		fact, err := DecodeStored(typ, raw)
+		viaShared, sharedErr := shared.Decode(typ, raw)
+		if (err == nil) != (sharedErr == nil) || !reflect.DeepEqual(fact, viaShared) {
+			t.Fatalf("a StoredDecoder decodes otherwise: %v, %v\n%#v\n%#v", err, sharedErr, fact, viaShared)
+		}
 		if err != nil || len(raw) == 0 || raw[0] != storedMarker {
 			return
 		}
@@ -217,4 +224,36 @@ func FuzzDecodeStored(f *testing.F) {
 			t.Fatalf("stored form does not round trip: %v\n%#v\n%#v", err, fact, again)
 		}
 	})
+}
+
+// TestStoredDecoderSharesSources: facts decoded by one StoredDecoder equal
+// those DecodeStored gives, and share one string for a source that
+// repeats, even with another source between.
+func TestStoredDecoderSharesSources(t *testing.T) {
+	encode := func(id, source string) []byte {
+		f, err := Decode([]byte(`{"specversion":"1.0","id":"` + id + `","source":"` + source + `","type":"contact.identified","time":"2024-01-01T00:00:00Z","data":{"visitor_id":"v","contact_id":"c"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return EncodeStored(f)
+	}
+	var d StoredDecoder
+	var got []Fact
+	for i, source := range []string{"forms", "forms", "checkout", "forms", "admin", "checkout"} {
+		raw := encode(fmt.Sprint("e", i), source)
+		f, err := d.Decode(TypeContactIdentified, raw)
+		alone, _ := DecodeStored(TypeContactIdentified, raw)
+		if err != nil || !reflect.DeepEqual(f, alone) {
+			t.Fatalf("fact %d: %v, %+v; alone %+v", i, err, f, alone)
+		}
+		got = append(got, f)
+	}
+	same := func(i, j int) bool { return unsafe.StringData(got[i].Source) == unsafe.StringData(got[j].Source) }
+	// It keeps two: "checkout" is made again after "forms" and "admin".
+	if !same(0, 1) || !same(1, 3) || same(0, 2) || same(2, 5) {
+		t.Errorf("sources shared: forms %v %v (want both), forms/checkout %v, checkout after two others %v (want neither)", same(0, 1), same(1, 3), same(0, 2), same(2, 5))
+	}
+	if _, err := d.Decode(TypeClickRecorded, encode("x", "forms")); err == nil || !strings.Contains(err.Error(), `stored as "click.recorded", holds "contact.identified"`) {
+		t.Errorf("a fact stored under another type: %v", err)
+	}
 }

@@ -97,8 +97,9 @@ func ReadFactsAhead(ctx context.Context, log store.Log, from, until store.Positi
 // DecodeCommit decodes one stored fact commit and hands it to fn.
 func DecodeCommit(s store.Stored, fn func(FactCommit) error) error {
 	fc := FactCommit{Position: s.Position, Facts: make([]events.Fact, 0, len(s.Commit.Events)), Raw: make([][]byte, 0, len(s.Commit.Events))}
+	var dec events.StoredDecoder // the commit's facts share their sources
 	for _, e := range s.Commit.Events {
-		f, err := events.DecodeStored(e.Type, e.Data)
+		f, err := dec.Decode(e.Type, e.Data)
 		if err != nil {
 			return fmt.Errorf("fact log at %d: event %q: %w", s.Position, e.ID, err)
 		}
