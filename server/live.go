@@ -39,7 +39,12 @@ type live struct {
 	followed    chan struct{} // closed once followedUp
 	followOnce  sync.Once
 	caughtUp    atomic.Bool
-	pausedNanos atomic.Int64 // time spent in whileWriterPaused work, in all
+	// writerAway is set while the writer is paused or rebuilding: the
+	// follower then queues for it only what fits (handOver), and counts
+	// the rest in handedOverLate.
+	writerAway     atomic.Bool
+	handedOverLate atomic.Uint64
+	pausedNanos    atomic.Int64 // time spent in whileWriterPaused work, in all
 
 	// snapshots saves the writer and its ledger view now and then; only
 	// the writer goroutine uses it. readModels saves the catalog and the
@@ -115,6 +120,9 @@ func (l *live) lag() uint64 {
 const (
 	retryPause  = 500 * time.Millisecond
 	commitQueue = 1024
+	// awayCheck is how often a follower held back by a full queue looks
+	// whether the writer went away meanwhile.
+	awayCheck = 100 * time.Millisecond
 	// movedSettle is how long a ledger commit the writer has not claimed may
 	// stay unexplained before it counts as another writer's.
 	movedSettle = 50 * time.Millisecond
@@ -163,14 +171,55 @@ func (l *live) apply(ctx context.Context) func(store.Stored) error {
 			}
 			l.readModels.count(len(fc.Facts))
 			l.readModels.takeIfDue(ctx)
-			select {
-			case l.commits <- fc:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			return l.handOver(ctx, fc)
 		})
 	}
+}
+
+// handOver queues a decoded commit for the writer. While the writer is
+// away (paused for a replay's apply, or rebuilding) and its queue is full,
+// the commit is not queued: the writer reads it from the fact log when it
+// is back (catchUpFromLog), and the read models go on instead of waiting
+// for the ledger. Otherwise a full queue holds the follower back.
+func (l *live) handOver(ctx context.Context, fc projections.FactCommit) error {
+	select {
+	case l.commits <- fc:
+		return nil
+	default:
+	}
+	for {
+		if l.writerAway.Load() {
+			select {
+			case l.commits <- fc:
+			default:
+				l.handedOverLate.Add(1)
+			}
+			return nil
+		}
+		select {
+		case l.commits <- fc:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(awayCheck):
+		}
+	}
+}
+
+// catchUpFromLog has the writer decide, from the fact log, the commits
+// before position upTo that it was not handed (see handOver).
+func (l *live) catchUpFromLog(ctx context.Context, upTo store.Position) error {
+	w := l.writer
+	if w == nil || w.Next() >= upTo {
+		return nil
+	}
+	err := projections.ReadFacts(ctx, l.facts, w.Next(), upTo-1, func(fc projections.FactCommit) error { return w.Apply(ctx, fc) })
+	l.ownHead.Store(w.LedgerHead())
+	l.factsFolded.Store(w.FactsFolded())
+	if w.FactsFolded() >= l.startHead {
+		l.caughtUp.Store(true)
+	}
+	return err
 }
 
 // resumeReadModels loads the catalog and click history from their
@@ -220,6 +269,14 @@ func (l *live) write(ctx context.Context) {
 	for {
 		select {
 		case <-idle.C:
+			// Commits the follower could not hand over while the writer was
+			// away, and nothing came after them: read them from the log.
+			if l.writer != nil && len(l.commits) == 0 {
+				if err := l.catchUpFromLog(ctx, l.factsHead.Load()+1); err != nil {
+					l.log.Error("ledger writer", zap.Error(err))
+					l.writer = nil
+				}
+			}
 			// Facts that made no record (clicks) still move the checkpoint,
 			// so readers of the ledger alone can tell it is current.
 			if l.writer != nil && len(l.commits) == 0 {
@@ -249,9 +306,11 @@ func (l *live) write(ctx context.Context) {
 			}
 		case run := <-l.paused:
 			start := time.Now()
+			l.writerAway.Store(true)
 			adopt, err := run.fn()
 			run.done <- err
 			l.afterPause(ctx, adopt)
+			l.writerAway.Store(false)
 			l.pausedNanos.Add(int64(time.Since(start)))
 		}
 	}
@@ -391,7 +450,7 @@ func (l *live) decide(ctx context.Context, run []projections.FactCommit) {
 				freshFacts += len(c.Facts)
 			}
 		}
-		err := l.writer.ApplyRun(ctx, run)
+		err := l.applyRun(ctx, run)
 		l.ownHead.Store(l.writer.LedgerHead())
 		if err == nil {
 			l.snapshots.count(freshFacts)
@@ -408,9 +467,32 @@ func (l *live) decide(ctx context.Context, run []projections.FactCommit) {
 	}
 }
 
+// applyRun hands run to the writer, having it read from the fact log
+// first the commits before or between the run's that the follower could
+// not hand over (see handOver).
+func (l *live) applyRun(ctx context.Context, run []projections.FactCommit) error {
+	for len(run) > 0 {
+		if err := l.catchUpFromLog(ctx, run[0].Position); err != nil {
+			return err
+		}
+		n := 1 // the run's first stretch of consecutive commits
+		for n < len(run) && run[n].Position == run[n-1].Position+1 {
+			n++
+		}
+		if err := l.writer.ApplyRun(ctx, run[:n]); err != nil {
+			return err
+		}
+		run = run[n:]
+	}
+	return nil
+}
+
 // openWriter rebuilds the writer from the logs and folds what the ledger
 // lacks up to (not including) position upTo, which the caller hands over.
 func (l *live) openWriter(ctx context.Context, upTo store.Position) error {
+	if !l.writerAway.Swap(true) {
+		defer l.writerAway.Store(false)
+	}
 	w, view, err := l.resumeWriter(ctx)
 	if err != nil {
 		return err

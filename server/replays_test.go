@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/projections"
 )
 
 // TestWhatIfsRunOneAtATime: while a what-if or an apply runs, another
@@ -77,4 +79,76 @@ func TestLongWhatIfsLogTheirProgress(t *testing.T) {
 	if len(lines) == 0 || lines[0].ContextMap()["facts_done"] != uint64(1) {
 		t.Fatalf("progress lines: %+v", lines)
 	}
+}
+
+// TestReadModelsGoOnWhileTheWriterIsPaused: while the ledger writer is
+// paused (an apply), the read models keep following the fact log past a
+// full writer queue, and the writer, back, decides from the log every
+// commit it was not handed.
+func TestReadModelsGoOnWhileTheWriterIsPaused(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	srv := memoryServer(t, Config{Log: zap.New(core)})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go srv.Run(ctx)
+	post := func(path, body string) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
+		if rec.Code != http.StatusCreated && rec.Code != http.StatusOK {
+			t.Fatalf("POST %s = %d %s", path, rec.Code, rec.Body.String())
+		}
+	}
+	release, paused := make(chan struct{}), make(chan struct{})
+	go srv.live.whileWriterPaused(ctx, func() (func(context.Context, *projections.Writer) error, error) {
+		close(paused)
+		<-release
+		return nil, nil
+	})
+	<-paused
+	orders := commitQueue + 100 // one commit each: more than the writer's queue holds
+	for i := range orders {
+		post("/v1/events", orderEvent(i))
+	}
+	post("/v1/partners", `{"partner_id":"late","name":"Late"}`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, ok := srv.live.catalog.Partner("late"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the read models stopped behind the paused writer")
+		}
+	}
+	if srv.live.handedOverLate.Load() == 0 {
+		t.Fatal("every commit fitted the writer's queue: the test does not test what it says")
+	}
+	close(release)
+	// Orders after the pause reach the writer past the commits it was not
+	// handed: it reads those first.
+	for i := orders; i < orders+5; i++ {
+		post("/v1/events", orderEvent(i))
+	}
+	orders += 5
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if srv.live.ledgerView().Explained(fmt.Sprintf("o%d", orders-1)) && srv.live.ledgerView().Explained("o0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never decided the commits it was not handed")
+		}
+	}
+	for i := range orders {
+		if !srv.live.ledgerView().Explained(fmt.Sprintf("o%d", i)) {
+			t.Fatalf("order o%d was never decided", i)
+		}
+	}
+	// Without a rebuild or an error on the way: the writer read the gaps.
+	if bad := logs.All(); len(bad) > 0 {
+		t.Fatalf("the writer stumbled on the commits it was not handed: %+v", bad)
+	}
+	t.Logf("%d of %d commits were read from the log by the writer", srv.live.handedOverLate.Load(), orders+1)
+}
+
+func orderEvent(i int) string {
+	return fmt.Sprintf(`{"specversion":"1.0","id":"o%d","source":"t","type":"order.placed","time":"2024-01-01T00:00:00Z","data":{"order_id":"o%d","currency":"USD","lines":[{"line_id":"l1","product_id":"p","quantity":1,"amount":"10.00"}]}}`, i, i)
 }
