@@ -19,6 +19,7 @@ type metrics struct {
 	engineLag     func() uint64
 	applies       map[string]uint64 // replay applies by outcome
 	writerPaused  func() float64    // seconds the live writer spent paused
+	readBack      func() uint64     // commits the writer read back from the fact log
 }
 
 func newMetrics() *metrics {
@@ -58,6 +59,11 @@ func (m *metrics) write(w io.Writer) {
 		fmt.Fprintln(w, "# HELP refledger_ledger_paused_seconds_total Time the live ledger writer spent paused for replay applies (facts were taken in, and decided after).")
 		fmt.Fprintln(w, "# TYPE refledger_ledger_paused_seconds_total counter")
 		fmt.Fprintf(w, "refledger_ledger_paused_seconds_total %g\n", math.Round(m.writerPaused()*1e6)/1e6)
+	}
+	if m.readBack != nil {
+		fmt.Fprintln(w, "# HELP refledger_ledger_read_back_commits_total Fact commits the ledger writer read back from the fact log, not handed over while it was paused or rebuilding.")
+		fmt.Fprintln(w, "# TYPE refledger_ledger_read_back_commits_total counter")
+		fmt.Fprintf(w, "refledger_ledger_read_back_commits_total %d\n", m.readBack())
 	}
 	m.appendLatency.write(w, "refledger_append_seconds", "Time to make an ingest batch durable.")
 }

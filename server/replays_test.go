@@ -142,6 +142,11 @@ func TestReadModelsGoOnWhileTheWriterIsPaused(t *testing.T) {
 			t.Fatalf("order o%d was never decided", i)
 		}
 	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if want := fmt.Sprintf("refledger_ledger_read_back_commits_total %d\n", srv.live.handedOverLate.Load()); !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("metrics lack %q:\n%s", want, rec.Body.String())
+	}
 	// Without a rebuild or an error on the way: the writer read the gaps.
 	if bad := logs.All(); len(bad) > 0 {
 		t.Fatalf("the writer stumbled on the commits it was not handed: %+v", bad)

@@ -59,6 +59,7 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	}
 	s.metrics.engineLag = s.live.lag
 	s.metrics.writerPaused = func() float64 { return time.Duration(s.live.pausedNanos.Load()).Seconds() }
+	s.metrics.readBack = s.live.handedOverLate.Load
 	return s, nil
 }
 
