@@ -19,15 +19,19 @@ type tierOne struct {
 	currency string
 }
 
-// tierOnes returns the tier-1 earner of every line: the partner whose net
-// is not zero (after adjustments the old partner's nets to zero).
-func tierOnes(m shareSums) map[lineKey]tierOne {
-	out := map[lineKey]tierOne{}
+// tierOnes returns the tier-1 earner of each of the given lines: the
+// partner whose net is not zero (after adjustments the old partner's nets
+// to zero).
+func tierOnes(m shareSums, lines map[lineKey]bool) map[lineKey]tierOne {
+	out := make(map[lineKey]tierOne, len(lines))
 	for k, s := range m {
 		if k.tier != 1 {
 			continue
 		}
 		lk := lineKey{k.order, k.line}
+		if !lines[lk] {
+			continue
+		}
 		t := out[lk]
 		t.currency = s.currency
 		if s.net != 0 {
@@ -39,16 +43,17 @@ func tierOnes(m shareSums) map[lineKey]tierOne {
 	return out
 }
 
-// compare fills Changes, Totals and Summary from before and after.
-func (r *Result) compare() {
-	before, after := tierOnes(r.before), tierOnes(r.after)
+// compare fills Changes, Totals and Summary from before and after, given
+// the shares whose net differs (changedShares): a line's tier-1 earner or
+// amount can differ only where one of its tier-1 shares does.
+func (r *Result) compare(changed []shareKey) {
 	keys := map[lineKey]bool{}
-	for k := range before {
-		keys[k] = true
+	for _, k := range changed {
+		if k.tier == 1 {
+			keys[lineKey{k.order, k.line}] = true
+		}
 	}
-	for k := range after {
-		keys[k] = true
-	}
+	before, after := tierOnes(r.before, keys), tierOnes(r.after, keys)
 	r.Changes = []Change{}
 	orders := map[string]bool{}
 	for k := range keys {
@@ -139,16 +144,14 @@ func sortedKeys(m map[string]int64) []string {
 // differs between before and after, in order.
 func (r *Result) changedShares() []shareKey {
 	var out []shareKey
-	seen := map[shareKey]bool{}
-	for _, m := range []shareSums{r.before, r.after} {
-		for k := range m {
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			if r.after.net(k) != r.before.net(k) {
-				out = append(out, k)
-			}
+	for k, b := range r.before {
+		if r.after.net(k) != b.net {
+			out = append(out, k)
+		}
+	}
+	for k, a := range r.after {
+		if _, ok := r.before[k]; !ok && a.net != 0 {
+			out = append(out, k)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].less(out[j]) })

@@ -154,8 +154,8 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 		res.after[k] = s
 	})
 	e = nil
-	res.compare()
 	changed := res.changedShares()
+	res.compare(changed)
 	res.Noop = len(res.Changes) == 0 && len(changed) == 0 && res.timeline.SamePolicies(current)
 	res.keepOnly(changed)
 	return res, nil
