@@ -145,7 +145,9 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	if err := res.fold(ctx, e, progress, nil); err != nil {
 		return nil, err
 	}
-	res.after = shareSums{}
+	// About as many shares as the ledger's: made that large at once, the
+	// map is not grown (and rehashed) a step at a time.
+	res.after = make(shareSums, len(res.before))
 	e.State().EachShare(func(sh ledger.ShareNet) {
 		k := shareKey{sh.OrderID, sh.LineID, sh.Tier, sh.PartnerID}
 		s := res.after[k]
