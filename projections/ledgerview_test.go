@@ -136,3 +136,28 @@ func TestAttributionIsTheOrdersOwn(t *testing.T) {
 		t.Fatalf("o-2017 pointed at o-2016's record: %+v, %v, %v", got.OrderID, ok, err)
 	}
 }
+
+// TestDecidedIsWholeFactCommits: the ledger stands for the fact commits its
+// last checkpoint covers whole, and says when it is part way through one.
+func TestDecidedIsWholeFactCommits(t *testing.T) {
+	for _, tc := range []struct {
+		cp      ledger.Checkpoint
+		through store.Position
+		whole   bool
+	}{
+		{ledger.Checkpoint{}, 0, true},
+		{ledger.Checkpoint{FactsThrough: 5, FactsFolded: -1}, 5, true},                    // a replay's, or an idle one
+		{ledger.Checkpoint{FactsThrough: 5, FactsFolded: 10, FactsInCommit: 10}, 5, true}, // the commit done
+		{ledger.Checkpoint{FactsThrough: 5, FactsFolded: 3, FactsInCommit: 10}, 4, false}, // part way through it
+		{ledger.Checkpoint{FactsThrough: 5, FactsFolded: 0, FactsInCommit: 10}, 4, true},  // not begun
+	} {
+		l := NewLeanLedger()
+		data, _ := json.Marshal(tc.cp)
+		if err := l.ApplyLedger(1, ledger.Record{ID: "cp", Type: ledger.TypeCheckpoint, Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		if through, whole := l.Decided(); through != tc.through || whole != tc.whole {
+			t.Errorf("checkpoint %+v: decided through %d (whole %v), want %d (%v)", tc.cp, through, whole, tc.through, tc.whole)
+		}
+	}
+}
