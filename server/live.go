@@ -273,7 +273,9 @@ func (l *live) write(ctx context.Context) {
 			// away, and nothing came after them: read them from the log.
 			if l.writer != nil && len(l.commits) == 0 {
 				if err := l.catchUpFromLog(ctx, l.factsHead.Load()+1); err != nil {
-					l.log.Error("ledger writer", zap.Error(err))
+					if ctx.Err() == nil {
+						l.log.Error("ledger writer", zap.Error(err))
+					}
 					l.writer = nil
 				}
 			}
@@ -327,9 +329,9 @@ type pausedRun struct {
 // whileWriterPaused runs fn on the writer's goroutine, between two runs of
 // facts, so that the service appends nothing to the ledger until fn
 // returns: a replay's apply, fenced at the ledger's head, then cannot lose
-// the race to the live ledger. Facts are still taken in meanwhile (the
-// follower queues them, then waits); the writer decides them after,
-// rebuilt on the ledger fn may have moved. If ctx ends before the writer
+// the race to the live ledger. Facts are still taken in, and the read
+// models follow them, meanwhile (see handOver); the writer decides them
+// after, on the ledger fn may have moved. If ctx ends before the writer
 // takes fn, fn does not run.
 func (l *live) whileWriterPaused(ctx context.Context, fn func() (adopt func(context.Context, *projections.Writer) error, err error)) error {
 	run := pausedRun{fn: fn, done: make(chan error, 1)}
