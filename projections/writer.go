@@ -293,10 +293,11 @@ var errNotAdoptable = errors.New("the replay's engine cannot be adopted")
 // which is the engine a rebuild would restate. The ledger records after
 // the writer's last are read into its view. It refuses (and the writer is
 // to be rebuilt) unless the replay was applied right after the writer's
-// last append (r.LedgerAt), the ledger holds nothing after it but the
-// replay's own commits (its record's commit last), and engine's timeline is the one a rebuild would restate with. Facts the
-// writer folded after r.FactsThrough (which made no record) are folded
-// into engine too.
+// last append (r.LedgerAt), the ledger holds nothing after that but the
+// replay's own commits (its record's commit last), and engine's timeline
+// is the one a rebuild would restate with. Facts the writer folded after
+// r.FactsThrough (which made no record) are folded into engine too. After
+// an error the writer is not to be used.
 func (w *Writer) AdoptReplay(ctx context.Context, r ledger.ReplayApplied, engine *ledger.Engine) error {
 	if r.LedgerAt != w.ledgerHead || w.next.index != 0 || r.FactsThrough >= w.next.pos {
 		return fmt.Errorf("%w: replay %s was applied at ledger %d, facts through %d; the writer is at ledger %d, fact %+v",
