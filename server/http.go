@@ -108,6 +108,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/replays", s.auth(RoleOperator, s.postReplay))
 	mux.HandleFunc("GET /v1/replays", s.auth(RoleOperator, s.listReplays))
 	mux.HandleFunc("GET /v1/replays/{id}", s.auth(RoleOperator, s.getReplay))
+	mux.HandleFunc("GET /v1/replays/jobs/{id}", s.auth(RoleOperator, s.getJob))
 	mux.HandleFunc("POST /v1/replays/{id}/apply", s.auth(RoleOperator, s.applyReplay))
 	return mux
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -24,6 +25,10 @@ type replayRequest struct {
 	Policy  *events.Policy `json:"policy"`
 	From    *time.Time     `json:"from"`
 	Current bool           `json:"current"`
+	// Async runs the what-if in the background: the answer is 202 with a
+	// job to poll (GET /v1/replays/jobs/{id}), for what-ifs longer than a
+	// proxy lets a request wait.
+	Async bool `json:"async"`
 }
 
 func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
@@ -56,24 +61,38 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 		}
 		rr.Policy = p
 	}
-	if !s.replayTurn(w, r) {
+	if req.Async {
+		job := s.startWhatIf(rr)
+		w.Header().Set("Location", "/v1/replays/jobs/"+job.ID)
+		writeJSON(w, http.StatusAccepted, job.view())
 		return
 	}
-	defer func() { <-s.replaying }()
-	progress := s.replayProgress("what-if")
-	res, err := replay.WhatIf(r.Context(), s.facts, s.ledger, rr, progress)
-	for busy := 0; errors.Is(err, replay.ErrLedgerBusy) && busy < 20 && sleep(r.Context(), 50*time.Millisecond); busy++ {
-		res, err = replay.WhatIf(r.Context(), s.facts, s.ledger, rr, progress)
-	}
+	res, err := s.whatIf(r.Context(), rr, s.replayProgress("what-if"))
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "", "replay: %v", err)
 		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// whatIf runs a what-if in its turn and keeps its result for its apply.
+func (s *Server) whatIf(ctx context.Context, rr replay.Request, progress replay.Progress) (*replay.Result, error) {
+	if err := s.replayTurn(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-s.replaying }()
+	res, err := replay.WhatIf(ctx, s.facts, s.ledger, rr, progress)
+	for busy := 0; errors.Is(err, replay.ErrLedgerBusy) && busy < 20 && sleep(ctx, 50*time.Millisecond); busy++ {
+		res, err = replay.WhatIf(ctx, s.facts, s.ledger, rr, progress)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if res.SnapshotUnusable != nil && rr.LedgerSnapshot != "" && !errors.Is(res.SnapshotUnusable, fs.ErrNotExist) {
 		s.cfg.Log.Info("what-if read the whole ledger log: the writer's snapshot was not used", zap.Error(res.SnapshotUnusable))
 	}
 	s.keepReplay(res)
-	writeJSON(w, http.StatusOK, res)
+	return res, nil
 }
 
 func (s *Server) keepReplay(res *replay.Result) {
@@ -107,15 +126,13 @@ func (s *Server) replayProgress(what string) replay.Progress {
 // replayProgressEvery spaces a replay's progress lines in the log.
 var replayProgressEvery = 10 * time.Second
 
-// replayTurn waits for the one what-if or apply that may run at a time;
-// false means the request ended first (the answer is written).
-func (s *Server) replayTurn(w http.ResponseWriter, r *http.Request) bool {
+// replayTurn waits for the one what-if or apply that may run at a time.
+func (s *Server) replayTurn(ctx context.Context) error {
 	select {
 	case s.replaying <- struct{}{}:
-		return true
-	case <-r.Context().Done():
-		writeError(w, http.StatusServiceUnavailable, "", "another what-if or apply is running: %v", r.Context().Err())
-		return false
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("another what-if or apply is running: %w", ctx.Err())
 	}
 }
 
@@ -200,7 +217,8 @@ func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "recompute", "is %q: use true or false", q)
 		return
 	}
-	if !s.replayTurn(w, r) {
+	if err := s.replayTurn(r.Context()); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "", "%v", err)
 		return
 	}
 	defer func() { <-s.replaying }()

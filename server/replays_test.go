@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -156,4 +157,58 @@ func TestReadModelsGoOnWhileTheWriterIsPaused(t *testing.T) {
 
 func orderEvent(i int) string {
 	return fmt.Sprintf(`{"specversion":"1.0","id":"o%d","source":"t","type":"order.placed","time":"2024-01-01T00:00:00Z","data":{"order_id":"o%d","currency":"USD","lines":[{"line_id":"l1","product_id":"p","quantity":1,"amount":"10.00"}]}}`, i, i)
+}
+
+// TestAsyncWhatIf: a what-if asked to run in the background answers 202
+// with a job at once; the job says how far it got, then names the what-if,
+// which is held for reading and applying like any other.
+func TestAsyncWhatIf(t *testing.T) {
+	srv := memoryServer(t, Config{})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go srv.Run(ctx)
+	do := func(method, path, body string) (int, http.Header, map[string]any) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+		var v map[string]any
+		json.Unmarshal(rec.Body.Bytes(), &v)
+		return rec.Code, rec.Header(), v
+	}
+	for i := range 3 {
+		if code, _, v := do("POST", "/v1/events", orderEvent(i)); code != http.StatusCreated {
+			t.Fatalf("order = %d %v", code, v)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); !srv.live.ledgerView().Covers(3); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the live ledger never decided the orders")
+		}
+	}
+	code, header, job := do("POST", "/v1/replays", `{"current":true,"async":true}`)
+	if code != http.StatusAccepted || job["job_id"] == nil || header.Get("Location") != "/v1/replays/jobs/"+job["job_id"].(string) {
+		t.Fatalf("async what-if = %d %v %v", code, header, job)
+	}
+	for deadline := time.Now().Add(10 * time.Second); job["status"] == "running"; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the job never ended: %v", job)
+		}
+		code, _, job = do("GET", header.Get("Location"), "")
+		if code != http.StatusOK {
+			t.Fatalf("job = %d %v", code, job)
+		}
+	}
+	if job["status"] != "done" || job["replay_id"] == nil || job["facts"] != float64(3) || job["facts_done"] != float64(3) || job["ended"] == nil {
+		t.Fatalf("job = %v, want done through fact 3 with a replay id", job)
+	}
+	id := job["replay_id"].(string)
+	if code, _, res := do("GET", "/v1/replays/"+id, ""); code != http.StatusOK || res["replay_id"] != id || res["noop"] != true {
+		t.Fatalf("the job's what-if = %d %v", code, res)
+	}
+	if code, _, v := do("POST", "/v1/replays/"+id+"/apply", ""); code != http.StatusOK || v["applied"].(map[string]any)["already_applied"] != true {
+		t.Fatalf("applying the job's what-if (the timeline in force) = %d %v", code, v)
+	}
+	if code, _, _ := do("GET", "/v1/replays/jobs/job-none", ""); code != http.StatusNotFound {
+		t.Fatalf("an unknown job = %d, want 404", code)
+	}
 }

@@ -34,6 +34,10 @@ type Server struct {
 	// replaying lets one what-if or apply run at a time: each holds an
 	// engine as large as the live one (over a GiB at ten million facts).
 	replaying chan struct{}
+	jobs      map[string]*replayJob // background what-ifs, under replayMu
+	jobIDs    []string
+	jobsCtx   context.Context // ends background jobs when Run ends
+	stopJobs  context.CancelFunc
 
 	natsWG sync.WaitGroup // NATS messages being handled
 }
@@ -48,7 +52,8 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	if err != nil {
 		return nil, fmt.Errorf("open ingestion: %w", err)
 	}
-	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, metrics: newMetrics(), replays: map[string]*replay.Result{}, replaying: make(chan struct{}, 1)}
+	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, metrics: newMetrics(), replays: map[string]*replay.Result{}, replaying: make(chan struct{}, 1), jobs: map[string]*replayJob{}}
+	s.jobsCtx, s.stopJobs = context.WithCancel(context.Background())
 	s.live = newLive(facts, ledgerLog, cfg.Log, in.Head())
 	s.live.snapshots = snapshotter{path: cfg.snapshotPath(writerSnapshotFile), what: "ledger writer", log: cfg.Log, save: s.live.saveSnapshot}
 	s.live.readModels = snapshotter{path: cfg.snapshotPath(readModelsFile), what: "read models", log: cfg.Log, copyState: s.live.copyReadModels}
@@ -86,6 +91,7 @@ func openIngester(ctx context.Context, cfg Config, facts store.Log) (*ingest.Ing
 // Run runs the ingestion batcher and the live loops until ctx is done. On
 // return every fact whose append was acknowledged is durable.
 func (s *Server) Run(ctx context.Context) error {
+	defer s.stopJobs()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	batchCtx, stopBatch := context.WithCancel(context.WithoutCancel(ctx))
