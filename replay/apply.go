@@ -37,6 +37,13 @@ type Applied struct {
 	engine *ledger.Engine // the replay's fold, through its facts
 }
 
+// Reported is a without the fold it carries for a live ledger writer: what
+// an answer that is kept (a background job's) may hold.
+func (a Applied) Reported() Applied {
+	a.engine = nil
+	return a
+}
+
 // Restated is what the apply leaves for a live ledger writer: the replay's
 // record and its fold of the facts through record.FactsThrough under the
 // replay's timeline (projections.Writer.AdoptReplay takes them instead of

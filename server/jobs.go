@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
@@ -13,11 +14,13 @@ import (
 	"github.com/refledger/refledger/replay"
 )
 
-// replayJob is a what-if run in the background (POST /v1/replays with
-// "async": true), for what-ifs that take longer than a client or a proxy
-// lets a request wait: at ten million facts, most of a minute.
+// replayJob is a what-if or an apply run in the background (POST
+// /v1/replays with "async": true, POST /v1/replays/{id}/apply?async=true),
+// for work that takes longer than a client or a proxy lets a request wait:
+// at ten million facts, most of a minute.
 type replayJob struct {
 	ID      string
+	kind    string // what-if, apply
 	started time.Time
 
 	mu        sync.Mutex
@@ -25,6 +28,7 @@ type replayJob struct {
 	factsDone store.Position
 	facts     store.Position
 	replayID  string
+	applied   *appliedReplay
 	err       string
 	ended     time.Time
 }
@@ -32,6 +36,7 @@ type replayJob struct {
 // jobView is the JSON of a job.
 type jobView struct {
 	JobID     string     `json:"job_id"`
+	Kind      string     `json:"kind"`
 	Status    string     `json:"status"`
 	Started   time.Time  `json:"started"`
 	Ended     *time.Time `json:"ended,omitempty"`
@@ -40,13 +45,16 @@ type jobView struct {
 	// ReplayID names the what-if once done: GET /v1/replays/{replay_id}
 	// gives its diff, and POST /v1/replays/{replay_id}/apply applies it.
 	ReplayID string `json:"replay_id,omitempty"`
-	Error    string `json:"error,omitempty"`
+	// Applied is an apply's answer once done, as POST
+	// /v1/replays/{id}/apply gives it.
+	Applied *appliedReplay `json:"applied,omitempty"`
+	Error   string         `json:"error,omitempty"`
 }
 
 func (j *replayJob) view() jobView {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	v := jobView{JobID: j.ID, Status: j.status, Started: j.started, FactsDone: j.factsDone, Facts: j.facts, ReplayID: j.replayID, Error: j.err}
+	v := jobView{JobID: j.ID, Kind: j.kind, Status: j.status, Started: j.started, FactsDone: j.factsDone, Facts: j.facts, ReplayID: j.replayID, Applied: j.applied, Error: j.err}
 	if !j.ended.IsZero() {
 		ended := j.ended
 		v.Ended = &ended
@@ -57,12 +65,13 @@ func (j *replayJob) view() jobView {
 // jobsKept bounds the jobs the service remembers.
 const jobsKept = 32
 
-// startWhatIf runs a what-if in the background and returns its job. The job
-// ends with the service.
-func (s *Server) startWhatIf(rr replay.Request) *replayJob {
+// startJob runs a what-if or an apply in the background and returns its
+// job. run reports its progress, and gives the what-if's replay id, or the
+// apply's answer. The job ends with the service.
+func (s *Server) startJob(kind string, run func(context.Context, replay.Progress) (replayID string, applied *appliedReplay, err error)) *replayJob {
 	var id [8]byte
 	rand.Read(id[:])
-	job := &replayJob{ID: "job-" + hex.EncodeToString(id[:]), started: time.Now().UTC(), status: "running"}
+	job := &replayJob{ID: "job-" + hex.EncodeToString(id[:]), kind: kind, started: time.Now().UTC(), status: "running"}
 	s.replayMu.Lock()
 	if len(s.jobIDs) >= jobsKept {
 		delete(s.jobs, s.jobIDs[0])
@@ -71,9 +80,9 @@ func (s *Server) startWhatIf(rr replay.Request) *replayJob {
 	s.jobs[job.ID] = job
 	s.jobIDs = append(s.jobIDs, job.ID)
 	s.replayMu.Unlock()
-	logged := s.replayProgress("what-if " + job.ID)
+	logged := s.replayProgress(kind + " " + job.ID)
 	go func() {
-		res, err := s.whatIf(s.jobsCtx, rr, func(done, total store.Position) {
+		replayID, applied, err := run(s.jobsCtx, func(done, total store.Position) {
 			job.mu.Lock()
 			job.factsDone, job.facts = done, total
 			job.mu.Unlock()
@@ -85,12 +94,14 @@ func (s *Server) startWhatIf(rr replay.Request) *replayJob {
 		if err != nil {
 			job.status, job.err = "failed", err.Error()
 			if s.jobsCtx.Err() == nil {
-				s.cfg.Log.Error("what-if job failed", zap.String("job", job.ID), zap.Error(err))
+				s.cfg.Log.Error(kind+" job failed", zap.String("job", job.ID), zap.Error(err))
 			}
 			return
 		}
-		job.status, job.replayID = "done", res.ReplayID
-		job.factsDone, job.facts = res.FactsThrough, res.FactsThrough
+		job.status, job.replayID, job.applied = "done", replayID, applied
+		if job.facts > 0 {
+			job.factsDone = job.facts
+		}
 	}()
 	return job
 }

@@ -37,9 +37,9 @@ func mustOpenAPI() []byte {
 		"/v1/orders/{id}/explain":     {"get": {Summary: "Why an order's commission went where it went.", Role: "finance"}},
 		"/v1/refusals":                {"get": {Summary: "Facts the ledger kept but could not honour, with reasons.", Role: "finance"}},
 		"/v1/replays":                 {"post": {Summary: "What-if: replay history under a candidate policy ({policy, from?} or {current:true}) over the facts the live ledger has decided; returns the diff. With \"async\":true, answers 202 with a job to poll instead.", Role: "operator"}, "get": {Summary: "The held what-ifs, oldest first, with their summaries.", Role: "operator"}},
-		"/v1/replays/jobs/{id}":       {"get": {Summary: "A background what-if's job: running, done (with its replay_id) or failed, and how many facts it has replayed.", Role: "operator"}},
+		"/v1/replays/jobs/{id}":       {"get": {Summary: "A background what-if's or apply's job: running, done (with the what-if's replay_id, or the apply's answer) or failed, and how many facts it has replayed.", Role: "operator"}},
 		"/v1/replays/{id}":            {"get": {Summary: fmt.Sprintf("A held what-if's diff again (the last %d are held, recomputed ones included).", replaysKept), Role: "operator"}},
-		"/v1/replays/{id}/apply":      {"post": {Summary: "Apply a what-if as adjusting entries, all or nothing, with the live ledger paused. If the ledger decided more facts since the what-if, it is run again and that is applied (the answer's recomputed names it); ?recompute=false answers 409 instead. 409 if the policy timeline in force changed since.", Role: "operator"}},
+		"/v1/replays/{id}/apply":      {"post": {Summary: "Apply a what-if as adjusting entries, all or nothing, with the live ledger paused. If the ledger decided more facts since the what-if, it is run again and that is applied (the answer's recomputed names it); ?recompute=false answers 409 instead. 409 if the policy timeline in force changed since. ?async=true answers 202 with a job to poll instead.", Role: "operator"}},
 	}
 	doc := map[string]any{
 		"openapi":    "3.1.0",

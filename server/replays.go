@@ -62,7 +62,13 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 		rr.Policy = p
 	}
 	if req.Async {
-		job := s.startWhatIf(rr)
+		job := s.startJob("what-if", func(ctx context.Context, progress replay.Progress) (string, *appliedReplay, error) {
+			res, err := s.whatIf(ctx, rr, progress)
+			if err != nil {
+				return "", nil, err
+			}
+			return res.ReplayID, nil, nil
+		})
 		w.Header().Set("Location", "/v1/replays/jobs/"+job.ID)
 		writeJSON(w, http.StatusAccepted, job.view())
 		return
@@ -201,7 +207,9 @@ type recomputedReplay struct {
 // the live ledger cannot move it. If the ledger had already moved since the
 // what-if (more facts decided), the what-if is run again and that is
 // applied, unless ?recompute=false asks for a 409 instead; a change of the
-// policy timeline in force since the what-if is always a 409.
+// policy timeline in force since the what-if is always a 409. ?async=true
+// answers 202 with a job (GET /v1/replays/jobs/{id}) instead of waiting:
+// a request that a proxy gives up on would end the apply with it.
 func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	res, ok := s.heldReplay(w, id)
@@ -217,16 +225,54 @@ func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "recompute", "is %q: use true or false", q)
 		return
 	}
-	if err := s.replayTurn(r.Context()); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "", "%v", err)
+	switch q := r.URL.Query().Get("async"); q {
+	case "", "false":
+	case "true":
+		job := s.startJob("apply", func(ctx context.Context, progress replay.Progress) (string, *appliedReplay, error) {
+			answer, err := s.apply(ctx, id, res, retries, progress)
+			if err != nil {
+				return "", nil, err
+			}
+			return id, &answer, nil
+		})
+		w.Header().Set("Location", "/v1/replays/jobs/"+job.ID)
+		writeJSON(w, http.StatusAccepted, job.view())
 		return
+	default:
+		writeError(w, http.StatusBadRequest, "async", "is %q: use true or false", q)
+		return
+	}
+	answer, err := s.apply(r.Context(), id, res, retries, s.replayProgress("what-if run again before its apply"))
+	switch {
+	case errors.Is(err, replay.ErrLedgerMoved) && retries == 0:
+		writeError(w, http.StatusConflict, "id", "%v: POST /v1/replays again, or apply without recompute=false", err)
+	case errors.Is(err, replay.ErrLedgerMoved), errors.Is(err, replay.ErrTimelineMoved):
+		writeError(w, http.StatusConflict, "id", "%v: POST /v1/replays again and apply the new what-if", err)
+	case errors.Is(err, replay.ErrLedgerBusy):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "", "%v", err)
+	case errors.Is(err, replay.ErrTooLarge):
+		writeError(w, http.StatusUnprocessableEntity, "id", "%v", err)
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "", "apply: %v", err)
+	default:
+		writeJSON(w, http.StatusOK, answer)
+	}
+}
+
+// apply applies res (the held what-if id) in its turn, with the live
+// writer paused, running the what-if again (retries times at most) if the
+// ledger moved since.
+func (s *Server) apply(ctx context.Context, id string, res *replay.Result, retries int, progress replay.Progress) (appliedReplay, error) {
+	if err := s.replayTurn(ctx); err != nil {
+		return appliedReplay{}, err
 	}
 	defer func() { <-s.replaying }()
 	var applied replay.Applied
 	var done *replay.Result
-	err := s.live.whileWriterPaused(r.Context(), func() (func(context.Context, *projections.Writer) error, error) {
+	err := s.live.whileWriterPaused(ctx, func() (func(context.Context, *projections.Writer) error, error) {
 		var err error
-		done, applied, err = replay.ApplyLatest(r.Context(), res, s.cfg.now(), retries, s.replayProgress("what-if run again before its apply"))
+		done, applied, err = replay.ApplyLatest(ctx, res, s.cfg.now(), retries, progress)
 		if rec, engine, ok := applied.Restated(); ok && err == nil {
 			// The live writer goes on with the replay's fold instead of
 			// folding the history again.
@@ -235,32 +281,17 @@ func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 		return nil, err
 	})
 	s.metrics.countApply(applyOutcome(err, applied, done != res))
-	switch {
-	case errors.Is(err, replay.ErrLedgerMoved) && retries == 0:
-		writeError(w, http.StatusConflict, "id", "%v: POST /v1/replays again, or apply without recompute=false", err)
-		return
-	case errors.Is(err, replay.ErrLedgerMoved), errors.Is(err, replay.ErrTimelineMoved):
-		writeError(w, http.StatusConflict, "id", "%v: POST /v1/replays again and apply the new what-if", err)
-		return
-	case errors.Is(err, replay.ErrLedgerBusy):
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "%v", err)
-		return
-	case errors.Is(err, replay.ErrTooLarge):
-		writeError(w, http.StatusUnprocessableEntity, "id", "%v", err)
-		return
-	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, "", "apply: %v", err)
-		return
+	if err != nil {
+		return appliedReplay{}, err
 	}
-	answer := appliedReplay{ReplayID: id, Applied: applied}
+	answer := appliedReplay{ReplayID: id, Applied: applied.Reported()}
 	if done != res {
 		s.keepReplay(done)
 		answer.Recomputed = &recomputedReplay{ReplayID: done.ReplayID, FactsThrough: done.FactsThrough, LedgerAt: done.LedgerAt, Summary: done.Summary}
 		s.cfg.Log.Info("replay recomputed before its apply: the ledger had moved since the what-if",
 			zap.String("replay", id), zap.String("applied", done.ReplayID), zap.Int("orders_changed", done.Summary.OrdersChanged))
 	}
-	writeJSON(w, http.StatusOK, answer)
+	return answer, nil
 }
 
 // applyOutcome names an apply's outcome for the metrics.

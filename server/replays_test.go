@@ -208,6 +208,21 @@ func TestAsyncWhatIf(t *testing.T) {
 	if code, _, v := do("POST", "/v1/replays/"+id+"/apply", ""); code != http.StatusOK || v["applied"].(map[string]any)["already_applied"] != true {
 		t.Fatalf("applying the job's what-if (the timeline in force) = %d %v", code, v)
 	}
+	// An apply in the background answers as the waiting one does, in its job.
+	code, header, job = do("POST", "/v1/replays/"+id+"/apply?async=true", "")
+	if code != http.StatusAccepted || job["kind"] != "apply" {
+		t.Fatalf("async apply = %d %v", code, job)
+	}
+	for deadline := time.Now().Add(10 * time.Second); job["status"] == "running"; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the apply job never ended: %v", job)
+		}
+		_, _, job = do("GET", header.Get("Location"), "")
+	}
+	applied, _ := job["applied"].(map[string]any)
+	if job["status"] != "done" || job["replay_id"] != id || applied == nil || applied["applied"].(map[string]any)["already_applied"] != true {
+		t.Fatalf("apply job = %v", job)
+	}
 	if code, _, _ := do("GET", "/v1/replays/jobs/job-none", ""); code != http.StatusNotFound {
 		t.Fatalf("an unknown job = %d, want 404", code)
 	}

@@ -662,8 +662,28 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 	// operator looks at it again.
 	first, _ := runWhatIf(cookiesOnly)
 	second, _ := runWhatIf(oneDayCookies)
-	if code, body := s.do("POST", "/v1/replays/"+second+"/apply", "", ""); code != 200 {
-		t.Fatalf("apply = %d %s", code, body)
+	// (this one in the background, as behind a proxy that will not wait)
+	code, body = s.do("POST", "/v1/replays/"+second+"/apply?async=true", "", "")
+	var job struct {
+		JobID   string `json:"job_id"`
+		Status  string `json:"status"`
+		Applied *struct {
+			Applied struct {
+				Adjustments int `json:"adjustments"`
+			} `json:"applied"`
+		} `json:"applied"`
+		Error string `json:"error"`
+	}
+	if json.Unmarshal([]byte(body), &job); code != 202 || job.JobID == "" {
+		t.Fatalf("async apply = %d %s", code, body)
+	}
+	eventually(t, "the apply job to end", func() bool {
+		_, b := s.do("GET", "/v1/replays/jobs/"+job.JobID, "", "")
+		json.Unmarshal([]byte(b), &job)
+		return job.Status != "running"
+	})
+	if job.Status != "done" || job.Applied == nil || job.Applied.Applied.Adjustments == 0 {
+		t.Fatalf("apply job: %+v", job)
 	}
 	if code, body := s.do("POST", "/v1/replays/"+first+"/apply", "", ""); code != 409 || !strings.Contains(body, "policy timeline in force changed") {
 		t.Errorf("apply of a what-if made under another timeline = %d %s, want 409", code, body)
