@@ -61,6 +61,15 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		req.From = &from.t
 	}
 
+	if info, running := runningService(sf.dataDir); running && apply && explainOrder == "" && sf.natsURL == "" && sf.eventstoreURL == "" {
+		// The service pauses its ledger writer for an apply: through its
+		// API, the apply lands however busy it is.
+		res, applied, err := applyThroughService(ctx, env, info, req)
+		if err != nil {
+			return err
+		}
+		return writeReplay(env, out, replayDoc{Result: res, Applied: applied})
+	}
 	st, facts, ledgerLog, err := sf.openLogs(ctx)
 	if err != nil {
 		return err

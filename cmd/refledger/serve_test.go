@@ -713,3 +713,47 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 		t.Errorf("replay --current beside the service: %.300s", out)
 	}
 }
+
+// TestCLIAppliesThroughTheService: replay --apply beside a running service
+// goes through the service's API (which pauses its ledger writer), prints
+// the replay it applied as it would alone, and leaves nothing to restate.
+func TestCLIAppliesThroughTheService(t *testing.T) {
+	data := seededData(t)
+	s := startService(t, data)
+	out := mustCLI(t, "replay", "--policy", filepath.Join(seedDir, "policy-cookies-only.json"), "--apply", "--data", data, "--format", "json")
+	var doc struct {
+		ReplayID string `json:"replay_id"`
+		Changes  []struct {
+			OrderID string `json:"order_id"`
+		} `json:"changes"`
+		Applied struct {
+			Adjustments int `json:"adjustments"`
+		} `json:"applied"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Changes) != 1 || doc.Changes[0].OrderID != "o-2017" || doc.Applied.Adjustments != 1 {
+		t.Fatalf("replay --apply beside the service: %v\n%s", err, out)
+	}
+	if !strings.Contains(s.logs(), "ledger writer went on with the replay's engine") {
+		t.Errorf("the apply did not go through the service:\n%s", s.logs())
+	}
+	if code, body := s.do("POST", "/v1/replays", "", `{"current":true}`); code != 200 || !strings.Contains(body, `"changes": []`) {
+		t.Errorf("what-if under the timeline in force after the CLI's apply = %d %.300s", code, body)
+	}
+	// Again: already applied.
+	if out := mustCLI(t, "replay", "--policy", filepath.Join(seedDir, "policy-cookies-only.json"), "--apply", "--data", data, "--format", "json"); !strings.Contains(out, `"already_applied": true`) {
+		t.Errorf("a second replay --apply beside the service:\n%s", out)
+	}
+
+	// A service with tokens wants an operator's, from REFLEDGER_TOKEN.
+	data = seededData(t)
+	const op = "operator-token-0123456789"
+	startService(t, data, "REFLEDGER_TOKENS=operator:"+op)
+	policy := filepath.Join(seedDir, "policy-link-program.json")
+	if code, _, errOut := cli(t, "replay", "--policy", policy, "--apply", "--data", data); code != 1 || !strings.Contains(errOut, "set REFLEDGER_TOKEN to an operator token") {
+		t.Errorf("replay --apply beside a service with tokens, without one: exit %d: %s", code, errOut)
+	}
+	t.Setenv("REFLEDGER_TOKEN", op)
+	if out := mustCLI(t, "replay", "--policy", policy, "--apply", "--data", data, "--format", "json"); !strings.Contains(out, `"adjustments": 1`) {
+		t.Errorf("replay --apply with an operator token:\n%s", out)
+	}
+}
