@@ -65,10 +65,15 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		// The service pauses its ledger writer for an apply: through its
 		// API, the apply lands however busy it is.
 		res, applied, err := applyThroughService(ctx, env, info, req)
-		if err != nil {
+		if err == nil {
+			return writeReplay(env, out, replayDoc{Result: res, Applied: applied})
+		}
+		if !errors.Is(err, errServiceRefused) {
 			return err
 		}
-		return writeReplay(env, out, replayDoc{Result: res, Applied: applied})
+		// Without the service's leave, apply beside it, as before it had
+		// an API for it: that lands unless the service is busy.
+		env.log.Warn("applying beside the running service, not through it", zap.Error(err))
 	}
 	st, facts, ledgerLog, err := sf.openLogs(ctx)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,10 @@ import (
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/replay"
 )
+
+// errServiceRefused: the service wants an operator token that
+// REFLEDGER_TOKEN does not hold.
+var errServiceRefused = errors.New("the running service refused the request")
 
 // serviceReplay applies a replay through a running service's API: the
 // service pauses its ledger writer for the apply, which a command beside it
@@ -133,7 +138,7 @@ func (s serviceReplay) call(ctx context.Context, method, path string, body []byt
 	}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return fmt.Errorf("the running service refused %s %s (%d): set REFLEDGER_TOKEN to an operator token: %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
+		return fmt.Errorf("%w: %s %s (%d): set REFLEDGER_TOKEN to an operator token: %s", errServiceRefused, method, path, resp.StatusCode, bytes.TrimSpace(b))
 	case resp.StatusCode >= 300:
 		return fmt.Errorf("the running service answered %s %s with %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
 	}

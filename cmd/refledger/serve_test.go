@@ -745,15 +745,26 @@ func TestCLIAppliesThroughTheService(t *testing.T) {
 	}
 
 	// A service with tokens wants an operator's, from REFLEDGER_TOKEN.
+	// Without it, the command says so and applies beside the service, as
+	// it did before it went through the API.
 	data = seededData(t)
 	const op = "operator-token-0123456789"
-	startService(t, data, "REFLEDGER_TOKENS=operator:"+op)
+	withTokens := startService(t, data, "REFLEDGER_TOKENS=operator:"+op)
 	policy := filepath.Join(seedDir, "policy-link-program.json")
-	if code, _, errOut := cli(t, "replay", "--policy", policy, "--apply", "--data", data); code != 1 || !strings.Contains(errOut, "set REFLEDGER_TOKEN to an operator token") {
-		t.Errorf("replay --apply beside a service with tokens, without one: exit %d: %s", code, errOut)
+	code, out, errOut := cli(t, "replay", "--policy", policy, "--apply", "--data", data, "--format", "json")
+	if code != 0 || !strings.Contains(errOut, "set REFLEDGER_TOKEN to an operator token") || !strings.Contains(out, `"adjustments": 1`) {
+		t.Errorf("replay --apply beside a service with tokens, without one: exit %d: %s\n%s", code, errOut, out)
 	}
+	if strings.Contains(withTokens.logs(), "went on with the replay's engine") {
+		t.Errorf("without a token the apply went through the service")
+	}
+	data = seededData(t)
+	withTokens = startService(t, data, "REFLEDGER_TOKENS=operator:"+op)
 	t.Setenv("REFLEDGER_TOKEN", op)
 	if out := mustCLI(t, "replay", "--policy", policy, "--apply", "--data", data, "--format", "json"); !strings.Contains(out, `"adjustments": 1`) {
 		t.Errorf("replay --apply with an operator token:\n%s", out)
 	}
+	eventually(t, "the apply through the service with a token", func() bool {
+		return strings.Contains(withTokens.logs(), "went on with the replay's engine")
+	})
 }
