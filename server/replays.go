@@ -44,9 +44,9 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "(body)", "%s", err.Error())
 		return
 	}
-	// The writer's snapshot and the ledger after it: not the whole ledger
-	// log, which at millions of facts takes minutes to read.
-	// The live writer keeps the ledger: the what-if replays what it has
+	// The ledger is read from the writer's snapshot and the records after
+	// it (not the whole ledger log, minutes at millions of facts), and, as
+	// the live writer keeps it, the what-if replays what that writer has
 	// decided rather than race it to decide the rest.
 	rr := replay.Request{Current: req.Current, From: req.From, LedgerSnapshot: s.cfg.snapshotPath(writerSnapshotFile), Live: true}
 	switch {
