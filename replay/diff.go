@@ -19,12 +19,20 @@ type tierOne struct {
 	currency string
 }
 
-// tierOnes returns the tier-1 earner of each of the given lines: the
-// partner whose net is not zero (after adjustments the old partner's nets
-// to zero).
-func tierOnes(m shareSums, lines map[lineKey]bool) map[lineKey]tierOne {
-	out := make(map[lineKey]tierOne, len(lines))
-	for k, s := range m {
+// tierOnes returns the tier-1 earner of each of the given lines in the
+// ledger and in the replay: the partner whose net is not zero (after
+// adjustments the old partner's nets to zero).
+func tierOnes(m sharePairs, lines map[lineKey]bool) (ledgerSide, replaySide map[lineKey]tierOne) {
+	ledgerSide, replaySide = make(map[lineKey]tierOne, len(lines)), make(map[lineKey]tierOne, len(lines))
+	add := func(side map[lineKey]tierOne, lk lineKey, partner string, net int64, currency string) {
+		t := side[lk]
+		t.currency = currency
+		if net != 0 {
+			t.partner, t.amount = &partner, t.amount+net
+		}
+		side[lk] = t
+	}
+	for k, p := range m {
 		if k.tier != 1 {
 			continue
 		}
@@ -32,28 +40,27 @@ func tierOnes(m shareSums, lines map[lineKey]bool) map[lineKey]tierOne {
 		if !lines[lk] {
 			continue
 		}
-		t := out[lk]
-		t.currency = s.currency
-		if s.net != 0 {
-			p := k.partner
-			t.partner, t.amount = &p, t.amount+s.net
+		if p.inLedger {
+			add(ledgerSide, lk, k.partner, p.ledger, p.currency)
 		}
-		out[lk] = t
+		if p.inReplay {
+			add(replaySide, lk, k.partner, p.replay, p.currency)
+		}
 	}
-	return out
+	return ledgerSide, replaySide
 }
 
-// compare fills Changes, Totals and Summary from before and after, given
-// the shares whose net differs (changedShares): a line's tier-1 earner or
-// amount can differ only where one of its tier-1 shares does.
-func (r *Result) compare(changed []shareKey) {
+// compare fills Changes, Totals and Summary from both sides of every share,
+// given the shares whose net differs (sharePairs.changed): a line's tier-1
+// earner or amount can differ only where one of its tier-1 shares does.
+func (r *Result) compare(changed []shareKey, pairs sharePairs) {
 	keys := map[lineKey]bool{}
 	for _, k := range changed {
 		if k.tier == 1 {
 			keys[lineKey{k.order, k.line}] = true
 		}
 	}
-	before, after := tierOnes(r.before, keys), tierOnes(r.after, keys)
+	before, after := tierOnes(pairs, keys)
 	r.Changes = []Change{}
 	orders := map[string]bool{}
 	for k := range keys {
@@ -76,7 +83,7 @@ func (r *Result) compare(changed []shareKey) {
 		x, y := r.Changes[i], r.Changes[j]
 		return x.OrderID < y.OrderID || x.OrderID == y.OrderID && x.LineID < y.LineID
 	})
-	r.totals()
+	r.totals(pairs)
 	r.Summary.OrdersChanged = len(orders)
 }
 
@@ -86,22 +93,18 @@ func samePartner(a, b *string) bool {
 
 type partnerCurrency struct{ partner, currency string }
 
-func (r *Result) totals() {
+func (r *Result) totals(pairs sharePairs) {
 	type pair struct{ before, after int64 }
 	by := map[partnerCurrency]*pair{}
-	get := func(k partnerCurrency) *pair {
-		if by[k] == nil {
-			by[k] = &pair{}
+	for k, s := range pairs {
+		pc := partnerCurrency{k.partner, s.currency}
+		p := by[pc]
+		if p == nil {
+			p = &pair{}
+			by[pc] = p
 		}
-		return by[k]
-	}
-	for k, s := range r.before {
-		p := get(partnerCurrency{k.partner, s.currency})
-		p.before += s.net
-	}
-	for k, s := range r.after {
-		p := get(partnerCurrency{k.partner, s.currency})
-		p.after += s.net
+		p.before += s.ledger
+		p.after += s.replay
 	}
 	keys := make([]partnerCurrency, 0, len(by))
 	for k := range by {

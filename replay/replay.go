@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -91,6 +92,9 @@ type Result struct {
 	// not used (the ledger log was read instead); nil when it was, or when
 	// none was named.
 	SnapshotUnusable error `json:"-"`
+	// Took says where a what-if's time went: summing the ledger as it
+	// stands, folding the facts, and comparing the two.
+	Took struct{ Ledger, Fold, Compare time.Duration } `json:"-"`
 
 	before, after    shareSums
 	facts, ledgerLog store.Log
@@ -117,12 +121,14 @@ type Progress func(done, total store.Position)
 // WhatIf brings the ledger up to date, replays every fact under the
 // candidate timeline and compares. It writes nothing but the catch-up.
 func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progress Progress) (*Result, error) {
+	start := time.Now()
 	cur, err := currentLedger(ctx, facts, ledgerLog, req.LedgerSnapshot, req.Live)
 	if err != nil {
 		return nil, err
 	}
 	view := cur.view
 	res := &Result{Policy: req.Policy, From: req.From, FactsThrough: cur.head, LedgerAt: view.Head(), SnapshotUnusable: cur.snapshotUnusable}
+	res.Took.Ledger = time.Since(start)
 	current := view.Timeline()
 	res.ReplayID = replayID(req, res.FactsThrough, res.LedgerAt)
 	res.base, res.timeline = current.Clone(), current.Clone()
@@ -136,53 +142,34 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	// The ledger's side was summed as it was read, without holding it: a
 	// what-if holds the engine and two sets of sums, not the ledger.
 	res.facts, res.ledgerLog, res.request = facts, ledgerLog, req
-	res.before = cur.sums
+	pairs := cur.sums
 	view, cur = nil, ledgerNow{}
 	// The what-if needs only each share's sum, which the engine's state
 	// holds: it folds without writing entries or explanations.
 	e := ledger.NewEngine(res.timeline.Clone())
 	e.StateOnly()
+	start = time.Now()
 	if err := res.fold(ctx, e, progress, nil); err != nil {
 		return nil, err
 	}
-	// About as many shares as the ledger's: made that large at once, the
-	// map is not grown (and rehashed) a step at a time.
-	res.after = make(shareSums, len(res.before))
-	e.State().EachShare(func(sh ledger.ShareNet) {
-		k := shareKey{sh.OrderID, sh.LineID, sh.Tier, sh.PartnerID}
-		s := res.after[k]
-		s.net += sh.Net
-		s.currency = sh.Currency
-		res.after[k] = s
-	})
+	res.Took.Fold = time.Since(start)
+	start = time.Now()
+	pairs.addReplay(e.State())
 	e = nil
-	changed := res.changedShares()
-	res.compare(changed)
+	changed := pairs.changed()
+	res.compare(changed, pairs)
 	res.Noop = len(res.Changes) == 0 && len(changed) == 0 && res.timeline.SamePolicies(current)
-	res.keepOnly(changed)
+	// Applying needs only the shares the replay changes, and a result is
+	// held (by the service, for its apply) long after the what-if.
+	res.before, res.after = pairs.only(changed)
+	res.Took.Compare = time.Since(start)
 	return res, nil
-}
-
-// keepOnly drops every share's sums but those of keys: once the diff is
-// made, applying needs only the shares the replay changes, and a result is
-// held (by the service, for its apply) long after the what-if.
-func (r *Result) keepOnly(keys []shareKey) {
-	before, after := shareSums{}, shareSums{}
-	for _, k := range keys {
-		if s, ok := r.before[k]; ok {
-			before[k] = s
-		}
-		if s, ok := r.after[k]; ok {
-			after[k] = s
-		}
-	}
-	r.before, r.after = before, after
 }
 
 // ledgerNow is the ledger as it stands, summed by share.
 type ledgerNow struct {
 	view             *projections.Ledger
-	sums             shareSums
+	sums             sharePairs     // the ledger's side only
 	head             store.Position // the facts the ledger has decided
 	snapshotUnusable error          // why the named snapshot was not used
 }
@@ -200,11 +187,11 @@ func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath
 	var sumErr error
 	lineIDs := intern.New(1 << 16) // "l1", "l2": one copy each for a million shares
 	sum := func(e *ledger.Entry) {
-		if err := cur.sums.add(e, lineIDs); err != nil && sumErr == nil {
+		if err := cur.sums.addLedger(e, lineIDs); err != nil && sumErr == nil {
 			sumErr = err
 		}
 	}
-	restart := func() { cur.sums, sumErr = shareSums{}, nil }
+	restart := func() { cur.sums, sumErr = sharePairs{}, nil }
 	restart()
 	cur.view, cur.snapshotUnusable, err = projections.SumLedgerView(ctx, ledgerLog, snapshotPath, sum, restart) // without a usable snapshot, it reads the log
 	if err == nil {
@@ -325,12 +312,25 @@ func replayID(req Request, facts, ledgerAt store.Position) string {
 // shareSums sums commission entries per order line, tier and partner.
 type shareSums map[shareKey]shareSum
 
-// add sums an entry into its share. An entry whose net does not parse is
-// an error: the ledger log holds something the engine never wrote. The
-// sums keep their own copy of the order id (an entry read from a snapshot
-// holds its strings in one allocation, which the sums would otherwise
-// keep whole) and one copy of each line id that lineIDs holds.
-func (m shareSums) add(e *ledger.Entry, lineIDs *intern.Table) error {
+// sharePair is one share's net in the ledger and in the replay, in minor
+// units of its currency, while a what-if compares them.
+type sharePair struct {
+	ledger, replay     int64
+	currency           string
+	inLedger, inReplay bool
+}
+
+// sharePairs holds both sides of every share in one map, so that the
+// replay's side is summed into the ledger's without a second map of a
+// million shares, and the comparison is one pass.
+type sharePairs map[shareKey]sharePair
+
+// addLedger sums an entry into its share's ledger side. An entry whose net
+// does not parse is an error: the ledger log holds something the engine
+// never wrote. The sums keep their own copy of the order id (an entry read
+// from a snapshot holds its strings in one allocation, which the sums would
+// otherwise keep whole) and one copy of each line id that lineIDs holds.
+func (m sharePairs) addLedger(e *ledger.Entry, lineIDs *intern.Table) error {
 	if e.Kind == ledger.KindPaid {
 		return nil
 	}
@@ -346,11 +346,52 @@ func (m shareSums) add(e *ledger.Entry, lineIDs *intern.Table) error {
 	// Every time, not only for a new share: assigning to a map replaces the
 	// key it holds too.
 	k.order, k.line = strings.Clone(k.order), lineIDs.Of(k.line)
-	s := m[k]
-	s.net += net
-	s.currency = e.Currency
-	m[k] = s
+	p := m[k]
+	p.ledger += net
+	p.currency, p.inLedger = e.Currency, true
+	m[k] = p
 	return nil
+}
+
+// addReplay sums the replay's shares, from the state it folded, into their
+// replay side.
+func (m sharePairs) addReplay(s *ledger.State) { s.EachShare(m.addReplayShare) }
+
+func (m sharePairs) addReplayShare(sh ledger.ShareNet) {
+	k := shareKey{sh.OrderID, sh.LineID, sh.Tier, sh.PartnerID}
+	p := m[k]
+	p.replay += sh.Net
+	p.currency, p.inReplay = sh.Currency, true
+	m[k] = p
+}
+
+// changed lists the shares whose net differs between the ledger and the
+// replay, in order.
+func (m sharePairs) changed() []shareKey {
+	var out []shareKey
+	for k, p := range m {
+		if p.ledger != p.replay {
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].less(out[j]) })
+	return out
+}
+
+// only returns the two sides of the given shares, each as the sums of the
+// shares that side holds.
+func (m sharePairs) only(keys []shareKey) (ledgerSide, replaySide shareSums) {
+	ledgerSide, replaySide = shareSums{}, shareSums{}
+	for _, k := range keys {
+		p := m[k]
+		if p.inLedger {
+			ledgerSide[k] = shareSum{net: p.ledger, currency: p.currency}
+		}
+		if p.inReplay {
+			replaySide[k] = shareSum{net: p.replay, currency: p.currency}
+		}
+	}
+	return ledgerSide, replaySide
 }
 
 func keyOf(e *ledger.Entry) shareKey { return shareKey{e.OrderID, e.LineID, e.Tier, e.PartnerID} }

@@ -116,6 +116,7 @@ func benchReplay(ctx context.Context, env *environment, sf *storeFlags, facts, l
 	fmt.Fprintf(env.stdout, "events             %d\n", n)
 	fmt.Fprintf(env.stdout, "raw read           %.0f events/s (%s)\n", float64(n)/raw.Seconds(), raw.Round(time.Millisecond))
 	fmt.Fprintf(env.stdout, "replay what-if     %.0f events/s (%s), %d lines changed\n", float64(n)/whatIf.Seconds(), whatIf.Round(time.Millisecond), len(res.Changes))
+	fmt.Fprintf(env.stdout, "  of which        ledger sums %s, fold %s, compare %s\n", res.Took.Ledger.Round(time.Millisecond), res.Took.Fold.Round(time.Millisecond), res.Took.Compare.Round(time.Millisecond))
 	fmt.Fprintf(env.stdout, "peak RSS           %s\n", peakRSS())
 	return nil
 }
