@@ -15,10 +15,10 @@ type clicks struct {
 	// an order to the second: a click in the same second as the order
 	// counts as before it, since publishers often stamp orders to the
 	// second while clicks carry fractions.
-	at      []int64
-	link    []int32  // link number in the catalog
-	prev    []int32  // previous click of the same visitor, -1 for none
-	idStart []uint32 // click id = ids[idStart[i]:idStart[i+1]] (or to the end)
+	at      chunked[int64]
+	link    chunked[int32]  // link number in the catalog
+	prev    chunked[int32]  // previous click of the same visitor, -1 for none
+	idStart chunked[uint32] // click id = ids[idStart[i]:idStart[i+1]] (or to the end)
 	ids     []byte
 
 	lastByVisitor map[uint64]int32   // visitor digest -> latest click
@@ -56,19 +56,19 @@ const (
 )
 
 func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact string) {
-	i := int32(len(c.at))
+	i := int32(c.at.len())
 	v := digest(visitor)
 	prev, ok := c.lastByVisitor[v]
 	if !ok {
 		prev = -1
 	}
-	if len(c.at) == cap(c.at) || len(c.ids)+len(clickID) > cap(c.ids) {
-		c.grow(len(clickID))
+	if len(c.ids)+len(clickID) > cap(c.ids) {
+		c.growIDs(len(clickID))
 	}
-	c.at = append(c.at, at.Unix())
-	c.link = append(c.link, link)
-	c.prev = append(c.prev, prev)
-	c.idStart = append(c.idStart, uint32(len(c.ids)))
+	c.at.add(at.Unix())
+	c.link.add(link)
+	c.prev.add(prev)
+	c.idStart.add(uint32(len(c.ids)))
 	c.ids = append(c.ids, clickID...)
 	c.lastByVisitor[v] = i
 	if contact != "" {
@@ -77,32 +77,13 @@ func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact 
 	}
 }
 
-// grow makes the click arrays half as large again, and the id arena
-// with them, at the average id length so far. append alone grows a large
-// slice a quarter at a time, and at millions of clicks copying them again
-// and again (into fresh, faulting pages) cost more than deciding every
-// order; doubling would copy least but could leave half of the arrays
-// unused, and the garbage collector counts what is allocated.
-func (c *clicks) grow(idLen int) {
-	if len(c.at) == cap(c.at) {
-		n := max(1024, cap(c.at)+cap(c.at)/2)
-		c.at, c.link, c.prev, c.idStart = withCap(c.at, n), withCap(c.link, n), withCap(c.prev, n), withCap(c.idStart, n)
-		if len(c.at) > 0 {
-			if want := n*len(c.ids)/len(c.at) + n/16; want > cap(c.ids) {
-				c.ids = withCap(c.ids, want)
-			}
-		}
-	}
-	if len(c.ids)+idLen > cap(c.ids) {
-		c.ids = withCap(c.ids, max(16<<10, cap(c.ids)+cap(c.ids)/2, len(c.ids)+idLen))
-	}
-}
-
-// withCap copies s into a new slice of capacity n (≥ len(s)).
-func withCap[T any](s []T, n int) []T {
-	t := make([]T, len(s), n)
-	copy(t, s)
-	return t
+// growIDs makes the id arena half as large again. append alone grows a
+// large slice a quarter at a time, and at millions of clicks copying the
+// arena again and again cost more than deciding every order; doubling
+// would copy least but could leave half of it unused, and the garbage
+// collector counts what is allocated.
+func (c *clicks) growIDs(idLen int) {
+	c.ids = withCap(c.ids, max(16<<10, cap(c.ids)+cap(c.ids)/2, len(c.ids)+idLen))
 }
 
 func (c *clicks) id(i int32) string { return string(c.idBytes(i)) }
@@ -110,16 +91,16 @@ func (c *clicks) id(i int32) string { return string(c.idBytes(i)) }
 // idBytes is click i's id in the arena, to be copied, never kept.
 func (c *clicks) idBytes(i int32) []byte {
 	end := uint32(len(c.ids))
-	if int(i)+1 < len(c.idStart) {
-		end = c.idStart[i+1]
+	if int(i)+1 < c.idStart.len() {
+		end = c.idStart.at(i + 1)
 	}
-	return c.ids[c.idStart[i]:end]
+	return c.ids[c.idStart.at(i):end]
 }
 
 // appendOfVisitor appends the visitor's clicks to out, oldest first.
 func (c *clicks) appendOfVisitor(out []int32, visitorDigest uint64) []int32 {
 	start := len(out)
-	for i, ok := c.lastByVisitor[visitorDigest]; ok && i >= 0; i = c.prev[i] {
+	for i, ok := c.lastByVisitor[visitorDigest]; ok && i >= 0; i = c.prev.at(i) {
 		out = append(out, i)
 	}
 	slices.Reverse(out[start:])
@@ -129,7 +110,7 @@ func (c *clicks) appendOfVisitor(out []int32, visitorDigest uint64) []int32 {
 // Bytes estimates the memory the click state holds, for the per-click goal.
 func (c *clicks) Bytes() int {
 	const mapEntry = 8 + 4 + 12 // key, value and a share of bucket overhead
-	n := cap(c.at)*8 + cap(c.link)*4 + cap(c.prev)*4 + cap(c.idStart)*4 + cap(c.ids)
+	n := c.at.capacity()*8 + c.link.capacity()*4 + c.prev.capacity()*4 + c.idStart.capacity()*4 + cap(c.ids)
 	n += len(c.lastByVisitor) * mapEntry
 	for _, l := range c.byContact {
 		n += 8 + 24 + cap(l)*4

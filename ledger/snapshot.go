@@ -17,10 +17,10 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	encodeCatalog(w, s.cat)
 
 	c := s.clicks
-	w.Int64s(c.at)
-	w.Int32s(c.link)
-	w.Int32s(c.prev)
-	w.Uint32s(c.idStart)
+	w.Int64s(c.at.chunks...)
+	w.Int32s(c.link.chunks...)
+	w.Int32s(c.prev.chunks...)
+	w.Uint32s(c.idStart.chunks...)
 	w.Bytes(c.ids)
 	visitors, last := snapshot.SortedPairs(c.lastByVisitor)
 	w.Uint64s(visitors)
@@ -104,19 +104,20 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	s.cat = decodeCatalog(r)
 
 	c := s.clicks
-	c.at, c.link, c.prev, c.idStart, c.ids = r.Int64s(), r.Int32s(), r.Int32s(), r.Uint32s(), r.Bytes()
-	n := len(c.at)
-	if len(c.link) != n || len(c.prev) != n || len(c.idStart) != n {
+	at, link, prev, idStart, clickIDs := r.Int64s(), r.Int32s(), r.Int32s(), r.Uint32s(), r.Bytes()
+	n := len(at)
+	if len(link) != n || len(prev) != n || len(idStart) != n {
 		r.Fail("click arrays of different lengths")
 		n = 0
 	}
 	for i := range n {
-		if c.link[i] < 0 || int(c.link[i]) >= len(s.cat.links) || c.prev[i] < -1 || c.prev[i] >= int32(i) ||
-			c.idStart[i] > uint32(len(c.ids)) || (i > 0 && c.idStart[i] < c.idStart[i-1]) {
+		if link[i] < 0 || int(link[i]) >= len(s.cat.links) || prev[i] < -1 || prev[i] >= int32(i) ||
+			idStart[i] > uint32(len(clickIDs)) || (i > 0 && idStart[i] < idStart[i-1]) {
 			r.Fail("click %d is out of range", i)
 			break
 		}
 	}
+	c.at, c.link, c.prev, c.idStart, c.ids = chunkedOf(at[:n]), chunkedOf(link[:n]), chunkedOf(prev[:n]), chunkedOf(idStart[:n]), clickIDs
 	validClick := func(i int32) bool {
 		if i < 0 || int(i) >= n {
 			r.Fail("click %d is out of range", i)

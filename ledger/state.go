@@ -63,7 +63,7 @@ func (s *State) Catalog() *Catalog { return s.cat }
 func (s *State) ClickBytes() int { return s.clicks.Bytes() }
 
 // Clicks is the number of clicks held.
-func (s *State) Clicks() int { return len(s.clicks.at) }
+func (s *State) Clicks() int { return s.clicks.at.len() }
 
 type order struct {
 	id        string

@@ -151,35 +151,46 @@ func (e *Encoder) Time(t time.Time) {
 	e.Uvarint(uint64(t.Nanosecond()))
 }
 
-// Int64s writes a slice of 8-byte little-endian integers.
-func (e *Encoder) Int64s(v []int64) {
-	writeFixed(e, v, func(b []byte, x int64) []byte { return binary.LittleEndian.AppendUint64(b, uint64(x)) })
+// Int64s writes a slice of 8-byte little-endian integers, given as one or
+// more chunks (the same bytes as their concatenation).
+func (e *Encoder) Int64s(chunks ...[]int64) {
+	writeFixed(e, chunks, func(b []byte, x int64) []byte { return binary.LittleEndian.AppendUint64(b, uint64(x)) })
 }
 
 // Uint64s writes a slice of 8-byte little-endian unsigned integers.
-func (e *Encoder) Uint64s(v []uint64) { writeFixed(e, v, binary.LittleEndian.AppendUint64) }
+func (e *Encoder) Uint64s(v []uint64) { writeFixed(e, [][]uint64{v}, binary.LittleEndian.AppendUint64) }
 
-// Int32s writes a slice of 4-byte little-endian integers.
-func (e *Encoder) Int32s(v []int32) {
-	writeFixed(e, v, func(b []byte, x int32) []byte { return binary.LittleEndian.AppendUint32(b, uint32(x)) })
+// Int32s writes a slice of 4-byte little-endian integers, given as one or
+// more chunks.
+func (e *Encoder) Int32s(chunks ...[]int32) {
+	writeFixed(e, chunks, func(b []byte, x int32) []byte { return binary.LittleEndian.AppendUint32(b, uint32(x)) })
 }
 
-// Uint32s writes a slice of 4-byte little-endian unsigned integers.
-func (e *Encoder) Uint32s(v []uint32) { writeFixed(e, v, binary.LittleEndian.AppendUint32) }
+// Uint32s writes a slice of 4-byte little-endian unsigned integers, given
+// as one or more chunks.
+func (e *Encoder) Uint32s(chunks ...[]uint32) {
+	writeFixed(e, chunks, binary.LittleEndian.AppendUint32)
+}
 
-// writeFixed writes a length, then each element in fixed width, through a
-// small buffer.
-func writeFixed[T any](e *Encoder, v []T, put func([]byte, T) []byte) {
-	e.Uvarint(uint64(len(v)))
+// writeFixed writes the chunks' total length, then each element in fixed
+// width, through a small buffer.
+func writeFixed[T any](e *Encoder, chunks [][]T, put func([]byte, T) []byte) {
+	n := 0
+	for _, v := range chunks {
+		n += len(v)
+	}
+	e.Uvarint(uint64(n))
 	if e.fixed == nil {
 		e.fixed = make([]byte, 0, 8<<10)
 	}
 	buf := e.fixed[:0]
-	for _, x := range v {
-		buf = put(buf, x)
-		if len(buf) > cap(buf)-8 {
-			e.raw(buf)
-			buf = buf[:0]
+	for _, v := range chunks {
+		for _, x := range v {
+			buf = put(buf, x)
+			if len(buf) > cap(buf)-8 {
+				e.raw(buf)
+				buf = buf[:0]
+			}
 		}
 	}
 	e.raw(buf)
