@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/store"
@@ -22,6 +23,12 @@ type FactCommit struct {
 // that share a position (group committed) arrive together, in order, as one
 // FactCommit: a position is the unit the ledger checkpoints.
 func ReadFacts(ctx context.Context, log store.Log, from, until store.Position, fn func(FactCommit) error) error {
+	return readFacts(ctx, log, from, until, nil, fn)
+}
+
+// readFacts is ReadFacts decoding into the slices of the FactCommits that
+// free hands back (nil: new ones every time).
+func readFacts(ctx context.Context, log store.Log, from, until store.Position, free <-chan FactCommit, fn func(FactCommit) error) error {
 	stop := errors.New("stop")
 	var pending *FactCommit
 	flush := func() error {
@@ -41,7 +48,12 @@ func ReadFacts(ctx context.Context, log store.Log, from, until store.Position, f
 				return err
 			}
 		}
-		return DecodeCommit(s, func(fc FactCommit) error {
+		var into FactCommit
+		select {
+		case into = <-free:
+		default:
+		}
+		return decodeCommitInto(s, into, func(fc FactCommit) error {
 			if pending == nil {
 				pending = &fc
 				return nil
@@ -63,15 +75,18 @@ const aheadCommits = 8
 // ReadFactsAhead is ReadFacts with the reading and decoding on a goroutine
 // of their own, up to aheadCommits commits ahead of fn, so that on two
 // cores decoding overlaps folding. An error from fn stops the reading and
-// is returned.
+// is returned. fn may keep the facts it is handed but not the slices that
+// hold them (FactCommit.Facts and Raw): once fn returns, they are decoded
+// into again, which spares a replay a GiB of garbage.
 func ReadFactsAhead(ctx context.Context, log store.Log, from, until store.Position, fn func(FactCommit) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ahead := make(chan FactCommit, aheadCommits)
+	free := make(chan FactCommit, aheadCommits+2)
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(ahead)
-		readErr <- ReadFacts(ctx, log, from, until, func(fc FactCommit) error {
+		readErr <- readFacts(ctx, log, from, until, free, func(fc FactCommit) error {
 			select {
 			case ahead <- fc:
 				return nil
@@ -87,6 +102,12 @@ func ReadFactsAhead(ctx context.Context, log store.Log, from, until store.Positi
 				cancel()
 			}
 		}
+		clear(fc.Facts)
+		clear(fc.Raw)
+		select {
+		case free <- FactCommit{Facts: fc.Facts[:0], Raw: fc.Raw[:0]}:
+		default:
+		}
 	}
 	if err := <-readErr; fnErr == nil {
 		return err
@@ -96,7 +117,13 @@ func ReadFactsAhead(ctx context.Context, log store.Log, from, until store.Positi
 
 // DecodeCommit decodes one stored fact commit and hands it to fn.
 func DecodeCommit(s store.Stored, fn func(FactCommit) error) error {
-	fc := FactCommit{Position: s.Position, Facts: make([]events.Fact, 0, len(s.Commit.Events)), Raw: make([][]byte, 0, len(s.Commit.Events))}
+	return decodeCommitInto(s, FactCommit{}, fn)
+}
+
+// decodeCommitInto is DecodeCommit appending to the slices of into, which
+// must be empty.
+func decodeCommitInto(s store.Stored, into FactCommit, fn func(FactCommit) error) error {
+	fc := FactCommit{Position: s.Position, Facts: slices.Grow(into.Facts, len(s.Commit.Events)), Raw: slices.Grow(into.Raw, len(s.Commit.Events))}
 	var dec events.StoredDecoder // the commit's facts share their sources
 	for _, e := range s.Commit.Events {
 		f, err := dec.Decode(e.Type, e.Data)
