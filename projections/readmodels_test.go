@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/refledger/refledger/events"
@@ -126,7 +127,7 @@ func FuzzReadModelsSnapshot(f *testing.F) {
 	f.Add([]byte("\x01\x00\x0e[{},{},{},{},{},{},{},{}]\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := snapshot.NewDecoder(data)
-		cat, clicks, _, _ := decodeReadModels(r)
+		cat, clicks, _, _ := decodeReadModels(r, nil)
 		if r.Err() != nil {
 			return
 		}
@@ -178,4 +179,53 @@ func TestReadModelsCopyIsTheStateAtCopyTime(t *testing.T) {
 	if len(clicks.OfPartner("maria")) == len(gotClicks.OfPartner("maria")) {
 		t.Fatal("the test's later clicks did not reach the live models")
 	}
+}
+
+// The catalog is put in place as soon as a snapshot's catalog is read and
+// the snapshot is known to be of this log, before its click history: a
+// snapshot of another log leaves both read models as they were, and one
+// whose click history proves unusable leaves the catalog at the snapshot's
+// position, from which applying the log from the start again gives the
+// catalog a rebuild gives.
+func TestReadModelsCatalogComesFirst(t *testing.T) {
+	ctx := context.Background()
+	facts := seedFacts(t)
+	for i := range 5 {
+		facts = append(facts, fact(t, fmt.Sprint("k", i), events.TypeClickRecorded, fmt.Sprintf(`{"click_id":"ck%d","link_code":"maria-scm","visitor_id":"vis%d"}`, i, i)))
+	}
+	written := func(l logs, damage func(*Clicks)) string {
+		through, _ := l.facts.Head(ctx)
+		cat, clicks := NewCatalog(), NewClicks()
+		readModelsOf(t, l.facts, 1, through, cat, clicks)
+		damage(clicks)
+		path := filepath.Join(t.TempDir(), "read-models.snap")
+		if err := WriteReadModels(ctx, l.facts, path, through, cat, clicks); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	l := newLogs(t)
+	l.submit(t, facts)
+
+	other := newLogs(t)
+	other.submit(t, facts[:len(facts)-1])
+	gotCat, gotClicks := NewCatalog(), NewClicks()
+	if _, err := ReadReadModels(ctx, l.facts, written(other, func(*Clicks) {}), gotCat, gotClicks); !errors.Is(err, snapshot.ErrUnusable) {
+		t.Fatalf("another log's snapshot: %v", err)
+	}
+	if len(gotCat.Partners()) != 0 || len(gotClicks.at) != 0 {
+		t.Fatal("another log's snapshot changed the read models")
+	}
+
+	damaged := written(l, func(c *Clicks) { c.prevOnLink[0] = 3 })
+	if _, err := ReadReadModels(ctx, l.facts, damaged, gotCat, gotClicks); !errors.Is(err, snapshot.ErrUnusable) || !strings.Contains(err.Error(), "click history") {
+		t.Fatalf("a snapshot with a damaged click history: %v", err)
+	}
+	if _, ok := gotCat.Link("maria-scm"); !ok || len(gotClicks.at) != 0 {
+		t.Fatalf("after a damaged click history: the catalog has maria-scm: %v; the click history has %d rows, want none", ok, len(gotClicks.at))
+	}
+	readModelsOf(t, l.facts, 1, 0, gotCat, gotClicks)
+	wantCat, wantClicks := NewCatalog(), NewClicks()
+	readModelsOf(t, l.facts, 1, 0, wantCat, wantClicks)
+	sameReadModels(t, gotCat, gotClicks, wantCat, wantClicks, []string{"maria", "roger"}, []string{"katie"})
 }

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/projections"
 )
@@ -85,21 +86,29 @@ func (l *live) markFollowedUp() {
 	})
 }
 
-// waitFollowedUp waits until the read models hold the fact log as it stood
-// at start, at most d; it reports whether they do.
-func (l *live) waitFollowedUp(ctx context.Context, d time.Duration) bool {
-	if l.followedUp.Load() {
-		return true
+// waitForLink waits, at most d, until the catalog knows the link code or
+// the read models hold the fact log as it stood at start, and returns the
+// link if the catalog knows it then. The catalog is put in place from its
+// snapshot before the click history is read, so a known link is found well
+// before the read models have followed up.
+func (l *live) waitForLink(ctx context.Context, code string, d time.Duration) (events.LinkCreated, bool) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	poll := time.NewTicker(catalogPoll)
+	defer poll.Stop()
+	for {
+		if link, ok := l.catalog.Link(code); ok || l.followedUp.Load() {
+			return link, ok
+		}
+		select {
+		case <-l.followed:
+		case <-poll.C:
+		case <-deadline.C:
+			return l.catalog.Link(code)
+		case <-ctx.Done():
+			return events.LinkCreated{}, false
+		}
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-l.followed:
-		return true
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	return l.followedUp.Load()
 }
 
 // ready is true once the read models and the ledger have caught up with the
@@ -126,6 +135,9 @@ const (
 	// movedSettle is how long a ledger commit the writer has not claimed may
 	// stay unexplained before it counts as another writer's.
 	movedSettle = 50 * time.Millisecond
+	// catalogPoll is how often a redirect waiting for the catalog after a
+	// start looks again.
+	catalogPoll = 10 * time.Millisecond
 )
 
 // run follows the fact log, writes the ledger and watches it, until ctx is

@@ -22,14 +22,14 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
 	link, ok := s.live.catalog.Link(code)
 	if !ok && !s.live.followedUp.Load() {
-		// The catalog is still reading the fact log after a start, and the
-		// link may be in it: wait a little before saying it does not exist.
-		if !s.live.waitFollowedUp(r.Context(), catchUpWait) {
+		// The catalog is still loading or reading the fact log after a
+		// start, and the link may be in it: wait a little before saying it
+		// does not exist.
+		if link, ok = s.live.waitForLink(r.Context(), code, catchUpWait); !ok && !s.live.followedUp.Load() {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusServiceUnavailable, "link_code", "link %q is not known yet: the service is still reading the fact log; try again", code)
 			return
 		}
-		link, ok = s.live.catalog.Link(code)
 	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "link_code", "no link has the code %q", code)

@@ -10,6 +10,7 @@ import (
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/ingest"
 	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/projections"
 )
 
 // TestUnknownCodeWaitsForTheCatalog: right after a start, before the
@@ -73,4 +74,29 @@ func memoryServer(t *testing.T, cfg Config, facts ...events.Fact) *Server {
 		t.Fatal(err)
 	}
 	return srv
+}
+
+// A redirect waiting after a start finds its link as soon as the catalog
+// has it (put in place from its snapshot), without waiting for the read
+// models to follow the fact log up.
+func TestWaitForLinkEndsWhenTheCatalogHasIt(t *testing.T) {
+	link, err := events.Decode([]byte(`{"specversion":"1.0","id":"l","source":"t","type":"link.created","time":"2024-01-01T00:00:00Z","data":{"link_code":"maria-scm","partner_id":"maria","landing_url":"https://shop.example/scm"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := memoryServer(t, Config{}) // not running: the read models never follow up
+	found := make(chan bool, 1)
+	start := time.Now()
+	go func() {
+		_, ok := srv.live.waitForLink(context.Background(), "maria-scm", 5*time.Second)
+		found <- ok
+	}()
+	time.Sleep(50 * time.Millisecond)
+	srv.live.catalog.ApplyFacts(projections.FactCommit{Facts: []events.Fact{link}})
+	if ok := <-found; !ok || time.Since(start) > 2*time.Second || srv.live.followedUp.Load() {
+		t.Fatalf("found %v after %v (followed up: %v)", ok, time.Since(start), srv.live.followedUp.Load())
+	}
+	if _, ok := srv.live.waitForLink(context.Background(), "nobody", 50*time.Millisecond); ok {
+		t.Fatal("found a link nobody created")
+	}
 }
