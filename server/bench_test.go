@@ -193,11 +193,11 @@ const loadTime = 3 * time.Second
 
 // BenchmarkRedirect measures durable click redirects beside a bare net/http
 // 302 handler, with the load generator on the same machine, in one run, at
-// three numbers of keep-alive connections. Every request comes without a
+// four numbers of keep-alive connections. Every request comes without a
 // cookie (a new visitor), and the fact log is checked afterwards to hold a
 // click for every 302 counted.
 func BenchmarkRedirect(b *testing.B) {
-	for _, workers := range []int{64, 128, 256} {
+	for _, workers := range []int{64, 96, 128, 256} {
 		b.Run(fmt.Sprintf("bare-302/workers=%d", workers), func(b *testing.B) {
 			ln, _ := net.Listen("tcp", "127.0.0.1:0")
 			defer ln.Close()
