@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"time"
+	"unsafe"
 )
 
 // The stored form of a fact. On the wire facts are CloudEvents JSON; in the
@@ -112,6 +113,13 @@ var errStored = errors.New("malformed stored fact")
 // value is ready. It is not safe for concurrent use.
 type StoredDecoder struct {
 	sources [2]string // most recent first
+	// TransientClicks makes the id and strings of a click.recorded fact
+	// share the stored bytes instead of copying them. It is for a consumer
+	// that keeps none of a click's strings once it has folded it (the
+	// ledger engine, which copies the click id and digests the rest): it
+	// spares a replay millions of small allocations. The stored bytes must
+	// not change afterwards, as no store's do.
+	TransientClicks bool
 }
 
 // Decode decodes one stored fact of type typ.
@@ -139,7 +147,7 @@ func (d *StoredDecoder) source(b []byte) string {
 // trusts nothing: every length is bounded by what is left. The fact's Type
 // is typ itself, and its Source comes from d (nil: a fresh string).
 func decodeBinary(typ string, raw []byte, d *StoredDecoder) (Fact, error) {
-	r := binReader{b: raw}
+	r := binReader{b: raw, shared: d != nil && d.TransientClicks && typ == TypeClickRecorded}
 	if len(raw) < 2 || raw[0] != storedMarker || raw[1] != storedVersion {
 		return Fact{}, fmt.Errorf("%w: not version %d", errStored, storedVersion)
 	}
@@ -256,6 +264,9 @@ func (w *binWriter) optInt(p *int) {
 type binReader struct {
 	b   []byte
 	err error
+	// shared makes str share the bytes read instead of copying them
+	// (StoredDecoder.TransientClicks).
+	shared bool
 }
 
 func (r *binReader) fail(what string) {
@@ -311,7 +322,13 @@ func (r *binReader) count() int {
 	return int(n)
 }
 
-func (r *binReader) str() string { return string(r.bytes()) }
+func (r *binReader) str() string {
+	b := r.bytes()
+	if r.shared && len(b) > 0 {
+		return unsafe.String(&b[0], len(b))
+	}
+	return string(b)
+}
 
 // bytes reads a string's bytes without copying them.
 func (r *binReader) bytes() []byte {

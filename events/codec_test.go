@@ -210,11 +210,16 @@ func FuzzDecodeStored(f *testing.F) {
 		}
 	}
 	var shared StoredDecoder // carries its sources from input to input
+	transient := StoredDecoder{TransientClicks: true}
 	f.Fuzz(func(t *testing.T, typ string, raw []byte) {
 		fact, err := DecodeStored(typ, raw)
 		viaShared, sharedErr := shared.Decode(typ, raw)
 		if (err == nil) != (sharedErr == nil) || !reflect.DeepEqual(fact, viaShared) {
 			t.Fatalf("a StoredDecoder decodes otherwise: %v, %v\n%#v\n%#v", err, sharedErr, fact, viaShared)
+		}
+		viaTransient, transientErr := transient.Decode(typ, raw)
+		if (err == nil) != (transientErr == nil) || !reflect.DeepEqual(fact, viaTransient) {
+			t.Fatalf("a StoredDecoder with TransientClicks decodes otherwise: %v, %v\n%#v\n%#v", err, transientErr, fact, viaTransient)
 		}
 		if err != nil || len(raw) == 0 || raw[0] != storedMarker {
 			return
@@ -255,5 +260,41 @@ func TestStoredDecoderSharesSources(t *testing.T) {
 	}
 	if _, err := d.Decode(TypeClickRecorded, encode("x", "forms")); err == nil || !strings.Contains(err.Error(), `stored as "click.recorded", holds "contact.identified"`) {
 		t.Errorf("a fact stored under another type: %v", err)
+	}
+}
+
+// With TransientClicks a click's strings share the stored bytes; other
+// facts' strings, and every fact's without it, are copies.
+func TestTransientClicksShareTheStoredBytes(t *testing.T) {
+	decode := func(raw string, transient bool) (Fact, []byte) {
+		f, err := Decode([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := EncodeStored(f)
+		d := StoredDecoder{TransientClicks: transient}
+		got, err := d.Decode(f.Type, stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, stored
+	}
+	within := func(s string, b []byte) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		start := uintptr(unsafe.Pointer(&b[0]))
+		return p >= start && p < start+uintptr(len(b))
+	}
+	click := `{"specversion":"1.0","id":"k1","source":"web","type":"click.recorded","time":"2024-01-01T00:00:00Z","data":{"click_id":"clk-1","link_code":"maria-scm","visitor_id":"v1"}}`
+	f, stored := decode(click, true)
+	if d := f.Data.(*ClickRecorded); !within(d.ClickID, stored) || !within(d.LinkCode, stored) || !within(f.ID, stored) {
+		t.Error("a transient click's strings are copies")
+	}
+	f, stored = decode(click, false)
+	if d := f.Data.(*ClickRecorded); within(d.ClickID, stored) {
+		t.Error("a click's strings share the stored bytes without TransientClicks")
+	}
+	f, stored = decode(`{"specversion":"1.0","id":"i1","source":"web","type":"contact.identified","time":"2024-01-01T00:00:00Z","data":{"visitor_id":"v1","contact_id":"c1"}}`, true)
+	if d := f.Data.(*ContactIdentified); within(d.ContactID, stored) {
+		t.Error("an identification's strings share the stored bytes")
 	}
 }

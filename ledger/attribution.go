@@ -55,6 +55,10 @@ const (
 	fnvPrime  = 1099511628211
 )
 
+// add records a click. It keeps none of the strings it is given (the id is
+// copied into the arena, the visitor and contact digested): a click's
+// strings may share the stored bytes of its commit
+// (events.StoredDecoder.TransientClicks).
 func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact string) {
 	i := int32(c.at.len())
 	v := digest(visitor)

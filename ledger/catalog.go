@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/refledger/refledger/money"
 )
@@ -88,6 +89,9 @@ func (c *Catalog) linkNumber(code string) int32 {
 	if n, ok := c.linkNum[code]; ok {
 		return n
 	}
+	// The code is kept: a copy, since a click's strings may share the
+	// stored bytes of its commit (events.StoredDecoder.TransientClicks).
+	code = strings.Clone(code)
 	n := int32(len(c.links))
 	c.links = append(c.links, Link{Code: code})
 	c.linkNum[code] = n

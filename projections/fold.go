@@ -23,12 +23,13 @@ type FactCommit struct {
 // that share a position (group committed) arrive together, in order, as one
 // FactCommit: a position is the unit the ledger checkpoints.
 func ReadFacts(ctx context.Context, log store.Log, from, until store.Position, fn func(FactCommit) error) error {
-	return readFacts(ctx, log, from, until, nil, fn)
+	return readFacts(ctx, log, from, until, nil, false, fn)
 }
 
 // readFacts is ReadFacts decoding into the slices of the FactCommits that
-// free hands back (nil: new ones every time).
-func readFacts(ctx context.Context, log store.Log, from, until store.Position, free <-chan FactCommit, fn func(FactCommit) error) error {
+// free hands back (nil: new ones every time), and with transientClicks, a
+// click's strings sharing the stored bytes (events.StoredDecoder).
+func readFacts(ctx context.Context, log store.Log, from, until store.Position, free <-chan FactCommit, transientClicks bool, fn func(FactCommit) error) error {
 	stop := errors.New("stop")
 	var pending *FactCommit
 	flush := func() error {
@@ -53,7 +54,7 @@ func readFacts(ctx context.Context, log store.Log, from, until store.Position, f
 		case into = <-free:
 		default:
 		}
-		return decodeCommitInto(s, into, func(fc FactCommit) error {
+		return decodeCommitInto(s, into, transientClicks, func(fc FactCommit) error {
 			if pending == nil {
 				pending = &fc
 				return nil
@@ -75,9 +76,12 @@ const aheadCommits = 8
 // ReadFactsAhead is ReadFacts with the reading and decoding on a goroutine
 // of their own, up to aheadCommits commits ahead of fn, so that on two
 // cores decoding overlaps folding. An error from fn stops the reading and
-// is returned. fn may keep the facts it is handed but not the slices that
-// hold them (FactCommit.Facts and Raw): once fn returns, they are decoded
-// into again, which spares a replay a GiB of garbage.
+// is returned. It is for folding into the ledger engine, and asks two
+// things of fn, which spare a replay of 10M facts a few GiB of garbage: it
+// may keep the facts it is handed but not the slices that hold them
+// (FactCommit.Facts and Raw), which are decoded into again once it
+// returns; and it keeps no string of a click.recorded fact, which shares
+// the stored bytes (events.StoredDecoder.TransientClicks).
 func ReadFactsAhead(ctx context.Context, log store.Log, from, until store.Position, fn func(FactCommit) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -86,7 +90,7 @@ func ReadFactsAhead(ctx context.Context, log store.Log, from, until store.Positi
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(ahead)
-		readErr <- readFacts(ctx, log, from, until, free, func(fc FactCommit) error {
+		readErr <- readFacts(ctx, log, from, until, free, true, func(fc FactCommit) error {
 			select {
 			case ahead <- fc:
 				return nil
@@ -117,14 +121,15 @@ func ReadFactsAhead(ctx context.Context, log store.Log, from, until store.Positi
 
 // DecodeCommit decodes one stored fact commit and hands it to fn.
 func DecodeCommit(s store.Stored, fn func(FactCommit) error) error {
-	return decodeCommitInto(s, FactCommit{}, fn)
+	return decodeCommitInto(s, FactCommit{}, false, fn)
 }
 
 // decodeCommitInto is DecodeCommit appending to the slices of into, which
-// must be empty.
-func decodeCommitInto(s store.Stored, into FactCommit, fn func(FactCommit) error) error {
+// must be empty, with a click's strings sharing the stored bytes when
+// transientClicks is set.
+func decodeCommitInto(s store.Stored, into FactCommit, transientClicks bool, fn func(FactCommit) error) error {
 	fc := FactCommit{Position: s.Position, Facts: slices.Grow(into.Facts, len(s.Commit.Events)), Raw: slices.Grow(into.Raw, len(s.Commit.Events))}
-	var dec events.StoredDecoder // the commit's facts share their sources
+	dec := events.StoredDecoder{TransientClicks: transientClicks} // the commit's facts share their sources
 	for _, e := range s.Commit.Events {
 		f, err := dec.Decode(e.Type, e.Data)
 		if err != nil {
