@@ -62,7 +62,7 @@ func Apply(ctx context.Context, ledgerLog store.Log, r *Result, appliedAt time.T
 	if r.Noop {
 		return Applied{AlreadyApplied: true}, nil
 	}
-	keys := r.changedShares()
+	keys := r.changed
 	changed := map[string]bool{}
 	for _, k := range keys {
 		changed[k.order] = true

@@ -143,24 +143,6 @@ func sortedKeys(m map[string]int64) []string {
 	return out
 }
 
-// changedShares lists the shares (order line, tier, partner) whose net
-// differs between before and after, in order.
-func (r *Result) changedShares() []shareKey {
-	var out []shareKey
-	for k, b := range r.before {
-		if r.after.net(k) != b.net {
-			out = append(out, k)
-		}
-	}
-	for k, a := range r.after {
-		if _, ok := r.before[k]; !ok && a.net != 0 {
-			out = append(out, k)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].less(out[j]) })
-	return out
-}
-
 func (m shareSums) net(k shareKey) int64 { return m[k].net }
 
 func (k shareKey) less(o shareKey) bool {

@@ -96,6 +96,10 @@ type Result struct {
 	// stands, folding the facts, and comparing the two.
 	Took struct{ Ledger, Fold, Compare time.Duration } `json:"-"`
 
+	// changed are the shares whose net the replay changes, in order, and
+	// before and after their sums in the ledger and in the replay: all an
+	// apply needs of the comparison.
+	changed          []shareKey
 	before, after    shareSums
 	facts, ledgerLog store.Log
 	request          Request
@@ -161,6 +165,7 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	res.Noop = len(res.Changes) == 0 && len(changed) == 0 && res.timeline.SamePolicies(current)
 	// Applying needs only the shares the replay changes, and a result is
 	// held (by the service, for its apply) long after the what-if.
+	res.changed = changed
 	res.before, res.after = pairs.only(changed)
 	res.Took.Compare = time.Since(start)
 	return res, nil
