@@ -42,7 +42,10 @@ type Ledger struct {
 	timeline     *ledger.Timeline // the live timeline, as the ledger recorded it
 	checkpoint   ledger.Checkpoint
 	head         store.Position
-	lean         bool // keeps no explanations: for a what-if, which needs sums
+	// foldSizes are the sizes of the writer's engine state at the snapshot
+	// the view was loaded from (zero without one): see FoldSizes.
+	foldSizes ledger.Sizes
+	lean      bool // keeps no explanations: for a what-if, which needs sums
 	// onEntry, when set, is handed every entry instead of the view keeping
 	// it (a summing view: see SumLedgerView).
 	onEntry func(*ledger.Entry)
@@ -234,6 +237,15 @@ func (l *Ledger) addEntry(e ledger.Entry) {
 	}
 	l.byPartner[e.PartnerID] = append(l.byPartner[e.PartnerID], len(l.entries))
 	l.entries = append(l.entries, e)
+}
+
+// FoldSizes are the sizes of the writer's engine state when it wrote the
+// snapshot the view was loaded from (zero when the view was read from the
+// log alone): a replay of the same facts reserves room by them.
+func (l *Ledger) FoldSizes() ledger.Sizes {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.foldSizes
 }
 
 // Head is the last ledger position applied.

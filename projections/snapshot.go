@@ -15,10 +15,12 @@ import (
 
 // The ledger writer's snapshot: where the writer stood in both logs (with
 // the ids of the commits there, to notice logs that are not the ones the
-// snapshot was taken from), its engine, and the ledger view it fed.
+// snapshot was taken from), the sizes of its engine's state (for a replay
+// to reserve room by, without reading the engine), the ledger view it fed,
+// and its engine.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 3
+	writerSnapshotVersion = 4
 )
 
 // ErrApplyingReplay: the ledger ends in the first parts of a replay's
@@ -51,7 +53,8 @@ func (w *Writer) WriteSnapshot(ctx context.Context, path string, view *Ledger) e
 		e.Uvarint(w.next.pos)
 		e.Int(w.next.index)
 		e.String(factsID)
-		view.encodeSnapshot(e) // first: LoadLedgerView reads it alone
+		ledger.EncodeSizes(e, w.engine.State().Sizes())
+		view.encodeSnapshot(e) // before the engine: LoadLedgerView reads it alone
 		w.engine.EncodeSnapshot(e)
 	})
 }
@@ -93,6 +96,7 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 		w.ledgerHead, ledgerID, w.checkpointed = r.Uvarint(), r.String(), r.Uvarint()
 		w.next = cursor{pos: r.Uvarint(), index: r.Int()}
 		factsID = r.String()
+		ledger.DecodeSizes(r) // the engine's own, which it decodes below
 		if w.next.pos == 0 || w.next.index < 0 {
 			r.Fail("fact cursor %d/%d is out of range", w.next.pos, w.next.index)
 		}
@@ -184,7 +188,7 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 // restate makes the engine the one replays[0] leaves behind, over the
 // given timeline, with the cursor just after the facts it covers.
 func (w *Writer) restate(ctx context.Context, replays []ledger.ReplayApplied, timeline *ledger.Timeline) error {
-	e, err := Restate(ctx, w.facts, replays[0], timeline)
+	e, err := Restate(ctx, w.facts, replays[0], timeline, w.engine.State().Sizes())
 	if err != nil {
 		return err
 	}
@@ -248,8 +252,10 @@ func loadLedgerView(ctx context.Context, ledgerLog store.Log, path string, newVi
 		r.Uvarint()    // fact cursor
 		r.Int()        // and its index
 		_ = r.String() // the fact commit's id
+		sizes := ledger.DecodeSizes(r)
 		var err error
 		view, err = decodeLedgerSnapshot(r, newView())
+		view.foldSizes = sizes
 		r.Skip() // the engine
 		return err
 	})

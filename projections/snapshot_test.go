@@ -187,6 +187,34 @@ func TestResumeWriterFromASnapshot(t *testing.T) {
 	}
 }
 
+// A view loaded from the writer's snapshot knows the sizes of the writer's
+// engine state then, for a replay to reserve room by; one read from the
+// log alone knows none.
+func TestTheSnapshotCarriesTheEngineSizes(t *testing.T) {
+	ctx := context.Background()
+	l, w, path := snapshotAfter(t, seedFacts(t))
+	want := w.Sizes()
+	if want.Clicks == 0 || want.Orders == 0 || want.Visitors == 0 {
+		t.Fatalf("the seed's engine holds %+v", want)
+	}
+	loaded, reason, err := LoadLedgerView(ctx, l.ledger, path)
+	if err != nil || reason != nil {
+		t.Fatal(err, reason)
+	}
+	summed, reason, err := SumLedgerView(ctx, l.ledger, path, func(*ledger.Entry) {}, func() {})
+	if err != nil || reason != nil {
+		t.Fatal(err, reason)
+	}
+	for name, v := range map[string]*Ledger{"loaded": loaded, "summed": summed} {
+		if got := v.FoldSizes(); got != want {
+			t.Errorf("%s view: sizes %+v, the writer's were %+v", name, got, want)
+		}
+	}
+	if none, _, err := LoadLedgerView(ctx, l.ledger, ""); err != nil || none.FoldSizes() != (ledger.Sizes{}) {
+		t.Errorf("a view read from the log alone: sizes %+v, %v", none.FoldSizes(), err)
+	}
+}
+
 func TestResumeWriterSaysWhyItRebuilt(t *testing.T) {
 	ctx := context.Background()
 	all := seedFacts(t)

@@ -45,6 +45,10 @@ type cursor struct {
 // LedgerHead is the last ledger-log position the writer knows of.
 func (w *Writer) LedgerHead() store.Position { return w.ledgerHead }
 
+// Sizes are the sizes of the writer's engine state (for a replay of the
+// same facts to reserve room by).
+func (w *Writer) Sizes() ledger.Sizes { return w.engine.State().Sizes() }
+
 // FactsFolded is the last fact-log position fully folded (a commit being
 // folded part way does not count yet).
 func (w *Writer) FactsFolded() store.Position { return w.next.pos - 1 }
@@ -94,7 +98,7 @@ func (w *Writer) rebuild(ctx context.Context, last ledger.Checkpoint, replays []
 	w.engine = ledger.NewEngine(nil)
 	var err error
 	for len(replays) > 0 && replays[0].FactsThrough == 0 {
-		if w.engine, err = Restate(ctx, w.facts, replays[0], w.engine.Timeline()); err != nil {
+		if w.engine, err = Restate(ctx, w.facts, replays[0], w.engine.Timeline(), ledger.Sizes{}); err != nil {
 			return err
 		}
 		replays = replays[1:]
@@ -131,7 +135,8 @@ func (w *Writer) foldDecided(ctx context.Context, last ledger.Checkpoint, replay
 			}
 		}
 		for len(replays) > 0 && replays[0].FactsThrough == fc.Position {
-			e, err := Restate(ctx, w.facts, replays[0], w.engine.Timeline())
+			// The engine has folded what the restated one will: its sizes.
+			e, err := Restate(ctx, w.facts, replays[0], w.engine.Timeline(), w.engine.State().Sizes())
 			if err != nil {
 				return err
 			}
@@ -149,9 +154,11 @@ func (w *Writer) foldDecided(ctx context.Context, last ledger.Checkpoint, replay
 // Restate builds the engine a replay leaves behind: the facts through the
 // replay's position folded under the timeline with the replay's policy,
 // then following policy changes again. The apply wrote the output, so the
-// facts are folded for the state only.
-func Restate(ctx context.Context, facts store.Log, r ledger.ReplayApplied, timeline *ledger.Timeline) (*ledger.Engine, error) {
+// facts are folded for the state only, in an engine with room reserved
+// for the given sizes (a hint: zero for none).
+func Restate(ctx context.Context, facts store.Log, r ledger.ReplayApplied, timeline *ledger.Timeline, sizes ledger.Sizes) (*ledger.Engine, error) {
 	e := ledger.NewEngine(timeline.WithCandidate(r.ReplayID, r.Policy, r.From, r.Whole))
+	e.Reserve(sizes)
 	e.StateOnly()
 	defer e.Full()
 	if r.FactsThrough > 0 {

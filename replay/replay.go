@@ -105,6 +105,9 @@ type Result struct {
 	request          Request
 	base             *ledger.Timeline // the timeline in force when the what-if read the ledger
 	timeline         *ledger.Timeline // the timeline replayed
+	// sizes are the live engine state's, for the replay's engines to
+	// reserve room by (zero when unknown).
+	sizes ledger.Sizes
 }
 
 // shareKey names one partner's commission on one order line at one tier.
@@ -145,12 +148,12 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	}
 	// The ledger's side was summed as it was read, without holding it: a
 	// what-if holds the engine and two sets of sums, not the ledger.
-	res.facts, res.ledgerLog, res.request = facts, ledgerLog, req
+	res.facts, res.ledgerLog, res.request, res.sizes = facts, ledgerLog, req, cur.sizes
 	pairs := cur.sums
 	view, cur = nil, ledgerNow{}
 	// The what-if needs only each share's sum, which the engine's state
 	// holds: it folds without writing entries or explanations.
-	e := ledger.NewEngine(res.timeline.Clone())
+	e := res.engine()
 	e.StateOnly()
 	start = time.Now()
 	if err := res.fold(ctx, e, progress, nil); err != nil {
@@ -171,12 +174,21 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	return res, nil
 }
 
+// engine is a new engine for the replayed timeline, with room for the
+// state the live one holds.
+func (r *Result) engine() *ledger.Engine {
+	e := ledger.NewEngine(r.timeline.Clone())
+	e.Reserve(r.sizes)
+	return e
+}
+
 // ledgerNow is the ledger as it stands, summed by share.
 type ledgerNow struct {
 	view             *projections.Ledger
 	sums             sharePairs     // the ledger's side only
 	head             store.Position // the facts the ledger has decided
 	snapshotUnusable error          // why the named snapshot was not used
+	sizes            ledger.Sizes   // the live engine state's, where known
 }
 
 // currentLedger sums the ledger as it stands, reading it without holding
@@ -205,6 +217,7 @@ func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath
 	if err != nil {
 		return cur, err
 	}
+	cur.sizes = cur.view.FoldSizes()
 	if cur.view.Covers(head) {
 		cur.head = head
 		return cur, nil
@@ -224,7 +237,7 @@ func currentLedger(ctx context.Context, facts, ledgerLog store.Log, snapshotPath
 	}
 	restart()
 	cur.view.EachEntry(sum)
-	cur.head = w.FactsFolded()
+	cur.head, cur.sizes = w.FactsFolded(), w.Sizes()
 	return cur, sumErr
 }
 
@@ -254,7 +267,7 @@ func (r *Result) refold(ctx context.Context, orders map[string]bool) (map[string
 	explained, samples := map[string]ledger.Attribution{}, map[shareKey]ledger.Entry{}
 	// Only the given orders are put into words: the rest of the fold runs
 	// as fast as the what-if's.
-	e := ledger.NewEngine(r.timeline.Clone())
+	e := r.engine()
 	e.ExplainOnly(func(order string) bool { return orders[order] })
 	err := r.fold(ctx, e, nil, func(o ledger.Output) {
 		for _, a := range o.Attributions {
