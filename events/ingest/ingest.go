@@ -43,11 +43,8 @@ const maxFenceRetries = 16
 type Ingester struct {
 	log     store.Log
 	index   *Index
-	head    store.Position // the last position acknowledged to it
-	rebuilt bool           // opened without a snapshot (see OpenFrom)
-	// inflight are the commits sent and not yet finished, oldest first
-	// (see Send): they are to land at head+1, head+2...
-	inflight []*Sent
+	head    store.Position
+	rebuilt bool // opened without a snapshot (see OpenFrom)
 }
 
 // Open builds the index by reading the whole fact log.
@@ -106,29 +103,21 @@ func (in *Ingester) Submit(ctx context.Context, facts []events.Fact) ([]Outcome,
 			}
 			continue
 		}
-		in.landed(commit, outcomes, eventOf, res.Position)
+		for _, e := range commit.Events {
+			in.index.add(e.ID, e.Data, res.Position)
+		}
+		for i, j := range eventOf {
+			if j < 0 {
+				continue
+			}
+			if outcomes[i].Status == "" {
+				outcomes[i].Status = Accepted
+			}
+			outcomes[i].Position = res.Position
+		}
+		in.head = res.Position
 		return outcomes, nil
 	}
-}
-
-// landed records a commit the log acknowledged at pos, and answers the
-// facts it carries.
-func (in *Ingester) landed(commit store.Commit, outcomes []Outcome, eventOf []int, pos store.Position) {
-	for _, e := range commit.Events {
-		in.index.add(e.ID, e.Data, pos)
-	}
-	for i, j := range eventOf {
-		if j < 0 {
-			continue
-		}
-		if outcomes[i].Status == "" {
-			outcomes[i].Status = Accepted
-		}
-		outcomes[i].Position = pos
-	}
-	// A commit sent behind another may be read by a catch-up before it is
-	// finished: the head never goes back.
-	in.head = max(in.head, pos)
 }
 
 // decide answers duplicates and conflicts from the index and gathers the new

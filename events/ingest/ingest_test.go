@@ -62,7 +62,18 @@ func TestIdempotencyAcrossRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	open := func() (*jetstream.Store, *Ingester) {
-		s, in, _ := openEmbedded(t, dir)
+		s, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log, err := s.Log(ctx, store.FactsLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := Open(ctx, log)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return s, in
 	}
 	s, in := open()
@@ -92,23 +103,4 @@ func TestFencedByAnotherWriter(t *testing.T) {
 	if err != nil || statuses(out) != "da" {
 		t.Fatalf("second writer: %+v %v; want duplicate, accepted", out, err)
 	}
-}
-
-// openEmbedded opens the embedded store in dir, and an ingester on its
-// fact log.
-func openEmbedded(t *testing.T, dir string) (*jetstream.Store, *Ingester, store.Log) {
-	t.Helper()
-	s, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, err := s.Log(context.Background(), store.FactsLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := Open(context.Background(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, in, log
 }

@@ -281,69 +281,6 @@ func (l *Log) publishFrame(msgID string, commits []store.Commit, exp store.Expec
 	return store.Appended{}, fmt.Errorf("%w: log %s: publish: %v", store.ErrUnavailable, l.name, lastErr)
 }
 
-// Send publishes c at once, without waiting for the appends before it to
-// be acknowledged (store.Pipeline): JetStream stores one connection's
-// messages in the order they were sent, and the expected last sequence
-// and message id fence it to the place the caller decided it for. Unlike
-// Append it does not retry: a caller whose send fails decides again.
-func (l *Log) Send(c store.Commit, after store.Position, afterID string) *store.Sending {
-	s := store.NewSending()
-	if err := c.Validate(); err != nil {
-		s.Finish(store.Appended{}, err)
-		return s
-	}
-	if pos, ok := l.seen(c.ID); ok {
-		s.Finish(store.Appended{Position: pos, Duplicate: true}, nil)
-		return s
-	}
-	msg := nats.NewMsg(subject(l.name))
-	msg.Data = store.AppendFrame(nil, c)
-	opts := []jetstream.PublishOpt{jetstream.WithMsgID(c.ID), jetstream.WithExpectLastSequence(after)}
-	if afterID != "" {
-		opts = append(opts, jetstream.WithExpectLastMsgID(afterID))
-	}
-	ack, err := l.s.js.PublishMsgAsync(msg, opts...)
-	if err != nil {
-		s.Finish(store.Appended{}, l.sendError(err, after))
-		return s
-	}
-	go func() {
-		timeout := time.NewTimer(publishTimeout)
-		defer timeout.Stop()
-		select {
-		case a := <-ack.Ok():
-			if !a.Duplicate {
-				l.remember(c.ID, a.Sequence)
-			}
-			s.Finish(store.Appended{Position: a.Sequence, Duplicate: a.Duplicate}, nil)
-		case err := <-ack.Err():
-			s.Finish(store.Appended{}, l.sendError(err, after))
-		case <-timeout.C:
-			s.Finish(store.Appended{}, fmt.Errorf("%w: log %s: no acknowledgement within %s", store.ErrUnavailable, l.name, publishTimeout))
-		case <-l.quit:
-			s.Finish(store.Appended{}, store.ErrClosed)
-		}
-	}()
-	return s
-}
-
-// sendError classifies the failure of a send fenced after position after.
-func (l *Log) sendError(err error, after store.Position) error {
-	var apiErr *jetstream.APIError
-	switch {
-	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == errCodeWrongLastMsgID):
-		return fmt.Errorf("%w: log %s: expected position %d: %v", store.ErrWrongPosition, l.name, after, err)
-	case errors.Is(err, nats.ErrConnectionClosed):
-		return store.ErrClosed
-	}
-	return fmt.Errorf("%w: log %s: publish: %v", store.ErrUnavailable, l.name, err)
-}
-
-// errCodeWrongLastMsgID is JetStream's error code for a publish whose
-// expected last message id is not the stream's (nats.go names no constant
-// for it).
-const errCodeWrongLastMsgID jetstream.ErrorCode = 10070
-
 // landedAt reports whether the message at pos carries msgID.
 func (l *Log) landedAt(pos store.Position, msgID string) (store.Position, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)

@@ -62,23 +62,10 @@ type memoryLog struct {
 }
 
 func (l *memoryLog) Append(ctx context.Context, c Commit, exp Expected) (Appended, error) {
-	if err := ctx.Err(); err != nil {
+	if err := c.Validate(); err != nil {
 		return Appended{}, err
 	}
-	return l.append(c, exp, "")
-}
-
-// Send appends at once: a memory log has no write to wait for.
-func (l *memoryLog) Send(c Commit, after Position, afterID string) *Sending {
-	s := NewSending()
-	s.Finish(l.append(c, At(after), afterID))
-	return s
-}
-
-// append appends c if the log is where exp says, with the commit afterID
-// last (unless afterID is "").
-func (l *memoryLog) append(c Commit, exp Expected, afterID string) (Appended, error) {
-	if err := c.Validate(); err != nil {
+	if err := ctx.Err(); err != nil {
 		return Appended{}, err
 	}
 	l.mu.Lock()
@@ -92,9 +79,6 @@ func (l *memoryLog) append(c Commit, exp Expected, afterID string) (Appended, er
 	head := Position(len(l.commits))
 	if want, ok := ExpectedPosition(exp); ok && want != head {
 		return Appended{}, fmt.Errorf("%w: expected %s, log is at %d", ErrWrongPosition, exp, head)
-	}
-	if afterID != "" && (head == 0 || l.commits[head-1].Commit.ID != afterID) {
-		return Appended{}, fmt.Errorf("%w: expected commit %s last, at %d", ErrWrongPosition, afterID, head)
 	}
 	pos := head + 1
 	l.commits = append(l.commits, Stored{Position: pos, Commit: cloneCommit(c)})

@@ -33,7 +33,6 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentAppends", testConcurrent},
 		{"LogsAreSeparate", testSeparateLogs},
 		{"PayloadBytesSurvive", testPayloadBytes},
-		{"PipelinedSends", testPipeline},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,47 +309,5 @@ func testPayloadBytes(t *testing.T, s store.Store) {
 	got := readAll(t, l, 0)
 	if len(got) != 1 || got[0].Commit.Events[0].ID != "\x00odd id ✓" || got[0].Commit.Events[0].Data[0] != 0 || got[0].Commit.Events[0].Data[1023] != 255 || len(got[0].Commit.Events[1].Data) != 0 {
 		t.Fatalf("payload bytes changed: %+v", got)
-	}
-}
-
-// testPipeline checks the sends of a store.Pipeline (other logs skip it):
-// sends made one behind another, unacknowledged, land in order; a send
-// fenced after a commit that is not the log's last fails, and so does
-// every send fenced after it, so no commit lands where it was not decided.
-func testPipeline(t *testing.T, s store.Store) {
-	l, ok := openLog(t, s, "facts").(store.Pipeline)
-	if !ok {
-		t.Skip("the log does not pipeline")
-	}
-	a := l.Send(commit("a", 1), 0, "")
-	b := l.Send(commit("b", 2), 1, "a")
-	c := l.Send(commit("c", 1), 2, "b")
-	for i, sent := range []*store.Sending{a, b, c} {
-		if res, err := sent.Result(); err != nil || res.Duplicate || res.Position != store.Position(i+1) {
-			t.Fatalf("send %d: %+v, %v; want position %d", i+1, res, err, i+1)
-		}
-	}
-	// Fenced after a commit that is not there, and after one that is not
-	// last: refused, and so is what was sent after the first.
-	lost := l.Send(commit("lost", 1), 3, "not-c")
-	after := l.Send(commit("after-lost", 1), 4, "lost")
-	stale := l.Send(commit("stale", 1), 2, "b")
-	for name, sent := range map[string]*store.Sending{"lost": lost, "after-lost": after, "stale": stale} {
-		if _, err := sent.Result(); !errors.Is(err, store.ErrWrongPosition) {
-			t.Errorf("%s: %v, want ErrWrongPosition", name, err)
-		}
-	}
-	if res, err := l.Send(commit("c", 1), 3, "c").Result(); err != nil || !res.Duplicate || res.Position != 3 {
-		t.Errorf("c sent again: %+v, %v; want a duplicate at 3", res, err)
-	}
-	if res, err := l.Send(commit("d", 1), 3, "c").Result(); err != nil || res.Position != 4 {
-		t.Errorf("d after c: %+v, %v; want position 4", res, err)
-	}
-	var ids []string
-	for _, st := range readAll(t, l, 0) {
-		ids = append(ids, st.Commit.ID)
-	}
-	if fmt.Sprint(ids) != "[a b c d]" {
-		t.Errorf("the log holds %v, want [a b c d]", ids)
 	}
 }
