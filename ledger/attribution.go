@@ -3,6 +3,8 @@ package ledger
 import (
 	"slices"
 	"time"
+
+	"github.com/refledger/refledger/internal/digestmap"
 )
 
 // The attribution state keeps every click in parallel arrays: 8 bytes of
@@ -21,12 +23,12 @@ type clicks struct {
 	idStart chunked[uint32] // click id = ids[idStart[i]:idStart[i+1]] (or to the end)
 	ids     []byte
 
-	lastByVisitor map[uint64]int32   // visitor digest -> latest click
-	byContact     map[uint64][]int32 // clicks that carried the contact id
+	lastByVisitor *digestmap.Map[int32] // visitor digest -> latest click
+	byContact     map[uint64][]int32    // clicks that carried the contact id
 }
 
 func newClicks() *clicks {
-	return &clicks{lastByVisitor: map[uint64]int32{}, byContact: map[uint64][]int32{}}
+	return &clicks{lastByVisitor: digestmap.New[int32](0), byContact: map[uint64][]int32{}}
 }
 
 // digest is 64-bit FNV-1a, written out so that it allocates nothing.
@@ -61,11 +63,12 @@ const (
 // (events.StoredDecoder.TransientClicks).
 func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact string) {
 	i := int32(c.at.len())
-	v := digest(visitor)
-	prev, ok := c.lastByVisitor[v]
-	if !ok {
+	last, seen := c.lastByVisitor.Ref(digest(visitor))
+	prev := *last
+	if !seen {
 		prev = -1
 	}
+	*last = i
 	if len(c.ids)+len(clickID) > cap(c.ids) {
 		c.growIDs(len(clickID))
 	}
@@ -74,7 +77,6 @@ func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact 
 	c.prev.add(prev)
 	c.idStart.add(uint32(len(c.ids)))
 	c.ids = append(c.ids, clickID...)
-	c.lastByVisitor[v] = i
 	if contact != "" {
 		k := digest(contact)
 		c.byContact[k] = append(c.byContact[k], i)
@@ -104,7 +106,7 @@ func (c *clicks) idBytes(i int32) []byte {
 // appendOfVisitor appends the visitor's clicks to out, oldest first.
 func (c *clicks) appendOfVisitor(out []int32, visitorDigest uint64) []int32 {
 	start := len(out)
-	for i, ok := c.lastByVisitor[visitorDigest]; ok && i >= 0; i = c.prev.at(i) {
+	for i, ok := c.lastByVisitor.Get(visitorDigest); ok && i >= 0; i = c.prev.at(i) {
 		out = append(out, i)
 	}
 	slices.Reverse(out[start:])
@@ -113,9 +115,9 @@ func (c *clicks) appendOfVisitor(out []int32, visitorDigest uint64) []int32 {
 
 // Bytes estimates the memory the click state holds, for the per-click goal.
 func (c *clicks) Bytes() int {
-	const mapEntry = 8 + 4 + 12 // key, value and a share of bucket overhead
+	const slot = 8 + 4 + 4 // key, value, padding
 	n := c.at.capacity()*8 + c.link.capacity()*4 + c.prev.capacity()*4 + c.idStart.capacity()*4 + cap(c.ids)
-	n += len(c.lastByVisitor) * mapEntry
+	n += c.lastByVisitor.Slots() * slot
 	for _, l := range c.byContact {
 		n += 8 + 24 + cap(l)*4
 	}

@@ -84,13 +84,13 @@ func (e *Engine) seen(f events.Fact, canonical []byte) (Output, bool) {
 		canonical = events.Encode(f)
 	}
 	key, payload := keyDigest(f.Source, f.ID), payloadDigest(canonical)
-	if prev, ok := e.state.facts[key]; ok {
+	if prev, ok := e.state.facts.Get(key); ok {
 		if prev == payload {
 			return Output{}, true
 		}
 		return refuse(f, fmt.Sprintf("id %q from source %q was already seen with a different payload", f.ID, f.Source)), true
 	}
-	e.state.facts[key] = payload
+	e.state.facts.Put(key, payload)
 	return Output{}, false
 }
 

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"github.com/refledger/refledger/internal/digestmap"
 	"github.com/refledger/refledger/internal/intern"
 	"github.com/refledger/refledger/internal/snapshot"
 	"github.com/refledger/refledger/money"
@@ -22,7 +23,7 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	w.Int32s(c.prev.chunks...)
 	w.Uint32s(c.idStart.chunks...)
 	w.Bytes(c.ids)
-	visitors, last := snapshot.SortedPairs(c.lastByVisitor)
+	visitors, last := c.lastByVisitor.Sorted()
 	w.Uint64s(visitors)
 	w.Int32s(last)
 	w.Uvarint(uint64(len(c.byContact)))
@@ -89,7 +90,7 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 		}
 	}
 
-	keys, payloads := snapshot.SortedPairs(s.facts)
+	keys, payloads := s.facts.Sorted()
 	w.Uint64s(keys)
 	w.Uint64s(payloads)
 }
@@ -129,9 +130,9 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	if len(visitors) != len(last) {
 		r.Fail("visitor arrays of different lengths")
 	}
-	c.lastByVisitor = make(map[uint64]int32, len(visitors))
+	c.lastByVisitor = digestmap.New[int32](len(visitors))
 	for i := 0; i < len(visitors) && i < len(last) && validClick(last[i]); i++ {
-		c.lastByVisitor[visitors[i]] = last[i]
+		c.lastByVisitor.Put(visitors[i], last[i])
 	}
 	entries := r.Count(2)
 	c.byContact = make(map[uint64][]int32, entries)
@@ -199,7 +200,13 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	}
 
 	keys, payloads := r.Uint64s(), r.Uint64s()
-	s.facts = snapshot.PairsMap(r, keys, payloads)
+	if len(keys) != len(payloads) {
+		r.Fail("%d fact keys for %d payloads", len(keys), len(payloads))
+	}
+	s.facts = digestmap.New[uint64](len(keys))
+	for i := 0; i < len(keys) && i < len(payloads); i++ {
+		s.facts.Put(keys[i], payloads[i])
+	}
 	if err := r.Err(); err != nil {
 		return nil, err
 	}

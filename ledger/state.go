@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/refledger/refledger/internal/digestmap"
 	"github.com/refledger/refledger/internal/intern"
 	"github.com/refledger/refledger/internal/snapshot"
 	"github.com/refledger/refledger/money"
@@ -19,7 +20,7 @@ type State struct {
 	orders map[string]*order
 	subs   map[string]*subscription
 	accts  map[string]*account
-	facts  map[uint64]uint64 // fact key digest -> payload digest
+	facts  *digestmap.Map[uint64] // fact key digest -> payload digest
 	// policies interns the policy versions orders were decided under.
 	policies map[PolicyVersion]*PolicyVersion
 	// lastPolicy is the version policy returned last: orders come in time
@@ -60,7 +61,7 @@ func newState() *State {
 	return &State{
 		cat: newCatalog(), clicks: newClicks(), ids: newIdentities(),
 		orders: map[string]*order{}, subs: map[string]*subscription{},
-		accts: map[string]*account{}, facts: map[uint64]uint64{}, policies: map[PolicyVersion]*PolicyVersion{},
+		accts: map[string]*account{}, facts: digestmap.New[uint64](0), policies: map[PolicyVersion]*PolicyVersion{},
 		names: intern.New(recurringNames),
 	}
 }
@@ -241,9 +242,9 @@ type Sizes struct {
 func (s *State) Sizes() Sizes {
 	return Sizes{
 		Clicks: s.clicks.at.len(), ClickIDBytes: len(s.clicks.ids),
-		Visitors: len(s.clicks.lastByVisitor), ClickContacts: len(s.clicks.byContact),
+		Visitors: s.clicks.lastByVisitor.Len(), ClickContacts: len(s.clicks.byContact),
 		Identified: len(s.ids.contactOf), Contacts: len(s.ids.visitorsOf),
-		Orders: len(s.orders), Facts: len(s.facts),
+		Orders: len(s.orders), Facts: s.facts.Len(),
 	}
 }
 
@@ -260,17 +261,17 @@ const (
 // is. Sizes too small only mean growing later, as without them.
 func (e *Engine) Reserve(z Sizes) {
 	s := e.state
-	if s.clicks.at.len() > 0 || len(s.orders) > 0 || len(s.ids.contactOf) > 0 || len(s.facts) > 0 {
+	if s.clicks.at.len() > 0 || len(s.orders) > 0 || len(s.ids.contactOf) > 0 || s.facts.Len() > 0 {
 		return
 	}
 	n := func(v int) int { return min(max(v, 0), maxReserve) }
 	s.clicks.ids = make([]byte, 0, min(max(z.ClickIDBytes, 0), maxReserveBytes))
-	s.clicks.lastByVisitor = make(map[uint64]int32, n(z.Visitors))
+	s.clicks.lastByVisitor = digestmap.New[int32](n(z.Visitors))
 	s.clicks.byContact = make(map[uint64][]int32, n(z.ClickContacts))
 	s.ids.contactOf = make(map[uint64]string, n(z.Identified))
 	s.ids.visitorsOf = make(map[uint64][]uint64, n(z.Contacts))
 	s.orders = make(map[string]*order, n(z.Orders))
-	s.facts = make(map[uint64]uint64, n(z.Facts))
+	s.facts = digestmap.New[uint64](n(z.Facts))
 }
 
 // EncodeSizes writes z for DecodeSizes.

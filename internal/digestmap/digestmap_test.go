@@ -1,0 +1,69 @@
+package digestmap
+
+import (
+	"math/rand"
+	"slices"
+	"testing"
+)
+
+// The map agrees with a Go map over random keys, key 0 and keys that land
+// on the same slot included, through growth from empty and from a sized
+// start, and lists its pairs in key order.
+func TestMapAgreesWithAGoMap(t *testing.T) {
+	for _, start := range []*Map[int32]{{}, New[int32](10), New[int32](5000)} {
+		m, want := start, map[uint64]int32{}
+		r := rand.New(rand.NewSource(1))
+		keys := []uint64{0, 1, 1 << 63, ^uint64(0)}
+		for range 3000 {
+			keys = append(keys, r.Uint64())
+		}
+		for i := range 200 { // neighbours: equal high bits, one probe chain
+			keys = append(keys, uint64(i)<<1)
+		}
+		for i := range 20000 {
+			k := keys[r.Intn(len(keys))]
+			if i%3 == 0 {
+				got, ok := m.Get(k)
+				if w, wok := want[k]; got != w || ok != wok {
+					t.Fatalf("Get(%d) = %d, %v; want %d, %v", k, got, ok, w, wok)
+				}
+				continue
+			}
+			p, held := m.Ref(k)
+			if _, wasHeld := want[k]; held != wasHeld {
+				t.Fatalf("Ref(%d) said held %v, want %v", k, held, wasHeld)
+			}
+			*p += int32(i)
+			want[k] += int32(i)
+		}
+		if m.Len() != len(want) {
+			t.Fatalf("Len %d, want %d", m.Len(), len(want))
+		}
+		keysOut, values := m.Sorted()
+		if !slices.IsSorted(keysOut) || len(keysOut) != len(want) {
+			t.Fatalf("Sorted gave %d keys, sorted: %v", len(keysOut), slices.IsSorted(keysOut))
+		}
+		for i, k := range keysOut {
+			if values[i] != want[k] {
+				t.Fatalf("Sorted: key %d has %d, want %d", k, values[i], want[k])
+			}
+		}
+		if m.Slots() < m.Len()*4/3 {
+			t.Fatalf("%d slots for %d keys: fuller than three quarters", m.Slots(), m.Len())
+		}
+	}
+}
+
+func TestNewSizesForItsKeys(t *testing.T) {
+	m := New[uint64](1000)
+	slots := m.Slots()
+	for k := uint64(1); k <= 1000; k++ {
+		m.Put(k, k)
+	}
+	if m.Slots() != slots {
+		t.Errorf("a map sized for 1000 keys grew from %d to %d slots holding them", slots, m.Slots())
+	}
+	if v, ok := m.Get(1000); !ok || v != 1000 {
+		t.Errorf("Get(1000) = %d, %v", v, ok)
+	}
+}
