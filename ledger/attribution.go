@@ -31,31 +31,13 @@ func newClicks() *clicks {
 	return &clicks{lastByVisitor: digestmap.New[int32](0), byContact: map[uint64][]int32{}}
 }
 
-// digest is 64-bit FNV-1a, written out so that it allocates nothing.
-func digest(s string) uint64 {
-	h := uint64(fnvOffset)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime
-	}
-	return h
-}
+// digest is 64-bit FNV-1a (digestmap.Digest).
+func digest(s string) uint64 { return digestmap.Digest(s) }
 
 // keyDigest digests a fact key (source, a zero byte, id) without building it.
 func keyDigest(source, id string) uint64 {
-	h := digest(source)
-	h *= fnvPrime // the zero byte: xor with 0, then multiply
-	for i := 0; i < len(id); i++ {
-		h ^= uint64(id[i])
-		h *= fnvPrime
-	}
-	return h
+	return digestmap.Add(digestmap.AddByte(digestmap.Digest(source), 0), id)
 }
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
 
 // add records a click. It keeps none of the strings it is given (the id is
 // copied into the arena, the visitor and contact digested): a click's

@@ -22,7 +22,7 @@ type tierOne struct {
 // tierOnes returns the tier-1 earner of each of the given lines in the
 // ledger and in the replay: the partner whose net is not zero (after
 // adjustments the old partner's nets to zero).
-func tierOnes(m sharePairs, lines map[lineKey]bool) (ledgerSide, replaySide map[lineKey]tierOne) {
+func tierOnes(m *sharePairs, lines map[lineKey]bool) (ledgerSide, replaySide map[lineKey]tierOne) {
 	ledgerSide, replaySide = make(map[lineKey]tierOne, len(lines)), make(map[lineKey]tierOne, len(lines))
 	add := func(side map[lineKey]tierOne, lk lineKey, partner string, net int64, currency string) {
 		t := side[lk]
@@ -32,7 +32,8 @@ func tierOnes(m sharePairs, lines map[lineKey]bool) (ledgerSide, replaySide map[
 		}
 		side[lk] = t
 	}
-	for k, p := range m {
+	for _, p := range m.pairs {
+		k := p.key
 		if k.tier != 1 {
 			continue
 		}
@@ -53,7 +54,7 @@ func tierOnes(m sharePairs, lines map[lineKey]bool) (ledgerSide, replaySide map[
 // compare fills Changes, Totals and Summary from both sides of every share,
 // given the shares whose net differs (sharePairs.changed): a line's tier-1
 // earner or amount can differ only where one of its tier-1 shares does.
-func (r *Result) compare(changed []shareKey, pairs sharePairs) {
+func (r *Result) compare(changed []shareKey, pairs *sharePairs) {
 	keys := map[lineKey]bool{}
 	for _, k := range changed {
 		if k.tier == 1 {
@@ -93,11 +94,11 @@ func samePartner(a, b *string) bool {
 
 type partnerCurrency struct{ partner, currency string }
 
-func (r *Result) totals(pairs sharePairs) {
+func (r *Result) totals(pairs *sharePairs) {
 	type pair struct{ before, after int64 }
 	by := map[partnerCurrency]*pair{}
-	for k, s := range pairs {
-		pc := partnerCurrency{k.partner, s.currency}
+	for _, s := range pairs.pairs {
+		pc := partnerCurrency{s.key.partner, s.currency}
 		p := by[pc]
 		if p == nil {
 			p = &pair{}

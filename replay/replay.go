@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/internal/digestmap"
 	"github.com/refledger/refledger/internal/intern"
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/money"
@@ -164,7 +166,7 @@ func WhatIf(ctx context.Context, facts, ledgerLog store.Log, req Request, progre
 	pairs.addReplay(e.State())
 	e = nil
 	changed := pairs.changed()
-	res.compare(changed, pairs)
+	res.compare(changed, &pairs)
 	res.Noop = len(res.Changes) == 0 && len(changed) == 0 && res.timeline.SamePolicies(current)
 	// Applying needs only the shares the replay changes, and a result is
 	// held (by the service, for its apply) long after the what-if.
@@ -338,17 +340,78 @@ type sharePair struct {
 	inLedger, inReplay bool
 }
 
-// sharePairs holds both sides of every share in one map, so that the
-// replay's side is summed into the ledger's without a second map of a
-// million shares, and the comparison is one pass.
-type sharePairs map[shareKey]sharePair
+// sharePairs holds both sides of every share, so that the replay's side is
+// summed into the ledger's without a second set of a million shares, and
+// the comparison is one pass. The pairs lie in one slice, found by a flat
+// index of their keys' digests: summing a share touches its index slot and
+// its pair, where a Go map keyed by three strings hashed them twice and
+// read their bytes from wherever they lay, and the comparison walks the
+// slice in order. A key whose digest an earlier key holds is found through
+// overflow instead, so no two shares ever share a sum.
+type sharePairs struct {
+	index    digestmap.Map[int32] // key digest -> position in pairs
+	overflow map[shareKey]int32
+	pairs    []keyedPair
+}
+
+type keyedPair struct {
+	key shareKey
+	sharePair
+}
+
+// shareDigest digests a share key (a test makes every key collide).
+var shareDigest = shareKey.digest
+
+// digest digests the key's parts, each ended by a zero byte.
+func (k shareKey) digest() uint64 {
+	h := digestmap.AddByte(digestmap.Add(digestmap.Offset, k.order), 0)
+	h = digestmap.AddByte(digestmap.Add(h, k.line), 0)
+	h = digestmap.AddByte(digestmap.Add(h, strconv.Itoa(k.tier)), 0)
+	return digestmap.Add(h, k.partner)
+}
+
+// at returns the share's pair, adding it empty if it is new.
+func (m *sharePairs) at(k shareKey) *sharePair {
+	slot, held := m.index.Ref(shareDigest(k))
+	if !held {
+		*slot = int32(len(m.pairs))
+		m.pairs = append(m.pairs, keyedPair{key: k})
+		return &m.pairs[len(m.pairs)-1].sharePair
+	}
+	if p := &m.pairs[*slot]; p.key == k {
+		return &p.sharePair
+	}
+	if i, ok := m.overflow[k]; ok {
+		return &m.pairs[i].sharePair
+	}
+	if m.overflow == nil {
+		m.overflow = map[shareKey]int32{}
+	}
+	m.overflow[k] = int32(len(m.pairs))
+	m.pairs = append(m.pairs, keyedPair{key: k})
+	return &m.pairs[len(m.pairs)-1].sharePair
+}
+
+// get returns the share's pair, if it is held.
+func (m *sharePairs) get(k shareKey) (sharePair, bool) {
+	i, held := m.index.Get(shareDigest(k))
+	if !held {
+		return sharePair{}, false
+	}
+	if m.pairs[i].key != k {
+		if i, held = m.overflow[k]; !held {
+			return sharePair{}, false
+		}
+	}
+	return m.pairs[i].sharePair, true
+}
 
 // addLedger sums an entry into its share's ledger side. An entry whose net
 // does not parse is an error: the ledger log holds something the engine
 // never wrote. The sums keep their own copy of the order id (an entry read
 // from a snapshot holds its strings in one allocation, which the sums would
 // otherwise keep whole) and one copy of each line id that lineIDs holds.
-func (m sharePairs) addLedger(e *ledger.Entry, lineIDs *intern.Table) error {
+func (m *sharePairs) addLedger(e *ledger.Entry, lineIDs *intern.Table) error {
 	if e.Kind == ledger.KindPaid {
 		return nil
 	}
@@ -361,35 +424,30 @@ func (m sharePairs) addLedger(e *ledger.Entry, lineIDs *intern.Table) error {
 		return fmt.Errorf("ledger entry %s: net %w", e.EntryID, err)
 	}
 	k := keyOf(e)
-	// Every time, not only for a new share: assigning to a map replaces the
-	// key it holds too.
 	k.order, k.line = strings.Clone(k.order), lineIDs.Of(k.line)
-	p := m[k]
+	p := m.at(k)
 	p.ledger += net
 	p.currency, p.inLedger = e.Currency, true
-	m[k] = p
 	return nil
 }
 
 // addReplay sums the replay's shares, from the state it folded, into their
 // replay side.
-func (m sharePairs) addReplay(s *ledger.State) { s.EachShare(m.addReplayShare) }
+func (m *sharePairs) addReplay(s *ledger.State) { s.EachShare(m.addReplayShare) }
 
-func (m sharePairs) addReplayShare(sh ledger.ShareNet) {
-	k := shareKey{sh.OrderID, sh.LineID, sh.Tier, sh.PartnerID}
-	p := m[k]
+func (m *sharePairs) addReplayShare(sh ledger.ShareNet) {
+	p := m.at(shareKey{sh.OrderID, sh.LineID, sh.Tier, sh.PartnerID})
 	p.replay += sh.Net
 	p.currency, p.inReplay = sh.Currency, true
-	m[k] = p
 }
 
 // changed lists the shares whose net differs between the ledger and the
 // replay, in order.
-func (m sharePairs) changed() []shareKey {
+func (m *sharePairs) changed() []shareKey {
 	var out []shareKey
-	for k, p := range m {
+	for _, p := range m.pairs {
 		if p.ledger != p.replay {
-			out = append(out, k)
+			out = append(out, p.key)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].less(out[j]) })
@@ -398,10 +456,10 @@ func (m sharePairs) changed() []shareKey {
 
 // only returns the two sides of the given shares, each as the sums of the
 // shares that side holds.
-func (m sharePairs) only(keys []shareKey) (ledgerSide, replaySide shareSums) {
+func (m *sharePairs) only(keys []shareKey) (ledgerSide, replaySide shareSums) {
 	ledgerSide, replaySide = shareSums{}, shareSums{}
 	for _, k := range keys {
-		p := m[k]
+		p, _ := m.get(k)
 		if p.inLedger {
 			ledgerSide[k] = shareSum{net: p.ledger, currency: p.currency}
 		}

@@ -155,3 +155,28 @@ func (m *Map[V]) Sorted() ([]uint64, []V) {
 
 // Slots is the number of slots the map holds, for estimates of its size.
 func (m *Map[V]) Slots() int { return len(m.slots) }
+
+// FNV-1a, 64-bit: the digest the engine keys visitors, contacts and fact
+// keys by (its snapshots hold them, so it never changes), written out so
+// that it allocates nothing. Digest(s) is the digest of s; Add extends a
+// digest h with s, and AddByte with one byte, so that a key of several
+// parts is digested without building it.
+const (
+	Offset = 14695981039346656037
+	prime  = 1099511628211
+)
+
+// Digest is the FNV-1a digest of s.
+func Digest(s string) uint64 { return Add(Offset, s) }
+
+// Add extends digest h with the bytes of s.
+func Add(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= prime
+	}
+	return h
+}
+
+// AddByte extends digest h with byte b.
+func AddByte(h uint64, b byte) uint64 { return (h ^ uint64(b)) * prime }

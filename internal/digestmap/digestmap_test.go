@@ -1,6 +1,7 @@
 package digestmap
 
 import (
+	"hash/fnv"
 	"math/rand"
 	"slices"
 	"testing"
@@ -65,5 +66,18 @@ func TestNewSizesForItsKeys(t *testing.T) {
 	}
 	if v, ok := m.Get(1000); !ok || v != 1000 {
 		t.Errorf("Get(1000) = %d, %v", v, ok)
+	}
+}
+
+func TestDigestIsFNV1a(t *testing.T) {
+	for _, s := range []string{"", "a", "v-laptop", "checkout\x00evt-0001"} {
+		h := fnv.New64a()
+		h.Write([]byte(s))
+		if Digest(s) != h.Sum64() {
+			t.Errorf("Digest(%q) differs from FNV-1a", s)
+		}
+	}
+	if Add(AddByte(Digest("checkout"), 0), "evt-0001") != Digest("checkout\x00evt-0001") {
+		t.Error("Add and AddByte do not extend a digest as one string would")
 	}
 }
