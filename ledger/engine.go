@@ -232,7 +232,7 @@ func (s *State) createLink(d *events.LinkCreated) string {
 
 func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, string) {
 	s := e.state
-	if prev, ok := s.orders[d.OrderID]; ok {
+	if prev, ok := s.orders.get(d.OrderID); ok {
 		return Output{}, fmt.Sprintf("order %s was already placed by fact %s", d.OrderID, prev.fact)
 	}
 	cur, _ := money.Lookup(d.Currency) // validated
@@ -269,7 +269,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 		o.winner.click = own[len(own)-len(click):]
 	}
 	lines := s.priceLines(o, cycle)
-	s.orders[o.id] = o
+	s.orders.add(o)
 	if d.VisitorID != "" && d.ContactID != "" {
 		s.ids.identify(d.VisitorID, d.ContactID)
 	}
@@ -406,7 +406,7 @@ func (s *State) entry(o *order, l *line, sh *share, kind string, amount, net int
 }
 
 func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output, string) {
-	o, ok := s.orders[d.OrderID]
+	o, ok := s.orders.get(d.OrderID)
 	if !ok {
 		return Output{}, fmt.Sprintf("order %s is unknown", d.OrderID)
 	}
@@ -452,7 +452,7 @@ func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output
 }
 
 func (s *State) refund(f events.Fact, d *events.OrderRefunded) (Output, string) {
-	o, ok := s.orders[d.OrderID]
+	o, ok := s.orders.get(d.OrderID)
 	if !ok {
 		return Output{}, fmt.Sprintf("order %s is unknown", d.OrderID)
 	}

@@ -150,7 +150,7 @@ func checkInvariants(t testing.TB, facts []events.Fact) []byte {
 			k := en.PartnerID + "\x00" + en.Currency
 			sums[k] = sums[k].Add(decimal.RequireFromString(en.Net))
 		}
-		for _, o := range e.state.orders {
+		for _, o := range e.state.orders.list {
 			for _, l := range o.lines {
 				for _, sh := range l.shares {
 					left := sh.accrued - sh.reversed
@@ -191,13 +191,8 @@ func checkInvariants(t testing.TB, facts []events.Fact) []byte {
 // commissionState renders the money-bearing state deterministically.
 func commissionState(s *State) string {
 	var b strings.Builder
-	ids := make([]string, 0, len(s.orders))
-	for id := range s.orders {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		o := s.orders[id]
+	for _, o := range s.orders.sorted() {
+		id := o.id
 		fmt.Fprintf(&b, "%s paid=%d refunds=%d payments=%d;", id, o.paid, len(o.refunds), len(o.payments))
 		for _, l := range o.lines {
 			fmt.Fprintf(&b, "%s refunded=%d;", l.id, l.refunded)

@@ -54,18 +54,18 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 		}
 	}
 
-	orders := snapshot.SortedKeys(s.orders)
+	orders := s.orders.sorted()
 	policies := policyTable{index: map[PolicyVersion]int{}}
-	for _, id := range orders {
-		policies.add(*s.orders[id].policy)
+	for _, o := range orders {
+		policies.add(*o.policy)
 	}
 	w.Uvarint(uint64(len(policies.list)))
 	for _, pv := range policies.list {
 		encodePolicyVersion(w, pv)
 	}
 	w.Uvarint(uint64(len(orders)))
-	for _, id := range orders {
-		encodeOrder(w, s.orders[id], policies.index)
+	for _, o := range orders {
+		encodeOrder(w, o, policies.index)
 	}
 
 	w.Uvarint(uint64(len(s.subs)))
@@ -175,13 +175,17 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 		policies[i] = s.policy(decodePolicyVersion(r))
 	}
 	norders := r.Count(8)
-	s.orders = make(map[string]*order, norders)
+	s.orders = newOrderTable(norders)
 	for range norders {
 		o := decodeOrder(r, policies, s.names)
 		if o == nil {
 			break
 		}
-		s.orders[o.id] = o
+		if _, twice := s.orders.get(o.id); twice {
+			r.Fail("order %s is held twice", o.id)
+			break
+		}
+		s.orders.add(o)
 	}
 
 	for range r.Count(4) {

@@ -17,7 +17,7 @@ type State struct {
 	cat    *Catalog
 	clicks *clicks
 	ids    *identities
-	orders map[string]*order
+	orders *orderTable
 	subs   map[string]*subscription
 	accts  map[string]*account
 	facts  *digestmap.Map[uint64] // fact key digest -> payload digest
@@ -60,7 +60,7 @@ func (s *State) policy(pv PolicyVersion) *PolicyVersion {
 func newState() *State {
 	return &State{
 		cat: newCatalog(), clicks: newClicks(), ids: newIdentities(),
-		orders: map[string]*order{}, subs: map[string]*subscription{},
+		orders: newOrderTable(0), subs: map[string]*subscription{},
 		accts: map[string]*account{}, facts: digestmap.New[uint64](0), policies: map[PolicyVersion]*PolicyVersion{},
 		names: intern.New(recurringNames),
 	}
@@ -207,11 +207,11 @@ type ShareNet struct {
 	Net                                  int64
 }
 
-// EachShare calls fn for every share that any entry moved (in no
-// particular order): the sum of the entries of each is its Net. A
+// EachShare calls fn for every share that any entry moved, order by order
+// as they were placed: the sum of the entries of each is its Net. A
 // StateOnly engine's what-if reads its commission from here.
 func (s *State) EachShare(fn func(ShareNet)) {
-	for _, o := range s.orders {
+	for _, o := range s.orders.list {
 		for i := range o.lines {
 			l := &o.lines[i]
 			for _, sh := range l.shares {
@@ -244,7 +244,7 @@ func (s *State) Sizes() Sizes {
 		Clicks: s.clicks.at.len(), ClickIDBytes: len(s.clicks.ids),
 		Visitors: s.clicks.lastByVisitor.Len(), ClickContacts: len(s.clicks.byContact),
 		Identified: len(s.ids.contactOf), Contacts: len(s.ids.visitorsOf),
-		Orders: len(s.orders), Facts: s.facts.Len(),
+		Orders: s.orders.len(), Facts: s.facts.Len(),
 	}
 }
 
@@ -261,7 +261,7 @@ const (
 // is. Sizes too small only mean growing later, as without them.
 func (e *Engine) Reserve(z Sizes) {
 	s := e.state
-	if s.clicks.at.len() > 0 || len(s.orders) > 0 || len(s.ids.contactOf) > 0 || s.facts.Len() > 0 {
+	if s.clicks.at.len() > 0 || s.orders.len() > 0 || len(s.ids.contactOf) > 0 || s.facts.Len() > 0 {
 		return
 	}
 	n := func(v int) int { return min(max(v, 0), maxReserve) }
@@ -270,7 +270,7 @@ func (e *Engine) Reserve(z Sizes) {
 	s.clicks.byContact = make(map[uint64][]int32, n(z.ClickContacts))
 	s.ids.contactOf = make(map[uint64]string, n(z.Identified))
 	s.ids.visitorsOf = make(map[uint64][]uint64, n(z.Contacts))
-	s.orders = make(map[string]*order, n(z.Orders))
+	s.orders = newOrderTable(n(z.Orders))
 	s.facts = digestmap.New[uint64](n(z.Facts))
 }
 
