@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/internal/snapshot"
@@ -208,7 +209,9 @@ func LoadLedgerView(ctx context.Context, ledgerLog store.Log, path string) (view
 // to fn, in log order, instead of keeping it, and keeps no explanations:
 // the view it returns has the timeline, checkpoint and head. A what-if
 // sums the ledger this way without holding it (at 10M facts the whole view
-// is over a GiB). fn must not keep the entry it is handed. When the
+// is over a GiB). fn must not keep the entry it is handed, nor any of its
+// strings (those read from a snapshot share its bytes): it copies what it
+// keeps. When the
 // snapshot proves unusable after some of its entries were handed on,
 // restart is called before the whole log is handed on from the start.
 func SumLedgerView(ctx context.Context, ledgerLog store.Log, path string, fn func(*ledger.Entry), restart func()) (view *Ledger, reason, err error) {
@@ -344,14 +347,22 @@ func decodeLedgerSnapshot(r *snapshot.Decoder, l *Ledger) (*Ledger, error) {
 			raw[i] = r.StringBytes()
 			size += len(raw[i])
 		}
-		var b strings.Builder
-		b.Grow(size)
-		for _, f := range raw {
-			b.Write(f)
-		}
-		own := b.String()
-		for i, f := range raw {
-			*fields[i], own = own[:len(f)], own[len(f):]
+		if l.onEntry != nil {
+			// Handed on, never kept (see SumLedgerView): the strings may
+			// share the snapshot's bytes, which nothing writes to.
+			for i, f := range raw {
+				*fields[i] = unsafe.String(unsafe.SliceData(f), len(f))
+			}
+		} else {
+			var b strings.Builder
+			b.Grow(size)
+			for _, f := range raw {
+				b.Write(f)
+			}
+			own := b.String()
+			for i, f := range raw {
+				*fields[i], own = own[:len(f)], own[len(f):]
+			}
 		}
 		en.Tier, en.Time, en.PayableAt = r.Int(), r.Time(), r.Time()
 		if r.Err() != nil {

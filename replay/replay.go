@@ -408,9 +408,9 @@ func (m *sharePairs) get(k shareKey) (sharePair, bool) {
 
 // addLedger sums an entry into its share's ledger side. An entry whose net
 // does not parse is an error: the ledger log holds something the engine
-// never wrote. The sums keep their own copy of the order id (an entry read
-// from a snapshot holds its strings in one allocation, which the sums would
-// otherwise keep whole) and one copy of each line id that lineIDs holds.
+// never wrote. The sums keep their own copy of the order id and one copy of
+// each line id that lineIDs holds: an entry summed from a snapshot holds
+// strings that share the snapshot's bytes.
 func (m *sharePairs) addLedger(e *ledger.Entry, lineIDs *intern.Table) error {
 	if e.Kind == ledger.KindPaid {
 		return nil
@@ -424,7 +424,7 @@ func (m *sharePairs) addLedger(e *ledger.Entry, lineIDs *intern.Table) error {
 		return fmt.Errorf("ledger entry %s: net %w", e.EntryID, err)
 	}
 	k := keyOf(e)
-	k.order, k.line = strings.Clone(k.order), lineIDs.Of(k.line)
+	k.order, k.line = strings.Clone(k.order), lineIDs.Copy(k.line)
 	p := m.at(k)
 	p.ledger += net
 	p.currency, p.inLedger = e.Currency, true

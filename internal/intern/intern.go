@@ -8,6 +8,11 @@
 // intern imports only the standard library.
 package intern
 
+import (
+	"strings"
+	"unsafe"
+)
+
 // Table interns strings, up to a bound. It is not safe for concurrent use.
 type Table struct {
 	strings map[string]string
@@ -21,12 +26,7 @@ func New(limit int) *Table {
 
 // OfBytes returns the table's copy of the string b holds, making one (and
 // keeping it, if the table has room) only when it has none.
-func (t *Table) OfBytes(b []byte) string {
-	if kept, ok := t.strings[string(b)]; ok { // looks up without allocating
-		return kept
-	}
-	return t.Of(string(b))
-}
+func (t *Table) OfBytes(b []byte) string { return t.Copy(unsafe.String(unsafe.SliceData(b), len(b))) }
 
 // Of returns the table's copy of s, keeping s as that copy if the table
 // has room.
@@ -38,4 +38,13 @@ func (t *Table) Of(s string) string {
 		t.strings[s] = s
 	}
 	return s
+}
+
+// Copy is Of for a string that must not be kept (it shares bytes that are
+// not the caller's to keep): the table keeps, and hands out, a copy.
+func (t *Table) Copy(s string) string {
+	if kept, ok := t.strings[s]; ok {
+		return kept
+	}
+	return t.Of(strings.Clone(s))
 }

@@ -36,3 +36,19 @@ func TestOfBytesIsOf(t *testing.T) {
 		t.Errorf("OfBytes kept the caller's bytes: %q", got)
 	}
 }
+
+func TestCopyNeverKeepsTheStringGiven(t *testing.T) {
+	tab := New(1)
+	given := strings.Clone("l1")
+	kept := tab.Copy(given)
+	if kept != "l1" || unsafe.StringData(kept) == unsafe.StringData(given) {
+		t.Error("Copy kept the string it was given")
+	}
+	if again := tab.Copy(strings.Clone("l1")); unsafe.StringData(again) != unsafe.StringData(kept) {
+		t.Error("Copy made another copy of a kept string")
+	}
+	past := strings.Clone("l2") // past the limit: a copy, not kept
+	if got := tab.Copy(past); got != "l2" || unsafe.StringData(got) == unsafe.StringData(past) {
+		t.Error("past the limit Copy handed back the string it was given")
+	}
+}
