@@ -108,8 +108,8 @@ func (c *clicks) Bytes() int {
 
 // identities links visitors (browsers) with contacts (people).
 type identities struct {
-	contactOf  map[uint64]string   // visitor digest -> contact id (latest)
-	visitorsOf map[uint64][]uint64 // contact digest -> visitor digests
+	contactOf  *digestmap.Map[string]   // visitor digest -> contact id (latest)
+	visitorsOf *digestmap.Map[[]uint64] // contact digest -> visitor digests
 	manual     map[uint64][]manualReferral
 }
 
@@ -120,19 +120,18 @@ type manualReferral struct {
 }
 
 func newIdentities() *identities {
-	return &identities{contactOf: map[uint64]string{}, visitorsOf: map[uint64][]uint64{}, manual: map[uint64][]manualReferral{}}
+	return &identities{contactOf: digestmap.New[string](0), visitorsOf: digestmap.New[[]uint64](0), manual: map[uint64][]manualReferral{}}
 }
 
 func (id *identities) identify(visitor, contact string) {
-	v, c := digest(visitor), digest(contact)
-	if id.contactOf[v] == contact {
+	v := digest(visitor)
+	latest, _ := id.contactOf.Ref(v)
+	if *latest == contact {
 		return
 	}
-	id.contactOf[v] = contact
-	for _, known := range id.visitorsOf[c] {
-		if known == v {
-			return
-		}
+	*latest = contact
+	visitors, _ := id.visitorsOf.Ref(digest(contact))
+	if !slices.Contains(*visitors, v) {
+		*visitors = append(*visitors, v)
 	}
-	id.visitorsOf[c] = append(id.visitorsOf[c], v)
 }

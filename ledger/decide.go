@@ -125,7 +125,8 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 	} else {
 		contact := digest(b.ContactID)
 		idx := sc.clicks[:0]
-		for _, v := range s.ids.visitorsOf[contact] {
+		visitors, _ := s.ids.visitorsOf.Get(contact)
+		for _, v := range visitors {
 			idx = s.clicks.appendOfVisitor(idx, v)
 		}
 		idx = append(idx, s.clicks.byContact[contact]...)

@@ -83,15 +83,16 @@ func (e *Engine) seen(f events.Fact, canonical []byte) (Output, bool) {
 	if canonical == nil {
 		canonical = events.Encode(f)
 	}
-	key, payload := keyDigest(f.Source, f.ID), payloadDigest(canonical)
-	if prev, ok := e.state.facts.Get(key); ok {
-		if prev == payload {
-			return Output{}, true
-		}
-		return refuse(f, fmt.Sprintf("id %q from source %q was already seen with a different payload", f.ID, f.Source)), true
+	seen, held := e.state.facts.Ref(keyDigest(f.Source, f.ID))
+	payload := payloadDigest(canonical)
+	switch {
+	case !held:
+		*seen = payload
+		return Output{}, false
+	case *seen == payload:
+		return Output{}, true
 	}
-	e.state.facts.Put(key, payload)
-	return Output{}, false
+	return refuse(f, fmt.Sprintf("id %q from source %q was already seen with a different payload", f.ID, f.Source)), true
 }
 
 // payloadDigest is a fast 64-bit digest of a fact's canonical bytes: two
@@ -249,7 +250,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	}
 	contact := d.ContactID
 	if contact == "" && d.VisitorID != "" {
-		contact = s.ids.contactOf[digest(d.VisitorID)]
+		contact, _ = s.ids.contactOf.Get(digest(d.VisitorID))
 	}
 	buyer := Buyer{OrderTime: f.Time, VisitorID: d.VisitorID, ContactID: contact}
 	dec, cycle, renewal := s.decideOrder(d, buyer, pv.Policy, &e.scratch)

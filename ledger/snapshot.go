@@ -33,15 +33,17 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	}
 
 	ids := s.ids
-	w.Uvarint(uint64(len(ids.contactOf)))
-	for _, k := range snapshot.SortedKeys(ids.contactOf) {
+	visitors, contacts := ids.contactOf.Sorted()
+	w.Uvarint(uint64(len(visitors)))
+	for i, k := range visitors {
 		w.Uvarint(k)
-		w.String(ids.contactOf[k])
+		w.String(contacts[i])
 	}
-	w.Uvarint(uint64(len(ids.visitorsOf)))
-	for _, k := range snapshot.SortedKeys(ids.visitorsOf) {
+	contactKeys, visitorLists := ids.visitorsOf.Sorted()
+	w.Uvarint(uint64(len(contactKeys)))
+	for i, k := range contactKeys {
 		w.Uvarint(k)
-		w.Uint64s(ids.visitorsOf[k])
+		w.Uint64s(visitorLists[i])
 	}
 	w.Uvarint(uint64(len(ids.manual)))
 	for _, k := range snapshot.SortedKeys(ids.manual) {
@@ -148,16 +150,16 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	// filling them.
 	ids := s.ids
 	entries = r.Count(2)
-	ids.contactOf = make(map[uint64]string, entries)
+	ids.contactOf = digestmap.New[string](entries)
 	for range entries {
 		k := r.Uvarint()
-		ids.contactOf[k] = r.String()
+		ids.contactOf.Put(k, r.String())
 	}
 	entries = r.Count(2)
-	ids.visitorsOf = make(map[uint64][]uint64, entries)
+	ids.visitorsOf = digestmap.New[[]uint64](entries)
 	for range entries {
 		k := r.Uvarint()
-		ids.visitorsOf[k] = r.Uint64s()
+		ids.visitorsOf.Put(k, r.Uint64s())
 	}
 	entries = r.Count(2)
 	ids.manual = make(map[uint64][]manualReferral, entries)

@@ -32,6 +32,8 @@ type State struct {
 	explained func(orderID string) bool
 	// names keeps one copy of line and product ids, which recur.
 	names *intern.Table
+	// acctKey is account's scratch key.
+	acctKey []byte
 }
 
 // records reports whether the fold writes the entries and explanation of
@@ -190,11 +192,14 @@ func (a *account) payable(t time.Time) int64 {
 }
 
 func (s *State) account(partner, currency string) *account {
-	k := partner + "\x00" + currency
-	a, ok := s.accts[k]
+	// The key is built in a buffer the state reuses: looking a map up by
+	// string(bytes) allocates nothing, where a concatenation would, for
+	// every share.
+	s.acctKey = append(append(append(s.acctKey[:0], partner...), 0), currency...)
+	a, ok := s.accts[string(s.acctKey)]
 	if !ok {
 		a = &account{}
-		s.accts[k] = a
+		s.accts[string(s.acctKey)] = a
 	}
 	return a
 }
@@ -243,7 +248,7 @@ func (s *State) Sizes() Sizes {
 	return Sizes{
 		Clicks: s.clicks.at.len(), ClickIDBytes: len(s.clicks.ids),
 		Visitors: s.clicks.lastByVisitor.Len(), ClickContacts: len(s.clicks.byContact),
-		Identified: len(s.ids.contactOf), Contacts: len(s.ids.visitorsOf),
+		Identified: s.ids.contactOf.Len(), Contacts: s.ids.visitorsOf.Len(),
 		Orders: s.orders.len(), Facts: s.facts.Len(),
 	}
 }
@@ -261,15 +266,15 @@ const (
 // is. Sizes too small only mean growing later, as without them.
 func (e *Engine) Reserve(z Sizes) {
 	s := e.state
-	if s.clicks.at.len() > 0 || s.orders.len() > 0 || len(s.ids.contactOf) > 0 || s.facts.Len() > 0 {
+	if s.clicks.at.len() > 0 || s.orders.len() > 0 || s.ids.contactOf.Len() > 0 || s.facts.Len() > 0 {
 		return
 	}
 	n := func(v int) int { return min(max(v, 0), maxReserve) }
 	s.clicks.ids = make([]byte, 0, min(max(z.ClickIDBytes, 0), maxReserveBytes))
 	s.clicks.lastByVisitor = digestmap.New[int32](n(z.Visitors))
 	s.clicks.byContact = make(map[uint64][]int32, n(z.ClickContacts))
-	s.ids.contactOf = make(map[uint64]string, n(z.Identified))
-	s.ids.visitorsOf = make(map[uint64][]uint64, n(z.Contacts))
+	s.ids.contactOf = digestmap.New[string](n(z.Identified))
+	s.ids.visitorsOf = digestmap.New[[]uint64](n(z.Contacts))
 	s.orders = newOrderTable(n(z.Orders))
 	s.facts = digestmap.New[uint64](n(z.Facts))
 }
