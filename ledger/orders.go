@@ -7,54 +7,39 @@ import (
 	"github.com/refledger/refledger/internal/digestmap"
 )
 
-// orderTable holds the orders by id, in the order they were placed. A flat
-// index of their ids' digests points into the list; an id whose digest an
-// earlier id holds goes through overflow, so every id finds its own order.
+// orderTable holds the orders by id, in the order they were placed, found
+// through a digestmap.Index of their ids.
 // A lookup touches the index slot and the order, which its caller reads
 // next anyway, where a Go map keyed by the id read the id's bytes too; and
 // walking the list visits orders in log order, as the ledger holds their
 // entries, which keeps a what-if's comparison close to sequential.
 type orderTable struct {
-	index    digestmap.Map[int32] // id digest -> position in list
-	overflow map[string]int32
-	list     []*order
+	index digestmap.Index[string] // order id -> position in list
+	list  []*order
 }
 
 // newOrderTable returns a table with room for n orders.
 func newOrderTable(n int) *orderTable {
-	return &orderTable{index: *digestmap.New[int32](n), list: make([]*order, 0, n)}
+	return &orderTable{index: digestmap.NewIndex[string](n), list: make([]*order, 0, n)}
 }
 
 func (t *orderTable) len() int { return len(t.list) }
 
+func (t *orderTable) idAt(i int32) string { return t.list[i].id }
+
 // get returns the order with the given id.
 func (t *orderTable) get(id string) (*order, bool) {
-	i, ok := t.index.Get(digest(id))
+	i, ok := t.index.Find(id, digest(id), t.idAt)
 	if !ok {
 		return nil, false
 	}
-	if o := t.list[i]; o.id == id {
-		return o, true
-	}
-	if i, ok = t.overflow[id]; ok {
-		return t.list[i], true
-	}
-	return nil, false
+	return t.list[i], true
 }
 
 // add adds an order whose id the table does not hold.
 func (t *orderTable) add(o *order) {
-	n := int32(len(t.list))
 	t.list = append(t.list, o)
-	slot, held := t.index.Ref(digest(o.id))
-	if !held {
-		*slot = n
-		return
-	}
-	if t.overflow == nil {
-		t.overflow = map[string]int32{}
-	}
-	t.overflow[o.id] = n
+	t.index.FindOrAdd(o.id, digest(o.id), t.idAt, int32(len(t.list)-1))
 }
 
 // sorted lists the orders by id, as a snapshot writes them.

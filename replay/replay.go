@@ -342,16 +342,14 @@ type sharePair struct {
 
 // sharePairs holds both sides of every share, so that the replay's side is
 // summed into the ledger's without a second set of a million shares, and
-// the comparison is one pass. The pairs lie in one slice, found by a flat
-// index of their keys' digests: summing a share touches its index slot and
-// its pair, where a Go map keyed by three strings hashed them twice and
+// the comparison is one pass. The pairs lie in one slice, found through a
+// digestmap.Index of their keys: summing a share touches its index slot
+// and its pair, where a Go map keyed by three strings hashed them twice and
 // read their bytes from wherever they lay, and the comparison walks the
-// slice in order. A key whose digest an earlier key holds is found through
-// overflow instead, so no two shares ever share a sum.
+// slice in order.
 type sharePairs struct {
-	index    digestmap.Map[int32] // key digest -> position in pairs
-	overflow map[shareKey]int32
-	pairs    []keyedPair
+	index digestmap.Index[shareKey] // share key -> position in pairs
+	pairs []keyedPair
 }
 
 type keyedPair struct {
@@ -370,38 +368,22 @@ func (k shareKey) digest() uint64 {
 	return digestmap.Add(h, k.partner)
 }
 
+func (m *sharePairs) keyAt(i int32) shareKey { return m.pairs[i].key }
+
 // at returns the share's pair, adding it empty if it is new.
 func (m *sharePairs) at(k shareKey) *sharePair {
-	slot, held := m.index.Ref(shareDigest(k))
+	i, held := m.index.FindOrAdd(k, shareDigest(k), m.keyAt, int32(len(m.pairs)))
 	if !held {
-		*slot = int32(len(m.pairs))
 		m.pairs = append(m.pairs, keyedPair{key: k})
-		return &m.pairs[len(m.pairs)-1].sharePair
 	}
-	if p := &m.pairs[*slot]; p.key == k {
-		return &p.sharePair
-	}
-	if i, ok := m.overflow[k]; ok {
-		return &m.pairs[i].sharePair
-	}
-	if m.overflow == nil {
-		m.overflow = map[shareKey]int32{}
-	}
-	m.overflow[k] = int32(len(m.pairs))
-	m.pairs = append(m.pairs, keyedPair{key: k})
-	return &m.pairs[len(m.pairs)-1].sharePair
+	return &m.pairs[i].sharePair
 }
 
 // get returns the share's pair, if it is held.
 func (m *sharePairs) get(k shareKey) (sharePair, bool) {
-	i, held := m.index.Get(shareDigest(k))
+	i, held := m.index.Find(k, shareDigest(k), m.keyAt)
 	if !held {
 		return sharePair{}, false
-	}
-	if m.pairs[i].key != k {
-		if i, held = m.overflow[k]; !held {
-			return sharePair{}, false
-		}
 	}
 	return m.pairs[i].sharePair, true
 }

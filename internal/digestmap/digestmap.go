@@ -182,3 +182,51 @@ func Add(h uint64, s string) uint64 {
 
 // AddByte extends digest h with byte b.
 func AddByte(h uint64, b byte) uint64 { return (h ^ uint64(b)) * prime }
+
+// Index numbers the items a caller keeps in a list, found by key: a Map
+// of the keys' digests gives the position of the first key with each
+// digest, and a key whose digest an earlier key holds is kept in overflow,
+// so every key finds its own item however digests collide. The caller
+// digests its keys and says which key is at a position.
+type Index[K comparable] struct {
+	digests  Map[int32]
+	overflow map[K]int32
+}
+
+// NewIndex returns an index with room for n keys.
+func NewIndex[K comparable](n int) Index[K] { return Index[K]{digests: *New[int32](n)} }
+
+// Find returns the position of key k, whose digest is d.
+func (x *Index[K]) Find(k K, d uint64, keyAt func(int32) K) (int32, bool) {
+	i, ok := x.digests.Get(d)
+	if !ok {
+		return 0, false
+	}
+	if keyAt(i) == k {
+		return i, true
+	}
+	i, ok = x.overflow[k]
+	return i, ok
+}
+
+// FindOrAdd returns the position of key k, whose digest is d, and true; or,
+// when the index does not hold k, records it at position next and returns
+// next and false.
+func (x *Index[K]) FindOrAdd(k K, d uint64, keyAt func(int32) K, next int32) (int32, bool) {
+	slot, held := x.digests.Ref(d)
+	if !held {
+		*slot = next
+		return next, false
+	}
+	if keyAt(*slot) == k {
+		return *slot, true
+	}
+	if i, ok := x.overflow[k]; ok {
+		return i, true
+	}
+	if x.overflow == nil {
+		x.overflow = map[K]int32{}
+	}
+	x.overflow[k] = next
+	return next, false
+}

@@ -81,3 +81,40 @@ func TestDigestIsFNV1a(t *testing.T) {
 		t.Error("Add and AddByte do not extend a digest as one string would")
 	}
 }
+
+// Every key finds its own position, however digests collide: here every
+// key has the same digest but one.
+func TestIndexTellsApartKeysSharingADigest(t *testing.T) {
+	var list []string
+	keyAt := func(i int32) string { return list[i] }
+	digestOf := func(k string) uint64 {
+		if k == "lone" {
+			return 1
+		}
+		return 7
+	}
+	x := NewIndex[string](0)
+	for _, k := range []string{"a", "b", "lone", "c", "b"} {
+		i, held := x.FindOrAdd(k, digestOf(k), keyAt, int32(len(list)))
+		if !held {
+			list = append(list, k)
+		}
+		if list[i] != k {
+			t.Fatalf("FindOrAdd(%s) gave position %d, which holds %s", k, i, list[i])
+		}
+	}
+	if len(list) != 4 {
+		t.Fatalf("%d keys listed, want 4: %v", len(list), list)
+	}
+	for want, k := range list {
+		if i, ok := x.Find(k, digestOf(k), keyAt); !ok || int(i) != want {
+			t.Errorf("Find(%s) = %d, %v; want %d", k, i, ok, want)
+		}
+	}
+	if _, ok := x.Find("d", 7, keyAt); ok {
+		t.Error("a key never added, sharing a held digest, was found")
+	}
+	if _, ok := x.Find("e", 9, keyAt); ok {
+		t.Error("a key never added was found")
+	}
+}
