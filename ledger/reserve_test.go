@@ -35,12 +35,12 @@ func TestReserveOnlyMakesRoom(t *testing.T) {
 			orders++
 		}
 	}
-	if z.Clicks != clicks || z.Orders != orders || z.Visitors == 0 || z.Identified == 0 || z.Contacts == 0 || z.Facts < orders || z.ClickIDBytes < clicks {
+	if plain.State().Clicks() != clicks || z.Orders != orders || z.Visitors == 0 || z.Identified == 0 || z.Contacts == 0 || z.Facts < orders || z.ClickIDBytes < clicks {
 		t.Fatalf("sizes %+v for %d clicks and %d orders", z, clicks, orders)
 	}
 
-	absurd := Sizes{Clicks: -1, ClickIDBytes: 1 << 62, Visitors: -3, Orders: -1 << 40}
-	for name, hint := range map[string]Sizes{"exact": z, "too small": {Clicks: 1, Visitors: 1, Orders: 1}, "absurd": absurd} {
+	absurd := Sizes{ClickIDBytes: 1 << 62, Visitors: -3, Orders: -1 << 40}
+	for name, hint := range map[string]Sizes{"exact": z, "too small": {ClickIDBytes: 1, Visitors: 1, Orders: 1}, "absurd": absurd} {
 		e := NewEngine(nil)
 		e.Reserve(hint)
 		if name == "exact" && cap(e.state.clicks.ids) < z.ClickIDBytes {

@@ -235,8 +235,7 @@ func (s *State) EachShare(fn func(ShareNet)) {
 // that saves is about what a table large from its first insert costs in
 // cache misses: BenchmarkFold reports both.
 type Sizes struct {
-	Clicks        int // clicks held
-	ClickIDBytes  int // bytes of their ids
+	ClickIDBytes  int // bytes of the click ids held
 	Visitors      int // visitors with clicks
 	ClickContacts int // contacts carried by clicks
 	Identified    int // visitors identified as a contact
@@ -248,8 +247,8 @@ type Sizes struct {
 // Sizes counts what the state holds.
 func (s *State) Sizes() Sizes {
 	return Sizes{
-		Clicks: s.clicks.at.len(), ClickIDBytes: len(s.clicks.ids),
-		Visitors: s.clicks.lastByVisitor.Len(), ClickContacts: len(s.clicks.byContact),
+		ClickIDBytes: len(s.clicks.ids),
+		Visitors:     s.clicks.lastByVisitor.Len(), ClickContacts: len(s.clicks.byContact),
 		Identified: s.ids.contactOf.Len(), Contacts: s.ids.visitorsOf.Len(),
 		Orders: s.orders.len(), Facts: s.facts.Len(),
 	}
@@ -298,5 +297,5 @@ func DecodeSizes(r *snapshot.Decoder) Sizes {
 }
 
 func (z *Sizes) fields() []*int {
-	return []*int{&z.Clicks, &z.ClickIDBytes, &z.Visitors, &z.ClickContacts, &z.Identified, &z.Contacts, &z.Orders, &z.Facts}
+	return []*int{&z.ClickIDBytes, &z.Visitors, &z.ClickContacts, &z.Identified, &z.Contacts, &z.Orders, &z.Facts}
 }

@@ -21,7 +21,7 @@ import (
 // and its engine.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 4
+	writerSnapshotVersion = 5
 )
 
 // ErrApplyingReplay: the ledger ends in the first parts of a replay's

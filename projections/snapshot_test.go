@@ -194,7 +194,7 @@ func TestTheSnapshotCarriesTheEngineSizes(t *testing.T) {
 	ctx := context.Background()
 	l, w, path := snapshotAfter(t, seedFacts(t))
 	want := w.Sizes()
-	if want.Clicks == 0 || want.Orders == 0 || want.Visitors == 0 {
+	if want.ClickIDBytes == 0 || want.Orders == 0 || want.Visitors == 0 {
 		t.Fatalf("the seed's engine holds %+v", want)
 	}
 	loaded, reason, err := LoadLedgerView(ctx, l.ledger, path)
