@@ -153,16 +153,30 @@ type Record struct {
 	ID   string
 	Type string
 	Data []byte
+	// Entry and Attribution are what Data encodes, when the record was
+	// made from one (Output.Records) rather than read back: a reader in
+	// the same process takes them instead of decoding Data again.
+	Entry       *Entry
+	Attribution *Attribution
 }
 
-// Records encodes the output as ledger-log records in a fixed order.
+// Records encodes the output as ledger-log records in a fixed order. The
+// records' Data share one buffer, each capped at its own end.
 func (o Output) Records() []Record {
-	var out []Record
-	for _, a := range o.Attributions {
-		out = append(out, Record{ID: "attribution:" + a.OrderID + ":" + a.Fact, Type: TypeOrderAttributed, Data: mustJSON(a)})
+	out := make([]Record, 0, len(o.Attributions)+len(o.Entries)+len(o.Refusals)+len(o.Policies))
+	buf := make([]byte, 0, 2048*len(o.Attributions)+512*len(o.Entries))
+	encoded := func(start int) []byte { return buf[start:len(buf):len(buf)] }
+	for i := range o.Attributions {
+		a := &o.Attributions[i]
+		start := len(buf)
+		buf = appendAttribution(buf, a)
+		out = append(out, Record{ID: "attribution:" + a.OrderID + ":" + a.Fact, Type: TypeOrderAttributed, Data: encoded(start), Attribution: a})
 	}
-	for _, e := range o.Entries {
-		out = append(out, Record{ID: e.EntryID, Type: e.Type(), Data: mustJSON(e)})
+	for i := range o.Entries {
+		e := &o.Entries[i]
+		start := len(buf)
+		buf = appendEntry(buf, e)
+		out = append(out, Record{ID: e.EntryID, Type: e.Type(), Data: encoded(start), Entry: e})
 	}
 	for _, r := range o.Refusals {
 		out = append(out, Record{ID: "refusal:" + r.Fact, Type: TypeFactRefused, Data: mustJSON(r)})

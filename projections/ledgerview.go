@@ -144,7 +144,12 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 	switch r.Type {
 	case ledger.TypeCommissionAccrued, ledger.TypeCommissionReversed, ledger.TypeCommissionAdjusted, ledger.TypePayoutPaid:
 		var e ledger.Entry
-		if err = json.Unmarshal(r.Data, &e); err == nil {
+		if r.Entry != nil {
+			e = *r.Entry
+		} else {
+			err = json.Unmarshal(r.Data, &e)
+		}
+		if err == nil {
 			if p := l.held(e.ReplayID); p != nil {
 				p.entries = append(p.entries, e)
 			} else {
@@ -156,7 +161,9 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 			break // a lean view keeps no explanations: entries alone are held
 		}
 		var order, replayID string
-		if order, err = orderIDOf(r.Data); err == nil {
+		if a := r.Attribution; a != nil {
+			order, replayID = a.OrderID, a.ReplayID
+		} else if order, err = orderIDOf(r.Data); err == nil {
 			replayID, err = replayIDOf(r.Data)
 		}
 		if err != nil {

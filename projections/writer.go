@@ -173,13 +173,28 @@ func Restate(ctx context.Context, facts store.Log, r ledger.ReplayApplied, timel
 
 // CatchUp folds every fact not yet folded and appends the output, fenced by
 // the ledger head, then records how far it got. It returns ErrLedgerMoved if
-// another writer appended.
+// another writer appended. Its ledger commits span fact commits, up to the
+// commit bounds, and each is appended while the facts after it are folded.
 func (w *Writer) CatchUp(ctx context.Context) error {
-	err := ReadFactsAhead(ctx, w.facts, w.next.pos, 0, func(fc FactCommit) error { return w.Apply(ctx, fc) })
-	if err != nil {
+	if err := w.FoldThrough(ctx, 0); err != nil {
 		return err
 	}
 	return w.Checkpoint(ctx)
+}
+
+// FoldThrough folds the facts from the writer's cursor through fact-log
+// position last (0: all there are) and appends their output, as CatchUp
+// does but for the checkpoint at the end.
+func (w *Writer) FoldThrough(ctx context.Context, last store.Position) error {
+	if last != 0 && last < w.next.pos {
+		return nil
+	}
+	b := w.batch(ctx)
+	err := ReadFactsAhead(ctx, w.facts, w.next.pos, last, b.fold)
+	if closeErr := b.close(); err == nil {
+		err = closeErr
+	}
+	return err
 }
 
 // Checkpoint appends a commit holding only a checkpoint when facts were
@@ -207,51 +222,99 @@ func (w *Writer) Apply(ctx context.Context, fc FactCommit) error {
 // their output in as few ledger commits as the commit bounds allow: a
 // follower that fell behind (a burst, a slow fsync) catches up in one
 // append instead of one per position. Positions already folded are
-// skipped; a gap is an error.
+// skipped; a gap is an error. It returns once all of it is appended.
 func (w *Writer) ApplyRun(ctx context.Context, run []FactCommit) error {
-	var pending []ledger.Record
-	pendingBytes := 0
-	var at ledger.Checkpoint
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		err := w.appendRecords(ctx, at, pending)
-		pending, pendingBytes = pending[:0], 0
-		return err
-	}
-	next := w.next
+	b := w.batch(ctx)
 	for _, fc := range run {
-		if fc.Position < next.pos {
-			continue
+		if err := b.fold(fc); err != nil {
+			b.wait() //nolint:errcheck // the fold's error is the one to report
+			return err
 		}
-		if fc.Position > next.pos {
-			if err := flush(); err != nil {
+	}
+	return b.close()
+}
+
+// A writeBatch gathers the records of consecutive fact-log positions into
+// ledger commits, and appends each commit while the facts after it are
+// folded: at most one append is in flight, so the fencing head is always
+// known, and the fold does not wait on an fsync it does not depend on. The
+// writer is not to be used otherwise until close.
+type writeBatch struct {
+	w        *Writer
+	ctx      context.Context
+	pending  []ledger.Record
+	bytes    int
+	at       ledger.Checkpoint
+	inFlight chan error // the append in flight, or nil
+}
+
+func (w *Writer) batch(ctx context.Context) *writeBatch { return &writeBatch{w: w, ctx: ctx} }
+
+// fold folds one fact-log position, starting a ledger commit's append
+// whenever the pending records reach the commit bounds.
+func (b *writeBatch) fold(fc FactCommit) error {
+	w := b.w
+	next := w.next
+	switch {
+	case fc.Position < next.pos:
+		return nil
+	case fc.Position > next.pos:
+		if err := b.close(); err != nil {
+			return err
+		}
+		return fmt.Errorf("ledger writer: fact position %d handed over before %d", fc.Position, next.pos)
+	}
+	for i := next.index; i < len(fc.Facts); i++ {
+		out := w.engine.Apply(fc.Facts[i], fc.Raw[i])
+		b.at = ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
+		for _, r := range out.Records() {
+			b.pending = append(b.pending, r)
+			b.bytes += len(r.Data) + len(r.ID) + len(r.Type)
+		}
+		if len(b.pending) >= commitRecordsMax || b.bytes >= commitBytesMax {
+			if err := b.flush(); err != nil {
 				return err
 			}
-			w.next = next
-			return fmt.Errorf("ledger writer: fact position %d handed over before %d", fc.Position, next.pos)
 		}
-		for i := next.index; i < len(fc.Facts); i++ {
-			out := w.engine.Apply(fc.Facts[i], fc.Raw[i])
-			at = ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
-			for _, r := range out.Records() {
-				pending = append(pending, r)
-				pendingBytes += len(r.Data) + len(r.ID) + len(r.Type)
-			}
-			if len(pending) >= commitRecordsMax || pendingBytes >= commitBytesMax {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		next = cursor{pos: fc.Position + 1}
 	}
-	if err := flush(); err != nil {
+	w.next = cursor{pos: fc.Position + 1}
+	return nil
+}
+
+// flush starts the append of the pending records, once the one before
+// has succeeded.
+func (b *writeBatch) flush() error {
+	if len(b.pending) == 0 {
+		return nil
+	}
+	if err := b.wait(); err != nil {
 		return err
 	}
-	w.next = next
+	records, at := b.pending, b.at
+	b.pending, b.bytes = nil, 0 // the append owns those now
+	done := make(chan error, 1)
+	go func() { done <- b.w.appendRecords(b.ctx, at, records) }()
+	b.inFlight = done
 	return nil
+}
+
+// wait waits for the append in flight, if any.
+func (b *writeBatch) wait() error {
+	if b.inFlight == nil {
+		return nil
+	}
+	err := <-b.inFlight
+	b.inFlight = nil
+	return err
+}
+
+// close appends what is pending and waits until every append is done.
+func (b *writeBatch) close() error {
+	err := b.flush()
+	if waitErr := b.wait(); err == nil {
+		err = waitErr
+	}
+	return err
 }
 
 // appendRecords writes one ledger commit: the checkpoint, then the records.
@@ -277,8 +340,11 @@ func (w *Writer) appendRecords(ctx context.Context, at ledger.Checkpoint, record
 	w.ledgerHead = res.Position
 	w.checkpointed = store.Position(at.FactsThrough)
 	if w.sink != nil {
-		for _, e := range c.Events {
-			if err := w.sink.ApplyLedger(res.Position, recordOf(e)); err != nil {
+		if err := w.sink.ApplyLedger(res.Position, recordOf(c.Events[0])); err != nil {
+			return err
+		}
+		for _, r := range records { // as appended, with what they encode
+			if err := w.sink.ApplyLedger(res.Position, r); err != nil {
 				return err
 			}
 		}

@@ -225,7 +225,7 @@ func (l *live) catchUpFromLog(ctx context.Context, upTo store.Position) error {
 	if w == nil || w.Next() >= upTo {
 		return nil
 	}
-	err := projections.ReadFacts(ctx, l.facts, w.Next(), upTo-1, func(fc projections.FactCommit) error { return w.Apply(ctx, fc) })
+	err := w.FoldThrough(ctx, upTo-1)
 	l.ownHead.Store(w.LedgerHead())
 	l.factsFolded.Store(w.FactsFolded())
 	if w.FactsFolded() >= l.startHead {
@@ -512,8 +512,7 @@ func (l *live) openWriter(ctx context.Context, upTo store.Position) error {
 		return err
 	}
 	if w.Next() < upTo {
-		err := projections.ReadFacts(ctx, l.facts, w.Next(), upTo-1, func(fc projections.FactCommit) error { return w.Apply(ctx, fc) })
-		if err != nil {
+		if err := w.FoldThrough(ctx, upTo-1); err != nil {
 			return err
 		}
 	}
