@@ -246,3 +246,55 @@ func TestAdoptReplayIsARebuild(t *testing.T) {
 		t.Fatalf("adopt past another writer's commit = %v, want refused", err)
 	}
 }
+
+// TestCatchUpSpansFactCommits: catching up over many small fact commits
+// writes ledger commits up to the commit bounds, not one per fact commit,
+// and the view the writer fed is the ledger log's.
+func TestCatchUpSpansFactCommits(t *testing.T) {
+	ctx := context.Background()
+	l := newLogs(t)
+	catalog := []events.Fact{
+		fact(t, "p", events.TypePartnerRegistered, `{"partner_id":"maria","name":"Maria"}`),
+		fact(t, "g", events.TypeProgramDefined, `{"program_id":"scm","name":"SCM","priority":1,"default_rate":"10%"}`),
+		fact(t, "e", events.TypePartnerEnrolled, `{"partner_id":"maria","program_id":"scm"}`),
+		fact(t, "r", events.TypeReferralAssigned, `{"contact_id":"katie","partner_id":"maria"}`),
+	}
+	if _, err := l.in.Submit(ctx, catalog); err != nil {
+		t.Fatal(err)
+	}
+	const commits, perCommit = 100, 10
+	for c := 0; c < commits; c++ {
+		var orders []events.Fact
+		for i := 0; i < perCommit; i++ {
+			id := fmt.Sprintf("o%d-%d", c, i)
+			orders = append(orders, fact(t, id, events.TypeOrderPlaced, fmt.Sprintf(
+				`{"order_id":%q,"contact_id":"katie","currency":"USD","lines":[{"line_id":"a","product_id":"x","quantity":1,"amount":"10.00"}]}`, id)))
+		}
+		if _, err := l.in.Submit(ctx, orders); err != nil {
+			t.Fatal(err)
+		}
+	}
+	view := NewLedger(l.ledger)
+	w, err := OpenWriter(ctx, l.facts, l.ledger, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// 1000 orders x (an explanation and an entry) = 2000 records, about
+	// 1.5 MB: a few ledger commits (the byte bound cuts), not 100.
+	if head, _ := l.ledger.Head(ctx); head > 5 {
+		t.Errorf("%d ledger commits for %d fact commits: catch-up did not gather them", head, commits+1)
+	}
+	read, err := LoadLedger(ctx, l.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(view.Entries()) != commits*perCommit || !reflect.DeepEqual(read.Entries(), view.Entries()) {
+		t.Fatalf("the writer's view holds %d entries, the log %d: want %d, the same", len(view.Entries()), len(read.Entries()), commits*perCommit)
+	}
+	if !view.Covers(commits+1) || !read.Covers(commits+1) {
+		t.Error("the ledger does not say it covers the fact log")
+	}
+}
