@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -64,14 +65,7 @@ func TestImportMixedLinesKeepsEveryValidOne(t *testing.T) {
 	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := cli(t, "import", file, "--data", data, "--format", "json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	var rep importReport
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := importJSON(t, file, data)
 	if rep.Accepted != 3 || rep.Rejected != 5 || rep.Duplicate != 0 {
 		t.Fatalf("report %+v, want 3 accepted and 5 rejected", rep)
 	}
@@ -85,6 +79,59 @@ func TestImportMixedLinesKeepsEveryValidOne(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("lines not reported: %v", want)
 	}
+}
+
+// TestImportManyBatchesReportsInLineOrder: an import of several batches
+// (read, decoded and appended at once) counts every line and reports each
+// rejection, whether the decoder or the ingester made it, at its own line
+// and in line order; a key repeated batches later is still a conflict.
+func TestImportManyBatchesReportsInLineOrder(t *testing.T) {
+	data := t.TempDir()
+	var lines []string
+	wantBad := map[int]string{}
+	for n := 1; n <= 3500; n++ {
+		id := strconv.Itoa(n)
+		switch {
+		case n%997 == 0:
+			lines = append(lines, `{"specversion":"1.0","id":"`+id+`"`)
+			wantBad[n] = "malformed JSON"
+		case n == 990 || n == 3001: // the key of line 1, with another payload
+			lines = append(lines, `{"specversion":"1.0","id":"1","source":"forms","type":"contact.identified","time":"2017-03-02T10:00:00Z","data":{"visitor_id":"v1","contact_id":"OTHER"}}`)
+			wantBad[n] = "different payload"
+		default:
+			lines = append(lines, `{"specversion":"1.0","id":"`+id+`","source":"forms","type":"contact.identified","time":"2017-03-02T10:00:00Z","data":{"visitor_id":"v`+id+`","contact_id":"c"}}`)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "many.jsonl")
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := importJSON(t, file, data)
+	if rep.Accepted != 3500-len(wantBad) || rep.Rejected != len(wantBad) || rep.Duplicate != 0 {
+		t.Fatalf("accepted %d, duplicate %d, rejected %d; want %d, 0, %d", rep.Accepted, rep.Duplicate, rep.Rejected, 3500-len(wantBad), len(wantBad))
+	}
+	for i, r := range rep.Rejections {
+		if i > 0 && r.Line <= rep.Rejections[i-1].Line {
+			t.Errorf("rejection of line %d reported after line %d", r.Line, rep.Rejections[i-1].Line)
+		}
+		if !strings.Contains(r.Reason, wantBad[r.Line]) || wantBad[r.Line] == "" {
+			t.Errorf("line %d rejected with %q, want %q", r.Line, r.Reason, wantBad[r.Line])
+		}
+	}
+}
+
+// importJSON imports file into the data folder and returns the report.
+func importJSON(t *testing.T, file, data string) importReport {
+	t.Helper()
+	code, out, errOut := cli(t, "import", file, "--data", data, "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep importReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 func TestUsageErrorsExitTwo(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -73,18 +75,143 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 	return writeImportReport(env.stdout, out, rep)
 }
 
-// importLines reads JSON lines, decodes each, and submits them in batches.
+// importLines reads JSON lines, decodes each, and submits them in batches
+// of ingest.MaxBatch lines. The stages overlap: while one batch is being
+// appended, the lines after it are read and decoded, by as many decoders
+// as there are cores; batches are submitted in order, one at a time (the
+// idempotency of a key decides by log order), and rejections are reported
+// in line order.
 func importLines(ctx context.Context, env *environment, in *ingest.Ingester, r io.Reader) (*importReport, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	rep := &importReport{Rejections: []rejection{}}
 	progress := newProgress(env, "import", 0)
 	defer progress.done()
-	var batch []events.Fact
-	var batchLines []int
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+
+	decode := make(chan *importChunk, importChunksAhead)
+	ordered := make(chan *importChunk, importChunksAhead)
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		go func() {
+			for c := range decode {
+				c.decode()
+			}
+		}()
+	}
+	submitted := make(chan error, 1)
+	go func() {
+		var err error
+		for c := range ordered {
+			if err == nil {
+				err = c.submit(ctx, in, rep)
+				if err != nil {
+					cancel() // stops the reading
+				}
+			}
 		}
-		outcomes, err := in.Submit(ctx, batch)
+		submitted <- err
+	}()
+
+	c := newImportChunk()
+	send := func() error {
+		select {
+		case ordered <- c: // first: the submitter waits on it in order
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		decode <- c // a decoder is always free soon: chunks ahead are bounded by ordered
+		c = newImportChunk()
+		return nil
+	}
+	err := readLines(r, events.MaxEventBytes, func(n int, line []byte, tooLong bool) error {
+		progress.add(1)
+		switch {
+		case tooLong:
+			c.tooLong = append(c.tooLong, n)
+		case len(bytes.TrimSpace(line)) == 0:
+			progress.add(-1)
+			return nil
+		default:
+			c.add(n, line)
+			if len(c.lines) == ingest.MaxBatch {
+				return send()
+			}
+		}
+		return ctx.Err()
+	})
+	if err == nil {
+		err = send()
+	}
+	close(ordered)
+	close(decode)
+	if subErr := <-submitted; subErr != nil {
+		return nil, subErr // the cause of a cancelled read too
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// importChunksAhead bounds the batches read ahead of the one being
+// appended (each holds up to ingest.MaxBatch lines).
+const importChunksAhead = 4
+
+// importChunk is a batch of import lines on its way from the reader,
+// through a decoder, to the ingester.
+type importChunk struct {
+	raw     []byte // the lines, back to back
+	ends    []int  // where each line ends in raw
+	lines   []int  // each line's number
+	tooLong []int  // numbers of lines too long to read
+	// Set by decode, which closes decoded.
+	facts     []events.Fact
+	factLines []int
+	rejected  []lineError
+	decoded   chan struct{}
+}
+
+type lineError struct {
+	line int
+	err  error
+}
+
+func newImportChunk() *importChunk { return &importChunk{decoded: make(chan struct{})} }
+
+// add copies a line in (the reader reuses its buffer).
+func (c *importChunk) add(n int, line []byte) {
+	c.raw = append(c.raw, line...)
+	c.ends = append(c.ends, len(c.raw))
+	c.lines = append(c.lines, n)
+}
+
+func (c *importChunk) decode() {
+	defer close(c.decoded)
+	for _, n := range c.tooLong {
+		c.rejected = append(c.rejected, lineError{n, &events.FieldError{Field: "(event)", Rule: fmt.Sprintf("line is longer than the %d bytes an event may take", events.MaxEventBytes)}})
+	}
+	start := 0
+	for i, end := range c.ends {
+		fact, err := events.Decode(c.raw[start:end])
+		start = end
+		if err != nil {
+			c.rejected = append(c.rejected, lineError{c.lines[i], err})
+			continue
+		}
+		c.facts = append(c.facts, fact)
+		c.factLines = append(c.factLines, c.lines[i])
+	}
+}
+
+// submit appends the chunk's facts once decoded, and reports its lines:
+// counts, and rejections in line order.
+func (c *importChunk) submit(ctx context.Context, in *ingest.Ingester, rep *importReport) error {
+	select {
+	case <-c.decoded:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if len(c.facts) > 0 {
+		outcomes, err := in.Submit(ctx, c.facts)
 		if err != nil {
 			return err
 		}
@@ -95,41 +222,15 @@ func importLines(ctx context.Context, env *environment, in *ingest.Ingester, r i
 			case ingest.Duplicate:
 				rep.Duplicate++
 			default:
-				rep.reject(batchLines[i], o.Err)
+				c.rejected = append(c.rejected, lineError{c.factLines[i], o.Err})
 			}
 		}
-		batch, batchLines = batch[:0], batchLines[:0]
-		return nil
 	}
-	err := readLines(r, events.MaxEventBytes, func(n int, line []byte, tooLong bool) error {
-		progress.add(1)
-		switch {
-		case tooLong:
-			rep.reject(n, &events.FieldError{Field: "(event)", Rule: fmt.Sprintf("line is longer than the %d bytes an event may take", events.MaxEventBytes)})
-			return nil
-		case len(bytes.TrimSpace(line)) == 0:
-			progress.add(-1)
-			return nil
-		}
-		fact, err := events.Decode(line)
-		if err != nil {
-			rep.reject(n, err)
-			return nil
-		}
-		batch = append(batch, fact)
-		batchLines = append(batchLines, n)
-		if len(batch) == ingest.MaxBatch {
-			return flush()
-		}
-		return ctx.Err()
-	})
-	if err != nil {
-		return nil, err
+	slices.SortFunc(c.rejected, func(a, b lineError) int { return a.line - b.line })
+	for _, r := range c.rejected {
+		rep.reject(r.line, r.err)
 	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	return rep, nil
+	return nil
 }
 
 func (r *importReport) reject(line int, err error) {
