@@ -45,6 +45,14 @@ func Decode(raw []byte) (Fact, error) {
 	if len(raw) > MaxEventBytes {
 		return Fact{}, &FieldError{Field: "(event)", Rule: fmt.Sprintf("is %d bytes, more than the %d allowed", len(raw), MaxEventBytes)}
 	}
+	if env, ok := scanEnvelope(raw); ok {
+		if f, err := DecodeEnvelope(env); err == nil {
+			return f, nil
+		}
+		// An invalid event: encoding/json's path names what is wrong as
+		// it always has (the data's syntax, say, at its offset in the
+		// whole document).
+	}
 	var env Envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return Fact{}, jsonError("", err)
