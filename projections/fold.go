@@ -70,6 +70,16 @@ func readFacts(ctx context.Context, log store.Log, from, until store.Position, f
 	return flush()
 }
 
+type progressKey struct{}
+
+// WithProgress returns a context under which ReadFactsAhead reports to fn
+// the facts of every commit its consumer took: the long folds (a writer's
+// rebuild and catch-up, a restatement) can then show how far they are on a
+// terminal. fn runs on the consumer's goroutine.
+func WithProgress(ctx context.Context, fn func(facts int)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
 // aheadCommits bounds how far ReadFactsAhead reads before its consumer.
 const aheadCommits = 8
 
@@ -100,10 +110,13 @@ func ReadFactsAhead(ctx context.Context, log store.Log, from, until store.Positi
 		})
 	}()
 	var fnErr error
+	progress, _ := ctx.Value(progressKey{}).(func(int))
 	for fc := range ahead {
 		if fnErr == nil {
 			if fnErr = fn(fc); fnErr != nil {
 				cancel()
+			} else if progress != nil {
+				progress(len(fc.Facts))
 			}
 		}
 		clear(fc.Facts)

@@ -60,3 +60,23 @@ func TestReadFactsAheadReusesOnlyWhatFnIsDoneWith(t *testing.T) {
 		t.Errorf("%d commits were decoded into %d arrays: none was used again", len(got), arrays)
 	}
 }
+
+// TestWithProgressCountsTheFoldedFacts: a writer opened and caught up
+// under WithProgress reports every fact it folded, once.
+func TestWithProgressCountsTheFoldedFacts(t *testing.T) {
+	l := newLogs(t)
+	all := seedFacts(t)
+	l.submit(t, all)
+	reported := 0
+	ctx := WithProgress(context.Background(), func(facts int) { reported += facts })
+	w, err := OpenWriter(ctx, l.facts, l.ledger, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if reported != len(all) {
+		t.Fatalf("progress reported %d facts, want the %d folded", reported, len(all))
+	}
+}

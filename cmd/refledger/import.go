@@ -294,7 +294,9 @@ func writeImportReport(w io.Writer, f format, rep *importReport) error {
 }
 
 // progress prints a running count (and an ETA when the total is known) on a
-// terminal, at most a few times a second. Off a terminal it prints nothing.
+// terminal, at most a few times a second, once the job has run for
+// progressQuiet (a short job prints nothing). Off a terminal it prints
+// nothing.
 type progress struct {
 	env   *environment
 	what  string
@@ -302,10 +304,13 @@ type progress struct {
 	n     int64
 	start time.Time
 	last  time.Time
+	now   func() time.Time
 }
 
+const progressQuiet = time.Second
+
 func newProgress(env *environment, what string, total int64) *progress {
-	return &progress{env: env, what: what, total: total, start: time.Now()}
+	return &progress{env: env, what: what, total: total, start: time.Now(), now: time.Now}
 }
 
 func (p *progress) add(n int64) {
@@ -313,8 +318,8 @@ func (p *progress) add(n int64) {
 	if !p.env.terminal {
 		return
 	}
-	now := time.Now()
-	if now.Sub(p.last) < 200*time.Millisecond {
+	now := p.now()
+	if now.Sub(p.start) < progressQuiet || now.Sub(p.last) < 200*time.Millisecond {
 		return
 	}
 	p.last = now
@@ -329,6 +334,6 @@ func (p *progress) add(n int64) {
 
 func (p *progress) done() {
 	if p.env.terminal && !p.last.IsZero() {
-		fmt.Fprintf(p.env.stderr, "\r%s: %d in %s\n", p.what, p.n, time.Since(p.start).Round(time.Millisecond))
+		fmt.Fprintf(p.env.stderr, "\r%s: %d in %s\n", p.what, p.n, p.now().Sub(p.start).Round(time.Millisecond))
 	}
 }

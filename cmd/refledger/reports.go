@@ -20,6 +20,12 @@ import (
 // and no service owns the data folder (a service keeps its own snapshot),
 // it saves the snapshot for the next command.
 func catchUpLedger(ctx context.Context, env *environment, sf *storeFlags, facts, ledgerLog store.Log) (*projections.Ledger, error) {
+	// Rebuilding the writer and deciding what an import brought can take
+	// a minute at ten million facts: say how far it is (on a terminal,
+	// and only once it has taken a moment).
+	p := newProgress(env, "ledger: facts folded", 0)
+	defer p.done()
+	ctx = projections.WithProgress(ctx, func(facts int) { p.add(int64(facts)) })
 	path := sf.writerSnapshot()
 	for attempt := 0; ; attempt++ {
 		w, view, reason, err := projections.ResumeWriter(ctx, facts, ledgerLog, path)
