@@ -129,7 +129,8 @@ func (s *Server) replayProgress(what string) replay.Progress {
 	}
 }
 
-// replayProgressEvery spaces a replay's progress lines in the log.
+// replayProgressEvery spaces the progress lines of a replay, and of the
+// ledger writer's rebuild, in the log.
 var replayProgressEvery = 10 * time.Second
 
 // replayTurn waits for the one what-if or apply that may run at a time.

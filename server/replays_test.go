@@ -51,8 +51,8 @@ func TestWhatIfsRunOneAtATime(t *testing.T) {
 	}
 }
 
-// TestLongWhatIfsLogTheirProgress: a what-if logs how far it has got (every
-// 10 s in service; every fact here).
+// TestLongWhatIfsLogTheirProgress: a what-if, and the writer's rebuild,
+// log how far they have got (every 10 s in service; every fact here).
 func TestLongWhatIfsLogTheirProgress(t *testing.T) {
 	defer func(every time.Duration) { replayProgressEvery = every }(replayProgressEvery)
 	replayProgressEvery = 0
@@ -79,6 +79,11 @@ func TestLongWhatIfsLogTheirProgress(t *testing.T) {
 	lines := logs.FilterMessage("what-if in progress").All()
 	if len(lines) == 0 || lines[0].ContextMap()["facts_done"] != uint64(1) {
 		t.Fatalf("progress lines: %+v", lines)
+	}
+	// So did the writer, opening on the fact log.
+	lines = logs.FilterMessage("ledger writer catching up").All()
+	if len(lines) == 0 || lines[len(lines)-1].ContextMap()["facts_folded"] != int64(1) {
+		t.Fatalf("writer progress lines: %+v", lines)
 	}
 }
 
