@@ -19,7 +19,7 @@ import (
 // disagree.
 func String(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plain[s[i]] {
 			q, _ := json.Marshal(s) // a string always encodes
 			return append(b, q...)
 		}
@@ -28,6 +28,18 @@ func String(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// plain holds the bytes that encoding/json writes as they are: printable
+// ASCII but for the quote, the backslash and the HTML-sensitive <, > and &.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = false
+	}
+	return t
+}()
 
 // Time appends t as time.Time's MarshalJSON does (RFC 3339 with the
 // nanoseconds it has).

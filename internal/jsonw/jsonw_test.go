@@ -40,3 +40,20 @@ func FuzzString(f *testing.F) {
 	f.Add("a<b>&\"c\"\\\x00\xff\u2028")
 	f.Fuzz(func(t *testing.T, s string) { same(t, String(nil, s), s) })
 }
+
+// BenchmarkString appends a typical id, beside encoding/json's Marshal of
+// the same string in the same run.
+func BenchmarkString(b *testing.B) {
+	s := "o-2017/line-1/t1/accrued/refund-0042"
+	b.Run("jsonw", func(b *testing.B) {
+		buf := make([]byte, 0, 64)
+		for i := 0; i < b.N; i++ {
+			buf = String(buf[:0], s)
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			_, _ = json.Marshal(s)
+		}
+	})
+}
