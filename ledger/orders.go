@@ -42,7 +42,8 @@ func (t *orderTable) add(o *order) {
 	t.index.FindOrAdd(o.id, digest(o.id), t.idAt, int32(len(t.list)-1))
 }
 
-// sorted lists the orders by id, as a snapshot writes them.
+// sorted lists the orders by id, for renderings that must not depend on
+// the order of placement.
 func (t *orderTable) sorted() []*order {
 	out := slices.Clone(t.list)
 	slices.SortFunc(out, func(a, b *order) int { return strings.Compare(a.id, b.id) })

@@ -55,6 +55,12 @@ func checkSnapshotResumes(t *testing.T, facts []events.Fact, cut int, tl *Timeli
 	if again := encodeEngine(t, restored); !bytes.Equal(again, data) {
 		t.Fatalf("cut %d: a restored engine snapshots to other bytes", cut)
 	}
+	// A restore keeps the orders as placed (EachShare walks them so).
+	for i, o := range straight.state.orders.list {
+		if got := restored.state.orders.list[i].id; got != o.id {
+			t.Fatalf("cut %d: order %d restored as %s, placed as %s", cut, i, got, o.id)
+		}
+	}
 	for i, f := range facts[cut:] {
 		want, got := records(straight.Apply(f, nil)), records(restored.Apply(f, nil))
 		if !bytes.Equal(got, want) {
