@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -36,12 +37,16 @@ type Ledger struct {
 	// ledger log; it is read from there when asked for, so the view holds
 	// a few bytes per order instead of the whole record.
 	attributions map[string]recordRef
-	source       store.Log // the ledger log, for explanations
-	applying     recordRef // the record ApplyLedger takes next
-	refusals     []ledger.Refusal
-	timeline     *ledger.Timeline // the live timeline, as the ledger recorded it
-	checkpoint   ledger.Checkpoint
-	head         store.Position
+	// explained lists the keys of attributions in the order their first
+	// explanation came, which the log fixes: a snapshot writes them so,
+	// with no sort of a million ids while the writer waits.
+	explained  []string
+	source     store.Log // the ledger log, for explanations
+	applying   recordRef // the record ApplyLedger takes next
+	refusals   []ledger.Refusal
+	timeline   *ledger.Timeline // the live timeline, as the ledger recorded it
+	checkpoint ledger.Checkpoint
+	head       store.Position
 	// foldSizes are the sizes of the writer's engine state at the snapshot
 	// the view was loaded from (zero without one): see FoldSizes.
 	foldSizes ledger.Sizes
@@ -172,7 +177,7 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 		if p := l.held(replayID); p != nil {
 			p.attributions[order] = at
 		} else {
-			l.attributions[order] = at
+			l.setAttribution(order, at)
 		}
 	case ledger.TypePolicyAdopted:
 		var pv ledger.PolicyVersion
@@ -216,9 +221,17 @@ func (l *Ledger) completeReplay(id string) {
 	for _, e := range p.entries {
 		l.addEntry(e)
 	}
-	for order, at := range p.attributions {
-		l.attributions[order] = at
+	for _, order := range slices.Sorted(maps.Keys(p.attributions)) { // a fixed order for explained
+		l.setAttribution(order, p.attributions[order])
 	}
+}
+
+// setAttribution notes where order's latest explanation is.
+func (l *Ledger) setAttribution(order string, at recordRef) {
+	if _, ok := l.attributions[order]; !ok {
+		l.explained = append(l.explained, order)
+	}
+	l.attributions[order] = at
 }
 
 // replayIDOf reads an explanation's replay id: only a replay's explanations

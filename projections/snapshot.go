@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"unsafe"
 
@@ -300,13 +299,8 @@ func (l *Ledger) encodeSnapshot(e *snapshot.Encoder) {
 		e.Time(en.Time)
 		e.Time(en.PayableAt)
 	}
-	orders := make([]string, 0, len(l.attributions))
-	for id := range l.attributions {
-		orders = append(orders, id)
-	}
-	slices.Sort(orders)
-	e.Uvarint(uint64(len(orders)))
-	for _, id := range orders {
+	e.Uvarint(uint64(len(l.explained)))
+	for _, id := range l.explained {
 		e.String(id)
 		e.Uvarint(l.attributions[id].pos)
 		e.Uvarint(uint64(l.attributions[id].index))
@@ -372,7 +366,7 @@ func decodeLedgerSnapshot(r *snapshot.Decoder, l *Ledger) (*Ledger, error) {
 	}
 	n = r.Count(2)
 	if !l.lean {
-		l.attributions = make(map[string]recordRef, n)
+		l.attributions, l.explained = make(map[string]recordRef, n), make([]string, 0, n)
 	}
 	for range n {
 		id := r.String()
@@ -383,7 +377,7 @@ func decodeLedgerSnapshot(r *snapshot.Decoder, l *Ledger) (*Ledger, error) {
 			r.Fail("explanation of %s at %d/%d is out of range", id, at.pos, idx)
 		}
 		if !l.lean {
-			l.attributions[id] = at
+			l.setAttribution(id, at)
 		}
 	}
 	l.refusals = make([]ledger.Refusal, r.Count(4))

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -98,6 +99,9 @@ func sameAsRebuilt(t *testing.T, l logs, w *Writer, view *Ledger) {
 	if view.Head() != freshView.Head() || !view.Timeline().SamePolicies(freshView.Timeline()) {
 		t.Fatalf("resumed view at ledger %d with timeline %+v; rebuilt at %d with %+v", view.Head(), view.Timeline().Versions(), freshView.Head(), freshView.Timeline().Versions())
 	}
+	if !slices.Equal(view.explained, freshView.explained) {
+		t.Fatalf("resumed view lists the explained orders as %v; rebuilt, %v", view.explained, freshView.explained)
+	}
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	if !reflect.DeepEqual(view.Balances(now), freshView.Balances(now)) || !reflect.DeepEqual(view.Refusals(), freshView.Refusals()) {
 		t.Fatal("resumed view balances or refusals differ from the rebuilt ones")
@@ -143,6 +147,25 @@ func snapshotAfter(t *testing.T, facts []events.Fact) (logs, *Writer, string) {
 		t.Fatal(err)
 	}
 	return l, w, path
+}
+
+// TestSnapshotKeepsTheExplainedOrder: the view's explained orders come
+// back from a snapshot in the order the log explained them, not sorted,
+// as a view rebuilt from the log lists them.
+func TestSnapshotKeepsTheExplainedOrder(t *testing.T) {
+	var facts []events.Fact
+	for _, id := range []string{"o-c", "o-a", "o-b"} {
+		facts = append(facts, fact(t, id, events.TypeOrderPlaced, `{"order_id":"`+id+`","currency":"USD","lines":[{"line_id":"l","product_id":"p","quantity":1,"amount":"10.00"}]}`))
+	}
+	l, _, path := snapshotAfter(t, facts)
+	resumed, view, reason, err := ResumeWriter(context.Background(), l.facts, l.ledger, path)
+	if err != nil || reason != nil {
+		t.Fatalf("resume: %v, %v", err, reason)
+	}
+	if want := []string{"o-c", "o-a", "o-b"}; !slices.Equal(view.explained, want) {
+		t.Fatalf("explained %v after a snapshot, want %v", view.explained, want)
+	}
+	sameAsRebuilt(t, l, resumed, view)
 }
 
 func TestResumeWriterFromASnapshot(t *testing.T) {
