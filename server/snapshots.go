@@ -16,7 +16,7 @@ import (
 // last one (and at least snapshotMinAge passed), or when any did and
 // snapshotMaxAge passed, and once more on the way out. Taking one pauses
 // the loop for a time that grows with its state (at ten million facts:
-// about 0.2 s to copy the ingest index, 4 s for the read models, 10 s for
+// about 0.2 s to copy the ingest index, 4 s for the read models, 5 s for
 // the ledger writer), so both ages are stretched to at least
 // snapshotPauseFactor times the last pause: a loop spends at most about 2%
 // of its time on snapshots.
