@@ -122,9 +122,17 @@ func sameAsRebuilt(t *testing.T, l logs, w *Writer, view *Ledger) {
 // feeding the view it returns.
 func decided(t testing.TB, facts []events.Fact) (logs, *Writer, *Ledger) {
 	t.Helper()
-	ctx := context.Background()
 	l := newLogs(t)
 	l.submit(t, facts)
+	w, view := l.decideAll(t)
+	return l, w, view
+}
+
+// decideAll opens a writer on the logs and has it decide every fact,
+// feeding the view it returns.
+func (l logs) decideAll(t testing.TB) (*Writer, *Ledger) {
+	t.Helper()
+	ctx := context.Background()
 	view := NewLedger(l.ledger)
 	w, err := OpenWriter(ctx, l.facts, l.ledger, view)
 	if err != nil {
@@ -133,7 +141,7 @@ func decided(t testing.TB, facts []events.Fact) (logs, *Writer, *Ledger) {
 	if err := w.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return l, w, view
+	return w, view
 }
 
 // snapshotAfter submits facts to new logs, has a writer decide them, and

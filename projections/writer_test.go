@@ -274,14 +274,7 @@ func TestCatchUpSpansFactCommits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	view := NewLedger(l.ledger)
-	w, err := OpenWriter(ctx, l.facts, l.ledger, view)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.CatchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, view := l.decideAll(t)
 	// 1000 orders x (an explanation and an entry) = 2000 records, about
 	// 1.5 MB: a few ledger commits (the byte bound cuts), not 100.
 	if head, _ := l.ledger.Head(ctx); head > 5 {
