@@ -23,6 +23,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -188,10 +189,13 @@ func checkInvariants(t testing.TB, facts []events.Fact) []byte {
 	return all.Bytes()
 }
 
-// commissionState renders the money-bearing state deterministically.
+// commissionState renders the money-bearing state deterministically, by
+// order id whatever the order of placement.
 func commissionState(s *State) string {
 	var b strings.Builder
-	for _, o := range s.orders.sorted() {
+	orders := slices.Clone(s.orders.list)
+	slices.SortFunc(orders, func(a, b *order) int { return strings.Compare(a.id, b.id) })
+	for _, o := range orders {
 		id := o.id
 		fmt.Fprintf(&b, "%s paid=%d refunds=%d payments=%d;", id, o.paid, len(o.refunds), len(o.payments))
 		for _, l := range o.lines {

@@ -1,11 +1,6 @@
 package ledger
 
-import (
-	"slices"
-	"strings"
-
-	"github.com/refledger/refledger/internal/digestmap"
-)
+import "github.com/refledger/refledger/internal/digestmap"
 
 // orderTable holds the orders by id, in the order they were placed, found
 // through a digestmap.Index of their ids.
@@ -40,12 +35,4 @@ func (t *orderTable) get(id string) (*order, bool) {
 func (t *orderTable) add(o *order) {
 	t.list = append(t.list, o)
 	t.index.FindOrAdd(o.id, digest(o.id), t.idAt, int32(len(t.list)-1))
-}
-
-// sorted lists the orders by id, for renderings that must not depend on
-// the order of placement.
-func (t *orderTable) sorted() []*order {
-	out := slices.Clone(t.list)
-	slices.SortFunc(out, func(a, b *order) int { return strings.Compare(a.id, b.id) })
-	return out
 }

@@ -509,14 +509,10 @@ func (l *live) openWriter(ctx context.Context, upTo store.Position) error {
 	}
 	// A rebuild from the logs folds them all (most of a minute at ten
 	// million facts): log how far it has got, as a long what-if does.
-	start := time.Now()
-	last, folded := start, 0
+	logged, folded := logProgress(l.log, "ledger writer catching up"), 0
 	ctx = projections.WithProgress(ctx, func(facts int) {
 		folded += facts
-		if now := time.Now(); now.Sub(last) >= replayProgressEvery {
-			last = now
-			l.log.Info("ledger writer catching up", zap.Int("facts_folded", folded), zap.Duration("elapsed", now.Sub(start).Round(time.Second)))
-		}
+		logged(zap.Int("facts_folded", folded))
 	})
 	w, view, err := l.resumeWriter(ctx)
 	if err != nil {

@@ -114,24 +114,31 @@ func (s *Server) keepReplay(res *replay.Result) {
 	s.replays[res.ReplayID] = res
 }
 
-// replayProgress logs how far a long replay has got, every
-// replayProgressEvery: a what-if of millions of facts takes most of a
-// minute, with the HTTP request waiting.
+// replayProgress logs how far a long replay has got: a what-if of millions
+// of facts takes most of a minute, with the HTTP request waiting.
 func (s *Server) replayProgress(what string) replay.Progress {
+	logged := logProgress(s.cfg.Log, what+" in progress")
+	return func(done, total store.Position) {
+		logged(zap.Uint64("facts_done", done), zap.Uint64("facts", total))
+	}
+}
+
+// logProgress returns a func that logs msg with the fields it is handed
+// and the time elapsed, at most every progressLogEvery: a long job (a
+// replay, the ledger writer's rebuild) says how far it has got.
+func logProgress(log *zap.Logger, msg string) func(fields ...zap.Field) {
 	start := time.Now()
 	last := start
-	return func(done, total store.Position) {
-		if now := time.Now(); now.Sub(last) >= replayProgressEvery {
+	return func(fields ...zap.Field) {
+		if now := time.Now(); now.Sub(last) >= progressLogEvery {
 			last = now
-			s.cfg.Log.Info(what+" in progress", zap.Uint64("facts_done", done), zap.Uint64("facts", total),
-				zap.Duration("elapsed", now.Sub(start).Round(time.Second)))
+			log.Info(msg, append(fields, zap.Duration("elapsed", now.Sub(start).Round(time.Second)))...)
 		}
 	}
 }
 
-// replayProgressEvery spaces the progress lines of a replay, and of the
-// ledger writer's rebuild, in the log.
-var replayProgressEvery = 10 * time.Second
+// progressLogEvery spaces the progress lines of a long job in the log.
+var progressLogEvery = 10 * time.Second
 
 // replayTurn waits for the one what-if or apply that may run at a time.
 func (s *Server) replayTurn(ctx context.Context) error {

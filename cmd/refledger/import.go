@@ -90,7 +90,7 @@ func importLines(ctx context.Context, env *environment, in *ingest.Ingester, r i
 
 	decode := make(chan *importChunk, importChunksAhead)
 	ordered := make(chan *importChunk, importChunksAhead)
-	for range max(1, runtime.GOMAXPROCS(0)) {
+	for range runtime.GOMAXPROCS(0) {
 		go func() {
 			for c := range decode {
 				c.decode()
