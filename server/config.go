@@ -71,6 +71,17 @@ type Config struct {
 	// Log receives the service's own events: each error once, where a
 	// background loop meets it.
 	Log *zap.Logger
+	// ProgressEvery spaces the progress lines a long job (a replay, the
+	// ledger writer's rebuild) logs; zero means every 10 s.
+	ProgressEvery time.Duration
+}
+
+// progressEvery is how far apart a long job's progress lines are.
+func (c *Config) progressEvery() time.Duration {
+	if c.ProgressEvery > 0 {
+		return c.ProgressEvery
+	}
+	return 10 * time.Second
 }
 
 func (c *Config) now() time.Time {

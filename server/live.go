@@ -52,11 +52,13 @@ type live struct {
 	// click history; only the follower uses it.
 	snapshots  snapshotter
 	readModels snapshotter
+
+	progressEvery time.Duration // spaces the progress lines of a rebuild
 }
 
-func newLive(facts, ledgerLog store.Log, log *zap.Logger, startHead store.Position) *live {
+func newLive(facts, ledgerLog store.Log, log *zap.Logger, startHead store.Position, progressEvery time.Duration) *live {
 	return &live{
-		facts: facts, ledgerLog: ledgerLog, log: log, startHead: startHead,
+		facts: facts, ledgerLog: ledgerLog, log: log, startHead: startHead, progressEvery: progressEvery,
 		catalog: projections.NewCatalog(), clicks: projections.NewClicks(), ledger: projections.NewLedger(ledgerLog),
 		moved: make(chan struct{}, 1), paused: make(chan pausedRun), commits: make(chan projections.FactCommit, commitQueue), followed: make(chan struct{}),
 	}
@@ -509,7 +511,7 @@ func (l *live) openWriter(ctx context.Context, upTo store.Position) error {
 	}
 	// A rebuild from the logs folds them all (most of a minute at ten
 	// million facts): log how far it has got, as a long what-if does.
-	logged, folded := logProgress(l.log, "ledger writer catching up"), 0
+	logged, folded := logProgress(l.log, "ledger writer catching up", l.progressEvery), 0
 	ctx = projections.WithProgress(ctx, func(facts int) {
 		folded += facts
 		logged(zap.Int("facts_folded", folded))

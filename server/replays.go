@@ -117,28 +117,25 @@ func (s *Server) keepReplay(res *replay.Result) {
 // replayProgress logs how far a long replay has got: a what-if of millions
 // of facts takes most of a minute, with the HTTP request waiting.
 func (s *Server) replayProgress(what string) replay.Progress {
-	logged := logProgress(s.cfg.Log, what+" in progress")
+	logged := logProgress(s.cfg.Log, what+" in progress", s.cfg.progressEvery())
 	return func(done, total store.Position) {
 		logged(zap.Uint64("facts_done", done), zap.Uint64("facts", total))
 	}
 }
 
 // logProgress returns a func that logs msg with the fields it is handed
-// and the time elapsed, at most every progressLogEvery: a long job (a
+// and the time elapsed, at most once every interval: a long job (a
 // replay, the ledger writer's rebuild) says how far it has got.
-func logProgress(log *zap.Logger, msg string) func(fields ...zap.Field) {
+func logProgress(log *zap.Logger, msg string, every time.Duration) func(fields ...zap.Field) {
 	start := time.Now()
 	last := start
 	return func(fields ...zap.Field) {
-		if now := time.Now(); now.Sub(last) >= progressLogEvery {
+		if now := time.Now(); now.Sub(last) >= every {
 			last = now
 			log.Info(msg, append(fields, zap.Duration("elapsed", now.Sub(start).Round(time.Second)))...)
 		}
 	}
 }
-
-// progressLogEvery spaces the progress lines of a long job in the log.
-var progressLogEvery = 10 * time.Second
 
 // replayTurn waits for the one what-if or apply that may run at a time.
 func (s *Server) replayTurn(ctx context.Context) error {

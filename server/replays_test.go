@@ -54,14 +54,12 @@ func TestWhatIfsRunOneAtATime(t *testing.T) {
 // TestLongWhatIfsLogTheirProgress: a what-if, and the writer's rebuild,
 // log how far they have got (every 10 s in service; every fact here).
 func TestLongWhatIfsLogTheirProgress(t *testing.T) {
-	defer func(every time.Duration) { progressLogEvery = every }(progressLogEvery)
-	progressLogEvery = 0
 	core, logs := observer.New(zap.InfoLevel)
 	order, err := events.Decode([]byte(`{"specversion":"1.0","id":"o","source":"t","type":"order.placed","time":"2024-01-01T00:00:00Z","data":{"order_id":"o","currency":"USD","lines":[{"line_id":"l1","product_id":"p","quantity":1,"amount":"10.00"}]}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := memoryServer(t, Config{Log: zap.New(core)}, order)
+	srv := memoryServer(t, Config{Log: zap.New(core), ProgressEvery: time.Nanosecond}, order)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go srv.Run(ctx)
