@@ -300,26 +300,30 @@ func (f CommissionFilter) match(e ledger.Entry) bool {
 // its own partner's entries (its share's net, and which of its entries the
 // partner's payouts cover), so a query by partner or order reads only the
 // entries of the partners concerned.
+//
+// A positive entry is reversed once what its share took back covers it
+// (takebacks come off a share's latest positive entries first), pending
+// until its payable time, paid once the partner's payouts cover what is
+// left of it (oldest payable first), and payable otherwise. A negative
+// entry is reversed, and an entry dated after now is pending.
 func (l *Ledger) Commissions(f CommissionFilter, now time.Time) []Commission {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	scope := l.scope(f)
-	paid := l.paidEntries(scope, now)
-	netByShare := map[shareID]int64{}
-	for _, i := range scope {
-		if e := &l.entries[i]; e.Kind != ledger.KindPaid && !e.Time.After(now) {
-			netByShare[shareOf(e)] += minorOf(e.Net, e.Currency)
-		}
-	}
+	open := l.openAmounts(scope, now)
+	paid := l.paidEntries(scope, open, now)
 	out := []Commission{}
 	for _, i := range scope {
 		e := l.entries[i]
 		if e.Kind == ledger.KindPaid || !f.match(e) {
 			continue
 		}
+		left, positive := open[i]
 		status := StatusPayable
 		switch {
-		case e.Kind == ledger.KindReversed || netByShare[shareOf(&e)] == 0:
+		case e.Time.After(now):
+			status = StatusPending // not in effect yet
+		case e.Kind == ledger.KindReversed || !positive || left == 0:
 			status = StatusReversed
 		case now.Before(e.PayableAt):
 			status = StatusPending
@@ -384,9 +388,52 @@ func minorOf(amount, currency string) int64 {
 	return n
 }
 
+// openAmounts is what is left at time now of each positive commission
+// entry among scope (by index), in minor units: a share's negative
+// entries (reversals, negative adjustments) take back from its latest
+// positive entries first, so the oldest, which payouts cover first, stay.
+// Entries after now, and entries that are not positive, are absent.
+func (l *Ledger) openAmounts(scope []int, now time.Time) map[int]int64 {
+	type share struct {
+		positive  []int // indexes, in log order
+		takenBack int64
+	}
+	shares := map[shareID]*share{}
+	open := map[int]int64{}
+	for _, i := range scope {
+		e := &l.entries[i]
+		if e.Kind == ledger.KindPaid || e.Time.After(now) {
+			continue
+		}
+		sh, ok := shares[shareOf(e)]
+		if !ok {
+			sh = &share{}
+			shares[shareOf(e)] = sh
+		}
+		switch net := minorOf(e.Net, e.Currency); {
+		case net > 0:
+			open[i] = net
+			sh.positive = append(sh.positive, i)
+		case net < 0:
+			sh.takenBack -= net
+		}
+	}
+	for _, sh := range shares {
+		for j := len(sh.positive) - 1; j >= 0 && sh.takenBack > 0; j-- {
+			i := sh.positive[j]
+			take := min(open[i], sh.takenBack)
+			open[i] -= take
+			sh.takenBack -= take
+		}
+	}
+	return open
+}
+
 // paidEntries marks the positive commission entries among scope that
-// payouts up to now cover, oldest payable first, per partner and currency.
-func (l *Ledger) paidEntries(scope []int, now time.Time) map[int]bool {
+// payouts up to now cover, oldest payable first, per partner and currency:
+// an entry is covered when what the payouts have left covers what is open
+// of it.
+func (l *Ledger) paidEntries(scope []int, open map[int]int64, now time.Time) map[int]bool {
 	type account struct{ partner, currency string }
 	paidTotal := map[account]int64{}
 	var idx []int
@@ -395,7 +442,7 @@ func (l *Ledger) paidEntries(scope []int, now time.Time) map[int]bool {
 		switch {
 		case e.Kind == ledger.KindPaid && !e.Time.After(now):
 			paidTotal[account{e.PartnerID, e.Currency}] += minorOf(e.Amount, e.Currency)
-		case e.Kind != ledger.KindPaid && !e.PayableAt.After(now) && minorOf(e.Net, e.Currency) > 0:
+		case open[i] > 0 && !e.PayableAt.After(now):
 			idx = append(idx, i)
 		}
 	}
@@ -404,7 +451,7 @@ func (l *Ledger) paidEntries(scope []int, now time.Time) map[int]bool {
 	for _, i := range idx {
 		e := &l.entries[i]
 		k := account{e.PartnerID, e.Currency}
-		if amt := minorOf(e.Net, e.Currency); paidTotal[k] >= amt {
+		if amt := open[i]; paidTotal[k] >= amt {
 			paidTotal[k] -= amt
 			out[i] = true
 		}

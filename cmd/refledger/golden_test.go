@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -41,6 +42,14 @@ func mustCLI(t *testing.T, args ...string) string {
 		t.Fatalf("refledger %s: exit %d: %s", strings.Join(args, " "), code, errOut)
 	}
 	return out
+}
+
+// cliJSON runs a command with --format json and decodes its answer into v.
+func cliJSON(t *testing.T, v any, args ...string) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(mustCLI(t, append(args, "--format", "json")...)), v); err != nil {
+		t.Fatalf("refledger %s: %v", strings.Join(args, " "), err)
+	}
 }
 
 // seededData imports the seed scenario into a fresh data folder.

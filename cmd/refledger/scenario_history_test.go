@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,9 +20,7 @@ func TestHistoryScenario(t *testing.T) {
 			Kind      string `json:"kind"`
 		} `json:"commissions"`
 	}
-	if err := json.Unmarshal([]byte(mustCLI(t, "report", "commissions", "--data", data, "--format", "json")), &report); err != nil {
-		t.Fatal(err)
-	}
+	cliJSON(t, &report, "report", "commissions", "--data", data)
 	got := map[string]string{}
 	for _, c := range report.Commissions {
 		got[c.OrderID] = strings.Join([]string{c.PartnerID, c.Source, c.ClickID, c.Amount, c.Kind}, " ")
@@ -55,9 +52,7 @@ func TestHistoryScenario(t *testing.T) {
 			Decision   string      `json:"decision"`
 			Candidates []candidate `json:"candidates"`
 		}
-		if err := json.Unmarshal([]byte(mustCLI(t, "explain", "--order", order, "--data", data, "--format", "json")), &ex); err != nil {
-			t.Fatal(err)
-		}
+		cliJSON(t, &ex, "explain", "--order", order, "--data", data)
 		return ex.Decision, ex.Candidates
 	}
 	decision, cands := explain("C")
