@@ -60,6 +60,22 @@ func Decode(raw []byte) (Fact, error) {
 	return DecodeEnvelope(env)
 }
 
+// Peek reads an event's idempotency key (source and id) and its time
+// without decoding or validating its data: an import orders a file's
+// events by time before it decodes them. ok is false when the JSON or the
+// time does not read, and then Decode rejects the event too.
+func Peek(raw []byte) (source, id string, at time.Time, ok bool) {
+	env, fast := scanEnvelope(raw)
+	if !fast && json.Unmarshal(raw, &env) != nil {
+		return "", "", time.Time{}, false
+	}
+	at, err := time.Parse(time.RFC3339Nano, env.Time)
+	if err != nil {
+		return "", "", time.Time{}, false
+	}
+	return env.Source, env.ID, at, true
+}
+
 // DecodeEnvelope validates an envelope that is already split from its JSON.
 func DecodeEnvelope(env Envelope) (Fact, error) {
 	var errs fieldErrs

@@ -122,6 +122,7 @@ func TestPolicyDefaultsAndHash(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"specversion":"1.0","ID":"e","Source":"s","type":"contact.identified","time":"2017-03-02T10:00:00+02:00","data":{"visitor_id":"v","contact_id":"c"}}`))
 	entries, _ := os.ReadDir(filepath.Join("testdata", "v1"))
 	for _, e := range entries {
 		raw, _ := os.ReadFile(filepath.Join("testdata", "v1", e.Name()))
@@ -130,6 +131,15 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"specversion":"1.0","id":"e","source":"s","type":"order.placed","time":"2017-03-02T10:00:00Z","data":{"lines":[{"amount":1e999}]}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		fact, err := Decode(raw)
+		// Peek reads what Decode reads of the key and the time, and fails
+		// only on what Decode rejects.
+		source, id, at, ok := Peek(raw)
+		if !ok && err == nil {
+			t.Fatalf("Peek fails on an event Decode takes: %s", raw)
+		}
+		if err == nil && (source != fact.Source || id != fact.ID || !at.Equal(fact.Time)) {
+			t.Fatalf("Peek = %q %q %s, Decode %q %q %s", source, id, at, fact.Source, fact.ID, fact.Time)
+		}
 		if err != nil {
 			if FirstField(err) == nil {
 				t.Fatalf("error without a field: %v", err)

@@ -123,15 +123,61 @@ func TestImportManyBatchesReportsInLineOrder(t *testing.T) {
 // importJSON imports file into the data folder and returns the report.
 func importJSON(t *testing.T, file, data string) importReport {
 	t.Helper()
-	code, out, errOut := cli(t, "import", file, "--data", data, "--format", "json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
 	var rep importReport
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+	cliJSON(t, &rep, "import", file, "--data", data)
+	return rep
+}
+
+// TestImportOrdersAFileByTime: a file's events are imported in the order
+// of their times, so a click listed after the order it came before still
+// earns it; a line that repeats an earlier key is judged against that line
+// (a conflict, a duplicate) wherever its own time would put it; and every
+// rejection is reported at its own line.
+func TestImportOrdersAFileByTime(t *testing.T) {
+	data := t.TempDir()
+	event := func(id, typ, at, data string) string {
+		return `{"specversion":"1.0","id":"` + id + `","source":"s","type":"` + typ + `","time":"` + at + `","data":` + data + `}`
+	}
+	order := event("o", "order.placed", "2020-01-05T00:00:00Z", `{"order_id":"o1","visitor_id":"v","currency":"USD","lines":[{"line_id":"l","product_id":"p","quantity":1,"amount":"100.00"}]}`)
+	lines := []string{
+		event("pol", "policy.changed", "2020-01-01T00:00:00Z", `{"tracking":"cookies-only","credit":"last","cookie_days":30,"referral_days":0,"program_binding":"partner-programs","self_referral":"allow","holding_days":0,"payout_basis":"upfront"}`),
+		order,
+		event("ann", "partner.registered", "2020-01-01T00:00:00Z", `{"partner_id":"ann","name":"Ann"}`),
+		event("prog", "program.defined", "2020-01-01T00:00:00Z", `{"program_id":"g","name":"G","priority":1,"default_rate":"10%"}`),
+		`{"specversion":"1.0","id":"broken"`,
+		event("enr", "partner.enrolled", "2020-01-01T00:00:00Z", `{"partner_id":"ann","program_id":"g"}`),
+		event("link", "link.created", "2020-01-01T00:00:00Z", `{"link_code":"ann-1","partner_id":"ann","landing_url":"https://shop.example/"}`),
+		"",
+		event("k", "click.recorded", "2020-01-03T00:00:00Z", `{"click_id":"k1","link_code":"ann-1","visitor_id":"v"}`),
+		event("o", "order.placed", "2019-12-01T00:00:00Z", `{"order_id":"o1","visitor_id":"v","currency":"USD","lines":[{"line_id":"l","product_id":"p","quantity":1,"amount":"1.00"}]}`),
+		`{"x":"` + strings.Repeat("y", 70<<10) + `"}`,
+		order,
+	}
+	file := filepath.Join(t.TempDir(), "unsorted.jsonl")
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return rep
+	rep := importJSON(t, file, data)
+	if rep.Accepted != 7 || rep.Duplicate != 1 || rep.Rejected != 3 {
+		t.Fatalf("report %+v, want 7 accepted, 1 duplicate and 3 rejected", rep)
+	}
+	want := []string{"5 malformed JSON", "10 different payload", "11 longer than"}
+	for i, r := range rep.Rejections {
+		if i >= len(want) || !strings.HasPrefix(want[i], strconv.Itoa(r.Line)+" ") || !strings.Contains(r.Reason, strings.SplitN(want[i], " ", 2)[1]) {
+			t.Errorf("rejection %d: line %d %q, want %s", i, r.Line, r.Reason, want)
+		}
+	}
+	var commissions struct {
+		Commissions []struct {
+			PartnerID string `json:"partner_id"`
+			ClickID   string `json:"click_id"`
+			Amount    string `json:"amount"`
+		} `json:"commissions"`
+	}
+	cliJSON(t, &commissions, "report", "commissions", "--order", "o1", "--data", data)
+	if c := commissions.Commissions; len(c) != 1 || c[0].PartnerID != "ann" || c[0].ClickID != "k1" || c[0].Amount != "10.00" {
+		t.Errorf("o1 earned %+v, want ann 10.00 through k1", c)
+	}
 }
 
 func TestUsageErrorsExitTwo(t *testing.T) {
