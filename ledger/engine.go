@@ -427,7 +427,6 @@ func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output
 		return Output{}, ""
 	}
 	last := o.paid == o.total
-	payableAt := f.Time.Add(time.Duration(o.policy.HoldingDays) * day).UnixNano()
 	var out Output
 	for i := range o.lines {
 		l := &o.lines[i]
@@ -444,7 +443,9 @@ func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output
 			if part <= 0 {
 				continue
 			}
-			if e, ok := s.accrue(o, l, sh, part, f.Time, payableAt, d.PaymentID); ok {
+			// Pending holding_days after the order (CONTRACT §2), not
+			// after the payment: a payment past that is payable at once.
+			if e, ok := s.accrue(o, l, sh, part, f.Time, o.payableAt, d.PaymentID); ok {
 				out.Entries = append(out.Entries, e)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/refledger/refledger/events"
 )
@@ -387,6 +388,32 @@ func TestOnPaymentBasis(t *testing.T) {
 	}
 	if strings.Join(accrued, ",") != "6.67,6.67,6.66" {
 		t.Errorf("accruals %v, want 6.67,6.67,6.66 (the last payment takes what is left)", accrued)
+	}
+}
+
+// On payment, a commission is still held holding_days after the order
+// (CONTRACT §2), whenever the payment that earns it comes: one paid before
+// then waits for it, one paid after it is payable at once.
+func TestOnPaymentHoldsFromTheOrder(t *testing.T) {
+	h := newHistory(t, `{"payout_basis":"on-payment","holding_days":30}`)
+	h.click("k1", "maria-scm", "v1", "2017-06-01T00:00:00Z")
+	h.order("o", "v1", "", "scm", "100.00", "2017-06-02T00:00:00Z")
+	early := h.add("payment.received", "2017-06-05T00:00:00Z", `{"order_id":"o","payment_id":"p1","amount":"50.00"}`)
+	late := h.add("payment.received", "2017-08-01T00:00:00Z", `{"order_id":"o","payment_id":"p2","amount":"50.00"}`)
+	held := time.Date(2017, 7, 2, 0, 0, 0, 0, time.UTC)
+	for _, o := range []Output{early, late} {
+		if len(o.Entries) != 1 || !o.Entries[0].PayableAt.Equal(held) {
+			t.Errorf("entries %+v, want one payable at %s", o.Entries, held)
+		}
+	}
+	payout := func(id, at, amount string) Output {
+		return h.add("payout.recorded", at, `{"payout_id":"`+id+`","partner_id":"maria","currency":"USD","amount":"`+amount+`"}`)
+	}
+	if o := payout("too-soon", "2017-07-01T00:00:00Z", "0.01"); len(o.Refusals) != 1 {
+		t.Errorf("a payout before the hold ends: %+v, want it refused", o)
+	}
+	if o := payout("all", "2017-08-01T00:00:00Z", "20.00"); len(o.Refusals) != 0 {
+		t.Errorf("a payout of both payments' commission once the late one came: %+v", o.Refusals)
 	}
 }
 
