@@ -302,7 +302,7 @@ func (f CommissionFilter) match(e ledger.Entry) bool {
 // entries of the partners concerned.
 //
 // A positive entry is reversed once what its share took back covers it
-// (takebacks come off a share's latest positive entries first), pending
+// (see openAmounts), pending
 // until its payable time, paid once the partner's payouts cover what is
 // left of it (oldest payable first), and payable otherwise. A negative
 // entry is reversed, and an entry dated after now is pending.
@@ -389,42 +389,37 @@ func minorOf(amount, currency string) int64 {
 }
 
 // openAmounts is what is left at time now of each positive commission
-// entry among scope (by index), in minor units: a share's negative
-// entries (reversals, negative adjustments) take back from its latest
-// positive entries first, so the oldest, which payouts cover first, stay.
-// Entries after now, and entries that are not positive, are absent.
+// entry among scope (by index), in minor units. Each negative entry of a
+// share (a reversal, a negative adjustment) takes back from the positive
+// entries before it in the log, the latest first: a refund cancels what
+// had accrued by then, and the oldest entries, which payouts cover first,
+// stay. Entries after now, and entries that are not positive, are absent.
 func (l *Ledger) openAmounts(scope []int, now time.Time) map[int]int64 {
-	type share struct {
-		positive  []int // indexes, in log order
-		takenBack int64
-	}
-	shares := map[shareID]*share{}
+	before := map[shareID][]int{} // each share's positive entries so far, with something left
 	open := map[int]int64{}
 	for _, i := range scope {
 		e := &l.entries[i]
 		if e.Kind == ledger.KindPaid || e.Time.After(now) {
 			continue
 		}
-		sh, ok := shares[shareOf(e)]
-		if !ok {
-			sh = &share{}
-			shares[shareOf(e)] = sh
-		}
-		switch net := minorOf(e.Net, e.Currency); {
-		case net > 0:
+		sh := shareOf(e)
+		net := minorOf(e.Net, e.Currency)
+		if net > 0 {
 			open[i] = net
-			sh.positive = append(sh.positive, i)
-		case net < 0:
-			sh.takenBack -= net
+			before[sh] = append(before[sh], i)
+			continue
 		}
-	}
-	for _, sh := range shares {
-		for j := len(sh.positive) - 1; j >= 0 && sh.takenBack > 0; j-- {
-			i := sh.positive[j]
-			take := min(open[i], sh.takenBack)
-			open[i] -= take
-			sh.takenBack -= take
+		stack := before[sh]
+		for back := -net; back > 0 && len(stack) > 0; {
+			top := stack[len(stack)-1]
+			take := min(open[top], back)
+			open[top] -= take
+			back -= take
+			if open[top] == 0 {
+				stack = stack[:len(stack)-1]
+			}
 		}
+		before[sh] = stack
 	}
 	return open
 }

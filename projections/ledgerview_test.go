@@ -161,3 +161,48 @@ func TestDecidedIsWholeFactCommits(t *testing.T) {
 		}
 	}
 }
+
+// TestCommissionStatuses: a reversal takes back from the entries of its
+// share accrued before it, the latest first; a payout covers what is left
+// of the entries payable by then, oldest payable first; an entry after the
+// time asked about is pending.
+func TestCommissionStatuses(t *testing.T) {
+	day := func(d int) time.Time { return time.Date(2021, 1, d, 0, 0, 0, 0, time.UTC) }
+	l := NewLedger(nil)
+	pos := store.Position(0)
+	add := func(id, kind, line, net string, at int) {
+		e := ledger.Entry{EntryID: id, Kind: kind, OrderID: "o", LineID: line, PartnerID: "ann", Tier: 1, Amount: strings.TrimPrefix(net, "-"), Net: net, Currency: "USD", Time: day(at), PayableAt: day(at)}
+		if kind == ledger.KindPaid {
+			e.OrderID, e.LineID, e.Tier = "", "", 0
+		}
+		b, _ := json.Marshal(e)
+		pos++
+		if err := l.ApplyLedger(pos, ledger.Record{ID: id, Type: e.Type(), Data: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Line a, on payment: 10.00 accrues, a refund takes it back, and a
+	// second payment accrues 10.00 again.
+	add("a1", ledger.KindAccrued, "a", "10.00", 1)
+	add("a-refund", ledger.KindReversed, "a", "-10.00", 2)
+	add("a2", ledger.KindAccrued, "a", "10.00", 3)
+	// Line b: two accruals, then half of the later one taken back.
+	add("b1", ledger.KindAccrued, "b", "10.00", 1)
+	add("b2", ledger.KindAccrued, "b", "10.00", 2)
+	add("b-refund", ledger.KindReversed, "b", "-5.00", 4)
+	// 15.00 paid: b1 (payable first, 10.00), then what is left of b2 (5.00).
+	add("payout", ledger.KindPaid, "", "15.00", 5)
+	add("b3", ledger.KindAccrued, "b", "1.00", 9)
+
+	got := map[string]string{}
+	for _, c := range l.Commissions(CommissionFilter{}, day(6)) {
+		got[c.EntryID] = c.Status
+	}
+	want := map[string]string{
+		"a1": StatusReversed, "a-refund": StatusReversed, "a2": StatusPayable,
+		"b1": StatusPaid, "b2": StatusPaid, "b-refund": StatusReversed, "b3": StatusPending,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("statuses on day 6:\n%v\nwant\n%v", got, want)
+	}
+}
