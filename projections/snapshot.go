@@ -32,21 +32,32 @@ var ErrApplyingReplay = errors.New("snapshot deferred: a replay's apply is in pr
 // have applied exactly what the writer wrote) to path, atomically. Call it
 // from the goroutine that drives the writer.
 func (w *Writer) WriteSnapshot(ctx context.Context, path string, view *Ledger) error {
+	finish, err := w.StartSnapshot(ctx, path, view)
+	if err != nil {
+		return err
+	}
+	return finish()
+}
+
+// StartSnapshot is WriteSnapshot in two halves (snapshot.StartFile): the
+// writer may go on as soon as it returns, while finish, which must be
+// called, waits for the file to be written.
+func (w *Writer) StartSnapshot(ctx context.Context, path string, view *Ledger) (finish func() error, err error) {
 	if view.ApplyingReplay() {
-		return ErrApplyingReplay
+		return nil, ErrApplyingReplay
 	}
 	if view.Head() != w.ledgerHead {
-		return fmt.Errorf("snapshot: the ledger view is at %d, the writer at %d", view.Head(), w.ledgerHead)
+		return nil, fmt.Errorf("snapshot: the ledger view is at %d, the writer at %d", view.Head(), w.ledgerHead)
 	}
 	ledgerID, err := store.CommitIDAt(ctx, w.ledgerLog, w.ledgerHead)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	factsID, err := store.CommitIDAt(ctx, w.facts, w.lastFactPosition())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return snapshot.WriteFile(path, writerSnapshotKind, writerSnapshotVersion, func(e *snapshot.Encoder) {
+	return snapshot.StartFile(path, writerSnapshotKind, writerSnapshotVersion, func(e *snapshot.Encoder) {
 		e.Uvarint(w.ledgerHead)
 		e.String(ledgerID)
 		e.Uvarint(w.checkpointed)

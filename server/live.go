@@ -392,9 +392,15 @@ func (l *live) afterPause(ctx context.Context, adopt func(context.Context, *proj
 	}
 }
 
-// saveSnapshot saves the writer and the ledger view it feeds.
-func (l *live) saveSnapshot(ctx context.Context, path string) error {
-	return l.writer.WriteSnapshot(ctx, path, l.ledgerView())
+// startSnapshot encodes the snapshot of the writer and the ledger view it
+// feeds with the writer paused, and returns what finishes writing it
+// beside the writer.
+func (l *live) startSnapshot(ctx context.Context) (func(path string) error, error) {
+	finish, err := l.writer.StartSnapshot(ctx, l.snapshots.path, l.ledgerView())
+	if err != nil {
+		return nil, err
+	}
+	return func(string) error { return finish() }, nil
 }
 
 // watchLedger notices ledger commits the writer did not make (a replay

@@ -55,7 +55,7 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, metrics: newMetrics(), replays: map[string]*replay.Result{}, replaying: make(chan struct{}, 1), jobs: map[string]*replayJob{}}
 	s.jobsCtx, s.stopJobs = context.WithCancel(context.Background())
 	s.live = newLive(facts, ledgerLog, cfg.Log, in.Head(), cfg.progressEvery())
-	s.live.snapshots = snapshotter{path: cfg.snapshotPath(writerSnapshotFile), what: "ledger writer", log: cfg.Log, save: s.live.saveSnapshot}
+	s.live.snapshots = snapshotter{path: cfg.snapshotPath(writerSnapshotFile), what: "ledger writer", log: cfg.Log, copyState: s.live.startSnapshot}
 	s.live.readModels = snapshotter{path: cfg.snapshotPath(readModelsFile), what: "read models", log: cfg.Log, copyState: s.live.copyReadModels}
 	s.batch = &batcher{in: in, reqs: make(chan *batchReq, ingestQueue), metric: s.metrics}
 	s.batch.snapshots = snapshotter{path: cfg.snapshotPath(indexSnapshotFile), what: "ingest index", log: cfg.Log, copyState: in.SnapshotCopy}

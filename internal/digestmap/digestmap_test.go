@@ -1,6 +1,7 @@
 package digestmap
 
 import (
+	"cmp"
 	"hash/fnv"
 	"math/rand"
 	"slices"
@@ -117,4 +118,42 @@ func TestIndexTellsApartKeysSharingADigest(t *testing.T) {
 	if _, ok := x.Find("e", 9, keyAt); ok {
 		t.Error("a key never added was found")
 	}
+}
+
+func TestSortedEdges(t *testing.T) {
+	var empty Map[int]
+	if k, v := empty.Sorted(); len(k) != 0 || len(v) != 0 {
+		t.Errorf("empty map: %v %v", k, v)
+	}
+	var zero Map[int]
+	zero.Put(0, 7)
+	if k, v := zero.Sorted(); !slices.Equal(k, []uint64{0}) || !slices.Equal(v, []int{7}) {
+		t.Errorf("key 0 alone: %v %v", k, v)
+	}
+}
+
+// BenchmarkSorted lists a million digests' pairs in key order, and as the
+// baseline in the same run, sorts the same pairs with one comparison sort.
+func BenchmarkSorted(b *testing.B) {
+	m := New[int32](1 << 20)
+	r := rand.New(rand.NewSource(1))
+	for i := range 1 << 20 {
+		m.Put(r.Uint64(), int32(i))
+	}
+	b.Run("buckets", func(b *testing.B) {
+		for range b.N {
+			m.Sorted()
+		}
+	})
+	b.Run("comparison-sort", func(b *testing.B) {
+		for range b.N {
+			pairs := make([]slot[int32], 0, m.Len())
+			for _, s := range m.slots {
+				if s.key != 0 {
+					pairs = append(pairs, s)
+				}
+			}
+			slices.SortFunc(pairs, func(a, b slot[int32]) int { return cmp.Compare(a.key, b.key) })
+		}
+	})
 }

@@ -46,11 +46,14 @@ type Encoder struct {
 	scratch [binary.MaxVarintLen64]byte
 }
 
+// bufferSize is how many bytes an encoder gathers before it writes them.
+const bufferSize = 1 << 20
+
 // NewEncoder starts a snapshot of the given kind and version on w; call
 // Finish to write the trailer.
 func NewEncoder(w io.Writer, kind string, version uint64) *Encoder {
 	crc := crc32.New(castagnoli)
-	e := &Encoder{w: bufio.NewWriterSize(io.MultiWriter(w, crc), 1<<20), crc: crc}
+	e := &Encoder{w: bufio.NewWriterSize(io.MultiWriter(w, crc), bufferSize), crc: crc}
 	e.raw([]byte(magic))
 	e.String(kind)
 	e.Uvarint(version)
@@ -199,34 +202,112 @@ func writeFixed[T any](e *Encoder, chunks [][]T, put func([]byte, T) []byte) {
 // WriteFile writes a snapshot to path atomically: a temporary file in the
 // same folder, synced, then renamed over path, and the folder synced.
 func WriteFile(path, kind string, version uint64, body func(*Encoder)) error {
+	finish, err := StartFile(path, kind, version, body)
+	if err != nil {
+		return err
+	}
+	return finish()
+}
+
+// StartFile is WriteFile in two halves, so that a loop pauses only for
+// the first: it encodes the snapshot with body while another goroutine
+// writes the bytes to the temporary file (at most writeAhead of them wait
+// in memory), and returns once body has, with finish, which waits for the
+// rest of the bytes to reach the file, then syncs and renames it. The
+// state body reads may change as soon as StartFile returns. finish must be
+// called, once, whatever StartFile returned besides it.
+func StartFile(path, kind string, version uint64, body func(*Encoder)) (finish func() error, err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("snapshot folder: %w", err)
+		return nil, fmt.Errorf("snapshot folder: %w", err)
 	}
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	e := NewEncoder(tmp, kind, version)
+	out := newFileWriter(tmp)
+	e := NewEncoder(out, kind, version)
 	body(e)
-	err = e.Finish()
-	if err == nil {
-		err = tmp.Sync()
+	encErr := e.Finish()
+	return func() error {
+		defer os.Remove(tmp.Name()) // a no-op once renamed
+		err := out.close()
+		if encErr != nil {
+			err = encErr
+		}
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), path)
+		}
+		if err == nil {
+			err = syncDir(dir)
+		}
+		if err != nil {
+			return fmt.Errorf("write snapshot %s: %w", path, err)
+		}
+		return nil
+	}, nil
+}
+
+// writeAhead bounds the encoded bytes waiting for the file.
+const writeAhead = 32 << 20
+
+// fileWriter hands what is written to it to a goroutine that writes it to
+// a file: an encoder goes on encoding while the system takes the bytes.
+type fileWriter struct {
+	bufs chan []byte
+	free chan []byte
+	done chan struct{}
+	err  error // the file's first error; read once done is closed
+}
+
+func newFileWriter(f *os.File) *fileWriter {
+	const bufs = writeAhead / bufferSize
+	w := &fileWriter{bufs: make(chan []byte, bufs), free: make(chan []byte, bufs+1), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for b := range w.bufs {
+			if w.err == nil {
+				_, w.err = f.Write(b)
+			}
+			select {
+			case w.free <- b[:0]:
+			default: // enough are free; this one goes to the collector
+			}
+		}
+	}()
+	return w
+}
+
+// Write queues a copy of p (the encoder's buffer is reused once it
+// returns); it fails only once the file has.
+func (w *fileWriter) Write(p []byte) (int, error) {
+	select {
+	case <-w.done:
+		return 0, w.err
+	default:
 	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	var b []byte
+	select {
+	case b = <-w.free:
+	default:
+		b = make([]byte, 0, max(bufferSize, len(p)))
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("write snapshot %s: %w", path, err)
-	}
-	return nil
+	w.bufs <- append(b, p...)
+	return len(p), nil
+}
+
+// close waits for every queued byte to be written and returns the file's
+// first error.
+func (w *fileWriter) close() error {
+	close(w.bufs)
+	<-w.done
+	return w.err
 }
 
 func syncDir(dir string) error {

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -81,6 +82,66 @@ func TestRoundTripThroughAFile(t *testing.T) {
 	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.tmp*"))
 	if len(leftovers) > 0 {
 		t.Fatalf("temporary files left behind: %v", leftovers)
+	}
+}
+
+// TestStartFileCopiesWhatItWasHanded: the state a snapshot was encoded
+// from may change once StartFile returns, while its bytes are still on
+// their way to the file (more of them than writeAhead, in writes large
+// and small).
+func TestStartFileCopiesWhatItWasHanded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.snap")
+	state := make([][]byte, 40)
+	for i := range state {
+		state[i] = make([]byte, (i%3)*(3<<20)+i)
+		for j := range state[i] {
+			state[i][j] = byte(i + j)
+		}
+	}
+	want := make([][]byte, len(state))
+	for i := range state {
+		want[i] = append([]byte(nil), state[i]...)
+	}
+	finish, err := StartFile(path, "state", 1, func(e *Encoder) {
+		for _, b := range state {
+			e.Bytes(b)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range state {
+		clear(b)
+	}
+	if err := finish(); err != nil {
+		t.Fatal(err)
+	}
+	err = ReadFile(path, "state", 1, func(d *Decoder) error {
+		for i := range want {
+			if got := d.take(d.Count(0)); !bytes.Equal(got, want[i]) {
+				t.Fatalf("part %d: %d bytes, not as encoded", i, len(got))
+			}
+		}
+		return d.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A file that fails to take the bytes fails the snapshot.
+func TestFileWriterReportsTheFilesError(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	w := newFileWriter(f)
+	for range 3 {
+		w.Write(make([]byte, 10))
+	}
+	if err := w.close(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("close = %v, want the file's error", err)
 	}
 }
 
