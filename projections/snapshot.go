@@ -312,9 +312,10 @@ func (l *Ledger) encodeSnapshot(e *snapshot.Encoder) {
 	}
 	e.Uvarint(uint64(len(l.explained)))
 	for _, id := range l.explained {
+		at := l.attributions[id]
 		e.String(id)
-		e.Uvarint(l.attributions[id].pos)
-		e.Uvarint(uint64(l.attributions[id].index))
+		e.Uvarint(at.pos)
+		e.Uvarint(uint64(at.index))
 	}
 	e.Uvarint(uint64(len(l.refusals)))
 	for _, r := range l.refusals {

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+	"unsafe"
 )
 
 // magic opens every snapshot file.
@@ -41,6 +42,7 @@ type Encoder struct {
 	written int64  // bytes so far, from the start of the file
 	fixed   []byte // scratch for fixed-width arrays
 	symbols map[string]uint64
+	recent  [64]recentSymbol
 	crc     hash.Hash32
 	err     error
 	scratch [binary.MaxVarintLen64]byte
@@ -124,17 +126,38 @@ func (e *Encoder) String(s string) {
 
 // Symbol writes a string that recurs (a partner id, a currency): the first
 // time in full, then as a number.
+//
+// Recurring strings mostly share their bytes (constants, interned ids),
+// so a small table keyed by where the bytes lie answers most calls without
+// hashing them: a view of millions of entries asks eight symbols of each.
+// The state being encoded does not change meanwhile, so the same bytes in
+// the same place are the same string.
 func (e *Encoder) Symbol(s string) {
-	if n, ok := e.symbols[s]; ok {
-		e.Uvarint(n)
+	data := unsafe.StringData(s)
+	hit := &e.recent[(uintptr(unsafe.Pointer(data))>>3^uintptr(len(s)))%uintptr(len(e.recent))]
+	if hit.data == data && hit.len == len(s) && hit.n != 0 {
+		e.Uvarint(hit.n)
 		return
 	}
-	if e.symbols == nil {
-		e.symbols = map[string]uint64{}
+	n, ok := e.symbols[s]
+	if !ok {
+		if e.symbols == nil {
+			e.symbols = map[string]uint64{}
+		}
+		e.symbols[s] = uint64(len(e.symbols)) + 1
+		e.Uvarint(0)
+		e.String(s)
+		return
 	}
-	e.symbols[s] = uint64(len(e.symbols)) + 1
-	e.Uvarint(0)
-	e.String(s)
+	*hit = recentSymbol{data: data, len: len(s), n: n}
+	e.Uvarint(n)
+}
+
+// recentSymbol is a symbol's number, by where its bytes lie.
+type recentSymbol struct {
+	data *byte
+	len  int
+	n    uint64
 }
 
 // Bytes writes a length and the bytes.

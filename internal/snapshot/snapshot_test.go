@@ -243,3 +243,29 @@ func TestMapFileHandsOutAlignedRawBytes(t *testing.T) {
 		t.Fatalf("writing to the mapping changed the file: %v", err)
 	}
 }
+
+// Symbols decode as written whether their bytes are shared (slices of one
+// string, of one length or another) or not (copies).
+func TestSymbolsSharingBytes(t *testing.T) {
+	base := "abcdef"
+	want := []string{base[:3], base[:4], base[:3], string([]byte("abc")), base[:4], "", base[1:4], string([]byte("abcd")), ""}
+	var buf bytes.Buffer
+	e := NewEncoder(&buf, "symbols", 1)
+	for _, s := range want {
+		e.Symbol(s)
+	}
+	if err := e.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	err := Decode(buf.Bytes(), "symbols", 1, func(d *Decoder) error {
+		for i, w := range want {
+			if got := d.Symbol(); got != w {
+				t.Errorf("symbol %d: %q, want %q", i, got, w)
+			}
+		}
+		return d.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
