@@ -29,14 +29,14 @@ func TestSnapshotSpacing(t *testing.T) {
 	}
 
 	s.count(snapshotEvery)
-	s.paused = time.Minute // a slow snapshot: the next waits 50 minutes
-	s.at = time.Now().Add(-20 * time.Minute)
+	s.paused = time.Minute // a slow snapshot: the next waits snapshotPauseFactor minutes
+	s.at = time.Now().Add(-(snapshotPauseFactor - 1) * time.Minute)
 	if s.due() {
-		t.Fatal("due 20 minutes after a snapshot that paused the loop for one")
+		t.Fatalf("due %d minutes after a snapshot that paused the loop for one", snapshotPauseFactor-1)
 	}
-	s.at = time.Now().Add(-51 * time.Minute)
+	s.at = time.Now().Add(-(snapshotPauseFactor + 1) * time.Minute)
 	if !s.due() {
-		t.Fatal("not due 51 minutes after")
+		t.Fatalf("not due %d minutes after", snapshotPauseFactor+1)
 	}
 
 	written := make(chan struct{}, 2)
