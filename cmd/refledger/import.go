@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,11 +11,11 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/ingest"
+	"github.com/refledger/refledger/internal/jsonl"
 )
 
 // importReport is the JSON answer of import (CONTRACT §3).
@@ -67,7 +64,7 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	lines, err := timeOrdered(f)
+	lines, err := jsonl.TimeOrdered(f, events.MaxEventBytes)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
@@ -87,7 +84,7 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 // as there are cores; batches are submitted in order, one at a time (the
 // idempotency of a key decides by log order), and rejections are reported
 // in line order.
-func importLines(ctx context.Context, env *environment, in *ingest.Ingester, lines lineSource) (*importReport, error) {
+func importLines(ctx context.Context, env *environment, in *ingest.Ingester, lines jsonl.Source) (*importReport, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rep := &importReport{Rejections: []rejection{}}
@@ -249,215 +246,6 @@ func (r *importReport) reject(line int, err error) {
 		rej.Field = fe.Field
 	}
 	r.Rejections = append(r.Rejections, rej)
-}
-
-// lineSource calls fn for every line to import, in the order to import
-// them: n numbers the line in its file, from 1; a line longer than an
-// event may be comes without its bytes, and tooLong set.
-type lineSource func(fn func(n int, line []byte, tooLong bool) error) error
-
-// timeOrdered reads a file once to see whether its events come in the
-// order of their times. They nearly always do, and then the import reads
-// the file as it is. When they do not, it imports them in time order,
-// stably (lines of one time keep their file order): attribution goes by
-// each event's time, never by when it arrived, and the ledger decides an
-// order with the referrals before it in the log, so a click listed after
-// an order it came before must still reach the log first.
-//
-// A line whose key (source and id) came earlier in the file goes where
-// the first goes, so that a duplicate or a conflict is still judged
-// against the line above it; a line whose key or time does not read stays
-// where it is (it is rejected anyway). A file that is not a regular file
-// (a pipe) is imported as it comes.
-func timeOrdered(f *os.File) (lineSource, error) {
-	asItIs := func(fn func(n int, line []byte, tooLong bool) error) error {
-		return readLines(f, events.MaxEventBytes, func(n int, _ int64, line []byte, tooLong bool) error {
-			return fn(n, line, tooLong)
-		})
-	}
-	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() {
-		return asItIs, nil
-	}
-	inOrder, err := inTimeOrder(f, info.Size())
-	if err != nil {
-		return nil, err
-	}
-	if inOrder {
-		return asItIs, nil
-	}
-	var places []linePlace
-	var last int64                // the time of the line before, in Unix nanoseconds
-	firstAt := map[string]int64{} // the time of each key's first line
-	err = readLines(f, events.MaxEventBytes, func(n int, off int64, line []byte, tooLong bool) error {
-		if len(bytes.TrimSpace(line)) == 0 && !tooLong {
-			return nil
-		}
-		p := linePlace{n: n, off: off, size: len(line), at: last, tooLong: tooLong}
-		if source, id, at, ok := events.Peek(line); ok && !tooLong {
-			key := source + "\x00" + id
-			if first, seen := firstAt[key]; seen {
-				p.at = first
-			} else {
-				p.at, firstAt[key] = at.UnixNano(), at.UnixNano()
-			}
-			last = at.UnixNano()
-		}
-		places = append(places, p)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, events.MaxEventBytes)
-	slices.SortStableFunc(places, func(a, b linePlace) int { return cmp.Compare(a.at, b.at) })
-	return func(fn func(n int, line []byte, tooLong bool) error) error {
-		for _, p := range places {
-			line, err := p.read(f, buf)
-			if err != nil {
-				return err
-			}
-			if err := fn(p.n, line, p.tooLong); err != nil {
-				return err
-			}
-		}
-		return nil
-	}, nil
-}
-
-// inTimeOrder reports whether the events of a file of the given size come
-// in the order of their times (lines whose time does not read do not
-// count), and leaves the file at its start. Every core reads a part of the
-// file: the check costs an import of a million lines about half a second.
-func inTimeOrder(f *os.File, size int64) (bool, error) {
-	type part struct {
-		first, last  int64 // times, in Unix nanoseconds
-		any, inOrder bool
-		err          error
-	}
-	parts := make([]part, runtime.GOMAXPROCS(0))
-	bounds := make([]int64, len(parts)+1)
-	bounds[len(parts)] = size
-	for i := 1; i < len(parts); i++ {
-		// A part starts after the first line end at or past its share.
-		at, err := lineEndAfter(f, size*int64(i)/int64(len(parts)))
-		if err != nil {
-			return false, err
-		}
-		bounds[i] = max(at, bounds[i-1])
-	}
-	var wg sync.WaitGroup
-	for i := range parts {
-		wg.Go(func() {
-			p := &parts[i]
-			p.inOrder = true
-			r := io.NewSectionReader(f, bounds[i], bounds[i+1]-bounds[i])
-			p.err = readLines(r, events.MaxEventBytes, func(_ int, _ int64, line []byte, tooLong bool) error {
-				if tooLong {
-					return nil
-				}
-				if _, _, at, ok := events.Peek(line); ok {
-					t := at.UnixNano()
-					switch {
-					case !p.any:
-						p.first, p.any = t, true
-					case t < p.last:
-						p.inOrder = false
-					}
-					p.last = t
-				}
-				return nil
-			})
-		})
-	}
-	wg.Wait()
-	inOrder, last, any := true, int64(0), false
-	for _, p := range parts {
-		if p.err != nil {
-			return false, p.err
-		}
-		if !p.any {
-			continue
-		}
-		inOrder = inOrder && p.inOrder && (!any || p.first >= last)
-		last, any = p.last, true
-	}
-	_, err := f.Seek(0, io.SeekStart)
-	return inOrder, err
-}
-
-// lineEndAfter is the offset just past the first line end at or after off
-// (the file's size when none is).
-func lineEndAfter(f *os.File, off int64) (int64, error) {
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := f.ReadAt(buf, off)
-		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
-			return off + int64(i) + 1, nil
-		}
-		off += int64(n)
-		if errors.Is(err, io.EOF) {
-			return off, nil
-		}
-		if err != nil {
-			return 0, err
-		}
-	}
-}
-
-// linePlace is where a line lies in its file, and the time it is
-// imported at.
-type linePlace struct {
-	off     int64
-	at      int64 // Unix nanoseconds
-	n, size int
-	tooLong bool
-}
-
-// read reads the line into buf (nothing for a line too long).
-func (p linePlace) read(f *os.File, buf []byte) ([]byte, error) {
-	if p.tooLong {
-		return nil, nil
-	}
-	line := buf[:p.size]
-	if _, err := f.ReadAt(line, p.off); err != nil {
-		return nil, fmt.Errorf("read line %d: %w", p.n, err)
-	}
-	return line, nil
-}
-
-// readLines calls fn for every line of r (numbered from 1, without its line
-// ending), with the offset it starts at. A line longer than maxLen is
-// skipped to its end and reported with tooLong set, so one bad line never
-// stops an import.
-func readLines(r io.Reader, maxLen int, fn func(n int, off int64, line []byte, tooLong bool) error) error {
-	br := bufio.NewReaderSize(r, maxLen+2)
-	var off int64
-	for n := 1; ; n++ {
-		start := off
-		line, err := br.ReadSlice('\n')
-		off += int64(len(line))
-		tooLong := false
-		for errors.Is(err, bufio.ErrBufferFull) {
-			tooLong = true
-			var more []byte
-			more, err = br.ReadSlice('\n')
-			off += int64(len(more))
-		}
-		if len(line) == 0 && errors.Is(err, io.EOF) && !tooLong {
-			return nil
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read line %d: %w", n, err)
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if ferr := fn(n, start, line, tooLong); ferr != nil {
-			return ferr
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-	}
 }
 
 func writeImportReport(w io.Writer, f format, rep *importReport) error {
