@@ -60,20 +60,29 @@ func Decode(raw []byte) (Fact, error) {
 	return DecodeEnvelope(env)
 }
 
-// Peek reads an event's idempotency key (source and id) and its time
-// without decoding or validating its data: an import orders a file's
+// Peeked is what Peek reads of an event.
+type Peeked struct {
+	Source, ID, Type string
+	Time             time.Time
+}
+
+// Key is the event's idempotency key, as Fact.Key gives it.
+func (p Peeked) Key() string { return p.Source + "\x00" + p.ID }
+
+// Peek reads an event's idempotency key (source and id), its type and its
+// time without decoding or validating its data: an import orders a file's
 // events by time before it decodes them. ok is false when the JSON or the
 // time does not read, and then Decode rejects the event too.
-func Peek(raw []byte) (source, id string, at time.Time, ok bool) {
+func Peek(raw []byte) (p Peeked, ok bool) {
 	env, fast := scanEnvelope(raw)
 	if !fast && json.Unmarshal(raw, &env) != nil {
-		return "", "", time.Time{}, false
+		return Peeked{}, false
 	}
 	at, err := time.Parse(time.RFC3339Nano, env.Time)
 	if err != nil {
-		return "", "", time.Time{}, false
+		return Peeked{}, false
 	}
-	return env.Source, env.ID, at, true
+	return Peeked{Source: env.Source, ID: env.ID, Type: env.Type, Time: at}, true
 }
 
 // DecodeEnvelope validates an envelope that is already split from its JSON.

@@ -133,12 +133,12 @@ func FuzzDecode(f *testing.F) {
 		fact, err := Decode(raw)
 		// Peek reads what Decode reads of the key and the time, and fails
 		// only on what Decode rejects.
-		source, id, at, ok := Peek(raw)
+		peeked, ok := Peek(raw)
 		if !ok && err == nil {
 			t.Fatalf("Peek fails on an event Decode takes: %s", raw)
 		}
-		if err == nil && (source != fact.Source || id != fact.ID || !at.Equal(fact.Time)) {
-			t.Fatalf("Peek = %q %q %s, Decode %q %q %s", source, id, at, fact.Source, fact.ID, fact.Time)
+		if err == nil && (peeked.Key() != fact.Key() || peeked.Type != fact.Type || !peeked.Time.Equal(fact.Time)) {
+			t.Fatalf("Peek = %+v, Decode %q %q %q %s", peeked, fact.Source, fact.ID, fact.Type, fact.Time)
 		}
 		if err != nil {
 			if FirstField(err) == nil {

@@ -241,6 +241,17 @@ func newData(typ string) Data {
 	return nil
 }
 
+// IsDefinition reports whether facts of a type define what later facts
+// are judged by (partners, programs, enrollments, links, policy) rather
+// than record what happened to them.
+func IsDefinition(typ string) bool {
+	switch typ {
+	case TypePartnerRegistered, TypeProgramDefined, TypePartnerEnrolled, TypeLinkCreated, TypePolicyChanged:
+		return true
+	}
+	return false
+}
+
 // FactTypes lists every fact type name.
 var FactTypes = []string{
 	TypePartnerRegistered, TypeProgramDefined, TypePartnerEnrolled, TypeLinkCreated,

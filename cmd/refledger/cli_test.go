@@ -130,9 +130,11 @@ func importJSON(t *testing.T, file, data string) importReport {
 
 // TestImportOrdersAFileByTime: a file's events are imported in the order
 // of their times, so a click listed after the order it came before still
-// earns it; a line that repeats an earlier key is judged against that line
-// (a conflict, a duplicate) wherever its own time would put it; and every
-// rejection is reported at its own line.
+// earns it; definitions (here the catalog) listed above activity
+// stay in force for it though stamped later; a line that repeats an
+// earlier key is judged against that line (a conflict, a duplicate)
+// wherever its own time would put it; and every rejection is reported at
+// its own line.
 func TestImportOrdersAFileByTime(t *testing.T) {
 	data := t.TempDir()
 	event := func(id, typ, at, data string) string {
@@ -142,11 +144,11 @@ func TestImportOrdersAFileByTime(t *testing.T) {
 	lines := []string{
 		event("pol", "policy.changed", "2020-01-01T00:00:00Z", `{"tracking":"cookies-only","credit":"last","cookie_days":30,"referral_days":0,"program_binding":"partner-programs","self_referral":"allow","holding_days":0,"payout_basis":"upfront"}`),
 		order,
-		event("ann", "partner.registered", "2020-01-01T00:00:00Z", `{"partner_id":"ann","name":"Ann"}`),
-		event("prog", "program.defined", "2020-01-01T00:00:00Z", `{"program_id":"g","name":"G","priority":1,"default_rate":"10%"}`),
+		event("ann", "partner.registered", "2020-02-01T00:00:00Z", `{"partner_id":"ann","name":"Ann"}`),
+		event("prog", "program.defined", "2020-02-01T00:00:00Z", `{"program_id":"g","name":"G","priority":1,"default_rate":"10%"}`),
 		`{"specversion":"1.0","id":"broken"`,
-		event("enr", "partner.enrolled", "2020-01-01T00:00:00Z", `{"partner_id":"ann","program_id":"g"}`),
-		event("link", "link.created", "2020-01-01T00:00:00Z", `{"link_code":"ann-1","partner_id":"ann","landing_url":"https://shop.example/"}`),
+		event("enr", "partner.enrolled", "2020-02-01T00:00:00Z", `{"partner_id":"ann","program_id":"g"}`),
+		event("link", "link.created", "2020-02-01T00:00:00Z", `{"link_code":"ann-1","partner_id":"ann","landing_url":"https://shop.example/"}`),
 		"",
 		event("k", "click.recorded", "2020-01-03T00:00:00Z", `{"click_id":"k1","link_code":"ann-1","visitor_id":"v"}`),
 		event("o", "order.placed", "2019-12-01T00:00:00Z", `{"order_id":"o1","visitor_id":"v","currency":"USD","lines":[{"line_id":"l","product_id":"p","quantity":1,"amount":"1.00"}]}`),

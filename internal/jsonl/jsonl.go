@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -32,11 +33,15 @@ type Source func(fn func(n int, line []byte, tooLong bool) error) error
 // order with the referrals before it in the log, so a click listed after
 // an order it came before must still reach the log first.
 //
-// A line whose key (source and id) came earlier in the file goes where
-// the first goes, so that a duplicate or a conflict is still judged
-// against the line above it; a line whose key or time does not read stays
-// where it is (it is rejected anyway). A file that is not a regular file
-// (a pipe) is imported as it comes.
+// A definition (a partner, program, enrollment, link or policy: see
+// events.IsDefinition) never goes after the activity listed below it,
+// whatever its time: a file that sets its catalog up first means it to be
+// in force for what follows, even when it stamps it later. A line whose
+// key (source and id) came earlier in the file goes where the first goes,
+// so that a duplicate or a conflict is still judged against the line above
+// it; a line whose key or time does not read stays where it is (it is
+// rejected anyway). A file that is not a regular file (a pipe) is imported
+// as it comes.
 func TimeOrdered(f *os.File, maxLen int) (Source, error) {
 	asItIs := func(fn func(n int, line []byte, tooLong bool) error) error {
 		return Read(f, maxLen, func(n int, _ int64, line []byte, tooLong bool) error {
@@ -55,27 +60,45 @@ func TimeOrdered(f *os.File, maxLen int) (Source, error) {
 		return asItIs, nil
 	}
 	var places []linePlace
-	var last int64                // the time of the line before, in Unix nanoseconds
-	firstAt := map[string]int64{} // the time of each key's first line
+	var last int64              // the time of the line before, in Unix nanoseconds
+	firstOf := map[string]int{} // the place of each key's first line
 	err = Read(f, maxLen, func(n int, off int64, line []byte, tooLong bool) error {
 		if len(bytes.TrimSpace(line)) == 0 && !tooLong {
 			return nil
 		}
-		p := linePlace{n: n, off: off, size: len(line), at: last, tooLong: tooLong}
-		if source, id, at, ok := events.Peek(line); ok && !tooLong {
-			key := source + "\x00" + id
-			if first, seen := firstAt[key]; seen {
-				p.at = first
-			} else {
-				p.at, firstAt[key] = at.UnixNano(), at.UnixNano()
+		p := linePlace{n: n, off: off, size: len(line), at: last, tooLong: tooLong, first: -1}
+		if e, ok := events.Peek(line); ok && !tooLong {
+			p.at, p.kind, last = e.Time.UnixNano(), kindActivity, e.Time.UnixNano()
+			if events.IsDefinition(e.Type) {
+				p.kind = kindDefinition
 			}
-			last = at.UnixNano()
+			if first, seen := firstOf[e.Key()]; seen {
+				p.first, p.at = first, places[first].at
+			} else {
+				firstOf[e.Key()] = len(places)
+			}
 		}
 		places = append(places, p)
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	// A definition never goes after the activity below it in the file;
+	// then a key's later lines go where its first goes.
+	next := int64(math.MaxInt64) // the time of the nearest activity below
+	for i := len(places) - 1; i >= 0; i-- {
+		switch p := &places[i]; {
+		case p.kind == kindActivity:
+			next = p.at
+		case p.kind == kindDefinition && p.first < 0:
+			p.at = min(p.at, next)
+		}
+	}
+	for i := range places {
+		if p := &places[i]; p.first >= 0 {
+			p.at = places[p.first].at
+		}
 	}
 	buf := make([]byte, maxLen)
 	slices.SortStableFunc(places, func(a, b linePlace) int { return cmp.Compare(a.at, b.at) })
@@ -124,8 +147,8 @@ func inTimeOrder(f *os.File, size int64, maxLen int) (bool, error) {
 				if tooLong {
 					return nil
 				}
-				if _, _, at, ok := events.Peek(line); ok {
-					t := at.UnixNano()
+				if e, ok := events.Peek(line); ok {
+					t := e.Time.UnixNano()
 					switch {
 					case !p.any:
 						p.first, p.any = t, true
@@ -180,7 +203,16 @@ type linePlace struct {
 	at      int64 // Unix nanoseconds
 	n, size int
 	tooLong bool
+	kind    uint8
+	first   int // the place of the first line of its key, if not this one; else -1
 }
+
+// Kinds of line, for the order of an import.
+const (
+	kindUnread     uint8 = iota // its key or time does not read
+	kindActivity                // what happened: a click, an order...
+	kindDefinition              // what later facts are judged by
+)
 
 // read reads the line into buf (nothing for a line too long).
 func (p linePlace) read(f *os.File, buf []byte) ([]byte, error) {

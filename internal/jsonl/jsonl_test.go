@@ -20,7 +20,8 @@ const fuzzMaxLen = 300
 // FuzzTimeOrdered holds the order an import appends a file's lines in to
 // what the README says of it, for any file: every line that is not blank
 // comes once, with its own bytes (none for a line too long); the first
-// line of each key comes in time order, lines of one time in file order;
+// line of each key comes in time order, lines of one time in file order,
+// but that a definition never comes after the activity below it;
 // a line repeating a key comes after that key's first line (where else
 // does not matter: it is a duplicate or a conflict, which changes
 // nothing); and a file already in time order comes as it is.
@@ -30,6 +31,8 @@ func FuzzTimeOrdered(f *testing.F) {
 	}
 	f.Add([]byte(event("a", "2020-01-02T00:00:00Z") + "\n" + event("b", "2020-01-01T00:00:00Z") + "\n"))
 	f.Add([]byte(event("a", "2020-01-01T00:00:00Z") + "\r\n\n" + event("b", "2020-01-01T00:00:00Z") + "\n{bad\n" + event("a", "2019-01-01T00:00:00Z")))
+	definition := `{"specversion":"1.0","id":"p","source":"s","type":"partner.registered","time":"2022-01-01T00:00:00Z","data":{"partner_id":"p","name":"P"}}`
+	f.Add([]byte(definition + "\n" + event("a", "2020-01-02T00:00:00Z") + "\n" + event("b", "2020-01-01T00:00:00Z") + "\n" + definition + "\n"))
 	f.Add([]byte(event("x", "2021-05-05T10:00:00+02:00") + "\n" + event("y", "2021-05-05T09:00:00Z") + "\n" + event("x", "2000-01-01T00:00:00Z") + "\n"))
 	f.Add([]byte("\n\n" + strings.Repeat("y", fuzzMaxLen+1) + "\n" + strings.Repeat("y", fuzzMaxLen) + "\r\n" + event("z", "2020-01-01T00:00:00Z")))
 	f.Fuzz(func(t *testing.T, content []byte) {
@@ -65,11 +68,13 @@ func FuzzTimeOrdered(f *testing.F) {
 		// What is expected, from the content split on line ends.
 		type want struct {
 			emitted
-			key   string
-			at    int64 // Unix nanoseconds, when the time reads
-			timed bool
-			first bool // the first line of its key
-			came  int  // where it came, -1 before it does
+			key        string
+			at         int64 // Unix nanoseconds, when the time reads
+			timed      bool
+			definition bool
+			first      bool  // the first line of its key
+			order      int64 // the time it goes by
+			came       int   // where it came, -1 before it does
 		}
 		var all []*want
 		byLine := map[int]*want{}
@@ -87,8 +92,8 @@ func FuzzTimeOrdered(f *testing.F) {
 			if len(bytes.TrimSpace(line)) == 0 && !w.tooLong {
 				continue
 			}
-			if source, id, at, ok := events.Peek(line); ok && !w.tooLong {
-				w.key, w.at, w.timed = source+"\x00"+id, at.UnixNano(), true
+			if e, ok := events.Peek(line); ok && !w.tooLong {
+				w.key, w.at, w.timed, w.definition = e.Key(), e.Time.UnixNano(), true, events.IsDefinition(e.Type)
 				if firstOf[w.key] == nil {
 					firstOf[w.key], w.first = w, true
 				}
@@ -111,16 +116,35 @@ func FuzzTimeOrdered(f *testing.F) {
 				t.Fatalf("a file in time order came out of it: line %d came %d-th", g.n, i+1)
 			}
 		}
+		// The first line of a key goes by its time, a definition by the
+		// time of the activity below it in the file when that is earlier:
+		// it never goes after that line.
 		var firsts []*want
-		for _, w := range all {
+		below := (*want)(nil) // the nearest activity below
+		for i := len(all) - 1; i >= 0; i-- {
+			w := all[i]
 			switch {
-			case w.first:
+			case !w.timed:
+				continue
+			case !w.definition:
+				w.order = firstOf[w.key].at
+				below = w
+			case w.first && below != nil:
+				w.order = min(w.at, below.order)
+				if w.came > below.came {
+					t.Fatalf("definition line %d came after line %d, the activity below it", w.n, below.n)
+				}
+			default:
+				w.order = w.at
+			}
+			if w.first {
 				firsts = append(firsts, w)
-			case w.timed && w.came < firstOf[w.key].came:
+			} else if w.came < firstOf[w.key].came {
 				t.Fatalf("line %d came before line %d, the first of its key", w.n, firstOf[w.key].n)
 			}
 		}
-		slices.SortStableFunc(firsts, func(a, b *want) int { return cmp.Compare(a.at, b.at) })
+		slices.Reverse(firsts)
+		slices.SortStableFunc(firsts, func(a, b *want) int { return cmp.Compare(a.order, b.order) })
 		for i := 1; i < len(firsts); i++ {
 			if firsts[i-1].came > firsts[i].came {
 				t.Fatalf("line %d came after line %d", firsts[i-1].n, firsts[i].n)
