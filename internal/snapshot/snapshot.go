@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -237,8 +238,9 @@ func WriteFile(path, kind string, version uint64, body func(*Encoder)) error {
 // writes the bytes to the temporary file (at most writeAhead of them wait
 // in memory), and returns once body has, with finish, which waits for the
 // rest of the bytes to reach the file, then syncs and renames it. The
-// state body reads may change as soon as StartFile returns. finish must be
-// called, once, whatever StartFile returned besides it.
+// state body reads may change as soon as StartFile returns. Unless
+// StartFile fails, finish must be called, once: it also removes the
+// temporary file when anything failed.
 func StartFile(path, kind string, version uint64, body func(*Encoder)) (finish func() error, err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -254,8 +256,8 @@ func StartFile(path, kind string, version uint64, body func(*Encoder)) (finish f
 	encErr := e.Finish()
 	return func() error {
 		defer os.Remove(tmp.Name()) // a no-op once renamed
-		err := out.close()
-		if encErr != nil {
+		err := out.close()          // the file's error, rather than the encoder's errFileFailed
+		if err == nil {
 			err = encErr
 		}
 		if err == nil {
@@ -277,16 +279,20 @@ func StartFile(path, kind string, version uint64, body func(*Encoder)) (finish f
 	}, nil
 }
 
+// errFileFailed stops an encoder whose file failed.
+var errFileFailed = errors.New("the snapshot file failed")
+
 // writeAhead bounds the encoded bytes waiting for the file.
 const writeAhead = 32 << 20
 
 // fileWriter hands what is written to it to a goroutine that writes it to
 // a file: an encoder goes on encoding while the system takes the bytes.
 type fileWriter struct {
-	bufs chan []byte
-	free chan []byte
-	done chan struct{}
-	err  error // the file's first error; read once done is closed
+	bufs   chan []byte
+	free   chan []byte
+	done   chan struct{}
+	failed atomic.Bool // the file failed: stop encoding
+	err    error       // the file's first error; read once done is closed
 }
 
 func newFileWriter(f *os.File) *fileWriter {
@@ -296,7 +302,9 @@ func newFileWriter(f *os.File) *fileWriter {
 		defer close(w.done)
 		for b := range w.bufs {
 			if w.err == nil {
-				_, w.err = f.Write(b)
+				if _, w.err = f.Write(b); w.err != nil {
+					w.failed.Store(true)
+				}
 			}
 			select {
 			case w.free <- b[:0]:
@@ -308,12 +316,10 @@ func newFileWriter(f *os.File) *fileWriter {
 }
 
 // Write queues a copy of p (the encoder's buffer is reused once it
-// returns); it fails only once the file has.
+// returns); it fails only once the file has (close says how).
 func (w *fileWriter) Write(p []byte) (int, error) {
-	select {
-	case <-w.done:
-		return 0, w.err
-	default:
+	if w.failed.Load() {
+		return 0, errFileFailed
 	}
 	var b []byte
 	select {

@@ -137,8 +137,13 @@ func TestFileWriterReportsTheFilesError(t *testing.T) {
 	}
 	f.Close()
 	w := newFileWriter(f)
-	for range 3 {
-		w.Write(make([]byte, 10))
+	var werr error
+	for i := 0; i < 1000 && werr == nil; i++ {
+		_, werr = w.Write(make([]byte, 10))
+		time.Sleep(time.Millisecond)
+	}
+	if !errors.Is(werr, errFileFailed) {
+		t.Errorf("writes went on after the file failed: %v", werr)
 	}
 	if err := w.close(); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("close = %v, want the file's error", err)
