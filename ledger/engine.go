@@ -446,6 +446,7 @@ func (s *State) receivePayment(f events.Fact, d *events.PaymentReceived) (Output
 			// Pending holding_days after the order (CONTRACT §2), not
 			// after the payment: a payment past that is payable at once.
 			if e, ok := s.accrue(o, l, sh, part, f.Time, o.payableAt, d.PaymentID); ok {
+				e.Fact = f.Source + "/" + f.ID // the payment earned it
 				out.Entries = append(out.Entries, e)
 			}
 		}

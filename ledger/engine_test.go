@@ -393,17 +393,25 @@ func TestOnPaymentBasis(t *testing.T) {
 
 // On payment, a commission is still held holding_days after the order
 // (CONTRACT §2), whenever the payment that earns it comes: one paid before
-// then waits for it, one paid after it is payable at once.
+// then waits for it, one paid after it is payable at once. Each accrual
+// names its payment as its cause.
 func TestOnPaymentHoldsFromTheOrder(t *testing.T) {
 	h := newHistory(t, `{"payout_basis":"on-payment","holding_days":30}`)
 	h.click("k1", "maria-scm", "v1", "2017-06-01T00:00:00Z")
 	h.order("o", "v1", "", "scm", "100.00", "2017-06-02T00:00:00Z")
 	early := h.add("payment.received", "2017-06-05T00:00:00Z", `{"order_id":"o","payment_id":"p1","amount":"50.00"}`)
 	late := h.add("payment.received", "2017-08-01T00:00:00Z", `{"order_id":"o","payment_id":"p2","amount":"50.00"}`)
+	causes := []string{fmt.Sprintf("test/f-%d", h.n-1), fmt.Sprintf("test/f-%d", h.n)}
 	held := time.Date(2017, 7, 2, 0, 0, 0, 0, time.UTC)
 	for _, o := range []Output{early, late} {
 		if len(o.Entries) != 1 || !o.Entries[0].PayableAt.Equal(held) {
 			t.Errorf("entries %+v, want one payable at %s", o.Entries, held)
+		}
+	}
+	// Each accrual names its payment's fact as its cause, not the order's.
+	for i, o := range []Output{early, late} {
+		if len(o.Entries) == 1 && o.Entries[0].Fact != causes[i] {
+			t.Errorf("accrual %d caused by %q, want %q", i, o.Entries[0].Fact, causes[i])
 		}
 	}
 	payout := func(id, at, amount string) Output {
