@@ -629,6 +629,19 @@ func (l *Ledger) Refusals() []ledger.Refusal {
 	return append([]ledger.Refusal(nil), l.refusals...)
 }
 
+// RefusalOf returns the refusal of a fact (source/id), if the ledger
+// refused it.
+func (l *Ledger) RefusalOf(fact string) (ledger.Refusal, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for i := len(l.refusals) - 1; i >= 0; i-- {
+		if l.refusals[i].Fact == fact {
+			return l.refusals[i], true
+		}
+	}
+	return ledger.Refusal{}, false
+}
+
 // EachEntry calls fn with every entry, in log order, without copying them;
 // fn must not change them. Appends wait until it returns.
 func (l *Ledger) EachEntry(fn func(*ledger.Entry)) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/ingest"
+	"github.com/refledger/refledger/events/store"
 )
 
 // Result answers one submitted event, on NATS and over HTTP.
@@ -19,7 +20,22 @@ type Result struct {
 	Status   string     `json:"status"`
 	Position uint64     `json:"position,omitempty"`
 	Error    *errorBody `json:"error,omitempty"`
+	// Ledger is what the ledger made of a payout stored by POST
+	// /v1/payouts, which waits for it a little.
+	Ledger *LedgerOutcome `json:"ledger,omitempty"`
 }
+
+// LedgerOutcome is what the ledger made of a stored fact: "paid" or
+// "refused" (with the reason) for a payout, or "pending" when the ledger
+// had not decided it within payoutWait (it will: GET /v1/refusals).
+type LedgerOutcome struct {
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// payoutWait bounds how long POST /v1/payouts waits for the ledger to
+// decide the payout it stored.
+const payoutWait = 2 * time.Second
 
 // Rejection is a rejected event that no one was waiting for (a plain NATS
 // publish): it is kept so that nothing is dropped silently.
@@ -174,8 +190,30 @@ func (s *Server) postFact(typ string) http.HandlerFunc {
 			writeError(w, http.StatusServiceUnavailable, "", "the event could not be stored: %v", err)
 			return
 		}
-		writeSingle(w, results[0])
+		res := &results[0]
+		if typ == events.TypePayoutRecorded && res.Error == nil {
+			res.Ledger = s.payoutOutcome(r.Context(), "refledger/api/"+id, store.Position(res.Position))
+		}
+		writeSingle(w, *res)
 	}
+}
+
+// payoutOutcome waits, up to payoutWait, for the live ledger to decide the
+// payout stored as fact at position, and says what it made of it.
+func (s *Server) payoutOutcome(ctx context.Context, fact string, position store.Position) *LedgerOutcome {
+	ctx, cancel := context.WithTimeout(ctx, payoutWait)
+	defer cancel()
+	for view := s.live.ledgerView(); !view.Covers(position); view = s.live.ledgerView() {
+		select {
+		case <-ctx.Done():
+			return &LedgerOutcome{Outcome: "pending"}
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	if r, refused := s.live.ledgerView().RefusalOf(fact); refused {
+		return &LedgerOutcome{Outcome: "refused", Reason: r.Reason}
+	}
+	return &LedgerOutcome{Outcome: "paid"}
 }
 
 func (s *Server) keepRejection(rej Rejection) {

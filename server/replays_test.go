@@ -230,3 +230,14 @@ func TestAsyncWhatIf(t *testing.T) {
 		t.Fatalf("an unknown job = %d, want 404", code)
 	}
 }
+
+// A payout whose fact the ledger has not decided when the answer stops
+// waiting is pending.
+func TestPayoutOutcomePendingWhenTheLedgerIsBehind(t *testing.T) {
+	srv := memoryServer(t, Config{Log: zap.NewNop()})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := srv.payoutOutcome(ctx, "refledger/api/x", 5); got.Outcome != "pending" {
+		t.Errorf("outcome %+v, want pending", got)
+	}
+}

@@ -384,11 +384,13 @@ func TestServiceReplayAPI(t *testing.T) {
 func TestServiceFinanceAPI(t *testing.T) {
 	data := seededData(t)
 	s := startService(t, data)
-	// A payout within what is payable is paid; one over it is kept and refused.
-	if code, body := s.do("POST", "/v1/payouts", "", `{"payout_id":"po-1","partner_id":"roger","currency":"USD","amount":"100.00"}`); code != 201 {
+	// A payout within what is payable is paid; one over it is kept and
+	// refused; the answer says which once the ledger has decided.
+	if code, body := s.do("POST", "/v1/payouts", "", `{"payout_id":"po-1","partner_id":"roger","currency":"USD","amount":"100.00"}`); code != 201 || !strings.Contains(body, `"outcome": "paid"`) {
 		t.Fatalf("payout = %d %s", code, body)
 	}
-	if code, body := s.do("POST", "/v1/payouts", "", `{"payout_id":"po-2","partner_id":"roger","currency":"USD","amount":"100.00"}`); code != 201 {
+	if code, body := s.do("POST", "/v1/payouts", "", `{"payout_id":"po-2","partner_id":"roger","currency":"USD","amount":"100.00"}`); code != 201 ||
+		!strings.Contains(body, `"outcome": "refused"`) || !strings.Contains(body, "exceeds the 9.40 payable to roger") {
 		t.Fatalf("second payout = %d %s (accepted as a fact, refused by the ledger)", code, body)
 	}
 	eventually(t, "the refused payout", func() bool {
