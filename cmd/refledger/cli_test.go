@@ -2,12 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/events/ingest"
+	"github.com/refledger/refledger/events/jetstream"
+	"github.com/refledger/refledger/events/store"
 )
 
 // seedDir is the worked seed scenario, copied from shared/scenarios.
@@ -211,5 +217,47 @@ func TestHelpPrintsUsageAndExitsZero(t *testing.T) {
 		if code != 0 || !strings.Contains(out, want) || errOut != "" {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0 and a usage naming %s", args, code, out, errOut, want)
 		}
+	}
+}
+
+// TestReportsBringABehindLedgerUpToDate: a report reads the ledger view
+// alone when the ledger has decided every fact, and decides what it has
+// not first: here an order appended to the fact log behind the ledger's
+// back (as a publisher would while no service runs).
+func TestReportsBringABehindLedgerUpToDate(t *testing.T) {
+	data := seededData(t)
+	commissions := func() string {
+		var rep struct {
+			Commissions []struct {
+				OrderID string `json:"order_id"`
+			} `json:"commissions"`
+		}
+		cliJSON(t, &rep, "report", "commissions", "--data", data)
+		var orders []string
+		for _, c := range rep.Commissions {
+			orders = append(orders, c.OrderID)
+		}
+		return strings.Join(orders, " ")
+	}
+	before := commissions()
+	order, err := events.Decode([]byte(`{"specversion":"1.0","id":"late","source":"test","type":"order.placed","time":"2017-06-02T00:00:00Z","data":{"order_id":"o-late","visitor_id":"v-phone","currency":"USD","lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":"100.00"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts, _ := js.Log(context.Background(), store.FactsLog)
+	in, err := ingest.Open(context.Background(), facts)
+	if err == nil {
+		_, err = in.Submit(context.Background(), []events.Fact{order})
+	}
+	js.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := commissions(); after != before+" o-late" {
+		t.Errorf("commissions by order after an order behind the ledger: %q, want %q", after, before+" o-late")
 	}
 }

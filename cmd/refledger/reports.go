@@ -50,18 +50,39 @@ func catchUpLedger(ctx context.Context, env *environment, sf *storeFlags, facts,
 }
 
 // readSession opens the store, brings the ledger up to date, and loads the
-// ledger read model, for the report commands.
+// ledger read model, for the report commands. When the ledger has already
+// decided every fact (the usual case: import and the service keep it so),
+// only the view is read, from the snapshot and the ledger records since:
+// at ten million facts that spares a report the engine's 2 to 3 s.
 func readSession(ctx context.Context, env *environment, sf *storeFlags) (*projections.Ledger, store.Log, func(), error) {
 	st, facts, ledgerLog, err := sf.openLogs(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	view, err := catchUpLedger(ctx, env, sf, facts, ledgerLog)
+	view, err := decidedView(ctx, facts, ledgerLog, sf.writerSnapshot())
+	if err == nil && view == nil {
+		view, err = catchUpLedger(ctx, env, sf, facts, ledgerLog)
+	}
 	if err != nil {
 		st.Close()
 		return nil, nil, nil, err
 	}
 	return view, facts, func() { st.Close() }, nil
+}
+
+// decidedView reads the ledger view alone (not the engine beside it in the
+// writer's snapshot), and returns it if the ledger has decided every fact
+// in the log, or nil if the ledger is behind.
+func decidedView(ctx context.Context, facts, ledgerLog store.Log, snapshotPath string) (*projections.Ledger, error) {
+	head, err := facts.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	view, _, err := projections.LoadLedgerView(ctx, ledgerLog, snapshotPath)
+	if err != nil || !view.Covers(head) {
+		return nil, err
+	}
+	return view, nil
 }
 
 // parseTime reads a flag time: RFC 3339, or a date (midnight UTC at its end
