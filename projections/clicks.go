@@ -257,11 +257,26 @@ func (s *symbols) of(name string) uint32 {
 	return id
 }
 
-// LoadClicks reads the whole fact log into a click history.
-func LoadClicks(ctx context.Context, facts store.Log) (*Clicks, error) {
-	c := NewClicks()
-	err := ReadFacts(ctx, facts, 1, 0, func(fc FactCommit) error { c.ApplyFacts(fc); return nil })
-	return c, err
+// LoadReadModels reads the catalog and the click history from their
+// snapshot at path, then the facts appended since; without a usable
+// snapshot it reads the whole fact log, and reason says why (path ""
+// asks for none, and gives no reason). folded counts the facts read from
+// the log; through is the position the models stand at.
+func LoadReadModels(ctx context.Context, facts store.Log, path string) (cat *Catalog, clicks *Clicks, through store.Position, folded int, reason, err error) {
+	cat, clicks = NewCatalog(), NewClicks()
+	if path != "" {
+		through, reason = ReadReadModels(ctx, facts, path, cat, clicks)
+		if reason != nil {
+			cat, clicks, through = NewCatalog(), NewClicks(), 0
+		}
+	}
+	err = ReadFacts(ctx, facts, through+1, 0, func(fc FactCommit) error {
+		cat.ApplyFacts(fc)
+		clicks.ApplyFacts(fc)
+		through, folded = fc.Position, folded+len(fc.Facts)
+		return nil
+	})
+	return cat, clicks, through, folded, reason, err
 }
 
 // LoadLedger reads the whole ledger log into a read model.

@@ -220,10 +220,38 @@ func TestHelpPrintsUsageAndExitsZero(t *testing.T) {
 	}
 }
 
+// appendBehind appends facts to the fact log of a data folder directly,
+// as a publisher would while no service runs: the ledger and the read
+// models have not seen them.
+func appendBehind(t *testing.T, data string, raws ...string) {
+	t.Helper()
+	var facts []events.Fact
+	for _, raw := range raws {
+		f, err := events.Decode([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		facts = append(facts, f)
+	}
+	js, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := js.Log(context.Background(), store.FactsLog)
+	in, err := ingest.Open(context.Background(), log)
+	if err == nil {
+		_, err = in.Submit(context.Background(), facts)
+	}
+	js.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestReportsBringABehindLedgerUpToDate: a report reads the ledger view
 // alone when the ledger has decided every fact, and decides what it has
 // not first: here an order appended to the fact log behind the ledger's
-// back (as a publisher would while no service runs).
+// back.
 func TestReportsBringABehindLedgerUpToDate(t *testing.T) {
 	data := seededData(t)
 	commissions := func() string {
@@ -240,24 +268,46 @@ func TestReportsBringABehindLedgerUpToDate(t *testing.T) {
 		return strings.Join(orders, " ")
 	}
 	before := commissions()
-	order, err := events.Decode([]byte(`{"specversion":"1.0","id":"late","source":"test","type":"order.placed","time":"2017-06-02T00:00:00Z","data":{"order_id":"o-late","visitor_id":"v-phone","currency":"USD","lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":"100.00"}]}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	facts, _ := js.Log(context.Background(), store.FactsLog)
-	in, err := ingest.Open(context.Background(), facts)
-	if err == nil {
-		_, err = in.Submit(context.Background(), []events.Fact{order})
-	}
-	js.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	appendBehind(t, data, `{"specversion":"1.0","id":"late","source":"test","type":"order.placed","time":"2017-06-02T00:00:00Z","data":{"order_id":"o-late","visitor_id":"v-phone","currency":"USD","lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":"100.00"}]}}`)
 	if after := commissions(); after != before+" o-late" {
 		t.Errorf("commissions by order after an order behind the ledger: %q, want %q", after, before+" o-late")
+	}
+}
+
+// TestReportClicksKeepsItsSnapshot: report clicks saves the click
+// history's snapshot, reads it the next time with the clicks appended
+// since, and does without one that is damaged.
+func TestReportClicksKeepsItsSnapshot(t *testing.T) {
+	data := seededData(t)
+	clicks := func() string {
+		var rep struct {
+			Clicks []struct {
+				ClickID  string `json:"click_id"`
+				LinkCode string `json:"link_code"`
+			} `json:"clicks"`
+		}
+		cliJSON(t, &rep, "report", "clicks", "--partner", "maria", "--data", data)
+		var out []string
+		for _, c := range rep.Clicks {
+			out = append(out, c.ClickID+"@"+c.LinkCode)
+		}
+		return strings.Join(out, " ")
+	}
+	if got := clicks(); got != "clk-2@maria-scm" {
+		t.Fatalf("maria's clicks: %q", got)
+	}
+	path := filepath.Join(data, "snapshots", "read-models.snap")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("no snapshot saved: %v", err)
+	}
+	appendBehind(t, data, `{"specversion":"1.0","id":"k3","source":"test","type":"click.recorded","time":"2018-01-01T00:00:00Z","data":{"click_id":"clk-3","link_code":"maria-scm","visitor_id":"v-x"}}`)
+	if got := clicks(); got != "clk-2@maria-scm clk-3@maria-scm" {
+		t.Fatalf("maria's clicks after one more: %q", got)
+	}
+	if err := os.WriteFile(path, []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := clicks(); got != "clk-2@maria-scm clk-3@maria-scm" {
+		t.Fatalf("maria's clicks past a damaged snapshot: %q", got)
 	}
 }

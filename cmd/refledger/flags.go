@@ -206,6 +206,11 @@ func (s *storeFlags) writerSnapshot() string {
 	return filepath.Join(s.dataDir, "snapshots", "ledger-writer.snap")
 }
 
+// readModelsSnapshot is where serve keeps the catalog and click history.
+func (s *storeFlags) readModelsSnapshot() string {
+	return filepath.Join(s.dataDir, "snapshots", "read-models.snap")
+}
+
 // batchGC tunes the collector for a batch command such as a replay, which
 // keeps a large, long-lived state: the heap may grow to three times what is
 // live between collections (GOGC=200; collecting at the default pace costs

@@ -214,7 +214,7 @@ func runReportClicks(ctx context.Context, env *environment, args []string) error
 		return err
 	}
 	defer st.Close()
-	clicks, err := projections.LoadClicks(ctx, facts)
+	clicks, err := loadClicks(ctx, env, sf, facts)
 	if err != nil {
 		return err
 	}
@@ -226,6 +226,24 @@ func runReportClicks(ctx context.Context, env *environment, args []string) error
 		t.rows = append(t.rows, []string{r.ClickID, r.Time, r.LinkCode, r.ProgramID, r.VisitorID, r.ContactID})
 	}
 	return writeReport(env.stdout, out, map[string]any{"partner_id": partner, "clicks": rows}, t)
+}
+
+// loadClicks reads the click history from the service's snapshot and the
+// facts since (at ten million facts, folding them all took 15 s). When it
+// folded anything and no service owns the data folder, it saves the
+// snapshot for the next command, as catchUpLedger does the ledger's.
+func loadClicks(ctx context.Context, env *environment, sf storeFlags, facts store.Log) (*projections.Clicks, error) {
+	path := sf.readModelsSnapshot()
+	cat, clicks, through, folded, reason, err := projections.LoadReadModels(ctx, facts, path)
+	if err != nil {
+		return nil, err
+	}
+	if _, served := runningService(sf.dataDir); !served && through > 0 && (reason != nil || folded > 0) {
+		if err := projections.WriteReadModels(ctx, facts, path, through, cat, clicks); err != nil {
+			env.log.Warn("click history snapshot not saved: the next command refolds the fact log", zap.Error(err))
+		}
+	}
+	return clicks, nil
 }
 
 var errUnknownOrder = errors.New("unknown order")
