@@ -64,6 +64,7 @@ func (s *Server) ingestRaw(ctx context.Context, raws [][]byte) ([]Result, error)
 		facts = append(facts, f)
 		at = append(at, i)
 	}
+	facts, at = appendOrder(facts, at)
 	for start := 0; start < len(facts); start += ingest.MaxBatch {
 		end := min(start+ingest.MaxBatch, len(facts))
 		outcomes, err := s.batch.submit(ctx, facts[start:end])
@@ -82,6 +83,25 @@ func (s *Server) ingestRaw(ctx context.Context, raws [][]byte) ([]Result, error)
 		s.metrics.countIngest(r.Status, 1)
 	}
 	return results, nil
+}
+
+// appendOrder puts a batch's valid facts in events.AppendOrder, as an
+// import does a file's, with their indexes in the batch: a click a
+// publisher lists after an order it came before is appended first.
+func appendOrder(facts []events.Fact, at []int) ([]events.Fact, []int) {
+	items := make([]events.Placed, len(facts))
+	for i, f := range facts {
+		items[i] = events.Placed{Key: f.Key(), Type: f.Type, Time: f.Time.UnixNano()}
+	}
+	order := events.AppendOrder(items)
+	if order == nil {
+		return facts, at
+	}
+	orderedFacts, orderedAt := make([]events.Fact, len(facts)), make([]int, len(at))
+	for i, j := range order {
+		orderedFacts[i], orderedAt[i] = facts[j], at[j]
+	}
+	return orderedFacts, orderedAt
 }
 
 func fieldError(err error) *errorBody {

@@ -7,14 +7,11 @@ package jsonl
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"runtime"
-	"slices"
 	"sync"
 
 	"github.com/refledger/refledger/events"
@@ -27,21 +24,11 @@ type Source func(fn func(n int, line []byte, tooLong bool) error) error
 
 // TimeOrdered reads a file once to see whether its events come in the
 // order of their times. They nearly always do, and then the import reads
-// the file as it is. When they do not, it imports them in time order,
-// stably (lines of one time keep their file order): attribution goes by
-// each event's time, never by when it arrived, and the ledger decides an
-// order with the referrals before it in the log, so a click listed after
-// an order it came before must still reach the log first.
-//
-// A definition (a partner, program, enrollment, link or policy: see
-// events.IsDefinition) never goes after the activity listed below it,
-// whatever its time: a file that sets its catalog up first means it to be
-// in force for what follows, even when it stamps it later. A line whose
-// key (source and id) came earlier in the file goes where the first goes,
-// so that a duplicate or a conflict is still judged against the line above
-// it; a line whose key or time does not read stays where it is (it is
-// rejected anyway). A file that is not a regular file (a pipe) is imported
-// as it comes.
+// the file as it is. When they do not, it reads the file again, and hands
+// the lines on in events.AppendOrder (by time, definitions never after the
+// activity below them, a key's later lines with its first), reading each
+// back by its offset. A file that is not a regular file (a pipe) is
+// imported as it comes.
 func TimeOrdered(f *os.File, maxLen int) (Source, error) {
 	asItIs := func(fn func(n int, line []byte, tooLong bool) error) error {
 		return Read(f, maxLen, func(n int, _ int64, line []byte, tooLong bool) error {
@@ -60,50 +47,28 @@ func TimeOrdered(f *os.File, maxLen int) (Source, error) {
 		return asItIs, nil
 	}
 	var places []linePlace
-	var last int64              // the time of the line before, in Unix nanoseconds
-	firstOf := map[string]int{} // the place of each key's first line
+	var items []events.Placed
 	err = Read(f, maxLen, func(n int, off int64, line []byte, tooLong bool) error {
 		if len(bytes.TrimSpace(line)) == 0 && !tooLong {
 			return nil
 		}
-		p := linePlace{n: n, off: off, size: len(line), at: last, tooLong: tooLong, first: -1}
-		if e, ok := events.Peek(line); ok && !tooLong {
-			p.at, p.kind, last = e.Time.UnixNano(), kindActivity, e.Time.UnixNano()
-			if events.IsDefinition(e.Type) {
-				p.kind = kindDefinition
-			}
-			if first, seen := firstOf[e.Key()]; seen {
-				p.first, p.at = first, places[first].at
-			} else {
-				firstOf[e.Key()] = len(places)
-			}
-		}
-		places = append(places, p)
+		places = append(places, linePlace{n: n, off: off, size: len(line), tooLong: tooLong})
+		e, ok := events.Peek(line)
+		items = append(items, events.Placed{Key: e.Key(), Type: e.Type, Time: e.Time.UnixNano(), Unread: !ok || tooLong})
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	// A definition never goes after the activity below it in the file;
-	// then a key's later lines go where its first goes.
-	next := int64(math.MaxInt64) // the time of the nearest activity below
-	for i := len(places) - 1; i >= 0; i-- {
-		switch p := &places[i]; {
-		case p.kind == kindActivity:
-			next = p.at
-		case p.kind == kindDefinition && p.first < 0:
-			p.at = min(p.at, next)
-		}
-	}
-	for i := range places {
-		if p := &places[i]; p.first >= 0 {
-			p.at = places[p.first].at
-		}
-	}
+	order := events.AppendOrder(items)
+	items = nil
 	buf := make([]byte, maxLen)
-	slices.SortStableFunc(places, func(a, b linePlace) int { return cmp.Compare(a.at, b.at) })
 	return func(fn func(n int, line []byte, tooLong bool) error) error {
-		for _, p := range places {
+		for i := range places {
+			p := places[i]
+			if order != nil {
+				p = places[order[i]]
+			}
 			line, err := p.read(f, buf)
 			if err != nil {
 				return err
@@ -196,23 +161,12 @@ func lineEndAfter(f *os.File, off int64) (int64, error) {
 	}
 }
 
-// linePlace is where a line lies in its file, and the time it is
-// imported at.
+// linePlace is where a line lies in its file.
 type linePlace struct {
 	off     int64
-	at      int64 // Unix nanoseconds
 	n, size int
 	tooLong bool
-	kind    uint8
-	first   int // the place of the first line of its key, if not this one; else -1
 }
-
-// Kinds of line, for the order of an import.
-const (
-	kindUnread     uint8 = iota // its key or time does not read
-	kindActivity                // what happened: a click, an order...
-	kindDefinition              // what later facts are judged by
-)
 
 // read reads the line into buf (nothing for a line too long).
 func (p linePlace) read(f *os.File, buf []byte) ([]byte, error) {
