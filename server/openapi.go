@@ -19,7 +19,7 @@ func mustOpenAPI() []byte {
 		"/healthz":                    {"get": {Summary: "Liveness."}},
 		"/readyz":                     {"get": {Summary: "Ready once the read models and the ledger have caught up with the log."}},
 		"/metrics":                    {"get": {Summary: "Prometheus metrics: ingest outcomes, clicks, engine lag, append latency."}},
-		"/v1/events":                  {"post": {Summary: "Ingest one CloudEvent, a JSON array of them, or JSON lines. Answers accepted, duplicate or rejected per event, with the field at fault.", Role: "publisher"}},
+		"/v1/events":                  {"post": {Summary: "Ingest one CloudEvent, a JSON array of them, or JSON lines; a batch is appended in the order of its events' time. Answers accepted, duplicate or rejected per event (by its index in the batch), with the field at fault.", Role: "publisher"}},
 		"/v1/rejections":              {"get": {Summary: "Rejected events that were published on NATS without a reply subject.", Role: "finance"}},
 		"/v1/partners":                {"get": {Summary: "Partners with their programs.", Role: "finance"}, "post": {Summary: "Register a partner (body: partner.registered data).", Role: "operator"}},
 		"/v1/partners/{id}":           {"get": {Summary: "One partner.", Role: "finance"}},
