@@ -83,7 +83,7 @@ func (s *State) priceLines(o *order, cycle int) []LineExplanation {
 // tierShares gives the credited partner its rate and each parent up the
 // chain its tier rate from the same program.
 func (s *State) tierShares(o *order, l *line, partnerID string, prog *Program, rate money.Rate) []share {
-	shares := []share{{tier: 1, partner: partnerID, program: prog.ID, rate: rate.String(), full: rate.CommissionMinor(l.amount, l.quantity, o.cur)}}
+	shares := append(s.shareScratch[:0], share{tier: 1, partner: partnerID, program: prog.ID, rate: rate.String(), full: rate.CommissionMinor(l.amount, l.quantity, o.cur)})
 	parent := s.cat.partners[partnerID].Parent
 	for tier := 2; tier <= maxTiers && tier-2 < len(prog.TierRates) && parent != "" && !earns(shares, parent); tier++ {
 		p, ok := s.cat.partners[parent]
@@ -94,7 +94,8 @@ func (s *State) tierShares(o *order, l *line, partnerID string, prog *Program, r
 		shares = append(shares, share{tier: tier, partner: p.ID, program: prog.ID, rate: r.String(), full: r.CommissionMinor(l.amount, l.quantity, o.cur)})
 		parent = p.Parent
 	}
-	return shares
+	s.shareScratch = shares
+	return s.slab.copyShares(shares)
 }
 
 // earns reports whether a partner already has one of the shares (at most

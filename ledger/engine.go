@@ -238,14 +238,15 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	}
 	cur, _ := money.Lookup(d.Currency) // validated
 	pv := e.timeline.At(f.Time)
-	o := &order{
+	o := s.slab.order()
+	*o = order{
 		at: f.Time.UnixNano(), cur: cur, policy: s.policy(pv),
 		payableAt: f.Time.Add(time.Duration(pv.HoldingDays) * day).UnixNano(),
 	}
-	o.lines = make([]line, 0, len(d.Lines))
-	for _, l := range d.Lines {
+	o.lines = s.slab.lines(len(d.Lines))
+	for i, l := range d.Lines {
 		minor, _ := money.ParseMinor(l.Amount.Text, cur) // validated
-		o.lines = append(o.lines, line{id: s.names.Of(l.LineID), product: s.names.Of(l.ProductID), quantity: l.Quantity, amount: minor})
+		o.lines[i] = line{id: s.names.Of(l.LineID), product: s.names.Of(l.ProductID), quantity: l.Quantity, amount: minor}
 		o.total += minor
 	}
 	contact := d.ContactID

@@ -184,7 +184,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	norders := r.Count(8)
 	s.orders = newOrderTable(norders)
 	for range norders {
-		o := decodeOrder(r, policies, s.names)
+		o := decodeOrder(r, policies, s.names, &s.slab)
 		if o == nil {
 			break
 		}
@@ -476,9 +476,10 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[*PolicyVersion]int)
 // (id, fact, winning click) in one allocation, and the recurring ones
 // (currency, partners, links, programs, rates, line and product ids)
 // shared through names.
-func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion, names *intern.Table) *order {
+func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion, names *intern.Table, slab *orderSlab) *order {
 	id, fact := r.StringBytes(), r.StringBytes()
-	o := &order{at: r.Time().UnixNano()}
+	o := slab.order()
+	o.at = r.Time().UnixNano()
 	code := names.OfBytes(r.StringBytes())
 	cur, err := money.Lookup(code)
 	if err != nil && r.Err() == nil {
@@ -505,11 +506,11 @@ func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion, names *intern.T
 	if len(click) > 0 {
 		o.winner.click = own[len(own)-len(click):]
 	}
-	o.lines = make([]line, r.Count(6))
+	o.lines = slab.lines(r.Count(6))
 	for i := range o.lines {
 		l := &o.lines[i]
 		*l = line{id: names.OfBytes(r.StringBytes()), product: names.OfBytes(r.StringBytes()), quantity: r.Varint(), amount: r.Varint(), refunded: r.Varint()}
-		l.shares = make([]share, r.Count(7))
+		l.shares = slab.shares(r.Count(7))
 		for j := range l.shares {
 			l.shares[j] = share{tier: r.Int(), partner: names.OfBytes(r.StringBytes()), program: names.OfBytes(r.StringBytes()), rate: names.OfBytes(r.StringBytes()), full: r.Varint(), accrued: r.Varint(), reversed: r.Varint()}
 		}

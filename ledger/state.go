@@ -34,6 +34,11 @@ type State struct {
 	names *intern.Table
 	// acctKey is account's scratch key.
 	acctKey []byte
+	// slab holds the orders, their lines and their shares, a few large
+	// arrays for the collector to trace instead of millions of objects;
+	// shareScratch is where tierShares gathers a line's shares first.
+	slab         orderSlab
+	shareScratch []share
 }
 
 // records reports whether the fold writes the entries and explanation of
@@ -304,4 +309,53 @@ func DecodeSizes(r *snapshot.Decoder) Sizes {
 
 func (z *Sizes) fields() []*int {
 	return []*int{&z.ClickIDBytes, &z.Visitors, &z.ClickContacts, &z.Identified, &z.Contacts, &z.Orders, &z.Facts}
+}
+
+// orderSlab hands out a state's orders, their lines and their shares from
+// large arrays: a million orders are otherwise four million small objects,
+// to allocate (placing them, restoring them) and for the collector to
+// trace as long as the process runs. Orders live as long as the state, so
+// an array is never kept alive for nothing; slices are handed out full
+// (length = capacity), so an append copies. A state is never copied, so
+// no two hand out the same slots.
+type orderSlab struct {
+	orderArr []order
+	lineArr  []line
+	shareArr []share
+}
+
+const slabSize = 4096
+
+func (s *orderSlab) order() *order {
+	if len(s.orderArr) == 0 {
+		s.orderArr = make([]order, slabSize)
+	}
+	o := &s.orderArr[0]
+	s.orderArr = s.orderArr[1:]
+	return o
+}
+
+func (s *orderSlab) lines(n int) []line {
+	if n > len(s.lineArr) {
+		s.lineArr = make([]line, max(n, slabSize))
+	}
+	l := s.lineArr[:n:n]
+	s.lineArr = s.lineArr[n:]
+	return l
+}
+
+// copyShares copies shares into the slab.
+func (s *orderSlab) copyShares(shares []share) []share {
+	out := s.shares(len(shares))
+	copy(out, shares)
+	return out
+}
+
+func (s *orderSlab) shares(n int) []share {
+	if n > len(s.shareArr) {
+		s.shareArr = make([]share, max(n, slabSize))
+	}
+	sh := s.shareArr[:n:n]
+	s.shareArr = s.shareArr[n:]
+	return sh
 }
