@@ -326,23 +326,9 @@ type orderSlab struct {
 
 const slabSize = 4096
 
-func (s *orderSlab) order() *order {
-	if len(s.orderArr) == 0 {
-		s.orderArr = make([]order, slabSize)
-	}
-	o := &s.orderArr[0]
-	s.orderArr = s.orderArr[1:]
-	return o
-}
+func (s *orderSlab) order() *order { return &take(&s.orderArr, 1)[0] }
 
-func (s *orderSlab) lines(n int) []line {
-	if n > len(s.lineArr) {
-		s.lineArr = make([]line, max(n, slabSize))
-	}
-	l := s.lineArr[:n:n]
-	s.lineArr = s.lineArr[n:]
-	return l
-}
+func (s *orderSlab) lines(n int) []line { return take(&s.lineArr, n) }
 
 // copyShares copies shares into the slab.
 func (s *orderSlab) copyShares(shares []share) []share {
@@ -351,11 +337,15 @@ func (s *orderSlab) copyShares(shares []share) []share {
 	return out
 }
 
-func (s *orderSlab) shares(n int) []share {
-	if n > len(s.shareArr) {
-		s.shareArr = make([]share, max(n, slabSize))
+func (s *orderSlab) shares(n int) []share { return take(&s.shareArr, n) }
+
+// take hands out the next n elements of a slab array, full, starting a
+// new array when too few are left.
+func take[T any](arr *[]T, n int) []T {
+	if n > len(*arr) {
+		*arr = make([]T, max(n, slabSize))
 	}
-	sh := s.shareArr[:n:n]
-	s.shareArr = s.shareArr[n:]
-	return sh
+	out := (*arr)[:n:n]
+	*arr = (*arr)[n:]
+	return out
 }
