@@ -302,10 +302,10 @@ func (f CommissionFilter) match(e ledger.Entry) bool {
 // entries of the partners concerned.
 //
 // A positive entry is reversed once what its share took back covers it
-// (see openAmounts), pending
-// until its payable time, paid once the partner's payouts cover what is
-// left of it (oldest payable first), and payable otherwise. A negative
-// entry is reversed, and an entry dated after now is pending.
+// (see openAmounts), pending until its payable time, paid once the
+// partner's payouts cover what is left of it (oldest payable first), and
+// payable otherwise. A negative entry is reversed, and an entry dated
+// after now is pending.
 func (l *Ledger) Commissions(f CommissionFilter, now time.Time) []Commission {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
