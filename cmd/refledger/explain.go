@@ -43,8 +43,12 @@ func writeExplanation(env *environment, f format, a ledger.Attribution) error {
 func explainText(w io.Writer, a ledger.Attribution) error {
 	p := a.Policy
 	fmt.Fprintf(w, "order %s, %s, %s\n", a.OrderID, a.Time.Format(time.RFC3339), a.Currency)
-	fmt.Fprintf(w, "policy %s (effective %s): tracking %s, credit %s, cookie_days %d, referral_days %d, program_binding %s, self_referral %s, holding_days %d, payout_basis %s\n",
-		p.Version, p.EffectiveAt.Format(time.RFC3339), p.Tracking, p.Credit, p.CookieDays, p.ReferralDays, p.ProgramBinding, p.SelfReferral, p.HoldingDays, p.PayoutBasis)
+	effective := "effective " + p.EffectiveAt.Format(time.RFC3339)
+	if p.EffectiveAt.IsZero() {
+		effective = "in force from the start" // the default policy, or a replay's over the whole timeline
+	}
+	fmt.Fprintf(w, "policy %s (%s): tracking %s, credit %s, cookie_days %d, referral_days %d, program_binding %s, self_referral %s, holding_days %d, payout_basis %s\n",
+		p.Version, effective, p.Tracking, p.Credit, p.CookieDays, p.ReferralDays, p.ProgramBinding, p.SelfReferral, p.HoldingDays, p.PayoutBasis)
 	if a.PartnerID != nil {
 		at := "-"
 		if a.ReferralTime != nil {

@@ -138,6 +138,9 @@ func TestReplayApply(t *testing.T) {
 	if ex.Decision != "none" {
 		t.Errorf("o-2018 under the applied cookies-only policy: %q, want none", ex.Decision)
 	}
+	if text := mustCLI(t, "explain", "--order", "o-2018", "--data", data); !strings.Contains(text, "(in force from the start): tracking cookies-only") {
+		t.Errorf("o-2018's policy line: %s", text)
+	}
 	if now := replayCLI(t, "--data", data, "--current"); len(now.Changes) != 0 {
 		t.Fatalf("replay after a later order changed %+v", now.Changes)
 	}
