@@ -103,11 +103,12 @@ const (
 	visitorCookieDays = 400
 )
 
-// Snapshot files, in Config.SnapshotDir.
+// Snapshot files, in Config.SnapshotDir (the commands beside serve read
+// the writer's and the read models' too).
 const (
-	writerSnapshotFile = "ledger-writer.snap"
-	indexSnapshotFile  = "ingest-index.snap"
-	readModelsFile     = "read-models.snap"
+	WriterSnapshotFile = "ledger-writer.snap"
+	IndexSnapshotFile  = "ingest-index.snap"
+	ReadModelsFile     = "read-models.snap"
 )
 
 // snapshotPath is where a snapshot file goes ("" when snapshots are off).

@@ -48,7 +48,7 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 	// it (not the whole ledger log, minutes at millions of facts), and, as
 	// the live writer keeps it, the what-if replays what that writer has
 	// decided rather than race it to decide the rest.
-	rr := replay.Request{Current: req.Current, From: req.From, LedgerSnapshot: s.cfg.snapshotPath(writerSnapshotFile), Live: true}
+	rr := replay.Request{Current: req.Current, From: req.From, LedgerSnapshot: s.cfg.snapshotPath(WriterSnapshotFile), Live: true}
 	switch {
 	case req.Policy == nil && !req.Current:
 		writeError(w, http.StatusBadRequest, "policy", "is required (or set current)")

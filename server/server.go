@@ -55,10 +55,10 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, metrics: newMetrics(), replays: map[string]*replay.Result{}, replaying: make(chan struct{}, 1), jobs: map[string]*replayJob{}}
 	s.jobsCtx, s.stopJobs = context.WithCancel(context.Background())
 	s.live = newLive(facts, ledgerLog, cfg.Log, in.Head(), cfg.progressEvery())
-	s.live.snapshots = snapshotter{path: cfg.snapshotPath(writerSnapshotFile), what: "ledger writer", log: cfg.Log, copyState: s.live.startSnapshot}
-	s.live.readModels = snapshotter{path: cfg.snapshotPath(readModelsFile), what: "read models", log: cfg.Log, copyState: s.live.copyReadModels}
+	s.live.snapshots = snapshotter{path: cfg.snapshotPath(WriterSnapshotFile), what: "ledger writer", log: cfg.Log, copyState: s.live.startSnapshot}
+	s.live.readModels = snapshotter{path: cfg.snapshotPath(ReadModelsFile), what: "read models", log: cfg.Log, copyState: s.live.copyReadModels}
 	s.batch = &batcher{in: in, reqs: make(chan *batchReq, ingestQueue), metric: s.metrics}
-	s.batch.snapshots = snapshotter{path: cfg.snapshotPath(indexSnapshotFile), what: "ingest index", log: cfg.Log, copyState: in.SnapshotCopy}
+	s.batch.snapshots = snapshotter{path: cfg.snapshotPath(IndexSnapshotFile), what: "ingest index", log: cfg.Log, copyState: in.SnapshotCopy}
 	if in.Rebuilt() {
 		s.batch.snapshots.rebuilt()
 	}
@@ -71,7 +71,7 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 // openIngester opens ingestion from its index snapshot when there is a
 // usable one, and from the fact log otherwise.
 func openIngester(ctx context.Context, cfg Config, facts store.Log) (*ingest.Ingester, error) {
-	path := cfg.snapshotPath(indexSnapshotFile)
+	path := cfg.snapshotPath(IndexSnapshotFile)
 	if path == "" {
 		return ingest.Open(ctx, facts)
 	}

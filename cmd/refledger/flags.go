@@ -16,6 +16,7 @@ import (
 	"github.com/refledger/refledger/events/esdb"
 	"github.com/refledger/refledger/events/jetstream"
 	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/server"
 )
 
 // storeFlags are the flags that choose the event store.
@@ -203,13 +204,17 @@ func flagUsage(fs *flag.FlagSet) string {
 // keeps it, and the other commands use it (and save it when no service
 // owns the folder).
 func (s *storeFlags) writerSnapshot() string {
-	return filepath.Join(s.dataDir, "snapshots", "ledger-writer.snap")
+	return filepath.Join(s.snapshotDir(), server.WriterSnapshotFile)
 }
 
 // readModelsSnapshot is where serve keeps the catalog and click history.
 func (s *storeFlags) readModelsSnapshot() string {
-	return filepath.Join(s.dataDir, "snapshots", "read-models.snap")
+	return filepath.Join(s.snapshotDir(), server.ReadModelsFile)
 }
+
+// snapshotDir is where serve keeps its snapshots: in the data folder, also
+// when the logs are elsewhere (--nats-url, --eventstore-url).
+func (s *storeFlags) snapshotDir() string { return filepath.Join(s.dataDir, "snapshots") }
 
 // batchGC tunes the collector for a batch command such as a replay, which
 // keeps a large, long-lived state: the heap may grow to three times what is

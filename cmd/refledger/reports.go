@@ -72,7 +72,9 @@ func readSession(ctx context.Context, env *environment, sf *storeFlags) (*projec
 
 // decidedView reads the ledger view alone (not the engine beside it in the
 // writer's snapshot), and returns it if the ledger has decided every fact
-// in the log, or nil if the ledger is behind.
+// in the log, or nil if the ledger is behind. (Then the view is read once
+// more, with the engine: a ledger behind is rare, since import and the
+// service keep it up to date.)
 func decidedView(ctx context.Context, facts, ledgerLog store.Log, snapshotPath string) (*projections.Ledger, error) {
 	head, err := facts.Head(ctx)
 	if err != nil {

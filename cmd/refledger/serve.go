@@ -76,7 +76,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(ctx, server.Config{Tokens: tokens, AnonymizeIP: anonymize, Log: env.log, SnapshotDir: filepath.Join(sf.dataDir, "snapshots")}, facts, ledgerLog)
+	srv, err := server.New(ctx, server.Config{Tokens: tokens, AnonymizeIP: anonymize, Log: env.log, SnapshotDir: sf.snapshotDir()}, facts, ledgerLog)
 	if err != nil {
 		return err
 	}
