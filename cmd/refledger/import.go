@@ -32,6 +32,10 @@ type rejection struct {
 	Reason string `json:"reason"`
 }
 
+// bigImport is the file size past which import says, on a terminal, that
+// it reads the file once before appending (about a million lines).
+const bigImport = 200 << 20
+
 // maxRejectionsListed bounds the rejections kept for the report; the count
 // stays exact past it.
 const maxRejectionsListed = 10_000
@@ -63,6 +67,10 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 	in, err := ingest.Open(ctx, facts)
 	if err != nil {
 		return err
+	}
+	if info, err := f.Stat(); err == nil && env.terminal && info.Size() > bigImport {
+		// About half a second a million lines, before the first is appended.
+		fmt.Fprintf(env.stderr, "import: reading %s once for the time order of its events\n", files[0])
 	}
 	lines, err := jsonl.TimeOrdered(f, events.MaxEventBytes)
 	if err != nil {
