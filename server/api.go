@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"go.uber.org/zap"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/refledger/refledger/projections"
@@ -36,6 +37,9 @@ func (s *Server) getPartners(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) getPartner(w http.ResponseWriter, r *http.Request) {
+	if !ownOnly(w, r, r.PathValue("id")) {
+		return
+	}
 	p, ok := s.live.catalog.Partner(r.PathValue("id"))
 	if !ok {
 		writeError(w, http.StatusNotFound, "partner_id", "no partner %q", r.PathValue("id"))
@@ -54,6 +58,9 @@ func (s *Server) getLinks(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) getClicks(w http.ResponseWriter, r *http.Request) {
 	partner := r.PathValue("id")
+	if !ownOnly(w, r, partner) {
+		return
+	}
 	clicks := s.live.clicks.OfPartner(partner)
 	if wantsCSV(r) {
 		rows := make([][]string, len(clicks))
@@ -74,6 +81,12 @@ func (s *Server) getReferrals(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getCommissions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := projections.CommissionFilter{PartnerID: q.Get("partner"), OrderID: q.Get("order")}
+	if own, scoped := ownPartner(r); scoped {
+		if f.PartnerID != "" && !ownOnly(w, r, f.PartnerID) {
+			return
+		}
+		f.PartnerID = own // a partner's token reads its own commissions only
+	}
 	var err error
 	for _, p := range []struct {
 		name string
@@ -109,6 +122,9 @@ func (s *Server) getBalances(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	balances := s.live.ledgerView().Balances(asOf)
+	if own, scoped := ownPartner(r); scoped {
+		balances = slices.DeleteFunc(balances, func(b projections.Balance) bool { return b.PartnerID != own })
+	}
 	if wantsCSV(r) {
 		cells := make([][]string, len(balances))
 		for i, b := range balances {
@@ -139,6 +155,9 @@ func (s *Server) getStatement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	partner := r.PathValue("id")
+	if !ownOnly(w, r, partner) {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"partner_id": partner, "statements": s.live.ledgerView().Statements(partner, from, to)})
 }
 

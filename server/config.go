@@ -18,9 +18,20 @@ const (
 	RolePublisher Role = "publisher" // ingest events
 	RoleFinance   Role = "finance"   // reads and payouts
 	RoleOperator  Role = "operator"  // everything
+	// RolePartner is a partner's own token: its role is "partner:ID"
+	// (PartnerRole), which reads that partner's profile, clicks,
+	// commissions, balances and statement, and nothing else.
+	RolePartner Role = "partner"
 )
 
-// ParseTokens reads "role:token,role:token" (REFLEDGER_TOKENS).
+// PartnerRole is the role of partner id's own token.
+func PartnerRole(id string) Role { return RolePartner + ":" + Role(id) }
+
+// partner is the partner a partner's token is for.
+func (r Role) partner() (string, bool) { return strings.CutPrefix(string(r), string(RolePartner)+":") }
+
+// ParseTokens reads "role:token,role:token" (REFLEDGER_TOKENS), where a
+// partner's own token is "partner:ID:token".
 func ParseTokens(spec string) (map[string]Role, error) {
 	out := map[string]Role{}
 	for _, item := range strings.Split(spec, ",") {
@@ -29,13 +40,22 @@ func ParseTokens(spec string) (map[string]Role, error) {
 			continue
 		}
 		role, token, ok := strings.Cut(item, ":")
-		switch r := Role(role); {
+		r := Role(role)
+		if r == RolePartner {
+			var id string
+			id, token, ok = strings.Cut(token, ":")
+			if !ok || id == "" {
+				return nil, fmt.Errorf("token %q: want partner:ID:token", item)
+			}
+			r = PartnerRole(id)
+		}
+		switch {
 		case !ok || token == "":
 			return nil, fmt.Errorf("token %q: want role:token", item)
-		case r != RolePublisher && r != RoleFinance && r != RoleOperator:
-			return nil, fmt.Errorf("token role %q: want publisher, finance or operator", role)
+		case r != RolePublisher && r != RoleFinance && r != RoleOperator && !strings.HasPrefix(string(r), string(RolePartner)+":"):
+			return nil, fmt.Errorf("token role %q: want publisher, finance, operator or partner:ID", role)
 		case len(token) < 16:
-			return nil, fmt.Errorf("token for %s is %d characters: use at least 16", role, len(token))
+			return nil, fmt.Errorf("token for %s is %d characters: use at least 16", r, len(token))
 		default:
 			out[token] = r
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,20 +46,8 @@ func writeEventError(w http.ResponseWriter, status int, err error) {
 // auth lets a request through if its bearer token's role allows needs.
 func (s *Server) auth(needs Role, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if len(s.cfg.Tokens) == 0 {
-			h(w, r)
-			return
-		}
-		header := r.Header.Get("Authorization")
-		token, ok := strings.CutPrefix(header, "Bearer ")
-		if !ok || token == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="refledger"`)
-			writeError(w, http.StatusUnauthorized, "Authorization", "a bearer token is required (Authorization: Bearer TOKEN)")
-			return
-		}
-		role, known := s.cfg.Tokens[token]
-		if !known {
-			writeError(w, http.StatusUnauthorized, "Authorization", "the bearer token is not known")
+		role, ok := s.role(w, r)
+		if !ok {
 			return
 		}
 		if !role.allows(needs) {
@@ -67,6 +56,66 @@ func (s *Server) auth(needs Role, h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// authOwn is auth for the reads a partner may make of its own data: the
+// finance role reads them all, a partner's own token (partner:ID) only
+// its own, which the handler learns from ownPartner.
+func (s *Server) authOwn(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		role, ok := s.role(w, r)
+		if !ok {
+			return
+		}
+		if id, isPartner := role.partner(); isPartner {
+			h(w, r.WithContext(context.WithValue(r.Context(), ownPartnerKey{}, id)))
+			return
+		}
+		if !role.allows(RoleFinance) {
+			writeError(w, http.StatusForbidden, "Authorization", "the %s role may not do this: it needs the %s role, or the partner's own token", role, RoleFinance)
+			return
+		}
+		h(w, r)
+	}
+}
+
+type ownPartnerKey struct{}
+
+// ownPartner is the partner whose own token made the request, if one did.
+func ownPartner(r *http.Request) (string, bool) {
+	id, ok := r.Context().Value(ownPartnerKey{}).(string)
+	return id, ok
+}
+
+// ownOnly answers 403 when a partner's own token asks for another
+// partner's data (it then returns false).
+func ownOnly(w http.ResponseWriter, r *http.Request, partner string) bool {
+	if own, scoped := ownPartner(r); scoped && partner != own {
+		writeError(w, http.StatusForbidden, "Authorization", "the token of partner %s reads only that partner's data, not %q's", own, partner)
+		return false
+	}
+	return true
+}
+
+// role is the role of the request's bearer token (operator when no tokens
+// are configured); it answers 401 itself when there is none it knows.
+func (s *Server) role(w http.ResponseWriter, r *http.Request) (Role, bool) {
+	if len(s.cfg.Tokens) == 0 {
+		return RoleOperator, true
+	}
+	header := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="refledger"`)
+		writeError(w, http.StatusUnauthorized, "Authorization", "a bearer token is required (Authorization: Bearer TOKEN)")
+		return "", false
+	}
+	role, known := s.cfg.Tokens[token]
+	if !known {
+		writeError(w, http.StatusUnauthorized, "Authorization", "the bearer token is not known")
+		return "", false
+	}
+	return role, true
 }
 
 func (s *Server) routes() http.Handler {
@@ -87,14 +136,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/rejections", s.auth(RoleFinance, s.getRejections))
 
 	mux.HandleFunc("GET /v1/partners", s.auth(RoleFinance, s.getPartners))
-	mux.HandleFunc("GET /v1/partners/{id}", s.auth(RoleFinance, s.getPartner))
+	mux.HandleFunc("GET /v1/partners/{id}", s.authOwn(s.getPartner))
 	mux.HandleFunc("GET /v1/programs", s.auth(RoleFinance, s.getPrograms))
 	mux.HandleFunc("GET /v1/links", s.auth(RoleFinance, s.getLinks))
-	mux.HandleFunc("GET /v1/partners/{id}/clicks", s.auth(RoleFinance, s.getClicks))
+	mux.HandleFunc("GET /v1/partners/{id}/clicks", s.authOwn(s.getClicks))
 	mux.HandleFunc("GET /v1/contacts/{id}/referrals", s.auth(RoleFinance, s.getReferrals))
-	mux.HandleFunc("GET /v1/commissions", s.auth(RoleFinance, s.getCommissions))
-	mux.HandleFunc("GET /v1/balances", s.auth(RoleFinance, s.getBalances))
-	mux.HandleFunc("GET /v1/partners/{id}/statement", s.auth(RoleFinance, s.getStatement))
+	mux.HandleFunc("GET /v1/commissions", s.authOwn(s.getCommissions))
+	mux.HandleFunc("GET /v1/balances", s.authOwn(s.getBalances))
+	mux.HandleFunc("GET /v1/partners/{id}/statement", s.authOwn(s.getStatement))
 	mux.HandleFunc("GET /v1/orders/{id}/explain", s.auth(RoleFinance, s.getExplain))
 	mux.HandleFunc("GET /v1/refusals", s.auth(RoleFinance, s.getRefusals))
 
