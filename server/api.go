@@ -62,6 +62,13 @@ func (s *Server) getClicks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clicks := s.live.clicks.OfPartner(partner)
+	if _, scoped := ownPartner(r); scoped {
+		// A partner sees its clicks, not who made them: the buyer's contact
+		// and IP address stay with finance.
+		for i := range clicks {
+			clicks[i].ContactID, clicks[i].IP = "", ""
+		}
+	}
 	if wantsCSV(r) {
 		rows := make([][]string, len(clicks))
 		for i, c := range clicks {

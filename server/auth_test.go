@@ -56,7 +56,11 @@ func TestPartnerTokensReadTheirOwnDataOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := memoryServer(t, Config{Tokens: tokens}, seedFacts(t)...)
+	click, err := events.Decode([]byte(`{"specversion":"1.0","id":"k9","source":"t","type":"click.recorded","time":"2018-01-01T00:00:00Z","data":{"click_id":"clk-9","link_code":"roger-event-2016","visitor_id":"v-9","contact_id":"c-9","ip":"203.0.113.9"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := memoryServer(t, Config{Tokens: tokens}, append(seedFacts(t), click)...)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go srv.Run(ctx)
@@ -124,5 +128,13 @@ func TestPartnerTokensReadTheirOwnDataOnly(t *testing.T) {
 	}
 	if got := partnersOf("/v1/balances", fin, "balances"); !got["roger"] || !got["maria"] {
 		t.Errorf("finance read balances of %v", got)
+	}
+	// Roger's click clk-9 carries its buyer's contact id and IP address:
+	// finance sees them, Roger does not.
+	if _, body := do("GET", "/v1/partners/roger/clicks", fin); !strings.Contains(body, `"contact_id": "c-9"`) || !strings.Contains(body, "203.0.113.9") {
+		t.Errorf("finance's view of roger's clicks: %s", body)
+	}
+	if _, body := do("GET", "/v1/partners/roger/clicks", roger); !strings.Contains(body, `"click_id": "clk-9"`) || strings.Contains(body, "c-9") || strings.Contains(body, "203.0.113.9") {
+		t.Errorf("roger's view of his clicks: %s", body)
 	}
 }
