@@ -194,6 +194,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"import"},
 		{"import", "a.jsonl", "--format", "xml"},
 		{"report", "nothing"},
+		{"report", "statement"},
+		{"report", "statement", "--partner", "p", "--from", "2022-01-01", "--to", "2021-01-01"},
 	} {
 		if code, _, errOut := cli(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errOut)

@@ -43,6 +43,7 @@ usage:
   refledger report commissions [--partner P] [--order O] [--format ...]
   refledger report balances [--as-of TIME] [--format ...]
   refledger report clicks --partner P [--format ...]
+  refledger report statement --partner P [--from T] [--to T] [--format ...]
   refledger report refusals [--format ...]
   refledger explain --order O [--format ...]
   refledger replay --policy FILE.json [--from TIME] [--format ...] [--apply]
@@ -108,7 +109,7 @@ func lookup(args []string) (command, []string, error) {
 		return runServe, args[1:], nil
 	case "report":
 		if len(args) < 2 {
-			return nil, nil, usagef("report needs a kind: commissions, balances, clicks or refusals")
+			return nil, nil, usagef("report needs a kind: commissions, balances, clicks, statement or refusals")
 		}
 		switch args[1] {
 		case "-h", "--help", "-help":
@@ -119,10 +120,12 @@ func lookup(args []string) (command, []string, error) {
 			return runReportBalances, args[2:], nil
 		case "clicks":
 			return runReportClicks, args[2:], nil
+		case "statement":
+			return runReportStatement, args[2:], nil
 		case "refusals":
 			return runReportRefusals, args[2:], nil
 		}
-		return nil, nil, usagef("report %q is not a report: want commissions, balances, clicks or refusals", args[1])
+		return nil, nil, usagef("report %q is not a report: want commissions, balances, clicks, statement or refusals", args[1])
 	case "explain":
 		return runExplain, args[1:], nil
 	case "replay":

@@ -310,3 +310,45 @@ func runReportRefusals(ctx context.Context, env *environment, args []string) err
 	}
 	return writeReport(env.stdout, out, map[string]any{"refusals": refusals}, t)
 }
+
+// runReportStatement is a partner's statement over a period, per
+// currency: opening balance, accrued, reversed, adjusted, paid, closing
+// (as GET /v1/partners/{id}/statement gives it).
+func runReportStatement(ctx context.Context, env *environment, args []string) error {
+	fs := flag.NewFlagSet("report statement", flag.ContinueOnError)
+	var sf storeFlags
+	var out format
+	var partner string
+	var from, to timeFlag
+	sf.register(fs)
+	out.register(fs)
+	fs.StringVar(&partner, "partner", "", "the partner whose statement to give (required)")
+	from.register(fs, "from", "the period's start (default: the beginning)")
+	to.register(fs, "to", "the period's end, not included (default now)")
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("report statement takes no arguments, got %q", rest[0])
+	}
+	if partner == "" {
+		return usagef("report statement needs --partner P")
+	}
+	end := to.or(time.Now().UTC())
+	if !from.t.Before(end) {
+		return usagef("--from %s is not before --to %s", from.t.Format(time.RFC3339), end.Format(time.RFC3339))
+	}
+	view, _, done, err := readSession(ctx, env, &sf)
+	if err != nil {
+		return err
+	}
+	defer done()
+	statements := view.Statements(partner, from.t, end)
+	if statements == nil {
+		statements = []projections.Statement{}
+	}
+	t := table{header: []string{"partner_id", "currency", "from", "to", "opening", "accrued", "reversed", "adjusted", "paid", "closing"}}
+	for _, st := range statements {
+		t.rows = append(t.rows, []string{st.PartnerID, st.Currency, st.From.Format(time.RFC3339), st.To.Format(time.RFC3339), st.Opening, st.Accrued, st.Reversed, st.Adjusted, st.Paid, st.Closing})
+	}
+	return writeReport(env.stdout, out, map[string]any{"partner_id": partner, "statements": statements}, t)
+}

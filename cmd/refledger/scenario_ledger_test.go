@@ -104,6 +104,18 @@ func TestLedgerScenario(t *testing.T) {
 		t.Errorf("refusals: %+v", r)
 	}
 
+	var statement struct {
+		Statements []projections.Statement `json:"statements"`
+	}
+	jsonOf(&statement, "report", "statement", "--partner", "kim", "--from", "2021-03-01", "--to", "2021-07-01")
+	lines = nil
+	for _, st := range statement.Statements {
+		lines = append(lines, strings.Join([]string{st.Currency, st.Opening, st.Accrued, st.Reversed, st.Adjusted, st.Paid, st.Closing}, " "))
+	}
+	if g, w := strings.Join(lines, "\n"), "JPY 124 0 0 0 0 124\nUSD 15.00 20.00 0.00 0.00 15.00 20.00"; g != w {
+		t.Errorf("kim's statement from March to July:\n%s\nwant\n%s", g, w)
+	}
+
 	type explanation struct {
 		Decision   string `json:"decision"`
 		PartnerID  string `json:"partner_id"`
