@@ -22,6 +22,10 @@ func TestAppendOrder(t *testing.T) {
 			[]Placed{activity("order", 5), definition("link", 1)}, []int{1, 0}},
 		{"a repeated key goes with its first",
 			[]Placed{activity("a", 5), activity("b", 6), activity("a", 1), activity("c", 4)}, []int{3, 0, 2, 1}},
+		{"one instant: a partner before its link, whatever the listing",
+			[]Placed{{Key: "l", Type: TypeLinkCreated, Time: 1}, {Key: "p", Type: TypePartnerRegistered, Time: 1}}, []int{1, 0}},
+		{"one instant: a click before the order, the order before its refund",
+			[]Placed{{Key: "r", Type: TypeOrderRefunded, Time: 7}, {Key: "o", Type: TypeOrderPlaced, Time: 7}, activity("k", 7)}, []int{2, 1, 0}},
 		{"an unread event stays after the one before it",
 			[]Placed{activity("a", 5), {Unread: true}, activity("b", 3)}, []int{2, 0, 1}},
 	} {

@@ -25,9 +25,9 @@ type Source func(fn func(n int, line []byte, tooLong bool) error) error
 // TimeOrdered reads a file once to see whether its events come in the
 // order of their times. They nearly always do, and then the import reads
 // the file as it is. When they do not, it reads the file again, and hands
-// the lines on in events.AppendOrder (by time, definitions never after the
-// activity below them, a key's later lines with its first), reading each
-// back by its offset. A file that is not a regular file (a pipe) is
+// the lines on in events.AppendOrder (by time and, within an instant, by
+// type; definitions never after the activity below them; a key's later
+// lines with its first), reading each back by its offset. A file that is not a regular file (a pipe) is
 // imported as it comes.
 func TimeOrdered(f *os.File, maxLen int) (Source, error) {
 	asItIs := func(fn func(n int, line []byte, tooLong bool) error) error {
@@ -82,12 +82,13 @@ func TimeOrdered(f *os.File, maxLen int) (Source, error) {
 }
 
 // inTimeOrder reports whether the events of a file of the given size come
-// in the order of their times (lines whose time does not read do not
+// in events.AppendOrder's order already (by time, and among events of one
+// instant by events.AppendRank; lines whose time does not read do not
 // count), and leaves the file at its start. Every core reads a part of the
 // file: the check costs an import of a million lines about half a second.
 func inTimeOrder(f *os.File, size int64, maxLen int) (bool, error) {
 	type part struct {
-		first, last  int64 // times, in Unix nanoseconds
+		first, last  events.Moment
 		any, inOrder bool
 		err          error
 	}
@@ -113,21 +114,22 @@ func inTimeOrder(f *os.File, size int64, maxLen int) (bool, error) {
 					return nil
 				}
 				if e, ok := events.Peek(line); ok {
-					t := e.Time.UnixNano()
+					m := events.MomentOf(e.Type, e.Time.UnixNano())
 					switch {
 					case !p.any:
-						p.first, p.any = t, true
-					case t < p.last:
+						p.first, p.any = m, true
+					case m.Compare(p.last) < 0:
 						p.inOrder = false
 					}
-					p.last = t
+					p.last = m
 				}
 				return nil
 			})
 		})
 	}
 	wg.Wait()
-	inOrder, last, any := true, int64(0), false
+	inOrder, any := true, false
+	var last events.Moment
 	for _, p := range parts {
 		if p.err != nil {
 			return false, p.err
@@ -135,7 +137,7 @@ func inTimeOrder(f *os.File, size int64, maxLen int) (bool, error) {
 		if !p.any {
 			continue
 		}
-		inOrder = inOrder && p.inOrder && (!any || p.first >= last)
+		inOrder = inOrder && p.inOrder && (!any || p.first.Compare(last) >= 0)
 		last, any = p.last, true
 	}
 	_, err := f.Seek(0, io.SeekStart)

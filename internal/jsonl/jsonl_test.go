@@ -2,7 +2,6 @@ package jsonl
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,6 +31,8 @@ func FuzzTimeOrdered(f *testing.F) {
 	f.Add([]byte(event("a", "2020-01-02T00:00:00Z") + "\n" + event("b", "2020-01-01T00:00:00Z") + "\n"))
 	f.Add([]byte(event("a", "2020-01-01T00:00:00Z") + "\r\n\n" + event("b", "2020-01-01T00:00:00Z") + "\n{bad\n" + event("a", "2019-01-01T00:00:00Z")))
 	definition := `{"specversion":"1.0","id":"p","source":"s","type":"partner.registered","time":"2022-01-01T00:00:00Z","data":{"partner_id":"p","name":"P"}}`
+	link := `{"specversion":"1.0","id":"l","source":"s","type":"link.created","time":"2022-01-01T00:00:00Z","data":{"link_code":"l","partner_id":"p","landing_url":"https://x.example/"}}`
+	f.Add([]byte(link + "\n" + definition + "\n" + event("a", "2022-01-01T00:00:00Z") + "\n"))
 	f.Add([]byte(definition + "\n" + event("a", "2020-01-02T00:00:00Z") + "\n" + event("b", "2020-01-01T00:00:00Z") + "\n" + definition + "\n"))
 	f.Add([]byte(event("x", "2021-05-05T10:00:00+02:00") + "\n" + event("y", "2021-05-05T09:00:00Z") + "\n" + event("x", "2000-01-01T00:00:00Z") + "\n"))
 	f.Add([]byte("\n\n" + strings.Repeat("y", fuzzMaxLen+1) + "\n" + strings.Repeat("y", fuzzMaxLen) + "\r\n" + event("z", "2020-01-01T00:00:00Z")))
@@ -69,17 +70,17 @@ func FuzzTimeOrdered(f *testing.F) {
 		type want struct {
 			emitted
 			key        string
-			at         int64 // Unix nanoseconds, when the time reads
+			at         events.Moment // when the time reads
 			timed      bool
 			definition bool
-			first      bool  // the first line of its key
-			order      int64 // the time it goes by
-			came       int   // where it came, -1 before it does
+			first      bool          // the first line of its key
+			order      events.Moment // the moment it goes by
+			came       int           // where it came, -1 before it does
 		}
 		var all []*want
 		byLine := map[int]*want{}
 		firstOf := map[string]*want{}
-		inOrder, last := true, int64(0)
+		inOrder, last := true, events.Moment{Time: -1 << 63}
 		for i, raw := range bytes.SplitAfter(content, []byte("\n")) {
 			if len(raw) == 0 {
 				continue
@@ -93,11 +94,11 @@ func FuzzTimeOrdered(f *testing.F) {
 				continue
 			}
 			if e, ok := events.Peek(line); ok && !w.tooLong {
-				w.key, w.at, w.timed, w.definition = e.Key(), e.Time.UnixNano(), true, events.IsDefinition(e.Type)
+				w.key, w.at, w.timed, w.definition = e.Key(), events.MomentOf(e.Type, e.Time.UnixNano()), true, events.IsDefinition(e.Type)
 				if firstOf[w.key] == nil {
 					firstOf[w.key], w.first = w, true
 				}
-				inOrder = inOrder && w.at >= last
+				inOrder = inOrder && w.at.Compare(last) >= 0
 				last = w.at
 			}
 			all = append(all, w)
@@ -116,9 +117,10 @@ func FuzzTimeOrdered(f *testing.F) {
 				t.Fatalf("a file in time order came out of it: line %d came %d-th", g.n, i+1)
 			}
 		}
-		// The first line of a key goes by its time, a definition by the
-		// time of the activity below it in the file when that is earlier:
-		// it never goes after that line.
+		// The first line of a key goes by its moment (time, then rank among
+		// events of one instant), a definition by the time of the activity
+		// below it in the file when that is earlier: it never goes after
+		// that line.
 		var firsts []*want
 		below := (*want)(nil) // the nearest activity below
 		for i := len(all) - 1; i >= 0; i-- {
@@ -130,7 +132,8 @@ func FuzzTimeOrdered(f *testing.F) {
 				w.order = firstOf[w.key].at
 				below = w
 			case w.first && below != nil:
-				w.order = min(w.at, below.order)
+				w.order = w.at
+				w.order.Time = min(w.at.Time, below.order.Time) // and a definition's rank is before any activity's
 				if w.came > below.came {
 					t.Fatalf("definition line %d came after line %d, the activity below it", w.n, below.n)
 				}
@@ -144,7 +147,7 @@ func FuzzTimeOrdered(f *testing.F) {
 			}
 		}
 		slices.Reverse(firsts)
-		slices.SortStableFunc(firsts, func(a, b *want) int { return cmp.Compare(a.order, b.order) })
+		slices.SortStableFunc(firsts, func(a, b *want) int { return a.order.Compare(b.order) })
 		for i := 1; i < len(firsts); i++ {
 			if firsts[i-1].came > firsts[i].came {
 				t.Fatalf("line %d came after line %d", firsts[i-1].n, firsts[i].n)
