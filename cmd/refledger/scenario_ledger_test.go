@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,6 +91,26 @@ func TestLedgerScenario(t *testing.T) {
 		"sam USD 30.67 6.17 0.00 24.50 0.00",
 	}, "\n"); g != w {
 		t.Errorf("balances:\n%s\nwant\n%s", g, w)
+	}
+
+	// The same events listed backwards mean the same: import appends them
+	// in the order of their times (and of what each needs within one).
+	raw, err := os.ReadFile(filepath.Join("testdata", "scenarios", "ledger", "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	backwards := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	slices.Reverse(backwards)
+	reversedFile, reversedData := filepath.Join(t.TempDir(), "backwards.jsonl"), t.TempDir()
+	if err := os.WriteFile(reversedFile, []byte(strings.Join(backwards, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, "import", reversedFile, "--data", reversedData)
+	if a, b := mustCLI(t, "report", "balances", "--data", data, "--format", "csv"), mustCLI(t, "report", "balances", "--data", reversedData, "--format", "csv"); a != b {
+		t.Errorf("balances of the events listed backwards:\n%s\nwant\n%s", b, a)
+	}
+	if a, b := mustCLI(t, "report", "commissions", "--data", data, "--format", "csv"), mustCLI(t, "report", "commissions", "--data", reversedData, "--format", "csv"); a != b {
+		t.Errorf("commissions of the events listed backwards:\n%s\nwant\n%s", b, a)
 	}
 
 	var refusals struct {
