@@ -40,7 +40,7 @@ const usageText = `refledger: an event-sourced referral commission ledger
 usage:
   refledger serve [--listen ADDR] [--nats-listen ADDR]
   refledger import FILE.jsonl [--format table|json|csv]
-  refledger report commissions [--partner P] [--order O] [--format ...]
+  refledger report commissions [--partner P] [--order O] [--from T] [--to T] [--as-of T] [--format ...]
   refledger report balances [--as-of TIME] [--format ...]
   refledger report clicks --partner P [--format ...]
   refledger report statement --partner P [--from T] [--to T] [--format ...]

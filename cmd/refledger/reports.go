@@ -127,11 +127,13 @@ func runReportCommissions(ctx context.Context, env *environment, args []string) 
 	fs := flag.NewFlagSet("report commissions", flag.ContinueOnError)
 	var sf storeFlags
 	var out format
-	var asOf timeFlag
+	var asOf, from, to timeFlag
 	var filter projections.CommissionFilter
 	sf.register(fs)
 	out.register(fs)
 	asOf.register(fs, "as-of", "statuses as of this time (default now)")
+	from.register(fs, "from", "only entries from this time on")
+	to.register(fs, "to", "only entries before this time")
 	fs.StringVar(&filter.PartnerID, "partner", "", "only this partner's entries")
 	fs.StringVar(&filter.OrderID, "order", "", "only this order's entries")
 	if rest, err := parse(fs, args); err != nil {
@@ -139,6 +141,7 @@ func runReportCommissions(ctx context.Context, env *environment, args []string) 
 	} else if len(rest) > 0 {
 		return usagef("report commissions takes no arguments, got %q", rest[0])
 	}
+	filter.From, filter.To = from.t, to.t
 	view, _, done, err := readSession(ctx, env, &sf)
 	if err != nil {
 		return err

@@ -74,6 +74,22 @@ func TestLedgerScenario(t *testing.T) {
 		t.Errorf("%d entries, want %d: %v", len(got), len(want), got)
 	}
 
+	// --from and --to take the entries of a period: March to July holds
+	// the subscriptions' first two payments and nothing else.
+	var period struct {
+		Commissions []struct {
+			OrderID string `json:"order_id"`
+		} `json:"commissions"`
+	}
+	jsonOf(&period, "report", "commissions", "--partner", "kim", "--from", "2021-03-01", "--to", "2021-07-01")
+	var orders []string
+	for _, c := range period.Commissions {
+		orders = append(orders, c.OrderID)
+	}
+	if g := strings.Join(orders, " "); g != "S1 S2" {
+		t.Errorf("kim's commissions from March to July: %q, want S1 S2", g)
+	}
+
 	var balances struct {
 		Balances []projections.Balance `json:"balances"`
 	}
