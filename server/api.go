@@ -3,12 +3,13 @@ package server
 import (
 	"encoding/csv"
 	"encoding/json"
-	"go.uber.org/zap"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/refledger/refledger/projections"
+
+	"go.uber.org/zap"
 )
 
 func writeCSV(w http.ResponseWriter, header []string, rows [][]string) {

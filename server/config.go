@@ -30,6 +30,8 @@ func PartnerRole(id string) Role { return RolePartner + ":" + Role(id) }
 // partner is the partner a partner's token is for.
 func (r Role) partner() (string, bool) { return strings.CutPrefix(string(r), string(RolePartner)+":") }
 
+func (r Role) isPartner() bool { _, ok := r.partner(); return ok }
+
 // ParseTokens reads "role:token,role:token" (REFLEDGER_TOKENS), where a
 // partner's own token is "partner:ID:token".
 func ParseTokens(spec string) (map[string]Role, error) {
@@ -52,7 +54,7 @@ func ParseTokens(spec string) (map[string]Role, error) {
 		switch {
 		case !ok || token == "":
 			return nil, fmt.Errorf("token %q: want role:token", item)
-		case r != RolePublisher && r != RoleFinance && r != RoleOperator && !strings.HasPrefix(string(r), string(RolePartner)+":"):
+		case r != RolePublisher && r != RoleFinance && r != RoleOperator && !r.isPartner():
 			return nil, fmt.Errorf("token role %q: want publisher, finance, operator or partner:ID", role)
 		case len(token) < 16:
 			return nil, fmt.Errorf("token for %s is %d characters: use at least 16", r, len(token))
