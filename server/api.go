@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/projections"
 
 	"go.uber.org/zap"
@@ -53,8 +54,13 @@ func (s *Server) getPrograms(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"programs": s.live.catalog.Programs()})
 }
 
-func (s *Server) getLinks(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"links": s.live.catalog.Links()})
+func (s *Server) getLinks(w http.ResponseWriter, r *http.Request) {
+	links := s.live.catalog.Links()
+	if own, scoped := ownPartner(r); scoped {
+		// A partner lists its own links: the ones it has to share.
+		links = slices.DeleteFunc(links, func(l events.LinkCreated) bool { return l.PartnerID != own })
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"links": links})
 }
 
 func (s *Server) getClicks(w http.ResponseWriter, r *http.Request) {

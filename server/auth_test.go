@@ -81,6 +81,7 @@ func TestPartnerTokensReadTheirOwnDataOnly(t *testing.T) {
 		want                int
 	}{
 		{"GET", "/v1/partners/roger", roger, 200},
+		{"GET", "/v1/links", roger, 200},
 		{"GET", "/v1/partners/roger/clicks", roger, 200},
 		{"GET", "/v1/partners/roger/statement?from=2016-01-01", roger, 200},
 		{"GET", "/v1/commissions", roger, 200},
@@ -125,6 +126,9 @@ func TestPartnerTokensReadTheirOwnDataOnly(t *testing.T) {
 	}
 	if got := partnersOf("/v1/balances", roger, "balances"); !got["roger"] || len(got) != 1 {
 		t.Errorf("roger's token read balances of %v", got)
+	}
+	if got := partnersOf("/v1/links", roger, "links"); !got["roger"] || len(got) != 1 {
+		t.Errorf("roger's token listed links of %v", got)
 	}
 	if got := partnersOf("/v1/balances", fin, "balances"); !got["roger"] || !got["maria"] {
 		t.Errorf("finance read balances of %v", got)

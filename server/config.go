@@ -19,7 +19,7 @@ const (
 	RoleFinance   Role = "finance"   // reads and payouts
 	RoleOperator  Role = "operator"  // everything
 	// RolePartner is a partner's own token: its role is "partner:ID"
-	// (PartnerRole), which reads that partner's profile, clicks,
+	// (PartnerRole), which reads that partner's profile, clicks, links,
 	// commissions, balances and statement, and nothing else.
 	RolePartner Role = "partner"
 )

@@ -138,7 +138,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/partners", s.auth(RoleFinance, s.getPartners))
 	mux.HandleFunc("GET /v1/partners/{id}", s.authOwn(s.getPartner))
 	mux.HandleFunc("GET /v1/programs", s.auth(RoleFinance, s.getPrograms))
-	mux.HandleFunc("GET /v1/links", s.auth(RoleFinance, s.getLinks))
+	mux.HandleFunc("GET /v1/links", s.authOwn(s.getLinks))
 	mux.HandleFunc("GET /v1/partners/{id}/clicks", s.authOwn(s.getClicks))
 	mux.HandleFunc("GET /v1/contacts/{id}/referrals", s.auth(RoleFinance, s.getReferrals))
 	mux.HandleFunc("GET /v1/commissions", s.authOwn(s.getCommissions))

@@ -24,7 +24,7 @@ func mustOpenAPI() []byte {
 		"/v1/partners":                {"get": {Summary: "Partners with their programs.", Role: "finance"}, "post": {Summary: "Register a partner (body: partner.registered data).", Role: "operator"}},
 		"/v1/partners/{id}":           {"get": {Summary: "One partner.", Role: "finance, or the partner's own token (partner:ID), for its own data"}},
 		"/v1/programs":                {"get": {Summary: "Programs.", Role: "finance"}, "post": {Summary: "Define a program (body: program.defined data).", Role: "operator"}},
-		"/v1/links":                   {"get": {Summary: "Links.", Role: "finance"}, "post": {Summary: "Create a link (body: link.created data).", Role: "operator"}},
+		"/v1/links":                   {"get": {Summary: "Links (a partner's own token lists its own).", Role: "finance, or the partner's own token (partner:ID), for its own data"}, "post": {Summary: "Create a link (body: link.created data).", Role: "operator"}},
 		"/v1/enrollments":             {"post": {Summary: "Enroll a partner in a program (body: partner.enrolled data).", Role: "operator"}},
 		"/v1/referrals":               {"post": {Summary: "Assign a manual referral (body: referral.assigned data).", Role: "operator"}},
 		"/v1/policies":                {"post": {Summary: "Change the attribution policy (body: policy document, effective_at optional).", Role: "operator"}},
