@@ -629,6 +629,11 @@ func (l *Ledger) Refusals() []ledger.Refusal {
 	return append([]ledger.Refusal(nil), l.refusals...)
 }
 
+// ReadOn reads into the view the ledger records appended since its head.
+func (l *Ledger) ReadOn(ctx context.Context, ledgerLog store.Log) error {
+	return loadFrom(ctx, ledgerLog, l.Head()+1, l)
+}
+
 // RefusalOf returns the refusal of a fact (source/id), if the ledger
 // refused it.
 func (l *Ledger) RefusalOf(fact string) (ledger.Refusal, bool) {

@@ -9,11 +9,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/ingest"
 	"github.com/refledger/refledger/events/jetstream"
 	"github.com/refledger/refledger/events/store"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // seedDir is the worked seed scenario, copied from shared/scenarios.
@@ -311,5 +315,42 @@ func TestReportClicksKeepsItsSnapshot(t *testing.T) {
 	}
 	if got := clicks(); got != "clk-2@maria-scm clk-3@maria-scm" {
 		t.Fatalf("maria's clicks past a damaged snapshot: %q", got)
+	}
+}
+
+// Beside a running service, a report does not decide facts itself: it
+// waits a little for the service's ledger, then answers with what that
+// holds and says so; without a service, a ledger behind is caught up by
+// the command (nil here).
+func TestDecidedViewBesideAServiceDoesNotRace(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	facts, _ := mem.Log(ctx, store.FactsLog)
+	ledgerLog, _ := mem.Log(ctx, store.LedgerLog)
+	order, err := events.Decode([]byte(`{"specversion":"1.0","id":"o","source":"t","type":"order.placed","time":"2024-01-01T00:00:00Z","data":{"order_id":"o","currency":"USD","lines":[{"line_id":"l","product_id":"p","quantity":1,"amount":"1.00"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ingest.Open(ctx, facts)
+	if err == nil {
+		_, err = in.Submit(ctx, []events.Fact{order})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	env := &environment{log: zap.New(core)}
+	if view, err := decidedView(ctx, env, facts, ledgerLog, "", 0); err != nil || view != nil {
+		t.Fatalf("no service, ledger behind: %v, %v; want nil for the command to catch up", view, err)
+	}
+	view, err := decidedView(ctx, env, facts, ledgerLog, "", 100*time.Millisecond)
+	if err != nil || view == nil {
+		t.Fatalf("beside a service: %v, %v; want the ledger as it is", view, err)
+	}
+	if head, _ := ledgerLog.Head(ctx); head != 0 {
+		t.Errorf("the report appended to the ledger beside the service (head %d)", head)
+	}
+	if logs.FilterMessageSnippet("has not decided every fact").Len() != 1 {
+		t.Errorf("no warning that the report stops where the ledger is: %v", logs.All())
 	}
 }

@@ -59,7 +59,11 @@ func readSession(ctx context.Context, env *environment, sf *storeFlags) (*projec
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	view, err := decidedView(ctx, facts, ledgerLog, sf.writerSnapshot())
+	var wait time.Duration // none: the command decides what the ledger lacks
+	if _, served := runningService(sf.dataDir); served {
+		wait = serviceDecides
+	}
+	view, err := decidedView(ctx, env, facts, ledgerLog, sf.writerSnapshot(), wait)
 	if err == nil && view == nil {
 		view, err = catchUpLedger(ctx, env, sf, facts, ledgerLog)
 	}
@@ -74,18 +78,39 @@ func readSession(ctx context.Context, env *environment, sf *storeFlags) (*projec
 // writer's snapshot), and returns it if the ledger has decided every fact
 // in the log, or nil if the ledger is behind. (Then the view is read once
 // more, with the engine: a ledger behind is rare, since import and the
-// service keep it up to date.)
-func decidedView(ctx context.Context, facts, ledgerLog store.Log, snapshotPath string) (*projections.Ledger, error) {
+// service keep it up to date.) Beside a running service, which decides
+// the facts itself, wait is how long to wait for the service's ledger to
+// catch up rather than race it; then the view is what the ledger holds.
+func decidedView(ctx context.Context, env *environment, facts, ledgerLog store.Log, snapshotPath string, wait time.Duration) (*projections.Ledger, error) {
 	head, err := facts.Head(ctx)
 	if err != nil {
 		return nil, err
 	}
 	view, _, err := projections.LoadLedgerView(ctx, ledgerLog, snapshotPath)
-	if err != nil || !view.Covers(head) {
+	if err != nil {
 		return nil, err
+	}
+	for deadline := time.Now().Add(wait); !view.Covers(head); {
+		if wait == 0 {
+			return nil, nil
+		}
+		if time.Now().After(deadline) {
+			through, _ := view.Decided()
+			env.log.Warn("the running service has not decided every fact yet: this report stops where its ledger is",
+				zap.Uint64("facts_decided_through", through), zap.Uint64("fact_log_head", head))
+			return view, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+		if err := view.ReadOn(ctx, ledgerLog); err != nil {
+			return nil, err
+		}
 	}
 	return view, nil
 }
+
+// serviceDecides bounds how long a report beside a running service waits
+// for the service's ledger to decide the facts in the log.
+const serviceDecides = 3 * time.Second
 
 // parseTime reads a flag time: RFC 3339, or a date (midnight UTC at its end
 // is not implied: 2017-06-01 means 2017-06-01T00:00:00Z).
