@@ -251,6 +251,17 @@ func TestServiceEndToEnd(t *testing.T) {
 	if out := mustCLI(t, "report", "commissions", "--data", data, "--order", "o-nats"); !strings.Contains(out, "maria") {
 		t.Errorf("CLI against the running service: %s", out)
 	}
+	// An import beside the service appends; the service decides what it
+	// appended (the command does not race its writer).
+	file := filepath.Join(t.TempDir(), "beside.jsonl")
+	os.WriteFile(file, []byte(order("o-import", "10.00")+"\n"), 0o644)
+	if out := mustCLI(t, "import", file, "--data", data); !strings.Contains(out, "accepted   1") {
+		t.Errorf("import beside the service: %s", out)
+	}
+	eventually(t, "the service deciding the imported order", func() bool {
+		_, b := s.do("GET", "/v1/commissions?order=o-import", "", "")
+		return strings.Contains(b, `"partner_id": "maria"`)
+	})
 }
 
 func TestServiceAuth(t *testing.T) {
