@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/projections"
 
 	"go.uber.org/zap"
@@ -175,12 +176,56 @@ func (s *Server) getStatement(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"partner_id": partner, "statements": s.live.ledgerView().Statements(partner, from, to)})
 }
 
+// partnersView is what a partner's own token sees of an order's
+// explanation: its own candidates and commission, and the decision, but
+// not who else was a candidate, who won if it did not, or the buyer. An
+// order the partner had no part in is not there for it (false).
+func partnersView(a ledger.Attribution, partner string) (ledger.Attribution, bool) {
+	won := a.PartnerID != nil && *a.PartnerID == partner
+	var candidates []ledger.Candidate
+	for _, c := range a.Candidates {
+		if c.PartnerID == partner {
+			candidates = append(candidates, c)
+		}
+	}
+	lines := make([]ledger.LineExplanation, 0, len(a.Lines))
+	earned := false
+	for _, l := range a.Lines {
+		var tiers []ledger.TierShare
+		for _, t := range l.Tiers {
+			if t.PartnerID == partner {
+				tiers = append(tiers, t)
+			}
+		}
+		earned = earned || len(tiers) > 0
+		if !won { // the line's rate, amount and reason are the winner's
+			l = ledger.LineExplanation{LineID: l.LineID, ProductID: l.ProductID, Currency: l.Currency}
+		}
+		l.Tiers = tiers
+		lines = append(lines, l)
+	}
+	if !won && !earned && len(candidates) == 0 {
+		return ledger.Attribution{}, false
+	}
+	a.Candidates, a.Lines = candidates, lines
+	if a.Candidates == nil {
+		a.Candidates = []ledger.Candidate{}
+	}
+	if !won {
+		a.PartnerID, a.ClickID, a.LinkCode, a.ProgramID, a.Source, a.ReferralTime, a.Notes = nil, "", "", "", "", nil, nil
+	}
+	return a, true
+}
+
 func (s *Server) getExplain(w http.ResponseWriter, r *http.Request) {
 	a, ok, err := s.live.ledgerView().Attribution(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.cfg.Log.Error("explain", zap.Error(err))
 		writeError(w, http.StatusServiceUnavailable, "", "the explanation could not be read: %v", err)
 		return
+	}
+	if own, scoped := ownPartner(r); ok && scoped {
+		a, ok = partnersView(a, own)
 	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "order_id", "order %q has not been decided (unknown, or not yet folded)", r.PathValue("id"))

@@ -51,8 +51,8 @@ func TestParseTokens(t *testing.T) {
 // profile, clicks, commissions, balances and statement, and nothing of
 // another partner's, nor anything else; finance still reads everything.
 func TestPartnerTokensReadTheirOwnDataOnly(t *testing.T) {
-	const roger, fin = "roger-token-0123456789", "finance-token-0123456789"
-	tokens, err := ParseTokens("partner:roger:" + roger + ",finance:" + fin)
+	const roger, maria, fin = "roger-token-0123456789", "maria-token-0123456789", "finance-token-0123456789"
+	tokens, err := ParseTokens("partner:roger:" + roger + ",partner:maria:" + maria + ",finance:" + fin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestPartnerTokensReadTheirOwnDataOnly(t *testing.T) {
 		{"GET", "/v1/partners/maria/statement?from=2016-01-01", roger, 403},
 		{"GET", "/v1/commissions?partner=maria", roger, 403},
 		{"GET", "/v1/partners", roger, 403},
-		{"GET", "/v1/orders/o-2017/explain", roger, 403},
+		{"GET", "/v1/orders/o-2017/explain", roger, 200},
 		{"GET", "/v1/refusals", roger, 403},
 		{"POST", "/v1/payouts", roger, 403},
 		{"POST", "/v1/events", roger, 403},
@@ -127,6 +127,20 @@ func TestPartnerTokensReadTheirOwnDataOnly(t *testing.T) {
 	if got := partnersOf("/v1/balances", roger, "balances"); !got["roger"] || len(got) != 1 {
 		t.Errorf("roger's token read balances of %v", got)
 	}
+	// Explanations: roger sees why his referral lost o-2017b (Maria's
+	// cookie came first) without learning who won it; o-2016, which Maria
+	// had no part in, is not there for her.
+	if code, body := do("GET", "/v1/orders/o-2017b/explain", roger); code != 200 || !strings.Contains(body, "a cookie click takes precedence over referral history") ||
+		strings.Contains(body, "maria") || strings.Contains(body, "clk-2") || !strings.Contains(body, `"decision": "credited"`) {
+		t.Errorf("roger's view of o-2017b: %d %s", code, body)
+	}
+	if code, body := do("GET", "/v1/orders/o-2017/explain", roger); !strings.Contains(body, `"partner_id": "roger"`) || !strings.Contains(body, `"click_id": "clk-1"`) {
+		t.Errorf("roger's view of o-2017, which he won: %d %s", code, body)
+	}
+	if code, _ := do("GET", "/v1/orders/o-2016/explain", maria); code != 404 {
+		t.Errorf("maria's view of o-2016, which she had no part in: %d, want 404", code)
+	}
+
 	if got := partnersOf("/v1/links", roger, "links"); !got["roger"] || len(got) != 1 {
 		t.Errorf("roger's token listed links of %v", got)
 	}

@@ -20,7 +20,8 @@ const (
 	RoleOperator  Role = "operator"  // everything
 	// RolePartner is a partner's own token: its role is "partner:ID"
 	// (PartnerRole), which reads that partner's profile, clicks, links,
-	// commissions, balances and statement, and nothing else.
+	// commissions, balances and statement, and its part of the
+	// explanations of orders it had a part in, and nothing else.
 	RolePartner Role = "partner"
 )
 

@@ -144,7 +144,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/commissions", s.authOwn(s.getCommissions))
 	mux.HandleFunc("GET /v1/balances", s.authOwn(s.getBalances))
 	mux.HandleFunc("GET /v1/partners/{id}/statement", s.authOwn(s.getStatement))
-	mux.HandleFunc("GET /v1/orders/{id}/explain", s.auth(RoleFinance, s.getExplain))
+	mux.HandleFunc("GET /v1/orders/{id}/explain", s.authOwn(s.getExplain))
 	mux.HandleFunc("GET /v1/refusals", s.auth(RoleFinance, s.getRefusals))
 
 	mux.HandleFunc("POST /v1/payouts", s.auth(RoleFinance, s.postFact(events.TypePayoutRecorded)))

@@ -34,7 +34,7 @@ func mustOpenAPI() []byte {
 		"/v1/commissions":             {"get": {Summary: "Commission entries (?partner=&order=&from=&to=&as_of=&format=csv).", Role: "finance, or the partner's own token (partner:ID), for its own data"}},
 		"/v1/balances":                {"get": {Summary: "Balances per partner and currency (?as_of=&format=csv).", Role: "finance, or the partner's own token (partner:ID), for its own data"}},
 		"/v1/partners/{id}/statement": {"get": {Summary: "Statement: opening, accrued, reversed, adjusted, paid, closing (?from=&to=).", Role: "finance, or the partner's own token (partner:ID), for its own data"}},
-		"/v1/orders/{id}/explain":     {"get": {Summary: "Why an order's commission went where it went.", Role: "finance"}},
+		"/v1/orders/{id}/explain":     {"get": {Summary: "Why an order's commission went where it went.", Role: "finance, or the partner's own token (partner:ID): its own candidates and commission on an order it had a part in"}},
 		"/v1/refusals":                {"get": {Summary: "Facts the ledger kept but could not honour, with reasons.", Role: "finance"}},
 		"/v1/replays":                 {"post": {Summary: "What-if: replay history under a candidate policy ({policy, from?} or {current:true}) over the facts the live ledger has decided; returns the diff. With \"async\":true, answers 202 with a job to poll instead.", Role: "operator"}, "get": {Summary: "The held what-ifs, oldest first, with their summaries.", Role: "operator"}},
 		"/v1/replays/jobs/{id}":       {"get": {Summary: "A background what-if's or apply's job: running, done (with the what-if's replay_id, or the apply's answer) or failed, and how many facts it has replayed.", Role: "operator"}},
