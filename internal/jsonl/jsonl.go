@@ -27,8 +27,8 @@ type Source func(fn func(n int, line []byte, tooLong bool) error) error
 // the file as it is. When they do not, it reads the file again, and hands
 // the lines on in events.AppendOrder (by time and, within an instant, by
 // type; definitions never after the activity below them; a key's later
-// lines with its first), reading each back by its offset. A file that is not a regular file (a pipe) is
-// imported as it comes.
+// lines with its first), reading each back by its offset. A file that is
+// not a regular file (a pipe) is imported as it comes.
 func TimeOrdered(f *os.File, maxLen int) (Source, error) {
 	asItIs := func(fn func(n int, line []byte, tooLong bool) error) error {
 		return Read(f, maxLen, func(n int, _ int64, line []byte, tooLong bool) error {
@@ -60,8 +60,8 @@ func TimeOrdered(f *os.File, maxLen int) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	order := events.AppendOrder(items)
-	items = nil
+	order := events.AppendOrder(items) // nil: the lines are in order after all
+	items = nil                         // the keys are no longer needed
 	buf := make([]byte, maxLen)
 	return func(fn func(n int, line []byte, tooLong bool) error) error {
 		for i := range places {
