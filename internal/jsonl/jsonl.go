@@ -61,7 +61,7 @@ func TimeOrdered(f *os.File, maxLen int) (Source, error) {
 		return nil, err
 	}
 	order := events.AppendOrder(items) // nil: the lines are in order after all
-	items = nil                         // the keys are no longer needed
+	items = nil                        // the keys are no longer needed
 	buf := make([]byte, maxLen)
 	return func(fn func(n int, line []byte, tooLong bool) error) error {
 		for i := range places {
