@@ -116,14 +116,15 @@ func (c *Config) now() time.Time {
 
 // Limits of requests.
 const (
-	maxBodyBytes      = 4 << 20
-	maxEventsPerCall  = 1000
-	rejectionsKept    = 10_000
-	replaysKept       = 32
-	natsWorkers       = 512
-	ingestQueue       = 16_384
-	visitorCookie     = "rl_vid"
-	visitorCookieDays = 400
+	maxBodyBytes        = 4 << 20
+	maxEventsPerCall    = 1000
+	rejectionsKept      = 10_000
+	replaysKept         = 32
+	natsWorkers         = 512
+	ingestQueue         = 16_384
+	visitorCookie       = "rl_vid"
+	visitorCookieDays   = 400
+	visitorCookieMaxAge = "34560000" // visitorCookieDays in seconds
 )
 
 // Snapshot files, in Config.SnapshotDir (the commands beside serve read

@@ -100,3 +100,15 @@ func TestWaitForLinkEndsWhenTheCatalogHasIt(t *testing.T) {
 		t.Fatal("found a link nobody created")
 	}
 }
+
+// The redirect writes its Set-Cookie by hand: it must be what http.Cookie
+// writes for the same cookie.
+func TestVisitorCookieHeaderIsHTTPCookies(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		want := (&http.Cookie{Name: visitorCookie, Value: "0123456789abcdef0123456789abcdef", Path: "/", MaxAge: visitorCookieDays * 24 * 3600,
+			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure}).String()
+		if got := visitorCookieHeader("0123456789abcdef0123456789abcdef", secure); got != want {
+			t.Errorf("secure %v: %q, want %q", secure, got, want)
+		}
+	}
+}
