@@ -16,8 +16,8 @@ import (
 // last one (and at least snapshotMinAge passed), or when any did and
 // snapshotMaxAge passed, and once more on the way out. Taking one pauses
 // the loop for a time that grows with its state (at ten million facts:
-// about 0.2 s to copy the ingest index or the read models, 2 to 3 s to
-// encode the ledger writer's), so both ages are stretched to at least
+// about 0.2 s to copy the ingest index or the read models, 2 to 3 s, at
+// times more, to encode the ledger writer's), so both ages are stretched to at least
 // snapshotPauseFactor times the last pause: a loop spends at most about
 // 0.5% of its time on snapshots, and orders reach the ledger late for
 // less than the 1% of the time a p99 of their latency allows.
