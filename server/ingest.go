@@ -89,6 +89,9 @@ func (s *Server) ingestRaw(ctx context.Context, raws [][]byte) ([]Result, error)
 // import does a file's, with their indexes in the batch: a click a
 // publisher lists after an order it came before is appended first.
 func appendOrder(facts []events.Fact, at []int) ([]events.Fact, []int) {
+	if len(facts) < 2 {
+		return facts, at // one event (every NATS message, a payout) has no order to keep
+	}
 	items := make([]events.Placed, len(facts))
 	for i, f := range facts {
 		items[i] = events.Placed{Key: f.Key(), Type: f.Type, Time: f.Time.UnixNano()}
