@@ -106,11 +106,28 @@ func (c *clicks) Bytes() int {
 	return n
 }
 
-// identities links visitors (browsers) with contacts (people).
+// identities links visitors (browsers) with contacts (people), each link
+// with the time it was first known to hold: an order counts a link only
+// from then on, whatever order the facts reached the log in, so an order
+// decided again later (a referral that arrived late) sees the links it
+// would have seen in time order.
 type identities struct {
-	contactOf  *digestmap.Map[string]   // visitor digest -> contact id (latest)
-	visitorsOf *digestmap.Map[[]uint64] // contact digest -> visitor digests
+	contactOf  *digestmap.Map[identity]     // visitor digest -> contact (the latest by time)
+	visitorsOf *digestmap.Map[[]identified] // contact digest -> visitors
 	manual     map[uint64][]manualReferral
+}
+
+// identity is the contact a visitor was identified as, and since when
+// (Unix nanoseconds).
+type identity struct {
+	contact string
+	at      int64
+}
+
+// identified is a visitor identified as a contact, and since when.
+type identified struct {
+	visitor uint64
+	at      int64
 }
 
 type manualReferral struct {
@@ -120,18 +137,40 @@ type manualReferral struct {
 }
 
 func newIdentities() *identities {
-	return &identities{contactOf: digestmap.New[string](0), visitorsOf: digestmap.New[[]uint64](0), manual: map[uint64][]manualReferral{}}
+	return &identities{contactOf: digestmap.New[identity](0), visitorsOf: digestmap.New[[]identified](0), manual: map[uint64][]manualReferral{}}
 }
 
-func (id *identities) identify(visitor, contact string) {
-	v := digest(visitor)
-	latest, _ := id.contactOf.Ref(v)
-	if *latest == contact {
-		return
+// identify links visitor and contact from time at. A link already known
+// keeps its earliest time; a visitor identified as another contact takes
+// the one identified later in time.
+func (id *identities) identify(visitor, contact string, at time.Time) {
+	v, nanos := digest(visitor), at.UnixNano()
+	latest, held := id.contactOf.Ref(v)
+	switch {
+	case !held || latest.contact != contact && nanos >= latest.at:
+		*latest = identity{contact: contact, at: nanos}
+	case latest.contact == contact && nanos < latest.at:
+		latest.at = nanos
 	}
-	*latest = contact
 	visitors, _ := id.visitorsOf.Ref(digest(contact))
-	if !slices.Contains(*visitors, v) {
-		*visitors = append(*visitors, v)
+	for i := range *visitors {
+		if (*visitors)[i].visitor == v {
+			(*visitors)[i].at = min((*visitors)[i].at, nanos)
+			return
+		}
 	}
+	*visitors = append(*visitors, identified{visitor: v, at: nanos})
+}
+
+// contactAt is the contact a visitor was identified as by time at (Unix
+// nanoseconds), or "".
+func (id *identities) contactAt(visitor string, at int64) string {
+	if visitor == "" {
+		return ""
+	}
+	c, ok := id.contactOf.Get(digest(visitor))
+	if !ok || c.at > at {
+		return ""
+	}
+	return c.contact
 }

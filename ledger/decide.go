@@ -127,7 +127,9 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 		idx := sc.clicks[:0]
 		visitors, _ := s.ids.visitorsOf.Get(contact)
 		for _, v := range visitors {
-			idx = s.clicks.appendOfVisitor(idx, v)
+			if v.at <= order { // a browser identified after the order was not the buyer's yet
+				idx = s.clicks.appendOfVisitor(idx, v.visitor)
+			}
 		}
 		idx = append(idx, s.clicks.byContact[contact]...)
 		slices.Sort(idx) // click numbers are log order

@@ -67,6 +67,7 @@ func (e *Engine) Apply(f events.Fact, canonical []byte) Output {
 	if reason != "" {
 		return refuse(f, reason)
 	}
+	e.state.late.knownAt = max(e.state.late.knownAt, f.Time.UnixNano())
 	return out
 }
 
@@ -123,16 +124,25 @@ func (e *Engine) dispatch(f events.Fact) (Output, string) {
 		return Output{}, s.createLink(d)
 	case *events.ClickRecorded:
 		s.clicks.add(d.ClickID, f.Time, s.cat.linkNumber(d.LinkCode), d.VisitorID, d.ContactID)
+		return e.decideAgain(f, d.VisitorID, d.ContactID, -1), ""
 	case *events.ContactIdentified:
-		s.ids.identify(d.VisitorID, d.ContactID)
+		s.ids.identify(d.VisitorID, d.ContactID, f.Time)
+		return e.decideAgain(f, d.VisitorID, d.ContactID, -1), ""
 	case *events.ReferralAssigned:
 		if _, ok := s.cat.partners[d.PartnerID]; !ok {
 			return Output{}, fmt.Sprintf("partner %s is not registered", d.PartnerID)
 		}
 		c := digest(d.ContactID)
 		s.ids.manual[c] = append(s.ids.manual[c], manualReferral{at: f.Time, partner: d.PartnerID, note: d.Note})
+		return e.decideAgain(f, "", d.ContactID, -1), ""
 	case *events.OrderPlaced:
-		return e.placeOrder(f, d)
+		out, reason := e.placeOrder(f, d)
+		if reason == "" && d.VisitorID != "" && d.ContactID != "" { // it identified the visitor
+			again := e.decideAgain(f, d.VisitorID, d.ContactID, int32(s.orders.len()-1))
+			out.Entries = append(out.Entries, again.Entries...)
+			out.Attributions = append(out.Attributions, again.Attributions...)
+		}
+		return out, reason
 	case *events.PaymentReceived:
 		return s.receivePayment(f, d)
 	case *events.OrderRefunded:
@@ -250,11 +260,15 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 		o.total += minor
 	}
 	contact := d.ContactID
-	if contact == "" && d.VisitorID != "" {
-		contact, _ = s.ids.contactOf.Get(digest(d.VisitorID))
+	if contact == "" {
+		contact = s.ids.contactAt(d.VisitorID, o.at)
 	}
 	buyer := Buyer{OrderTime: f.Time, VisitorID: d.VisitorID, ContactID: contact}
 	dec, cycle, renewal := s.decideOrder(d, buyer, pv.Policy, &e.scratch)
+	o.subscription = d.SubscriptionID != ""
+	if renewal == nil {
+		o.decision = dec.digest()
+	}
 	var click []byte // the winning click's id, when a fresh decision credited a click
 	switch {
 	case renewal != nil:
@@ -262,18 +276,16 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	case dec.winner >= 0:
 		o.winner, click = s.credit(&dec, dec.winner)
 	}
-	// One allocation holds the order's own strings: its id, its fact and
-	// the click that earned it (a state of a million orders is otherwise
-	// three million small objects for the collector to trace).
-	own := d.OrderID + f.Source + "/" + f.ID + string(click)
-	o.id, o.fact = own[:len(d.OrderID)], own[len(d.OrderID):len(own)-len(click)]
-	if len(click) > 0 {
-		o.winner.click = own[len(own)-len(click):]
-	}
+	// One allocation holds the order's own strings: its id, its fact, what
+	// it presented and the click that earned it (a state of a million
+	// orders is otherwise millions of small objects for the collector to
+	// trace).
+	o.setOwnStrings(d.OrderID, f.Source+"/"+f.ID, d.VisitorID, d.ContactID, click)
 	lines := s.priceLines(o, cycle)
 	s.orders.add(o)
+	s.late.add(o, int32(s.orders.len()-1))
 	if d.VisitorID != "" && d.ContactID != "" {
-		s.ids.identify(d.VisitorID, d.ContactID)
+		s.ids.identify(d.VisitorID, d.ContactID, f.Time)
 	}
 	var out Output
 	if s.records(o.id) {

@@ -11,9 +11,10 @@ import (
 
 // history builds facts for a test and folds them as it goes.
 type history struct {
-	t *testing.T
-	e *Engine
-	n int
+	t     *testing.T
+	e     *Engine
+	n     int
+	facts []events.Fact // every fact folded, in order
 }
 
 func newHistory(t *testing.T, policy string) *history {
@@ -41,6 +42,7 @@ func (h *history) add(typ, at, data string) Output {
 	if err != nil {
 		h.t.Fatalf("fact %d (%s): %v", h.n, typ, err)
 	}
+	h.facts = append(h.facts, f)
 	return h.e.Apply(f, nil)
 }
 

@@ -87,6 +87,7 @@ func appendAttribution(b []byte, a *Attribution) []byte {
 	}
 	b = jsonw.String(jsonw.Field(b, "fact"), a.Fact)
 	b = optString(b, "replay_id", a.ReplayID)
+	b = optString(b, "decided_again_by", a.DecidedAgainBy)
 	return append(b, '}')
 }
 

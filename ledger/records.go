@@ -113,6 +113,10 @@ type Attribution struct {
 	Lines        []LineExplanation `json:"lines"`
 	Fact         string            `json:"fact"`
 	ReplayID     string            `json:"replay_id,omitempty"`
+	// DecidedAgainBy is the fact (source/id) of a referral that reached
+	// the ledger after the order was decided but happened before it, for
+	// which the engine decided the order again (Engine.decideAgain).
+	DecidedAgainBy string `json:"decided_again_by,omitempty"`
 }
 
 // Refusal is a valid fact the ledger could not honour: it is kept in the
@@ -170,7 +174,11 @@ func (o Output) Records() []Record {
 		a := &o.Attributions[i]
 		start := len(buf)
 		buf = appendAttribution(buf, a)
-		out = append(out, Record{ID: "attribution:" + a.OrderID + ":" + a.Fact, Type: TypeOrderAttributed, Data: encoded(start), Attribution: a})
+		id := "attribution:" + a.OrderID + ":" + a.Fact
+		if a.DecidedAgainBy != "" {
+			id += ":" + a.DecidedAgainBy
+		}
+		out = append(out, Record{ID: id, Type: TypeOrderAttributed, Data: encoded(start), Attribution: a})
 	}
 	for i := range o.Entries {
 		e := &o.Entries[i]

@@ -39,13 +39,18 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	w.Uvarint(uint64(len(visitors)))
 	for i, k := range visitors {
 		w.Uvarint(k)
-		w.String(contacts[i])
+		w.String(contacts[i].contact)
+		w.Varint(contacts[i].at)
 	}
 	contactKeys, visitorLists := ids.visitorsOf.Sorted()
 	w.Uvarint(uint64(len(contactKeys)))
 	for i, k := range contactKeys {
 		w.Uvarint(k)
-		w.Uint64s(visitorLists[i])
+		w.Uvarint(uint64(len(visitorLists[i])))
+		for _, v := range visitorLists[i] {
+			w.Uvarint(v.visitor)
+			w.Varint(v.at)
+		}
 	}
 	w.Uvarint(uint64(len(ids.manual)))
 	for _, k := range snapshot.SortedKeys(ids.manual) {
@@ -100,6 +105,7 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	keys, payloads := s.facts.Sorted()
 	w.Uint64s(keys)
 	w.Uint64s(payloads)
+	w.Varint(s.late.knownAt)
 }
 
 // DecodeSnapshot restores an engine written by EncodeSnapshot. It checks
@@ -155,16 +161,20 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	// filling them.
 	ids := s.ids
 	entries = r.Count(2)
-	ids.contactOf = digestmap.New[string](entries)
+	ids.contactOf = digestmap.New[identity](entries)
 	for range entries {
 		k := r.Uvarint()
-		ids.contactOf.Put(k, r.String())
+		ids.contactOf.Put(k, identity{contact: r.String(), at: r.Varint()})
 	}
 	entries = r.Count(2)
-	ids.visitorsOf = digestmap.New[[]uint64](entries)
+	ids.visitorsOf = digestmap.New[[]identified](entries)
 	for range entries {
 		k := r.Uvarint()
-		ids.visitorsOf.Put(k, r.Uint64s())
+		list := make([]identified, r.Count(2))
+		for i := range list {
+			list[i] = identified{visitor: r.Uvarint(), at: r.Varint()}
+		}
+		ids.visitorsOf.Put(k, list)
 	}
 	entries = r.Count(2)
 	ids.manual = make(map[uint64][]manualReferral, entries)
@@ -183,6 +193,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	}
 	norders := r.Count(8)
 	s.orders = newOrderTable(norders)
+	s.late = newLateIndex(norders)
 	for range norders {
 		o := decodeOrder(r, policies, s.names, &s.slab)
 		if o == nil {
@@ -193,6 +204,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 			break
 		}
 		s.orders.add(o)
+		s.late.add(o, int32(s.orders.len()-1))
 	}
 
 	for range r.Count(4) {
@@ -218,6 +230,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	for i := 0; i < len(keys) && i < len(payloads); i++ {
 		s.facts.Put(keys[i], payloads[i])
 	}
+	s.late.knownAt = r.Varint()
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
@@ -434,6 +447,10 @@ func decodeCandidate(r *snapshot.Decoder) *Candidate {
 func encodeOrder(w *snapshot.Encoder, o *order, policies map[*PolicyVersion]int) {
 	w.String(o.id)
 	w.String(o.fact)
+	w.String(o.visitor)
+	w.String(o.contact)
+	w.Bool(o.subscription)
+	w.Uvarint(o.decision)
 	w.Time(timeOf(o.at))
 	w.String(o.cur.Code)
 	w.Varint(o.total)
@@ -477,8 +494,9 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[*PolicyVersion]int)
 // (currency, partners, links, programs, rates, line and product ids)
 // shared through names.
 func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion, names *intern.Table, slab *orderSlab) *order {
-	id, fact := r.StringBytes(), r.StringBytes()
+	id, fact, visitor, contact := r.StringBytes(), r.StringBytes(), r.StringBytes(), r.StringBytes()
 	o := slab.order()
+	o.subscription, o.decision = r.Bool(), r.Uvarint()
 	o.at = r.Time().UnixNano()
 	code := names.OfBytes(r.StringBytes())
 	cur, err := money.Lookup(code)
@@ -501,11 +519,7 @@ func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion, names *intern.T
 			r.Fail("order %s: credited to no partner", id)
 		}
 	}
-	own := string(id) + string(fact) + string(click)
-	o.id, o.fact = own[:len(id)], own[len(id):len(own)-len(click)]
-	if len(click) > 0 {
-		o.winner.click = own[len(own)-len(click):]
-	}
+	o.setOwnStrings(string(id), string(fact), string(visitor), string(contact), click)
 	o.lines = slab.lines(r.Count(6))
 	for i := range o.lines {
 		l := &o.lines[i]

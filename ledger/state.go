@@ -39,6 +39,8 @@ type State struct {
 	// shareScratch is where tierShares gathers a line's shares first.
 	slab         orderSlab
 	shareScratch []share
+	// late finds the orders a referral that arrives after them may change.
+	late lateIndex
 }
 
 // records reports whether the fold writes the entries and explanation of
@@ -69,7 +71,7 @@ func newState() *State {
 		cat: newCatalog(), clicks: newClicks(), ids: newIdentities(),
 		orders: newOrderTable(0), subs: map[string]*subscription{},
 		accts: map[string]*account{}, facts: digestmap.New[uint64](0), policies: map[PolicyVersion]*PolicyVersion{},
-		names: intern.New(recurringNames),
+		names: intern.New(recurringNames), late: newLateIndex(0),
 	}
 }
 
@@ -95,6 +97,19 @@ type order struct {
 	lines     []line // held by value: one allocation for all of them
 	refunds   idSet
 	payments  idSet
+	// visitor and contact are what the order presented (its rl_vid, and
+	// the contact it gave, not one found through the visitor): an order
+	// decided again resolves its buyer as it was at the order's time.
+	visitor, contact string
+	// subscription: the order has a subscription_id (its renewals follow
+	// its first order and are never decided again).
+	subscription bool
+	// decision digests the referrals the decision weighed and their
+	// outcomes: a late referral that leaves it as it was changes nothing.
+	decision uint64
+	// prevOfVisitor and prevOfContact chain the orders of one visitor and
+	// of one given contact, latest first (-1 ends a chain).
+	prevOfVisitor, prevOfContact int32
 }
 
 // idSet is a small set of ids: an order sees few refunds and payments,
@@ -285,9 +300,10 @@ func (e *Engine) Reserve(z Sizes) {
 	s.clicks.ids = make([]byte, 0, min(max(z.ClickIDBytes, 0), maxReserveBytes))
 	s.clicks.lastByVisitor = digestmap.New[int32](n(z.Visitors))
 	s.clicks.byContact = make(map[uint64][]int32, n(z.ClickContacts))
-	s.ids.contactOf = digestmap.New[string](n(z.Identified))
-	s.ids.visitorsOf = digestmap.New[[]uint64](n(z.Contacts))
+	s.ids.contactOf = digestmap.New[identity](n(z.Identified))
+	s.ids.visitorsOf = digestmap.New[[]identified](n(z.Contacts))
 	s.orders = newOrderTable(n(z.Orders))
+	s.late = newLateIndex(n(z.Orders))
 	s.facts = digestmap.New[uint64](n(z.Facts))
 }
 

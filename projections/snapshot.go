@@ -20,7 +20,7 @@ import (
 // and its engine.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 5
+	writerSnapshotVersion = 6
 )
 
 // ErrApplyingReplay: the ledger ends in the first parts of a replay's

@@ -1,0 +1,324 @@
+package ledger
+
+import (
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/internal/digestmap"
+	"github.com/refledger/refledger/money"
+)
+
+// Late referrals. Attribution goes by the time of the facts, never by
+// when they arrived (CONTRACT §1), but the engine decides an order when
+// the order reaches the log. A click, an identification or a manual
+// referral that reaches it after an order it happened before (a manual
+// referral keyed in the day after the sale, a tracker that publishes late,
+// a second import of older facts) therefore has the engine decide that
+// order again, as it would have been decided had the referral come in
+// time: under the order's own policy version, seeing the clicks,
+// identifications and referrals whose time is before the order's.
+//
+// What changes is never rewritten: an order whose credit moves gets
+// adjusting entries (kind adjusted) that bring each partner's share of
+// each line to what the new decision gives, and a new explanation that
+// names the late fact (decided_again_by). Commission already paid out is
+// not taken back silently: the adjustment shows as a negative payable
+// balance. Adjustments are dated when the engine learned of the change,
+// the latest fact time it had folded (it reads no clock), and are payable
+// no earlier than the order's holding period ends.
+//
+// Orders of a subscription are not decided again: a renewal keeps its
+// first order's referral by rule, and moving a first order's credit would
+// move every renewal's; that is left to replay.
+
+// lateIndex finds the orders a late referral may concern: chains of the
+// orders of each visitor and of each contact an order gave (through the
+// orders' prevOfVisitor and prevOfContact), and the latest order time, so
+// that a referral later than every order costs one comparison.
+type lateIndex struct {
+	byVisitor *digestmap.Map[int32] // visitor digest -> latest order (position in the order table)
+	byContact *digestmap.Map[int32] // contact digest -> latest order that gave it
+	// lastOrderAt is the latest order time folded, and knownAt the latest
+	// time of any fact folded (Unix nanoseconds): the engine's now.
+	lastOrderAt, knownAt int64
+}
+
+func newLateIndex(orders int) lateIndex {
+	return lateIndex{byVisitor: digestmap.New[int32](orders), byContact: digestmap.New[int32](orders)}
+}
+
+// add chains the order at position i of the order table.
+func (x *lateIndex) add(o *order, i int32) {
+	o.prevOfVisitor, o.prevOfContact = -1, -1
+	if o.visitor != "" {
+		last, held := x.byVisitor.Ref(digest(o.visitor))
+		if held {
+			o.prevOfVisitor = *last
+		}
+		*last = i
+	}
+	if o.contact != "" {
+		last, held := x.byContact.Ref(digest(o.contact))
+		if held {
+			o.prevOfContact = *last
+		}
+		*last = i
+	}
+	x.lastOrderAt = max(x.lastOrderAt, o.at)
+}
+
+// setOwnStrings gives the order its own strings in one allocation: its id,
+// its fact, the visitor and contact it presented, and the id of the click
+// that earned it (which may lie in bytes the caller does not own).
+func (o *order) setOwnStrings(id, fact, visitor, contact string, click []byte) {
+	own := id + fact + visitor + contact + string(click)
+	take := func(n int) string {
+		s := own[:n]
+		own = own[n:]
+		return s
+	}
+	o.id, o.fact, o.visitor, o.contact = take(len(id)), take(len(fact)), take(len(visitor)), take(len(contact))
+	if len(click) > 0 {
+		o.winner.click = own
+	}
+}
+
+// digest sums up what a decision weighed: each referral, whether and why
+// it qualified or lost, the winner, and what the order did not present.
+// Two decisions of one order with the same digest explain it alike. It is
+// FNV-1a over those fields, the same in every process (snapshots keep it).
+func (d *decision) digest() uint64 {
+	h := uint64(14695981039346656037)
+	mix := func(v uint64) {
+		for range 8 {
+			h = (h ^ (v & 0xff)) * 1099511628211
+			v >>= 8
+		}
+	}
+	for _, r := range d.refs {
+		mix(uint64(r.at))
+		mix(uint64(uint32(r.n))<<32 | uint64(uint32(r.days)))
+		mix(uint64(r.kind)<<16 | uint64(r.why)<<8 | uint64(flag(r.qualifies)))
+	}
+	mix(uint64(int64(d.winner)))
+	mix(uint64(flag(d.noVisitor))<<16 | uint64(flag(d.noCookieBefore))<<8 | uint64(flag(d.noContact)))
+	return h
+}
+
+func flag(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// decideAgain decides again the orders that a referral fact f, about a
+// visitor and a contact (either may be ""), happened before but reached
+// the engine after, and returns their adjusting entries and explanations.
+// The order at position skip (an order that identified its own visitor;
+// -1 for none) is left as it was decided.
+func (e *Engine) decideAgain(f events.Fact, visitor, contact string, skip int32) Output {
+	s := e.state
+	since := f.Time.Unix() * int64(time.Second) // clicks count to the second
+	if since > s.late.lastOrderAt {
+		return Output{} // the usual case: nothing was ordered after it yet
+	}
+	positions := s.ordersConcerning(visitor, contact, since)
+	if len(positions) == 0 {
+		return Output{}
+	}
+	cause := f.Source + "/" + f.ID
+	var out Output
+	for _, i := range positions {
+		if i == skip {
+			continue
+		}
+		o := s.orders.list[i]
+		entries, a, changed := e.decideOrderAgain(o, cause, f)
+		if !changed {
+			continue
+		}
+		out.Entries = append(out.Entries, entries...)
+		if a != nil {
+			out.Attributions = append(out.Attributions, *a)
+		}
+	}
+	return out
+}
+
+// ordersConcerning lists, in placement order, the orders placed at or
+// after since that presented the visitor, or whose buyer may be the
+// contact or a contact the visitor was identified as: a superset of the
+// orders whose decision the fact can change (deciding one it does not
+// change changes nothing).
+func (s *State) ordersConcerning(visitor, contact string, since int64) []int32 {
+	var out []int32
+	walkVisitor := func(v uint64) {
+		i, ok := s.late.byVisitor.Get(v)
+		for ; ok && i >= 0; i = s.orders.list[i].prevOfVisitor {
+			if o := s.orders.list[i]; o.at >= since && !o.subscription {
+				out = append(out, i)
+			}
+		}
+	}
+	walkContact := func(c string) {
+		k := digest(c)
+		i, ok := s.late.byContact.Get(k)
+		for ; ok && i >= 0; i = s.orders.list[i].prevOfContact {
+			if o := s.orders.list[i]; o.at >= since && !o.subscription {
+				out = append(out, i)
+			}
+		}
+		visitors, _ := s.ids.visitorsOf.Get(k)
+		for _, v := range visitors {
+			walkVisitor(v.visitor)
+		}
+	}
+	if visitor != "" {
+		walkVisitor(digest(visitor))
+		if id, ok := s.ids.contactOf.Get(digest(visitor)); ok && id.contact != contact {
+			walkContact(id.contact)
+		}
+	}
+	if contact != "" {
+		walkContact(contact)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// decideOrderAgain decides order o again, after fact f (whose key is
+// cause) reached the engine. changed is false when the decision weighs
+// the same referrals alike; otherwise the order takes the new credit and
+// the entries adjust its shares to it, and a is its new explanation (nil
+// when the engine does not record the order).
+func (e *Engine) decideOrderAgain(o *order, cause string, f events.Fact) (entries []Entry, a *Attribution, changed bool) {
+	s := e.state
+	contact := o.contact
+	if contact == "" {
+		contact = s.ids.contactAt(o.visitor, o.at)
+	}
+	b := Buyer{OrderTime: timeOf(o.at), VisitorID: o.visitor, ContactID: contact}
+	dec := s.decide(b, o.policy.Policy, &e.scratch)
+	d := dec.digest()
+	if d == o.decision {
+		return nil, nil, false
+	}
+	o.decision = d
+	old := o.winner
+	o.winner = credit{}
+	if dec.winner >= 0 {
+		var click []byte
+		o.winner, click = s.credit(&dec, dec.winner)
+		if len(click) > 0 {
+			o.winner.click = string(click)
+		}
+	}
+	oldShares := make([][]share, len(o.lines))
+	for i := range o.lines {
+		oldShares[i], o.lines[i].shares = o.lines[i].shares, nil
+	}
+	lines := s.priceLines(o, 0)
+	at := s.late.knownAt
+	for i := range o.lines {
+		entries = append(entries, s.adjustLine(o, &o.lines[i], oldShares[i], old, cause, at)...)
+	}
+	if s.records(o.id) {
+		explained := s.explain(&dec, b)
+		explained.Notes = append(explained.Notes, "decided again when "+f.Type+" "+cause+" of "+f.Time.Format(time.RFC3339)+
+			" reached the ledger after the order")
+		att := attribution(o, explained, lines)
+		att.DecidedAgainBy = cause
+		a = &att
+	}
+	return entries, a, true
+}
+
+// adjustLine brings line l's new shares (priced for the order's new
+// credit) to what they would hold had the credit been the order's from
+// the start, and returns the adjusting entries that move each partner's
+// share from what old (the shares under the old credit, oldCredit) held.
+// A share the new credit keeps as it was (same tier, partner and full
+// commission) keeps what it accrued and what was reversed of it.
+func (s *State) adjustLine(o *order, l *line, old []share, oldCredit credit, cause string, at int64) []Entry {
+	for j := range l.shares {
+		sh := &l.shares[j]
+		if k := findShare(old, sh); k >= 0 {
+			sh.accrued, sh.reversed = old[k].accrued, old[k].reversed
+			continue
+		}
+		sh.accrued, sh.reversed = o.shareHeld(l, sh.full)
+	}
+	type key struct {
+		tier    int
+		partner string
+	}
+	delta := map[key]int64{}
+	var keys []key
+	var samples []*share
+	note := func(sh *share, net int64) {
+		k := key{sh.tier, sh.partner}
+		if _, ok := delta[k]; !ok {
+			keys, samples = append(keys, k), append(samples, sh)
+		}
+		delta[k] += net
+	}
+	for j := range l.shares { // first, so that a partner's entry names the share it now holds
+		note(&l.shares[j], l.shares[j].accrued-l.shares[j].reversed)
+	}
+	for j := range old {
+		note(&old[j], -(old[j].accrued - old[j].reversed))
+	}
+	var out []Entry
+	payableAt := max(o.payableAt, at)
+	for n, k := range keys {
+		net := delta[k]
+		if net == 0 {
+			continue
+		}
+		sh := samples[n]
+		acct := s.account(k.partner, o.cur.Code)
+		acct.buckets = append(acct.buckets, bucket{at: at, payableAt: payableAt, net: net})
+		if !s.records(o.id) {
+			continue
+		}
+		e := s.entry(o, l, sh, KindAdjusted, net, net, timeOf(at), timeOf(payableAt))
+		e.EntryID = o.id + "/" + l.id + "/t" + strconv.Itoa(k.tier) + "/" + k.partner + "/adjusted/" + cause
+		e.Fact = cause
+		if findShare(l.shares, sh) < 0 { // a share of the old credit: name it
+			e.Source, e.ClickID, e.LinkCode = oldCredit.source, oldCredit.click, oldCredit.link
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// findShare is the index of the share in shares with sh's tier, partner
+// and full commission, or -1.
+func findShare(shares []share, sh *share) int {
+	for i := range shares {
+		if shares[i].tier == sh.tier && shares[i].partner == sh.partner && shares[i].full == sh.full {
+			return i
+		}
+	}
+	return -1
+}
+
+// shareHeld is what a share of full commission on line l holds once the
+// order's payments and refunds so far are taken into account: accrued in
+// full (upfront) or in proportion to what was paid (on-payment), and
+// reversed in proportion to what was refunded of the line, all of it when
+// the whole line was refunded. Each proportion is rounded half-even once
+// (money.ShareMinor).
+func (o *order) shareHeld(l *line, full int64) (accrued, reversed int64) {
+	accrued = full
+	if o.policy.PayoutBasis == events.PayoutBasisOnPayment && o.paid < o.total {
+		accrued = money.ShareMinor(full, o.paid, o.total)
+	}
+	if l.amount > 0 && l.refunded == l.amount {
+		return accrued, accrued
+	}
+	return accrued, min(money.ShareMinor(full, l.refunded, l.amount), accrued)
+}
