@@ -212,6 +212,25 @@ func TestServiceEndToEnd(t *testing.T) {
 		t.Fatalf("balances do not show maria's 10.00 pending: %s", b)
 	}
 
+	// A click published after an order it came before (a tracker that
+	// publishes late) has the service decide the order again.
+	lateOrder := strings.NewReplacer(`"id":"o-nats"`, `"id":"o-late"`, `"order_id":"o-nats"`, `"order_id":"o-late"`, vid, "v-late").Replace(order("o-nats", "50.00"))
+	if r := request(lateOrder); r["status"] != "accepted" {
+		t.Fatalf("order reply = %v", r)
+	}
+	clickTime := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	lateClick := fmt.Sprintf(`{"specversion":"1.0","id":"late-click","source":"tracker","type":"click.recorded","time":%q,"data":{"click_id":"k-late","link_code":"roger-scm","visitor_id":"v-late"}}`, clickTime)
+	if r := request(lateClick); r["status"] != "accepted" {
+		t.Fatalf("late click reply = %v", r)
+	}
+	eventually(t, "the order decided again for the late click", func() bool {
+		_, b := s.do("GET", "/v1/orders/o-late/explain", "", "")
+		return strings.Contains(b, `"decided_again_by": "tracker/late-click"`) && strings.Contains(b, `"partner_id": "roger"`)
+	})
+	if _, b := s.do("GET", "/v1/commissions?order=o-late", "", ""); !strings.Contains(b, `"entry_id": "o-late/l1/t1/roger/adjusted/tracker/late-click"`) || !strings.Contains(b, `"amount": "10.00"`) {
+		t.Errorf("commissions of the order decided again: %s", b)
+	}
+
 	// A duplicate changes nothing; a conflicting duplicate is rejected.
 	if r := request(order("o-nats", "50.00")); r["status"] != "duplicate" {
 		t.Errorf("duplicate reply = %v", r)

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestLateScenario holds testdata/scenarios/late/README.md to the CLI:
+// referrals that reach the ledger after the orders they came before.
+func TestLateScenario(t *testing.T) {
+	late := filepath.Join("testdata", "scenarios", "late")
+	data := seededData(t)
+	mustCLI(t, "import", filepath.Join(late, "payout.jsonl"), "--data", data)
+	mustCLI(t, "import", filepath.Join(late, "late.jsonl"), "--data", data)
+
+	var comm struct {
+		Commissions []struct {
+			EntryID   string `json:"entry_id"`
+			Kind      string `json:"kind"`
+			PartnerID string `json:"partner_id"`
+			Amount    string `json:"amount"`
+			Time      string `json:"time"`
+		} `json:"commissions"`
+	}
+	cliJSON(t, &comm, "report", "commissions", "--order", "o-2017", "--data", data)
+	got := map[string]string{}
+	for _, c := range comm.Commissions {
+		got[c.EntryID] = c.Kind + " " + c.PartnerID + " " + c.Amount + " " + c.Time
+	}
+	want := map[string]string{
+		"o-2017/l1/t1/accrued":                     "accrued roger 99.40 2017-03-02T10:00:00Z",
+		"o-2017/l1/t1/maria/adjusted/crm/late-001": "adjusted maria 99.40 2017-07-10T00:00:00Z",
+		"o-2017/l1/t1/roger/adjusted/crm/late-001": "adjusted roger -99.40 2017-07-10T00:00:00Z",
+	}
+	if len(got) != len(want) {
+		t.Errorf("o-2017's entries: %v, want %v", got, want)
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("entry %s: %q, want %q", id, got[id], w)
+		}
+	}
+
+	wantBal := map[string][4]string{"roger": {"109.40", "99.40", "109.40", "-99.40"}, "maria": {"198.80", "49.70", "0.00", "149.10"}}
+	if got := payables(t, data); len(got) != len(wantBal) || got["roger"] != wantBal["roger"] || got["maria"] != wantBal["maria"] {
+		t.Errorf("balances (earned, reversed, paid, payable) %v, want %v", got, wantBal)
+	}
+
+	var ex struct {
+		Decision       string `json:"decision"`
+		PartnerID      string `json:"partner_id"`
+		Source         string `json:"source"`
+		DecidedAgainBy string `json:"decided_again_by"`
+		Candidates     []struct {
+			ClickID string `json:"click_id"`
+			Outcome string `json:"outcome"`
+			Reason  string `json:"reason"`
+		} `json:"candidates"`
+	}
+	cliJSON(t, &ex, "explain", "--order", "o-2017", "--data", data)
+	if ex.Decision != "credited" || ex.PartnerID != "maria" || ex.Source != "manual" || ex.DecidedAgainBy != "crm/late-001" {
+		t.Errorf("explain o-2017: %+v", ex)
+	}
+	lostToLater := false
+	for _, c := range ex.Candidates {
+		lostToLater = lostToLater || c.ClickID == "clk-1" && c.Outcome == "lost" && c.Reason == "a later referral wins (credit: last)"
+	}
+	if !lostToLater {
+		t.Errorf("explain o-2017: roger's clk-1 is not a candidate lost to a later referral: %+v", ex.Candidates)
+	}
+
+	var rp struct {
+		Changes []any `json:"changes"`
+	}
+	cliJSON(t, &rp, "replay", "--current", "--data", data)
+	if len(rp.Changes) != 0 {
+		t.Errorf("replaying the log under its own timeline changes %v: the ledger does not reproduce", rp.Changes)
+	}
+
+	// The same facts in one import, in time order, without the payout:
+	// the same payable amounts, and no adjusting entry.
+	combined := filepath.Join(t.TempDir(), "all.jsonl")
+	concat(t, combined, filepath.Join(seedDir, "events.jsonl"), filepath.Join(late, "late.jsonl"))
+	inTime := t.TempDir()
+	mustCLI(t, "import", combined, "--data", inTime)
+	got2 := payables(t, inTime)
+	if got2["roger"][3] != "10.00" || got2["maria"][3] != "149.10" {
+		t.Errorf("imported in time order: %v, want roger payable 10.00 and maria 149.10", got2)
+	}
+	cliJSON(t, &comm, "report", "commissions", "--data", inTime)
+	for _, c := range comm.Commissions {
+		if c.Kind == "adjusted" {
+			t.Errorf("imported in time order, yet adjusted: %+v", c)
+		}
+	}
+}
+
+// payables reads each partner's USD earned, reversed, paid and payable.
+func payables(t *testing.T, data string) map[string][4]string {
+	t.Helper()
+	var bal struct {
+		Balances []struct {
+			PartnerID string `json:"partner_id"`
+			Earned    string `json:"earned"`
+			Reversed  string `json:"reversed"`
+			Paid      string `json:"paid"`
+			Payable   string `json:"payable"`
+		} `json:"balances"`
+	}
+	cliJSON(t, &bal, "report", "balances", "--data", data)
+	out := map[string][4]string{}
+	for _, b := range bal.Balances {
+		out[b.PartnerID] = [4]string{b.Earned, b.Reversed, b.Paid, b.Payable}
+	}
+	return out
+}
+
+// concat writes the files' lines, one after the other, to path.
+func concat(t *testing.T, path string, files ...string) {
+	t.Helper()
+	var all []byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	if err := os.WriteFile(path, all, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
