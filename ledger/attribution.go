@@ -112,13 +112,16 @@ func (c *clicks) Bytes() int {
 // decided again later (a referral that arrived late) sees the links it
 // would have seen in time order.
 type identities struct {
-	contactOf  *digestmap.Map[identity]     // visitor digest -> contact (the latest by time)
+	contactOf *digestmap.Map[identity] // visitor digest -> contact (the one linked latest)
+	// others holds the other contacts of the few visitors identified as
+	// more than one (a shared computer, a family tablet).
+	others     map[uint64][]identity
 	visitorsOf *digestmap.Map[[]identified] // contact digest -> visitors
 	manual     map[uint64][]manualReferral
 }
 
-// identity is the contact a visitor was identified as, and since when
-// (Unix nanoseconds).
+// identity is a contact a visitor was identified as, and since when (Unix
+// nanoseconds).
 type identity struct {
 	contact string
 	at      int64
@@ -137,20 +140,34 @@ type manualReferral struct {
 }
 
 func newIdentities() *identities {
-	return &identities{contactOf: digestmap.New[identity](0), visitorsOf: digestmap.New[[]identified](0), manual: map[uint64][]manualReferral{}}
+	return &identities{
+		contactOf: digestmap.New[identity](0), others: map[uint64][]identity{},
+		visitorsOf: digestmap.New[[]identified](0), manual: map[uint64][]manualReferral{},
+	}
 }
 
 // identify links visitor and contact from time at. A link already known
-// keeps its earliest time; a visitor identified as another contact takes
-// the one identified later in time.
+// keeps its earliest time; of a visitor's contacts, the one linked latest
+// is its contactOf, and the others are kept beside it.
 func (id *identities) identify(visitor, contact string, at time.Time) {
 	v, nanos := digest(visitor), at.UnixNano()
 	latest, held := id.contactOf.Ref(v)
 	switch {
-	case !held || latest.contact != contact && nanos >= latest.at:
+	case !held:
 		*latest = identity{contact: contact, at: nanos}
-	case latest.contact == contact && nanos < latest.at:
-		latest.at = nanos
+	case latest.contact == contact:
+		latest.at = min(latest.at, nanos)
+	default:
+		link := identity{contact: contact, at: nanos}
+		others := id.others[v]
+		if i := slices.IndexFunc(others, func(o identity) bool { return o.contact == contact }); i >= 0 {
+			link.at = min(link.at, others[i].at)
+			others = slices.Delete(others, i, i+1)
+		}
+		if link.at >= latest.at {
+			link, *latest = *latest, link
+		}
+		id.others[v] = append(others, link)
 	}
 	visitors, _ := id.visitorsOf.Ref(digest(contact))
 	for i := range *visitors {
@@ -162,15 +179,36 @@ func (id *identities) identify(visitor, contact string, at time.Time) {
 	*visitors = append(*visitors, identified{visitor: v, at: nanos})
 }
 
-// contactAt is the contact a visitor was identified as by time at (Unix
-// nanoseconds), or "".
+// contactAt is the contact a visitor was identified as last before time at
+// (Unix nanoseconds), or "".
 func (id *identities) contactAt(visitor string, at int64) string {
 	if visitor == "" {
 		return ""
 	}
-	c, ok := id.contactOf.Get(digest(visitor))
-	if !ok || c.at > at {
+	v := digest(visitor)
+	best, ok := id.contactOf.Get(v)
+	if !ok {
 		return ""
 	}
-	return c.contact
+	if best.at >= at {
+		best = identity{}
+	}
+	for _, o := range id.others[v] {
+		if o.at < at && (best.contact == "" || o.at > best.at) {
+			best = o
+		}
+	}
+	return best.contact
+}
+
+// eachContact calls fn with every contact a visitor was identified as.
+func (id *identities) eachContact(visitor uint64, fn func(contact string)) {
+	latest, ok := id.contactOf.Get(visitor)
+	if !ok {
+		return
+	}
+	fn(latest.contact)
+	for _, o := range id.others[visitor] {
+		fn(o.contact)
+	}
 }

@@ -127,7 +127,10 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 		idx := sc.clicks[:0]
 		visitors, _ := s.ids.visitorsOf.Get(contact)
 		for _, v := range visitors {
-			if v.at <= order { // a browser identified after the order was not the buyer's yet
+			// A browser identified after the order was not the buyer's
+			// yet; nor was one the order itself identified (at its own
+			// time), which its decision never weighs.
+			if v.at < order {
 				idx = s.clicks.appendOfVisitor(idx, v.visitor)
 			}
 		}

@@ -100,14 +100,14 @@ func (d *decision) digest() uint64 {
 	for _, r := range d.refs {
 		mix(uint64(r.at))
 		mix(uint64(uint32(r.n))<<32 | uint64(uint32(r.days)))
-		mix(uint64(r.kind)<<16 | uint64(r.why)<<8 | uint64(flag(r.qualifies)))
+		mix(uint64(r.kind)<<16 | uint64(r.why)<<8 | uint64(bit(r.qualifies)))
 	}
 	mix(uint64(int64(d.winner)))
-	mix(uint64(flag(d.noVisitor))<<16 | uint64(flag(d.noCookieBefore))<<8 | uint64(flag(d.noContact)))
+	mix(uint64(bit(d.noVisitor))<<16 | uint64(bit(d.noCookieBefore))<<8 | uint64(bit(d.noContact)))
 	return h
 }
 
-func flag(b bool) byte {
+func bit(b bool) byte {
 	if b {
 		return 1
 	}
@@ -178,9 +178,11 @@ func (s *State) ordersConcerning(visitor, contact string, since int64) []int32 {
 	}
 	if visitor != "" {
 		walkVisitor(digest(visitor))
-		if id, ok := s.ids.contactOf.Get(digest(visitor)); ok && id.contact != contact {
-			walkContact(id.contact)
-		}
+		s.ids.eachContact(digest(visitor), func(c string) {
+			if c != contact {
+				walkContact(c)
+			}
+		})
 	}
 	if contact != "" {
 		walkContact(contact)

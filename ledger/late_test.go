@@ -1,7 +1,11 @@
 package ledger
 
 import (
+	"flag"
 	"fmt"
+	"maps"
+	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -222,3 +226,144 @@ func mustTime(t *testing.T, s string) time.Time {
 	}
 	return at
 }
+
+// timedHistory makes a random history in time order, each fact at its own
+// minute, with referrals (clicks, some carrying a contact; identifications;
+// manual referrals), orders and refunds (each line refunded at most once, in
+// part or whole) under a random policy that holds from the start. The
+// positions of its referrals are returned too.
+func timedHistory(seed int64, n int) (facts []events.Fact, referrals []int) {
+	r := rand.New(rand.NewSource(seed))
+	minute := 0
+	add := func(typ, data string) {
+		at := time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(minute) * time.Minute).Format(time.RFC3339)
+		minute++
+		f, err := events.Decode([]byte(fmt.Sprintf(`{"specversion":"1.0","id":"t-%d","source":"gen","type":%q,"time":%q,"data":%s}`, len(facts), typ, at, data)))
+		if err != nil {
+			panic(fmt.Sprintf("generator made an invalid fact: %v", err))
+		}
+		facts = append(facts, f)
+	}
+	policy := fmt.Sprintf(`{"tracking":%q,"credit":%q,"cookie_days":%d,"referral_days":%d,"program_binding":%q,"self_referral":%q}`,
+		[]string{"cookies-only", "referral-history-and-cookies"}[r.Intn(2)], []string{"first", "last"}[r.Intn(2)],
+		[]int{0, 1, 3}[r.Intn(3)], []int{0, 2}[r.Intn(2)], []string{"partner-programs", "link-program"}[r.Intn(2)], []string{"allow", "reject"}[r.Intn(2)])
+	add("policy.changed", policy)
+	add("partner.registered", `{"partner_id":"p0","name":"P0","contact_id":"c0"}`)
+	add("partner.registered", `{"partner_id":"p1","name":"P1","parent_partner_id":"p0"}`)
+	add("partner.registered", `{"partner_id":"p2","name":"P2","cookie_days":0}`)
+	add("program.defined", `{"program_id":"a","name":"A","priority":1,"product_rates":{"x":"12.5%","y":"3.00"},"tier_rates":["5%"]}`)
+	add("program.defined", `{"program_id":"b","name":"B","priority":2,"default_rate":"7%"}`)
+	for _, e := range []string{"p0 a", "p1 a", "p1 b", "p2 b"} {
+		pp := strings.Fields(e)
+		add("partner.enrolled", fmt.Sprintf(`{"partner_id":%q,"program_id":%q}`, pp[0], pp[1]))
+	}
+	for i, l := range []string{`"p0","program_id":"a"`, `"p1","program_id":"b"`, `"p2"`} {
+		add("link.created", fmt.Sprintf(`{"link_code":"l%d","partner_id":%s,"landing_url":"https://x.example/"}`, i, l))
+	}
+	amounts := []string{"0.99", "10.00", "33.33", "100.00"}
+	var lines []string // order/line not refunded yet
+	for orders := 0; len(facts) < n; {
+		minute += r.Intn(24 * 60)
+		v, c := fmt.Sprintf("v%d", r.Intn(5)), fmt.Sprintf("c%d", r.Intn(4))
+		switch k := r.Intn(12); {
+		case k < 4:
+			contact := ""
+			if r.Intn(4) == 0 {
+				contact = fmt.Sprintf(`,"contact_id":%q`, c)
+			}
+			referrals = append(referrals, len(facts))
+			add("click.recorded", fmt.Sprintf(`{"click_id":"k%d","link_code":"l%d","visitor_id":%q%s}`, len(facts), r.Intn(3), v, contact))
+		case k == 4:
+			referrals = append(referrals, len(facts))
+			add("contact.identified", fmt.Sprintf(`{"visitor_id":%q,"contact_id":%q}`, v, c))
+		case k == 5:
+			referrals = append(referrals, len(facts))
+			add("referral.assigned", fmt.Sprintf(`{"contact_id":%q,"partner_id":"p%d"}`, c, r.Intn(3)))
+		case k < 9:
+			orders++
+			buyer := []string{fmt.Sprintf(`"visitor_id":%q`, v), fmt.Sprintf(`"contact_id":%q`, c), fmt.Sprintf(`"visitor_id":%q,"contact_id":%q`, v, c)}[r.Intn(3)]
+			add("order.placed", fmt.Sprintf(`{"order_id":"o%d",%s,"currency":"USD","lines":[{"line_id":"a","product_id":"x","quantity":1,"amount":%q},{"line_id":"b","product_id":"y","quantity":%d,"amount":%q}]}`,
+				orders, buyer, amounts[r.Intn(len(amounts))], 1+r.Intn(3), amounts[r.Intn(len(amounts))]))
+			lines = append(lines, fmt.Sprintf("o%d a", orders), fmt.Sprintf("o%d b", orders))
+		case len(lines) > 0:
+			i := r.Intn(len(lines))
+			ol := strings.Fields(lines[i])
+			lines = append(lines[:i], lines[i+1:]...)
+			amount := []string{"0.50", "0.99"}[r.Intn(2)] // in part (never more than a line holds), or the whole 0.99 line
+			add("order.refunded", fmt.Sprintf(`{"order_id":%q,"refund_id":"r%d","lines":[{"line_id":%q,"amount":%q}]}`, ol[0], len(facts), ol[1], amount))
+		}
+	}
+	return facts, referrals
+}
+
+// nets is every share an engine holds, with its net.
+func nets(e *Engine) map[ShareNet]int64 {
+	out := map[ShareNet]int64{}
+	e.State().EachShare(func(sh ShareNet) {
+		net := sh.Net
+		sh.Net = 0
+		if net != 0 {
+			out[sh] = net
+		}
+	})
+	return out
+}
+
+// Attribution goes by time, never by arrival (CONTRACT §1): a history
+// whose referrals reach the engine late, in any number and any order
+// after their time, ends with every partner holding exactly what the
+// same history in time order gives them.
+func TestLateArrivalEndsAsTimeOrder(t *testing.T) {
+	for seed := int64(1); seed <= *lateSeeds; seed++ {
+		facts, referrals := timedHistory(seed, 150)
+		inTime, _ := foldAll(facts, nil)
+		want := nets(inTime)
+
+		r := rand.New(rand.NewSource(seed))
+		late := map[int]bool{}
+		for _, i := range referrals {
+			late[i] = r.Intn(2) == 0
+		}
+		var arrival, held []events.Fact
+		for i, f := range facts {
+			if late[i] {
+				held = append(held, f)
+				continue
+			}
+			arrival = append(arrival, f)
+			if r.Intn(8) == 0 { // some late facts arrive now, in any order
+				r.Shuffle(len(held), func(a, b int) { held[a], held[b] = held[b], held[a] })
+				arrival, held = append(arrival, held...), nil
+			}
+		}
+		arrival = append(arrival, held...)
+		e, out := foldAll(arrival, nil)
+		if got := nets(e); !maps.Equal(got, want) {
+			t.Errorf("seed %d: arriving late, shares differ from time order: %s", seed, netDiff(got, want))
+		}
+		if len(out.Refusals) != 0 {
+			t.Errorf("seed %d: refusals %+v", seed, out.Refusals)
+		}
+	}
+}
+
+// netDiff lists the shares whose nets differ, as late/in-time.
+func netDiff(late, inTime map[ShareNet]int64) string {
+	var out []string
+	for k, v := range late {
+		if inTime[k] != v {
+			out = append(out, fmt.Sprintf("%s/%s/%s/t%d %d/%d", k.OrderID, k.LineID, k.PartnerID, k.Tier, v, inTime[k]))
+		}
+	}
+	for k, v := range inTime {
+		if _, ok := late[k]; !ok {
+			out = append(out, fmt.Sprintf("%s/%s/%s/t%d %d/%d", k.OrderID, k.LineID, k.PartnerID, k.Tier, 0, v))
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
+}
+
+// lateSeeds is how many histories TestLateArrivalEndsAsTimeOrder tries;
+// -late-seeds raises it for a longer search.
+var lateSeeds = flag.Int64("late-seeds", 40, "histories TestLateArrivalEndsAsTimeOrder tries")

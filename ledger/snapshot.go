@@ -42,6 +42,15 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 		w.String(contacts[i].contact)
 		w.Varint(contacts[i].at)
 	}
+	w.Uvarint(uint64(len(ids.others)))
+	for _, k := range snapshot.SortedKeys(ids.others) {
+		w.Uvarint(k)
+		w.Uvarint(uint64(len(ids.others[k])))
+		for _, o := range ids.others[k] {
+			w.String(o.contact)
+			w.Varint(o.at)
+		}
+	}
 	contactKeys, visitorLists := ids.visitorsOf.Sorted()
 	w.Uvarint(uint64(len(contactKeys)))
 	for i, k := range contactKeys {
@@ -165,6 +174,16 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	for range entries {
 		k := r.Uvarint()
 		ids.contactOf.Put(k, identity{contact: r.String(), at: r.Varint()})
+	}
+	entries = r.Count(2)
+	ids.others = make(map[uint64][]identity, entries)
+	for range entries {
+		k := r.Uvarint()
+		list := make([]identity, r.Count(2))
+		for i := range list {
+			list[i] = identity{contact: r.String(), at: r.Varint()}
+		}
+		ids.others[k] = list
 	}
 	entries = r.Count(2)
 	ids.visitorsOf = digestmap.New[[]identified](entries)
