@@ -124,21 +124,21 @@ func (e *Engine) dispatch(f events.Fact) (Output, string) {
 		return Output{}, s.createLink(d)
 	case *events.ClickRecorded:
 		s.clicks.add(d.ClickID, f.Time, s.cat.linkNumber(d.LinkCode), d.VisitorID, d.ContactID)
-		return e.decideAgain(f, d.VisitorID, d.ContactID, -1), ""
+		return e.decideAgain(f, d.VisitorID, d.ContactID), ""
 	case *events.ContactIdentified:
 		s.ids.identify(d.VisitorID, d.ContactID, f.Time)
-		return e.decideAgain(f, d.VisitorID, d.ContactID, -1), ""
+		return e.decideAgain(f, d.VisitorID, d.ContactID), ""
 	case *events.ReferralAssigned:
 		if _, ok := s.cat.partners[d.PartnerID]; !ok {
 			return Output{}, fmt.Sprintf("partner %s is not registered", d.PartnerID)
 		}
 		c := digest(d.ContactID)
 		s.ids.manual[c] = append(s.ids.manual[c], manualReferral{at: f.Time, partner: d.PartnerID, note: d.Note})
-		return e.decideAgain(f, "", d.ContactID, -1), ""
+		return e.decideAgain(f, "", d.ContactID), ""
 	case *events.OrderPlaced:
 		out, reason := e.placeOrder(f, d)
 		if reason == "" && d.VisitorID != "" && d.ContactID != "" { // it identified the visitor
-			again := e.decideAgain(f, d.VisitorID, d.ContactID, int32(s.orders.len()-1))
+			again := e.decideAgain(f, d.VisitorID, d.ContactID)
 			out.Entries = append(out.Entries, again.Entries...)
 			out.Attributions = append(out.Attributions, again.Attributions...)
 		}

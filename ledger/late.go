@@ -34,39 +34,61 @@ import (
 // move every renewal's; that is left to replay.
 
 // lateIndex finds the orders a late referral may concern: chains of the
-// orders of each visitor and of each contact an order gave (through the
-// orders' prevOfVisitor and prevOfContact), and the latest order time, so
-// that a referral later than every order costs one comparison.
+// orders of each visitor and of each contact an order gave, latest first,
+// and the latest order time, so that a referral later than every order
+// costs one comparison. The chains are built the first time a referral
+// comes late, from the orders, and kept from then on: a history folded in
+// time order (an import, most replays) never pays for them.
 type lateIndex struct {
+	built     bool
 	byVisitor *digestmap.Map[int32] // visitor digest -> latest order (position in the order table)
 	byContact *digestmap.Map[int32] // contact digest -> latest order that gave it
+	// prevOfVisitor and prevOfContact chain, by order position, the
+	// previous order of the same visitor and of the same given contact
+	// (-1 ends a chain).
+	prevOfVisitor, prevOfContact []int32
 	// lastOrderAt is the latest order time folded, and knownAt the latest
 	// time of any fact folded (Unix nanoseconds): the engine's now.
 	lastOrderAt, knownAt int64
 }
 
-func newLateIndex(orders int) lateIndex {
-	return lateIndex{byVisitor: digestmap.New[int32](orders), byContact: digestmap.New[int32](orders)}
+// add notes the order at position i of the order table.
+func (x *lateIndex) add(o *order, i int32) {
+	x.lastOrderAt = max(x.lastOrderAt, o.at)
+	if x.built {
+		x.chain(o, i)
+	}
 }
 
-// add chains the order at position i of the order table.
-func (x *lateIndex) add(o *order, i int32) {
-	o.prevOfVisitor, o.prevOfContact = -1, -1
-	if o.visitor != "" {
-		last, held := x.byVisitor.Ref(digest(o.visitor))
-		if held {
-			o.prevOfVisitor = *last
+// chain links the order at position i, the next one, into its chains.
+func (x *lateIndex) chain(o *order, i int32) {
+	link := func(m *digestmap.Map[int32], key string) int32 {
+		if key == "" {
+			return -1
+		}
+		last, held := m.Ref(digest(key))
+		prev := *last
+		if !held {
+			prev = -1
 		}
 		*last = i
+		return prev
 	}
-	if o.contact != "" {
-		last, held := x.byContact.Ref(digest(o.contact))
-		if held {
-			o.prevOfContact = *last
-		}
-		*last = i
+	x.prevOfVisitor = append(x.prevOfVisitor, link(x.byVisitor, o.visitor))
+	x.prevOfContact = append(x.prevOfContact, link(x.byContact, o.contact))
+}
+
+// build chains every order of the table.
+func (x *lateIndex) build(orders []*order) {
+	if x.built {
+		return
 	}
-	x.lastOrderAt = max(x.lastOrderAt, o.at)
+	x.built = true
+	x.byVisitor, x.byContact = digestmap.New[int32](len(orders)), digestmap.New[int32](len(orders)/2)
+	x.prevOfVisitor, x.prevOfContact = make([]int32, 0, len(orders)), make([]int32, 0, len(orders))
+	for i, o := range orders {
+		x.chain(o, int32(i))
+	}
 }
 
 // setOwnStrings gives the order its own strings in one allocation: its id,
@@ -88,14 +110,12 @@ func (o *order) setOwnStrings(id, fact, visitor, contact string, click []byte) {
 // digest sums up what a decision weighed: each referral, whether and why
 // it qualified or lost, the winner, and what the order did not present.
 // Two decisions of one order with the same digest explain it alike. It is
-// FNV-1a over those fields, the same in every process (snapshots keep it).
+// the same in every process (snapshots keep it).
 func (d *decision) digest() uint64 {
 	h := uint64(14695981039346656037)
-	mix := func(v uint64) {
-		for range 8 {
-			h = (h ^ (v & 0xff)) * 1099511628211
-			v >>= 8
-		}
+	mix := func(v uint64) { // a word at a time: FNV-1a's step, then a shift to spread the high bits
+		h = (h ^ v) * 1099511628211
+		h ^= h >> 29
 	}
 	for _, r := range d.refs {
 		mix(uint64(r.at))
@@ -117,24 +137,20 @@ func bit(b bool) byte {
 // decideAgain decides again the orders that a referral fact f, about a
 // visitor and a contact (either may be ""), happened before but reached
 // the engine after, and returns their adjusting entries and explanations.
-// The order at position skip (an order that identified its own visitor;
-// -1 for none) is left as it was decided.
-func (e *Engine) decideAgain(f events.Fact, visitor, contact string, skip int32) Output {
+func (e *Engine) decideAgain(f events.Fact, visitor, contact string) Output {
 	s := e.state
-	since := f.Time.Unix() * int64(time.Second) // clicks count to the second
-	if since > s.late.lastOrderAt {
+	from := lateFrom(f)
+	if from > s.late.lastOrderAt {
 		return Output{} // the usual case: nothing was ordered after it yet
 	}
-	positions := s.ordersConcerning(visitor, contact, since)
+	s.late.build(s.orders.list)
+	positions := s.ordersConcerning(visitor, contact, from)
 	if len(positions) == 0 {
 		return Output{}
 	}
 	cause := f.Source + "/" + f.ID
 	var out Output
 	for _, i := range positions {
-		if i == skip {
-			continue
-		}
 		o := s.orders.list[i]
 		entries, a, changed := e.decideOrderAgain(o, cause, f)
 		if !changed {
@@ -148,6 +164,21 @@ func (e *Engine) decideAgain(f events.Fact, visitor, contact string, skip int32)
 	return out
 }
 
+// lateFrom is the earliest order time (Unix nanoseconds) a referral fact
+// can count for: a click counts for orders from its whole second on (see
+// clicks), a manual referral from its own time on, and an identification
+// (contact.identified, or an order that gave both ids) only for orders
+// after it, so an order never counts the identification it made itself.
+func lateFrom(f events.Fact) int64 {
+	switch f.Type {
+	case events.TypeClickRecorded:
+		return f.Time.Unix() * int64(time.Second)
+	case events.TypeReferralAssigned:
+		return f.Time.UnixNano()
+	}
+	return f.Time.UnixNano() + 1
+}
+
 // ordersConcerning lists, in placement order, the orders placed at or
 // after since that presented the visitor, or whose buyer may be the
 // contact or a contact the visitor was identified as: a superset of the
@@ -157,7 +188,7 @@ func (s *State) ordersConcerning(visitor, contact string, since int64) []int32 {
 	var out []int32
 	walkVisitor := func(v uint64) {
 		i, ok := s.late.byVisitor.Get(v)
-		for ; ok && i >= 0; i = s.orders.list[i].prevOfVisitor {
+		for ; ok && i >= 0; i = s.late.prevOfVisitor[i] {
 			if o := s.orders.list[i]; o.at >= since && !o.subscription {
 				out = append(out, i)
 			}
@@ -166,7 +197,7 @@ func (s *State) ordersConcerning(visitor, contact string, since int64) []int32 {
 	walkContact := func(c string) {
 		k := digest(c)
 		i, ok := s.late.byContact.Get(k)
-		for ; ok && i >= 0; i = s.orders.list[i].prevOfContact {
+		for ; ok && i >= 0; i = s.late.prevOfContact[i] {
 			if o := s.orders.list[i]; o.at >= since && !o.subscription {
 				out = append(out, i)
 			}

@@ -212,7 +212,6 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	}
 	norders := r.Count(8)
 	s.orders = newOrderTable(norders)
-	s.late = newLateIndex(norders)
 	for range norders {
 		o := decodeOrder(r, policies, s.names, &s.slab)
 		if o == nil {

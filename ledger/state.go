@@ -71,7 +71,7 @@ func newState() *State {
 		cat: newCatalog(), clicks: newClicks(), ids: newIdentities(),
 		orders: newOrderTable(0), subs: map[string]*subscription{},
 		accts: map[string]*account{}, facts: digestmap.New[uint64](0), policies: map[PolicyVersion]*PolicyVersion{},
-		names: intern.New(recurringNames), late: newLateIndex(0),
+		names: intern.New(recurringNames),
 	}
 }
 
@@ -107,9 +107,6 @@ type order struct {
 	// decision digests the referrals the decision weighed and their
 	// outcomes: a late referral that leaves it as it was changes nothing.
 	decision uint64
-	// prevOfVisitor and prevOfContact chain the orders of one visitor and
-	// of one given contact, latest first (-1 ends a chain).
-	prevOfVisitor, prevOfContact int32
 }
 
 // idSet is a small set of ids: an order sees few refunds and payments,
@@ -303,7 +300,6 @@ func (e *Engine) Reserve(z Sizes) {
 	s.ids.contactOf = digestmap.New[identity](n(z.Identified))
 	s.ids.visitorsOf = digestmap.New[[]identified](n(z.Contacts))
 	s.orders = newOrderTable(n(z.Orders))
-	s.late = newLateIndex(n(z.Orders))
 	s.facts = digestmap.New[uint64](n(z.Facts))
 }
 
