@@ -265,7 +265,11 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	}
 	buyer := Buyer{OrderTime: f.Time, VisitorID: d.VisitorID, ContactID: contact}
 	dec, cycle, renewal := s.decideOrder(d, buyer, pv.Policy, &e.scratch)
-	o.subscription = d.SubscriptionID != ""
+	o.cycle = int32(cycle)
+	if d.SubscriptionID != "" {
+		o.sub = s.subs[d.SubscriptionID]
+		o.sub.placed = append(o.sub.placed, int32(s.orders.len()))
+	}
 	if renewal == nil {
 		o.decision = dec.digest()
 	}
@@ -312,7 +316,7 @@ func (s *State) decideOrder(d *events.OrderPlaced, b Buyer, p Policy, sc *scratc
 	}
 	sub, ok := s.subs[d.SubscriptionID]
 	if !ok {
-		sub = &subscription{firstOrder: d.OrderID}
+		sub = &subscription{id: d.SubscriptionID, firstOrder: d.OrderID}
 		s.subs[d.SubscriptionID] = sub
 	}
 	sub.orders++

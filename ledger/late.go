@@ -29,9 +29,9 @@ import (
 // the latest fact time it had folded (it reads no clock), and are payable
 // no earlier than the order's holding period ends.
 //
-// Orders of a subscription are not decided again: a renewal keeps its
-// first order's referral by rule, and moving a first order's credit would
-// move every renewal's; that is left to replay.
+// The orders of a subscription are decided again together, in the order
+// they were placed: a renewal keeps the referral of the first order that
+// was credited, so moving that credit moves every renewal's.
 
 // lateIndex finds the orders a late referral may concern: chains of the
 // orders of each visitor and of each contact an order gave, latest first,
@@ -150,8 +150,15 @@ func (e *Engine) decideAgain(f events.Fact, visitor, contact string) Output {
 	}
 	cause := f.Source + "/" + f.ID
 	var out Output
+	var subs []*subscription
 	for _, i := range positions {
 		o := s.orders.list[i]
+		if o.sub != nil { // after the others, each once
+			if !slices.Contains(subs, o.sub) {
+				subs = append(subs, o.sub)
+			}
+			continue
+		}
 		entries, a, changed := e.decideOrderAgain(o, cause, f)
 		if !changed {
 			continue
@@ -160,6 +167,11 @@ func (e *Engine) decideAgain(f events.Fact, visitor, contact string) Output {
 		if a != nil {
 			out.Attributions = append(out.Attributions, *a)
 		}
+	}
+	for _, sub := range subs {
+		entries, as := e.decideSubscriptionAgain(sub, cause, f)
+		out.Entries = append(out.Entries, entries...)
+		out.Attributions = append(out.Attributions, as...)
 	}
 	return out
 }
@@ -189,7 +201,7 @@ func (s *State) ordersConcerning(visitor, contact string, since int64) []int32 {
 	walkVisitor := func(v uint64) {
 		i, ok := s.late.byVisitor.Get(v)
 		for ; ok && i >= 0; i = s.late.prevOfVisitor[i] {
-			if o := s.orders.list[i]; o.at >= since && !o.subscription {
+			if s.orders.list[i].at >= since {
 				out = append(out, i)
 			}
 		}
@@ -198,7 +210,7 @@ func (s *State) ordersConcerning(visitor, contact string, since int64) []int32 {
 		k := digest(c)
 		i, ok := s.late.byContact.Get(k)
 		for ; ok && i >= 0; i = s.late.prevOfContact[i] {
-			if o := s.orders.list[i]; o.at >= since && !o.subscription {
+			if s.orders.list[i].at >= since {
 				out = append(out, i)
 			}
 		}
@@ -229,22 +241,82 @@ func (s *State) ordersConcerning(visitor, contact string, since int64) []int32 {
 // when the engine does not record the order).
 func (e *Engine) decideOrderAgain(o *order, cause string, f events.Fact) (entries []Entry, a *Attribution, changed bool) {
 	s := e.state
+	b := s.buyerOf(o)
+	dec := s.decide(b, o.policy.Policy, &e.scratch)
+	if d := dec.digest(); d != o.decision {
+		o.decision = d
+		entries, a = e.recredit(o, &dec, b, nil, cause, f)
+		return entries, a, true
+	}
+	return nil, nil, false
+}
+
+// buyerOf is who bought order o, as the state knows it now: what the order
+// presented, and for an order that gave no contact, the one its visitor
+// was identified as last before the order.
+func (s *State) buyerOf(o *order) Buyer {
 	contact := o.contact
 	if contact == "" {
 		contact = s.ids.contactAt(o.visitor, o.at)
 	}
-	b := Buyer{OrderTime: timeOf(o.at), VisitorID: o.visitor, ContactID: contact}
-	dec := s.decide(b, o.policy.Policy, &e.scratch)
-	d := dec.digest()
-	if d == o.decision {
-		return nil, nil, false
+	return Buyer{OrderTime: timeOf(o.at), VisitorID: o.visitor, ContactID: contact}
+}
+
+// decideSubscriptionAgain decides a subscription's orders again, in the
+// order they were placed, as placeOrder decided them: each on its own
+// until one is credited, and the rest as its renewals.
+func (e *Engine) decideSubscriptionAgain(sub *subscription, cause string, f events.Fact) (entries []Entry, as []Attribution) {
+	s := e.state
+	var winner *Candidate
+	first := s.orders.list[sub.placed[0]].id
+	for _, i := range sub.placed {
+		o := s.orders.list[i]
+		var es []Entry
+		var a *Attribution
+		if winner != nil {
+			w := *winner
+			w.Reason = Reason{code: reasonRenewal, a: sub.id, b: first}
+			if o.decision == 0 && creditOf(&w) == o.winner {
+				continue
+			}
+			o.decision = 0
+			es, a = e.recredit(o, nil, Buyer{}, &w, cause, f)
+		} else {
+			b := s.buyerOf(o)
+			dec := s.decide(b, o.policy.Policy, &e.scratch)
+			if dec.winner >= 0 {
+				w := s.candidate(&dec, dec.winner, b)
+				winner, first = &w, o.id
+			}
+			d := dec.digest()
+			if d == o.decision {
+				continue
+			}
+			o.decision = d
+			es, a = e.recredit(o, &dec, b, nil, cause, f)
+		}
+		entries = append(entries, es...)
+		if a != nil {
+			as = append(as, *a)
+		}
 	}
-	o.decision = d
+	sub.winner, sub.firstOrder = winner, first
+	return entries, as
+}
+
+// recredit gives order o a new credit, from a fresh decision dec of buyer
+// b or, for a renewal, its subscription's referral renewal, prices it,
+// and returns the entries that adjust its shares and its new explanation.
+func (e *Engine) recredit(o *order, dec *decision, b Buyer, renewal *Candidate, cause string, f events.Fact) ([]Entry, *Attribution) {
+	s := e.state
 	old := o.winner
 	o.winner = credit{}
-	if dec.winner >= 0 {
+	switch {
+	case renewal != nil:
+		o.winner = creditOf(renewal)
+	case dec.winner >= 0:
 		var click []byte
-		o.winner, click = s.credit(&dec, dec.winner)
+		o.winner, click = s.credit(dec, dec.winner)
 		if len(click) > 0 {
 			o.winner.click = string(click)
 		}
@@ -253,20 +325,25 @@ func (e *Engine) decideOrderAgain(o *order, cause string, f events.Fact) (entrie
 	for i := range o.lines {
 		oldShares[i], o.lines[i].shares = o.lines[i].shares, nil
 	}
-	lines := s.priceLines(o, 0)
-	at := s.late.knownAt
+	lines := s.priceLines(o, int(o.cycle))
+	var entries []Entry
 	for i := range o.lines {
-		entries = append(entries, s.adjustLine(o, &o.lines[i], oldShares[i], old, cause, at)...)
+		entries = append(entries, s.adjustLine(o, &o.lines[i], oldShares[i], old, cause, s.late.knownAt)...)
 	}
-	if s.records(o.id) {
-		explained := s.explain(&dec, b)
-		explained.Notes = append(explained.Notes, "decided again when "+f.Type+" "+cause+" of "+f.Time.Format(time.RFC3339)+
-			" reached the ledger after the order")
-		att := attribution(o, explained, lines)
-		att.DecidedAgainBy = cause
-		a = &att
+	if !s.records(o.id) {
+		return entries, nil
 	}
-	return entries, a, true
+	var explained Decision
+	if renewal != nil {
+		explained = Decision{Winner: renewal, Candidates: []Candidate{*renewal}}
+	} else {
+		explained = s.explain(dec, b)
+	}
+	explained.Notes = append(explained.Notes, "decided again when "+f.Type+" "+cause+" of "+f.Time.Format(time.RFC3339)+
+		" reached the ledger after the order")
+	a := attribution(o, explained, lines)
+	a.DecidedAgainBy = cause
+	return entries, &a
 }
 
 // adjustLine brings line l's new shares (priced for the order's new

@@ -182,12 +182,26 @@ func TestLateReferralAfterAPayout(t *testing.T) {
 	}
 }
 
-// A subscription's orders keep what their first order was given.
-func TestLateReferralLeavesSubscriptionsBe(t *testing.T) {
+// A subscription's orders are decided again together: a late click on its
+// first order moves the first order's credit and every renewal's with it.
+func TestLateReferralMovesASubscription(t *testing.T) {
 	h := newHistory(t, "")
-	h.add("order.placed", "2017-06-02T00:00:00Z", `{"order_id":"s1","visitor_id":"v1","currency":"USD","subscription_id":"sub","cycle":1,"lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":"10.00"}]}`)
-	if out := h.add("click.recorded", "2017-06-01T00:00:00Z", `{"click_id":"k1","link_code":"maria-scm","visitor_id":"v1"}`); !out.Empty() {
-		t.Errorf("a subscription's order was decided again: %+v", out)
+	h.click("k1", "roger-event", "v1", "2017-05-20T00:00:00Z")
+	sub := func(id string, cycle int, at string) Output {
+		return h.add("order.placed", at, fmt.Sprintf(`{"order_id":%q,"visitor_id":"v1","currency":"USD","subscription_id":"sub","cycle":%d,"lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":"10.00"}]}`, id, cycle))
+	}
+	sub("s1", 1, "2017-06-02T00:00:00Z")
+	sub("s2", 2, "2017-07-02T00:00:00Z") // a renewal: no click of its own would qualify
+	out := h.add("click.recorded", "2017-06-01T00:00:00Z", `{"click_id":"k2","link_code":"maria-scm","visitor_id":"v1"}`)
+	if got := adjustments(out); got != "maria t1 2.00, roger t1 -2.00, maria t1 2.00, roger t1 -2.00" {
+		t.Fatalf("adjustments %q", got)
+	}
+	if len(out.Attributions) != 2 || out.Attributions[1].Candidates[0].Reason.String() != "renewal of subscription sub, first credited on order s1" {
+		t.Fatalf("explanations %+v", out.Attributions)
+	}
+	// A third payment keeps the new referral.
+	if got := who(t, sub("s3", 3, "2017-08-02T00:00:00Z")); got != "maria 2.00 cookie k2" {
+		t.Errorf("the next renewal: %s", got)
 	}
 }
 
@@ -252,7 +266,7 @@ func timedHistory(seed int64, n int) (facts []events.Fact, referrals []int) {
 	add("partner.registered", `{"partner_id":"p1","name":"P1","parent_partner_id":"p0"}`)
 	add("partner.registered", `{"partner_id":"p2","name":"P2","cookie_days":0}`)
 	add("program.defined", `{"program_id":"a","name":"A","priority":1,"product_rates":{"x":"12.5%","y":"3.00"},"tier_rates":["5%"]}`)
-	add("program.defined", `{"program_id":"b","name":"B","priority":2,"default_rate":"7%"}`)
+	add("program.defined", `{"program_id":"b","name":"B","priority":2,"default_rate":"7%","cycles":2}`)
 	for _, e := range []string{"p0 a", "p1 a", "p1 b", "p2 b"} {
 		pp := strings.Fields(e)
 		add("partner.enrolled", fmt.Sprintf(`{"partner_id":%q,"program_id":%q}`, pp[0], pp[1]))
@@ -282,6 +296,9 @@ func timedHistory(seed int64, n int) (facts []events.Fact, referrals []int) {
 		case k < 9:
 			orders++
 			buyer := []string{fmt.Sprintf(`"visitor_id":%q`, v), fmt.Sprintf(`"contact_id":%q`, c), fmt.Sprintf(`"visitor_id":%q,"contact_id":%q`, v, c)}[r.Intn(3)]
+			if r.Intn(3) == 0 {
+				buyer += fmt.Sprintf(`,"subscription_id":"s%d"`, r.Intn(3))
+			}
 			add("order.placed", fmt.Sprintf(`{"order_id":"o%d",%s,"currency":"USD","lines":[{"line_id":"a","product_id":"x","quantity":1,"amount":%q},{"line_id":"b","product_id":"y","quantity":%d,"amount":%q}]}`,
 				orders, buyer, amounts[r.Intn(len(amounts))], 1+r.Intn(3), amounts[r.Intn(len(amounts))]))
 			lines = append(lines, fmt.Sprintf("o%d a", orders), fmt.Sprintf("o%d b", orders))

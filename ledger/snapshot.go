@@ -96,6 +96,7 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 		w.String(sub.firstOrder)
 		encodeCandidate(w, sub.winner)
 		w.Int(sub.orders)
+		w.Int32s(sub.placed)
 	}
 
 	w.Uvarint(uint64(len(s.accts)))
@@ -227,7 +228,15 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 
 	for range r.Count(4) {
 		id := r.String()
-		s.subs[id] = &subscription{firstOrder: r.String(), winner: decodeCandidate(r), orders: r.Int()}
+		sub := &subscription{id: id, firstOrder: r.String(), winner: decodeCandidate(r), orders: r.Int(), placed: r.Int32s()}
+		for _, i := range sub.placed {
+			if i < 0 || int(i) >= s.orders.len() || s.orders.list[i].sub != nil {
+				r.Fail("subscription %s: order %d is out of range or held twice", id, i)
+				break
+			}
+			s.orders.list[i].sub = sub
+		}
+		s.subs[id] = sub
 	}
 
 	for range r.Count(3) {
@@ -467,7 +476,7 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[*PolicyVersion]int)
 	w.String(o.fact)
 	w.String(o.visitor)
 	w.String(o.contact)
-	w.Bool(o.subscription)
+	w.Varint(int64(o.cycle))
 	w.Uvarint(o.decision)
 	w.Time(timeOf(o.at))
 	w.String(o.cur.Code)
@@ -514,7 +523,7 @@ func encodeOrder(w *snapshot.Encoder, o *order, policies map[*PolicyVersion]int)
 func decodeOrder(r *snapshot.Decoder, policies []*PolicyVersion, names *intern.Table, slab *orderSlab) *order {
 	id, fact, visitor, contact := r.StringBytes(), r.StringBytes(), r.StringBytes(), r.StringBytes()
 	o := slab.order()
-	o.subscription, o.decision = r.Bool(), r.Uvarint()
+	o.cycle, o.decision = int32(r.Varint()), r.Uvarint()
 	o.at = r.Time().UnixNano()
 	code := names.OfBytes(r.StringBytes())
 	cur, err := money.Lookup(code)

@@ -101,9 +101,10 @@ type order struct {
 	// the contact it gave, not one found through the visitor): an order
 	// decided again resolves its buyer as it was at the order's time.
 	visitor, contact string
-	// subscription: the order has a subscription_id (its renewals follow
-	// its first order and are never decided again).
-	subscription bool
+	// sub is the order's subscription (nil for none), and cycle its
+	// payment number in it (0 for none), which its commission depends on.
+	sub   *subscription
+	cycle int32
 	// decision digests the referrals the decision weighed and their
 	// outcomes: a late referral that leaves it as it was changes nothing.
 	decision uint64
@@ -177,9 +178,11 @@ func (s *State) shareAccount(o *order, sh *share) *account {
 }
 
 type subscription struct {
-	firstOrder string
+	id         string
+	firstOrder string // the order whose referral renewals keep (the first placed while none is credited)
 	winner     *Candidate
 	orders     int
+	placed     []int32 // its orders' positions in the order table, as placed
 }
 
 // account is one partner's money in one currency, for payout checks.
