@@ -195,7 +195,10 @@ func lateFrom(f events.Fact) int64 {
 // after since that presented the visitor, or whose buyer may be the
 // contact or a contact the visitor was identified as: a superset of the
 // orders whose decision the fact can change (deciding one it does not
-// change changes nothing).
+// change changes nothing). Its work, and the deciding that follows, are
+// bounded by the orders of those visitors and contacts: a visitor id that
+// thousands of orders share (a bot, a default value) makes every late
+// click on it decide them all again.
 func (s *State) ordersConcerning(visitor, contact string, since int64) []int32 {
 	var out []int32
 	walkVisitor := func(v uint64) {
