@@ -285,12 +285,25 @@ type Commission struct {
 type CommissionFilter struct {
 	PartnerID string
 	OrderID   string
-	From, To  time.Time // entry time, inclusive From, exclusive To
+	// Kind is accrued, reversed or adjusted (adjustments come from replays
+	// applied and from orders decided again for referrals that came late).
+	Kind     string
+	From, To time.Time // entry time, inclusive From, exclusive To
+}
+
+// CheckKind says what is wrong with a kind to filter commissions by.
+func CheckKind(kind string) error {
+	switch kind {
+	case "", ledger.KindAccrued, ledger.KindReversed, ledger.KindAdjusted:
+		return nil
+	}
+	return fmt.Errorf("%q is not a kind of commission entry: want accrued, reversed or adjusted", kind)
 }
 
 func (f CommissionFilter) match(e ledger.Entry) bool {
 	return (f.PartnerID == "" || e.PartnerID == f.PartnerID) &&
 		(f.OrderID == "" || e.OrderID == f.OrderID) &&
+		(f.Kind == "" || e.Kind == f.Kind) &&
 		(f.From.IsZero() || !e.Time.Before(f.From)) &&
 		(f.To.IsZero() || e.Time.Before(f.To))
 }

@@ -95,7 +95,11 @@ func (s *Server) getReferrals(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getCommissions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := projections.CommissionFilter{PartnerID: q.Get("partner"), OrderID: q.Get("order")}
+	f := projections.CommissionFilter{PartnerID: q.Get("partner"), OrderID: q.Get("order"), Kind: q.Get("kind")}
+	if err := projections.CheckKind(f.Kind); err != nil {
+		writeError(w, http.StatusBadRequest, "kind", "%s", err.Error())
+		return
+	}
 	if own, scoped := ownPartner(r); scoped {
 		if f.PartnerID != "" && !ownOnly(w, r, f.PartnerID) {
 			return

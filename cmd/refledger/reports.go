@@ -161,10 +161,14 @@ func runReportCommissions(ctx context.Context, env *environment, args []string) 
 	to.register(fs, "to", "only entries before this time")
 	fs.StringVar(&filter.PartnerID, "partner", "", "only this partner's entries")
 	fs.StringVar(&filter.OrderID, "order", "", "only this order's entries")
+	fs.StringVar(&filter.Kind, "kind", "", "only entries of this kind: accrued, reversed or adjusted")
 	if rest, err := parse(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
 		return usagef("report commissions takes no arguments, got %q", rest[0])
+	}
+	if err := projections.CheckKind(filter.Kind); err != nil {
+		return usagef("--kind: %v", err)
 	}
 	filter.From, filter.To = from.t, to.t
 	view, _, done, err := readSession(ctx, env, &sf)

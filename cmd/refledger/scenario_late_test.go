@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -40,6 +41,15 @@ func TestLateScenario(t *testing.T) {
 		if got[id] != w {
 			t.Errorf("entry %s: %q, want %q", id, got[id], w)
 		}
+	}
+
+	// Finance finds the adjustments alone with --kind adjusted.
+	cliJSON(t, &comm, "report", "commissions", "--kind", "adjusted", "--data", data)
+	if len(comm.Commissions) != 2 || comm.Commissions[0].Kind != "adjusted" || comm.Commissions[1].Kind != "adjusted" {
+		t.Errorf("--kind adjusted: %+v", comm.Commissions)
+	}
+	if code, _, errOut := cli(t, "report", "commissions", "--kind", "moved", "--data", data); code != 2 || !strings.Contains(errOut, "--kind") {
+		t.Errorf("--kind moved: exit %d, %s", code, errOut)
 	}
 
 	wantBal := map[string][4]string{"roger": {"109.40", "99.40", "109.40", "-99.40"}, "maria": {"198.80", "49.70", "0.00", "149.10"}}

@@ -227,8 +227,11 @@ func TestServiceEndToEnd(t *testing.T) {
 		_, b := s.do("GET", "/v1/orders/o-late/explain", "", "")
 		return strings.Contains(b, `"decided_again_by": "tracker/late-click"`) && strings.Contains(b, `"partner_id": "roger"`)
 	})
-	if _, b := s.do("GET", "/v1/commissions?order=o-late", "", ""); !strings.Contains(b, `"entry_id": "o-late/l1/t1/roger/adjusted/tracker/late-click"`) || !strings.Contains(b, `"amount": "10.00"`) {
-		t.Errorf("commissions of the order decided again: %s", b)
+	if _, b := s.do("GET", "/v1/commissions?kind=adjusted", "", ""); !strings.Contains(b, `"entry_id": "o-late/l1/t1/roger/adjusted/tracker/late-click"`) || !strings.Contains(b, `"amount": "10.00"`) || strings.Contains(b, `"kind": "accrued"`) {
+		t.Errorf("adjustments of the order decided again: %s", b)
+	}
+	if code, b := s.do("GET", "/v1/commissions?kind=moved", "", ""); code != 400 || !strings.Contains(b, `"field": "kind"`) {
+		t.Errorf("a kind that is none: %d %s", code, b)
 	}
 
 	// A duplicate changes nothing; a conflicting duplicate is rejected.
