@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"time"
 
@@ -241,13 +242,50 @@ func (s *State) explain(d *decision, b Buyer) Decision {
 	if d.noContact {
 		out.Notes = append(out.Notes, "no contact is known for the order, so it has no referral history")
 	}
-	for i := range d.refs {
-		out.Candidates[i] = s.candidate(d, i, b)
+	listed := d.listed()
+	if left := len(d.refs) - len(listed); left > 0 {
+		out.Notes = append(out.Notes, fmt.Sprintf("%d earlier candidates are not listed (at most %d are)", left, maxCandidatesListed))
+		out.Candidates = out.Candidates[:len(listed)]
 	}
-	if d.winner >= 0 {
-		out.Winner = &out.Candidates[d.winner]
+	for j, i := range listed {
+		out.Candidates[j] = s.candidate(d, i, b)
+		if i == d.winner {
+			out.Winner = &out.Candidates[j]
+		}
 	}
 	return out
+}
+
+// maxCandidatesListed bounds the candidates an explanation lists. A
+// browser that clicked thousands of times (a bot, a kiosk) would otherwise
+// make one order's explanation larger than a ledger commit may be, and no
+// reader needs them all: the winner is always listed, then the latest of
+// the others.
+const maxCandidatesListed = 50
+
+// listed is the indexes of the referrals an explanation lists, in the
+// decision's order: all of them, or the winner and the latest others.
+func (d *decision) listed() []int {
+	all := make([]int, len(d.refs))
+	for i := range all {
+		all[i] = i
+	}
+	if len(all) <= maxCandidatesListed {
+		return all
+	}
+	latest := slices.Clone(all)
+	slices.SortStableFunc(latest, func(a, b int) int {
+		switch {
+		case a == d.winner:
+			return -1
+		case b == d.winner:
+			return 1
+		}
+		return cmp.Compare(d.refs[b].at, d.refs[a].at) // latest first; ties in the decision's order
+	})
+	keep := latest[:maxCandidatesListed]
+	slices.Sort(keep)
+	return keep
 }
 
 // origin is where referral r of a decision came from: its partner, its

@@ -451,3 +451,27 @@ func TestClicksCompareToTheSecond(t *testing.T) {
 		t.Errorf("click in the second after the order's: got %s, want none", got)
 	}
 }
+
+// An explanation lists at most maxCandidatesListed candidates, the winner
+// always among them: a browser that clicked thousands of times would
+// otherwise make one order's record larger than a ledger commit may be.
+func TestExplanationsListBoundedCandidates(t *testing.T) {
+	h := newHistory(t, `{"credit":"first","cookie_days":0}`)
+	for i := range 3 * maxCandidatesListed {
+		h.click(fmt.Sprintf("k%d", i), "maria-scm", "v1", time.Date(2017, 6, 1, 0, 0, i, 0, time.UTC).Format(time.RFC3339))
+	}
+	out := h.order("o", "v1", "", "scm", "100.00", "2017-06-02T00:00:00Z")
+	if got := who(t, out); got != "maria 20.00 cookie k0" {
+		t.Fatalf("first credit: %s", got)
+	}
+	a := out.Attributions[0]
+	if len(a.Candidates) != maxCandidatesListed || a.Candidates[0].ClickID != "k0" || a.Candidates[0].Outcome != OutcomeWon {
+		t.Fatalf("%d candidates, the first %+v: want %d, the winner k0 first", len(a.Candidates), a.Candidates[0], maxCandidatesListed)
+	}
+	if last := a.Candidates[len(a.Candidates)-1]; last.ClickID != fmt.Sprintf("k%d", 3*maxCandidatesListed-1) {
+		t.Errorf("the last listed is %s, want the latest click", last.ClickID)
+	}
+	if want := fmt.Sprintf("%d earlier candidates are not listed (at most %d are)", 2*maxCandidatesListed, maxCandidatesListed); !strings.Contains(strings.Join(a.Notes, "|"), want) {
+		t.Errorf("notes %q, want %q", a.Notes, want)
+	}
+}
