@@ -361,6 +361,12 @@ func attribution(o *order, d Decision, lines []LineExplanation) Attribution {
 	if a.Candidates == nil {
 		a.Candidates = []Candidate{}
 	}
+	if n := tierShares(lines); n > maxTierSharesListed {
+		for i := range lines {
+			lines[i].Tiers = nil
+		}
+		a.Notes = append(a.Notes[:len(a.Notes):len(a.Notes)], fmt.Sprintf("the %d tier shares of the lines are not listed (at most %d are): the order's entries hold each", n, maxTierSharesListed))
+	}
 	if w := d.Winner; w != nil {
 		partner := w.PartnerID
 		at := w.Time
@@ -368,6 +374,19 @@ func attribution(o *order, d Decision, lines []LineExplanation) Attribution {
 			DecisionCredit, &partner, w.Source, w.ClickID, w.LinkCode, w.ProgramID, &at, w.Reason
 	}
 	return a
+}
+
+// maxTierSharesListed bounds the tier shares an explanation lists line by
+// line: an order of a thousand lines, each earning ten tiers, would
+// otherwise make an explanation larger than a ledger commit may be.
+const maxTierSharesListed = 1000
+
+func tierShares(lines []LineExplanation) int {
+	n := 0
+	for i := range lines {
+		n += len(lines[i].Tiers)
+	}
+	return n
 }
 
 // accrueAll accrues every share of an upfront order in full.

@@ -475,3 +475,29 @@ func TestExplanationsListBoundedCandidates(t *testing.T) {
 		t.Errorf("notes %q, want %q", a.Notes, want)
 	}
 }
+
+// An explanation lists the tier shares of at most maxTierSharesListed
+// lines' worth; past that, it says that the entries hold them.
+func TestExplanationsListBoundedTierShares(t *testing.T) {
+	h := newHistory(t, "")
+	h.add("partner.registered", "2016-01-01T00:00:00Z", `{"partner_id":"kim","name":"Kim","parent_partner_id":"maria"}`)
+	h.add("program.defined", "2016-01-01T00:00:00Z", `{"program_id":"scm","name":"SCM","priority":1,"default_rate":"20%","tier_rates":["5%"]}`)
+	h.add("partner.enrolled", "2016-01-01T00:00:00Z", `{"partner_id":"kim","program_id":"scm"}`)
+	h.add("link.created", "2016-01-01T00:00:00Z", `{"link_code":"kim","partner_id":"kim","landing_url":"https://shop.example/k"}`)
+	h.click("k1", "kim", "v1", "2017-06-01T00:00:00Z")
+	order := func(id string, n int) Output {
+		lines := make([]string, n)
+		for i := range lines {
+			lines[i] = fmt.Sprintf(`{"line_id":"%d","product_id":"x","quantity":1,"amount":"1.00"}`, i)
+		}
+		return h.add("order.placed", "2017-06-02T00:00:00Z", `{"order_id":"`+id+`","visitor_id":"v1","currency":"USD","lines":[`+strings.Join(lines, ",")+`]}`)
+	}
+	if a := order("small", maxTierSharesListed/2).Attributions[0]; len(a.Lines[0].Tiers) != 2 || strings.Contains(strings.Join(a.Notes, "|"), "not listed") {
+		t.Errorf("%d lines of two tiers: line 0 lists %d tiers, notes %q", maxTierSharesListed/2, len(a.Lines[0].Tiers), a.Notes)
+	}
+	out := order("large", maxTierSharesListed/2+1)
+	a := out.Attributions[0]
+	if len(a.Lines[0].Tiers) != 0 || !strings.Contains(strings.Join(a.Notes, "|"), "the 1002 tier shares of the lines are not listed") || len(out.Entries) != 2*(maxTierSharesListed/2+1) {
+		t.Errorf("past the bound: line 0 lists %d tiers, notes %q, %d entries", len(a.Lines[0].Tiers), a.Notes, len(out.Entries))
+	}
+}

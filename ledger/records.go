@@ -131,10 +131,26 @@ type Refusal struct {
 // Checkpoint opens every ledger commit: the decisions in the commit are
 // made through the first FactsFolded facts of the fact-log commit at
 // FactsThrough (all of its facts, and every commit before it).
+//
+// One fact's decisions that do not fit in a commit (an order of a thousand
+// lines with tiers, a late referral that moves many orders) go in parts:
+// commits whose checkpoint has Part 1, 2, ... and the same FactsThrough
+// and FactsFolded, then a last commit with Part 0. A reader holds the
+// records of parts until that last commit comes, and drops them if
+// anything else comes first (the writer stopped between them, and decides
+// the fact again from the checkpoint before).
 type Checkpoint struct {
 	FactsThrough  uint64 `json:"facts_through"`
 	FactsFolded   int    `json:"facts_folded"`
 	FactsInCommit int    `json:"facts_in_commit"`
+	Part          int    `json:"part,omitempty"`
+}
+
+// Continues reports whether checkpoint next carries on the parts that
+// checkpoint cp opened: the next part, or the last commit, of one fact.
+func (cp Checkpoint) Continues(next Checkpoint) bool {
+	return cp.Part > 0 && next.FactsThrough == cp.FactsThrough && next.FactsFolded == cp.FactsFolded &&
+		(next.Part == 0 || next.Part == cp.Part+1)
 }
 
 // Output is what folding one fact produced.

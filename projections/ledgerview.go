@@ -60,6 +60,24 @@ type Ledger struct {
 	// replays whose record came (a one-commit apply puts it first).
 	pending  map[string]*pendingReplay
 	replayed map[string]bool
+	// parts holds the records of one fact's decisions written in parts
+	// (ledger.Checkpoint), until the part that ends them comes.
+	parts *heldParts
+}
+
+// heldParts are the records of the parts of one fact's decisions so far:
+// opened is the last part's checkpoint, inPart whether the records coming
+// now belong to a part.
+type heldParts struct {
+	opened  ledger.Checkpoint
+	inPart  bool
+	orphan  bool // the view came in after the first part: never released
+	records []heldRecord
+}
+
+type heldRecord struct {
+	at recordRef
+	r  ledger.Record
 }
 
 // pendingReplay is what the parts of a replay's apply brought so far.
@@ -88,12 +106,13 @@ func (l *Ledger) held(replayID string) *pendingReplay {
 	return nil
 }
 
-// ApplyingReplay reports whether the view holds parts of a replay's apply
-// that has not completed: a snapshot then would lose them.
+// ApplyingReplay reports whether the view holds parts of a replay's apply,
+// or of one fact's decisions, that have not completed: a snapshot then
+// would lose them.
 func (l *Ledger) ApplyingReplay() bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return len(l.pending) > 0
+	return len(l.pending) > 0 || l.parts != nil
 }
 
 // recordRef is a record's place in the ledger log: the commit's position
@@ -145,6 +164,53 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 	at := l.applying
 	l.applying.index++
 	l.head = pos
+	if r.Type == ledger.TypeCheckpoint {
+		var cp ledger.Checkpoint
+		if err := json.Unmarshal(r.Data, &cp); err != nil {
+			return fmt.Errorf("ledger record %s (%s): %w", r.ID, r.Type, err)
+		}
+		return l.applyCheckpoint(cp)
+	}
+	if l.parts != nil && l.parts.inPart {
+		if !l.parts.orphan {
+			r.Data = bytes.Clone(r.Data) // the caller may reuse its buffer
+			l.parts.records = append(l.parts.records, heldRecord{at: at, r: r})
+		}
+		return nil
+	}
+	return l.apply(at, r)
+}
+
+// applyCheckpoint takes a commit's checkpoint: it opens or carries on the
+// parts of one fact's decisions, or ends them, releasing what they held;
+// anything that does not carry them on drops them.
+func (l *Ledger) applyCheckpoint(cp ledger.Checkpoint) error {
+	held := l.parts
+	l.parts = nil
+	if held != nil && !held.opened.Continues(cp) {
+		held = nil // orphans: the writer stopped between parts
+	}
+	if cp.Part > 0 {
+		if held == nil {
+			held = &heldParts{orphan: cp.Part != 1}
+		}
+		held.opened, held.inPart = cp, true
+		l.parts = held
+		return nil
+	}
+	l.checkpoint = cp
+	if held != nil && !held.orphan {
+		for _, h := range held.records {
+			if err := l.apply(h.at, h.r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// apply adds one ledger record that is not a checkpoint, found at at.
+func (l *Ledger) apply(at recordRef, r ledger.Record) error {
 	var err error
 	switch r.Type {
 	case ledger.TypeCommissionAccrued, ledger.TypeCommissionReversed, ledger.TypeCommissionAdjusted, ledger.TypePayoutPaid:
@@ -185,8 +251,6 @@ func (l *Ledger) ApplyLedger(pos store.Position, r ledger.Record) error {
 			l.held("")
 			l.timeline.Change(pv.Version, pv.EffectiveAt, pv.Policy)
 		}
-	case ledger.TypeCheckpoint:
-		err = json.Unmarshal(r.Data, &l.checkpoint)
 	case ledger.TypeFactRefused:
 		var f ledger.Refusal
 		if err = json.Unmarshal(r.Data, &f); err == nil {

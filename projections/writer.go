@@ -14,10 +14,15 @@ import (
 // state is stale; open a new one (it rebuilds from the logs) and go on.
 var ErrLedgerMoved = errors.New("ledger log moved under the writer: another writer is active")
 
-// Bounds of one ledger commit, below the store's limits.
+// Bounds of one ledger commit, below the store's limits. A commit closes
+// once it reaches them, so one fact's records must stay under the
+// difference (factRecordsMax, factBytesMax) to join it; a fact whose
+// records are more is written in parts of its own (ledger.Checkpoint).
 const (
 	commitRecordsMax = 2000
 	commitBytesMax   = 600 << 10
+	factRecordsMax   = (store.MaxCommitEvents - 1 - commitRecordsMax) / 2
+	factBytesMax     = (store.MaxCommitBytes - commitBytesMax) / 2
 )
 
 // RecordSink receives every ledger record, read or written, in log order.
@@ -65,8 +70,12 @@ func OpenWriter(ctx context.Context, facts, ledgerLog store.Log, sink RecordSink
 		for _, e := range s.Commit.Events {
 			switch e.Type {
 			case ledger.TypeCheckpoint:
-				if err := json.Unmarshal(e.Data, &last); err != nil {
+				var cp ledger.Checkpoint
+				if err := json.Unmarshal(e.Data, &cp); err != nil {
 					return fmt.Errorf("ledger log at %d: checkpoint: %w", s.Position, err)
+				}
+				if cp.Part == 0 { // parts count once their last commit comes
+					last = cp
 				}
 			case ledger.TypeReplayApplied:
 				var r ledger.ReplayApplied
@@ -265,9 +274,16 @@ func (b *writeBatch) fold(fc FactCommit) error {
 		return fmt.Errorf("ledger writer: fact position %d handed over before %d", fc.Position, next.pos)
 	}
 	for i := next.index; i < len(fc.Facts); i++ {
-		out := w.engine.Apply(fc.Facts[i], fc.Raw[i])
-		b.at = ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
-		for _, r := range out.Records() {
+		records := w.engine.Apply(fc.Facts[i], fc.Raw[i]).Records()
+		at := ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
+		if len(records) > factRecordsMax || recordBytes(records) > factBytesMax {
+			if err := b.inParts(at, records); err != nil {
+				return err
+			}
+			continue
+		}
+		b.at = at
+		for _, r := range records {
 			b.pending = append(b.pending, r)
 			b.bytes += len(r.Data) + len(r.ID) + len(r.Type)
 		}
@@ -279,6 +295,50 @@ func (b *writeBatch) fold(fc FactCommit) error {
 	}
 	w.next = cursor{pos: fc.Position + 1}
 	return nil
+}
+
+// inParts appends the records of one fact too many for a commit it shares:
+// what is pending first, then the records in commits of their own, all but
+// the last with a checkpoint marked as a part (ledger.Checkpoint).
+func (b *writeBatch) inParts(at ledger.Checkpoint, records []ledger.Record) error {
+	if err := b.flush(); err != nil {
+		return err
+	}
+	parts := splitRecords(records)
+	for k, part := range parts {
+		b.at, b.pending = at, part
+		if k < len(parts)-1 {
+			b.at.Part = k + 1
+		}
+		if err := b.flush(); err != nil {
+			return err
+		}
+	}
+	b.at = at
+	return nil
+}
+
+// splitRecords cuts records into runs within the commit bounds, in order.
+func splitRecords(records []ledger.Record) [][]ledger.Record {
+	var parts [][]ledger.Record
+	start, size := 0, 0
+	for i := range records {
+		n := recordBytes(records[i : i+1])
+		if i > start && (i-start >= commitRecordsMax || size+n > commitBytesMax) {
+			parts, start, size = append(parts, records[start:i]), i, 0
+		}
+		size += n
+	}
+	return append(parts, records[start:])
+}
+
+// recordBytes is what records weigh in a commit, as the bounds count it.
+func recordBytes(records []ledger.Record) int {
+	n := 0
+	for _, r := range records {
+		n += len(r.Data) + len(r.ID) + len(r.Type)
+	}
+	return n
 }
 
 // flush starts the append of the pending records, once the one before
@@ -324,6 +384,11 @@ func (w *Writer) appendRecords(ctx context.Context, at ledger.Checkpoint, record
 		ID:     fmt.Sprintf("ledger:facts:%d:%d", at.FactsThrough, at.FactsFolded),
 		Events: make([]store.Event, 0, len(records)+1),
 	}
+	if at.Part > 0 {
+		// A writer that stopped between parts writes them again after
+		// the orphans: the ledger head keeps their ids new.
+		c.ID += fmt.Sprintf(":part:%d:after:%d", at.Part, w.ledgerHead)
+	}
 	c.Events = append(c.Events, store.Event{ID: c.ID, Type: ledger.TypeCheckpoint, Data: cp})
 	for _, r := range records {
 		c.Events = append(c.Events, store.Event{ID: r.ID, Type: r.Type, Data: r.Data})
@@ -338,7 +403,9 @@ func (w *Writer) appendRecords(ctx context.Context, at ledger.Checkpoint, record
 		return fmt.Errorf("%w: commit %s was already written", ErrLedgerMoved, c.ID)
 	}
 	w.ledgerHead = res.Position
-	w.checkpointed = store.Position(at.FactsThrough)
+	if at.Part == 0 {
+		w.checkpointed = store.Position(at.FactsThrough)
+	}
 	if w.sink != nil {
 		if err := w.sink.ApplyLedger(res.Position, recordOf(c.Events[0])); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -290,4 +291,81 @@ func TestCatchUpSpansFactCommits(t *testing.T) {
 	if !view.Covers(commits+1) || !read.Covers(commits+1) {
 		t.Error("the ledger does not say it covers the fact log")
 	}
+}
+
+// One fact whose decisions are more than a commit holds (an order of a
+// thousand lines, each earning three tiers) is written in parts. A writer
+// that crashes between parts leaves orphans that readers drop; the next
+// writer decides the fact again and its parts are taken, once.
+func TestWriterWritesALargeFactInParts(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	facts, _ := mem.Log(ctx, store.FactsLog)
+	ledgerLog, _ := mem.Log(ctx, store.LedgerLog)
+	in, _ := ingest.Open(ctx, facts)
+	lines := make([]string, 1000)
+	for i := range lines {
+		lines[i] = fmt.Sprintf(`{"line_id":"%d","product_id":"x","quantity":1,"amount":"1.00"}`, i)
+	}
+	batch := []events.Fact{
+		fact(t, "p0", events.TypePartnerRegistered, `{"partner_id":"boss","name":"Boss"}`),
+		fact(t, "p1", events.TypePartnerRegistered, `{"partner_id":"sam","name":"Sam","parent_partner_id":"boss"}`),
+		fact(t, "p2", events.TypePartnerRegistered, `{"partner_id":"kim","name":"Kim","parent_partner_id":"sam"}`),
+		fact(t, "g", events.TypeProgramDefined, `{"program_id":"main","name":"Main","priority":1,"default_rate":"10%","tier_rates":["5%","2%"]}`),
+		fact(t, "e", events.TypePartnerEnrolled, `{"partner_id":"kim","program_id":"main"}`),
+		fact(t, "r", events.TypeReferralAssigned, `{"contact_id":"katie","partner_id":"kim"}`),
+	}
+	if _, err := in.Submit(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Submit(ctx, []events.Fact{fact(t, "big", events.TypeOrderPlaced,
+		`{"order_id":"big","contact_id":"katie","currency":"USD","lines":[`+strings.Join(lines, ",")+`]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// The catalog's commit, then the first part of the order's: then a crash.
+	crashing := &failingLog{Log: ledgerLog, n: 2}
+	w, err := OpenWriter(ctx, facts, crashing, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CatchUp(ctx); !errors.Is(err, errCrash) {
+		t.Fatalf("catch-up = %v, want the crash", err)
+	}
+	orphans, _ := ledgerLog.Head(ctx)
+	view := NewLedger(ledgerLog)
+	if w, err = OpenWriter(ctx, facts, ledgerLog, view); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(view.Entries()); n != 0 || !view.ApplyingReplay() {
+		t.Fatalf("after the crash the view took %d entries of an orphan part (holding: %v)", n, view.ApplyingReplay())
+	}
+	if err := w.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := ledgerLog.Head(ctx)
+	if head-orphans < 3 {
+		t.Fatalf("the order took %d commits after the orphan, want parts", head-orphans)
+	}
+	check := func(what string, view *Ledger) {
+		t.Helper()
+		seen := map[string]bool{}
+		for _, e := range view.Entries() {
+			if seen[e.EntryID] {
+				t.Fatalf("%s: entry %s taken twice", what, e.EntryID)
+			}
+			seen[e.EntryID] = true
+		}
+		if len(seen) != 3000 || view.ApplyingReplay() || !view.Covers(2) {
+			t.Errorf("%s: %d entries, holding %v, covers the facts %v; want 3000, false, true", what, len(seen), view.ApplyingReplay(), view.Covers(2))
+		}
+		if _, ok, err := view.Attribution(ctx, "big"); !ok || err != nil {
+			t.Errorf("%s: the order has no explanation: %v", what, err)
+		}
+	}
+	check("the live view", view)
+	again := NewLedger(ledgerLog)
+	if _, err := OpenWriter(ctx, facts, ledgerLog, again); err != nil {
+		t.Fatal(err)
+	}
+	check("a view read from the log", again)
 }
