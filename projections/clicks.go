@@ -214,8 +214,10 @@ func (c *Clicks) Referrals(contact string) []Referral {
 	return out
 }
 
-// OfPartner lists a partner's clicks in time order (log order on ties).
-func (c *Clicks) OfPartner(partnerID string) []Click {
+// OfPartner lists a partner's clicks in time order (log order on ties),
+// those of [from, to) when either is set: a portal pages through a large
+// partner's history by period.
+func (c *Clicks) OfPartner(partnerID string, from, to time.Time) []Click {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	out := []Click{}
@@ -229,7 +231,10 @@ func (c *Clicks) OfPartner(partnerID string) []Click {
 		if !ok {
 			continue
 		}
-		for _, i := range chain(last, c.prevOnLink, func(int32) bool { return true }) {
+		inPeriod := func(i int32) bool {
+			return (from.IsZero() || c.at[i] >= from.UnixNano()) && (to.IsZero() || c.at[i] < to.UnixNano())
+		}
+		for _, i := range chain(last, c.prevOnLink, inPeriod) {
 			k := c.click(i)
 			k.PartnerID, k.ProgramID = link.PartnerID, link.ProgramID
 			out = append(out, k)

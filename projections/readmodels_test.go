@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/store"
@@ -35,7 +36,7 @@ func sameReadModels(t *testing.T, cat *Catalog, clicks *Clicks, wantCat *Catalog
 		t.Fatal("the catalog differs")
 	}
 	for _, p := range partners {
-		if got, want := clicks.OfPartner(p), wantClicks.OfPartner(p); !reflect.DeepEqual(got, want) {
+		if got, want := clicks.OfPartner(p, time.Time{}, time.Time{}), wantClicks.OfPartner(p, time.Time{}, time.Time{}); !reflect.DeepEqual(got, want) {
 			t.Fatalf("clicks of %s:\n%+v\nwant\n%+v", p, got, want)
 		}
 	}
@@ -90,8 +91,8 @@ func TestReadModelsSnapshot(t *testing.T) {
 	wantCat, wantClicks := NewCatalog(), NewClicks()
 	readModelsOf(t, l.facts, 1, 0, wantCat, wantClicks)
 	sameReadModels(t, gotCat, gotClicks, wantCat, wantClicks, partners, contacts)
-	if len(wantClicks.OfPartner("maria")) < 40 {
-		t.Fatalf("maria has %d clicks: the test's clicks went missing", len(wantClicks.OfPartner("maria")))
+	if len(wantClicks.OfPartner("maria", time.Time{}, time.Time{})) < 40 {
+		t.Fatalf("maria has %d clicks: the test's clicks went missing", len(wantClicks.OfPartner("maria", time.Time{}, time.Time{})))
 	}
 
 	data, _ := os.ReadFile(path)
@@ -132,7 +133,7 @@ func FuzzReadModelsSnapshot(f *testing.F) {
 			return
 		}
 		for _, p := range cat.Partners() {
-			clicks.OfPartner(p.PartnerID)
+			clicks.OfPartner(p.PartnerID, time.Time{}, time.Time{})
 		}
 		for contact := range clicks.visitorsOf {
 			clicks.Referrals(contact)
@@ -176,7 +177,7 @@ func TestReadModelsCopyIsTheStateAtCopyTime(t *testing.T) {
 	wantCat, wantClicks := NewCatalog(), NewClicks()
 	readModelsOf(t, l.facts, 1, through, wantCat, wantClicks)
 	sameReadModels(t, gotCat, gotClicks, wantCat, wantClicks, []string{"maria", "roger"}, []string{"katie"})
-	if len(clicks.OfPartner("maria")) == len(gotClicks.OfPartner("maria")) {
+	if len(clicks.OfPartner("maria", time.Time{}, time.Time{})) == len(gotClicks.OfPartner("maria", time.Time{}, time.Time{})) {
 		t.Fatal("the test's later clicks did not reach the live models")
 	}
 }

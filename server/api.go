@@ -69,7 +69,15 @@ func (s *Server) getClicks(w http.ResponseWriter, r *http.Request) {
 	if !ownOnly(w, r, partner) {
 		return
 	}
-	clicks := s.live.clicks.OfPartner(partner)
+	var period [2]time.Time
+	for i, name := range []string{"from", "to"} {
+		var err error
+		if period[i], _, err = queryTime(r, name); err != nil {
+			writeError(w, http.StatusBadRequest, name, "%s", err.Error())
+			return
+		}
+	}
+	clicks := s.live.clicks.OfPartner(partner, period[0], period[1])
 	if _, scoped := ownPartner(r); scoped {
 		// A partner sees its clicks, not who made them: the buyer's contact
 		// and IP address stay with finance.

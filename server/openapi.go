@@ -29,7 +29,7 @@ func mustOpenAPI() []byte {
 		"/v1/referrals":               {"post": {Summary: "Assign a manual referral (body: referral.assigned data).", Role: "operator"}},
 		"/v1/policies":                {"post": {Summary: "Change the attribution policy (body: policy document, effective_at optional).", Role: "operator"}},
 		"/v1/payouts":                 {"post": {Summary: "Record a payout (body: payout.recorded data); refused by the ledger if over what is payable. The answer waits up to 2 s for the ledger: ledger.outcome is paid, refused (with the reason) or pending.", Role: "finance"}},
-		"/v1/partners/{id}/clicks":    {"get": {Summary: "Click history with the exact link and program (?format=csv).", Role: "finance, or the partner's own token (partner:ID), for its own data"}},
+		"/v1/partners/{id}/clicks":    {"get": {Summary: "Click history with the exact link and program (?from=&to= for a period, ?format=csv).", Role: "finance, or the partner's own token (partner:ID), for its own data"}},
 		"/v1/contacts/{id}/referrals": {"get": {Summary: "A contact's referral history.", Role: "finance"}},
 		"/v1/commissions":             {"get": {Summary: "Commission entries (?partner=&order=&kind=accrued|reversed|adjusted&from=&to=&as_of=&format=csv).", Role: "finance, or the partner's own token (partner:ID), for its own data"}},
 		"/v1/balances":                {"get": {Summary: "Balances per partner and currency (?as_of=&format=csv).", Role: "finance, or the partner's own token (partner:ID), for its own data"}},

@@ -235,6 +235,9 @@ func runReportClicks(ctx context.Context, env *environment, args []string) error
 	sf.register(fs)
 	out.register(fs)
 	fs.StringVar(&partner, "partner", "", "the partner whose clicks to list (required)")
+	var from, to timeFlag
+	from.register(fs, "from", "only clicks from this time on")
+	to.register(fs, "to", "only clicks before this time")
 	if rest, err := parse(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -254,7 +257,7 @@ func runReportClicks(ctx context.Context, env *environment, args []string) error
 	}
 	rows := []clickRow{}
 	t := table{header: []string{"click_id", "time", "link_code", "program_id", "visitor_id", "contact_id"}}
-	for _, c := range clicks.OfPartner(partner) {
+	for _, c := range clicks.OfPartner(partner, from.t, to.t) {
 		r := clickRow{ClickID: c.ClickID, Time: c.Time.Format(time.RFC3339), LinkCode: c.LinkCode, ProgramID: c.ProgramID, VisitorID: c.VisitorID, ContactID: c.ContactID, IP: c.IP, UserAgent: c.UserAgent, Referrer: c.Referrer}
 		rows = append(rows, r)
 		t.rows = append(t.rows, []string{r.ClickID, r.Time, r.LinkCode, r.ProgramID, r.VisitorID, r.ContactID})

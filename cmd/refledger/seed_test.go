@@ -54,6 +54,15 @@ func TestSeedExpectations(t *testing.T) {
 		if len(clicks.Clicks) != 1 || [3]string{clicks.Clicks[0].ClickID, clicks.Clicks[0].LinkCode, clicks.Clicks[0].ProgramID} != want {
 			t.Errorf("clicks of %s = %+v, want %v", partner, clicks.Clicks, want)
 		}
+		// --from and --to keep the clicks of a period.
+		decode(t, mustCLI(t, "report", "clicks", "--partner", partner, "--from", "2017-06-02T00:00:00Z", "--data", data, "--format", "json"), &clicks)
+		if len(clicks.Clicks) != 0 {
+			t.Errorf("clicks of %s from 2017-06-02 on: %+v, want none", partner, clicks.Clicks)
+		}
+		decode(t, mustCLI(t, "report", "clicks", "--partner", partner, "--from", "2016-01-01T00:00:00Z", "--to", "2017-06-02T00:00:00Z", "--data", data, "--format", "json"), &clicks)
+		if len(clicks.Clicks) != 1 {
+			t.Errorf("clicks of %s from 2016 to 2017-06-02: %+v, want its one", partner, clicks.Clicks)
+		}
 	}
 
 	var ex struct {

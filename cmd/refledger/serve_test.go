@@ -446,6 +446,16 @@ func TestServiceFinanceAPI(t *testing.T) {
 	if _, body := s.do("GET", "/v1/contacts/katie/referrals", "", ""); !strings.Contains(body, `"click_id": "clk-1"`) || !strings.Contains(body, `"partner_id": "roger"`) {
 		t.Errorf("katie's referrals: %s", body)
 	}
+	// A period pages through a partner's history; a bad bound names itself.
+	if _, body := s.do("GET", "/v1/partners/maria/clicks?from=2017-06-01T08:00:00Z&to=2017-06-01T08:00:01Z", "", ""); !strings.Contains(body, `"click_id": "clk-2"`) {
+		t.Errorf("maria's clicks of the second of clk-2: %s", body)
+	}
+	if _, body := s.do("GET", "/v1/partners/maria/clicks?to=2017-06-01T08:00:00Z", "", ""); strings.Contains(body, "clk-2") {
+		t.Errorf("maria's clicks before clk-2: %s", body)
+	}
+	if code, body := s.do("GET", "/v1/partners/maria/clicks?from=yesterday", "", ""); code != 400 || !strings.Contains(body, `"field": "from"`) {
+		t.Errorf("a bad from: %d %s", code, body)
+	}
 	if _, body := s.do("GET", "/v1/partners/maria/clicks?format=csv", "", ""); !strings.Contains(body, "clk-2,2017-06-01T08:00:00Z,maria-scm,scm") {
 		t.Errorf("maria's clicks CSV: %q", body)
 	}
