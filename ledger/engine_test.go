@@ -238,7 +238,7 @@ func TestPolicyFields(t *testing.T) {
 			setup:  func(h *history) { h.click("k1", "maria-scm", "v1", "2017-06-01T00:00:00Z") },
 			order:  func(h *history) Output { return h.order("o", "v1", "", "mug", "100.00", "2017-06-02T00:00:00Z") },
 			want:   "maria 0.00 cookie k1",
-			reason: "line: no program of partner maria covers product mug",
+			reason: "line: not commissionable: no program of partner maria covers product mug",
 		},
 	}
 	for _, tt := range tests {

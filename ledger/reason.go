@@ -85,7 +85,7 @@ func (r Reason) String() string {
 	case reasonNotInLinkProgram:
 		return "product " + r.a + " is not in program " + r.b + " of link " + r.c + " (program_binding: link-program)"
 	case reasonNoProgram:
-		return "no program of partner " + r.a + " covers product " + r.b
+		return "not commissionable: no program of partner " + r.a + " covers product " + r.b
 	case reasonRateFromLink:
 		return r.a + " from program " + r.b + ", the program of link " + r.c
 	case reasonRateLowestPriority:
