@@ -5,6 +5,9 @@
 // commission rules, the ledger records, and Engine, the deterministic fold of
 // facts into ledger entries, whose whole state encodes to a snapshot and
 // decodes back to an engine that folds on exactly as if it never stopped.
+// Attribution goes by the facts' time, not the log's order: a referral that
+// reaches the engine after an order it happened before has the order
+// decided again, with adjusting entries (late.go).
 //
 // Nothing here does I/O, reads a clock, logs, or takes a context: the same
 // facts under the same policy give byte-identical entries, which is what
