@@ -32,6 +32,18 @@ func (f *failingLog) Append(ctx context.Context, c store.Commit, exp store.Expec
 	return f.Log.Append(ctx, c, exp)
 }
 
+// crashAfter runs a writer over the logs that crashes after n appends.
+func crashAfter(ctx context.Context, t *testing.T, facts, ledgerLog store.Log, n int) {
+	t.Helper()
+	w, err := OpenWriter(ctx, facts, &failingLog{Log: ledgerLog, n: n}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CatchUp(ctx); !errors.Is(err, errCrash) {
+		t.Fatalf("catch-up = %v, want the crash", err)
+	}
+}
+
 func fact(t *testing.T, id, typ, data string) events.Fact {
 	t.Helper()
 	f, err := events.Decode([]byte(fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"t","type":%q,"time":"2017-06-02T00:00:00Z","data":%s}`, id, typ, data)))
@@ -69,16 +81,9 @@ func TestWriterResumesInsideAFactCommit(t *testing.T) {
 	}
 	// 1000 orders x (1 attribution + 2 entries) = 3000 records: more than
 	// one ledger commit holds. Let the first commits through, then crash.
-	crashing := &failingLog{Log: ledgerLog, n: 2}
-	w, err := OpenWriter(ctx, facts, crashing, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.CatchUp(ctx); !errors.Is(err, errCrash) {
-		t.Fatalf("catch-up = %v, want the crash", err)
-	}
+	crashAfter(ctx, t, facts, ledgerLog, 2)
 	view := NewLedger(ledgerLog)
-	w, err = OpenWriter(ctx, facts, ledgerLog, view)
+	w, err := OpenWriter(ctx, facts, ledgerLog, view)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,17 +328,11 @@ func TestWriterWritesALargeFactInParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The catalog's commit, then the first part of the order's: then a crash.
-	crashing := &failingLog{Log: ledgerLog, n: 2}
-	w, err := OpenWriter(ctx, facts, crashing, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.CatchUp(ctx); !errors.Is(err, errCrash) {
-		t.Fatalf("catch-up = %v, want the crash", err)
-	}
+	crashAfter(ctx, t, facts, ledgerLog, 2)
 	orphans, _ := ledgerLog.Head(ctx)
 	view := NewLedger(ledgerLog)
-	if w, err = OpenWriter(ctx, facts, ledgerLog, view); err != nil {
+	w, err := OpenWriter(ctx, facts, ledgerLog, view)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if n := len(view.Entries()); n != 0 || !view.ApplyingReplay() {
