@@ -413,10 +413,11 @@ func decodeCatalog(r *snapshot.Decoder) *Catalog {
 		c.programs[p.ID] = p
 	}
 	c.links = make([]Link, r.Count(4))
+	c.linkNum = digestmap.New[int32](len(c.links))
 	for i := range c.links {
 		c.links[i] = Link{Code: r.String(), PartnerID: r.String(), ProgramID: r.String(), LandingURL: r.String()}
 		c.links[i].partner = c.partners[c.links[i].PartnerID]
-		c.linkNum[c.links[i].Code] = int32(i)
+		c.linkNum.Put(digest(c.links[i].Code), int32(i))
 	}
 	return c
 }
