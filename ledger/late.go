@@ -169,7 +169,7 @@ func (e *Engine) decideAgain(f events.Fact, visitor, contact string) Output {
 		}
 	}
 	for _, sub := range subs {
-		entries, as := e.decideSubscriptionAgain(sub, cause, f)
+		entries, as := e.decideSubscriptionAgain(sub, from, cause, f)
 		out.Entries = append(out.Entries, entries...)
 		out.Attributions = append(out.Attributions, as...)
 	}
@@ -267,13 +267,20 @@ func (s *State) buyerOf(o *order) Buyer {
 
 // decideSubscriptionAgain decides a subscription's orders again, in the
 // order they were placed, as placeOrder decided them: each on its own
-// until one is credited, and the rest as its renewals.
-func (e *Engine) decideSubscriptionAgain(sub *subscription, cause string, f events.Fact) (entries []Entry, as []Attribution) {
+// until one is credited, and the rest as its renewals. Orders placed
+// before from, which the fact cannot concern, keep their decisions.
+func (e *Engine) decideSubscriptionAgain(sub *subscription, from int64, cause string, f events.Fact) (entries []Entry, as []Attribution) {
 	s := e.state
 	var winner *Candidate
 	first := s.orders.list[sub.placed[0]].id
 	for _, i := range sub.placed {
 		o := s.orders.list[i]
+		if o.at < from {
+			if winner == nil && sub.winner != nil && sub.firstOrder == o.id {
+				winner, first = sub.winner, o.id
+			}
+			continue
+		}
 		var es []Entry
 		var a *Attribution
 		if winner != nil {

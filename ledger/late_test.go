@@ -203,6 +203,11 @@ func TestLateReferralMovesASubscription(t *testing.T) {
 	if got := who(t, sub("s3", 3, "2017-08-02T00:00:00Z")); got != "maria 2.00 cookie k2" {
 		t.Errorf("the next renewal: %s", got)
 	}
+	// A click late for the third payment only changes nothing: s1 and s2
+	// came before it, and s3 is a renewal, which weighs no click.
+	if out := h.add("click.recorded", "2017-07-20T00:00:00Z", `{"click_id":"k3","link_code":"roger-event","visitor_id":"v1"}`); !out.Empty() {
+		t.Errorf("a click after s1 and s2: %+v, want nothing", out)
+	}
 }
 
 // An engine restored from a snapshot finds late referrals' orders as the
