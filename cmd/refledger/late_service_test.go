@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refledger/refledger/projections"
 	"github.com/shopspring/decimal"
 )
 
@@ -77,16 +78,7 @@ func lateHistory(seed int64) (inTime, arrival []string) {
 // partner and tier.
 func commissionNets(t *testing.T, data string) map[string]decimal.Decimal {
 	t.Helper()
-	var report struct {
-		Commissions []struct {
-			Kind      string `json:"kind"`
-			OrderID   string `json:"order_id"`
-			LineID    string `json:"line_id"`
-			PartnerID string `json:"partner_id"`
-			Tier      int    `json:"tier"`
-			Amount    string `json:"amount"`
-		} `json:"commissions"`
-	}
+	var report struct{ Commissions []projections.CommissionRow }
 	cliJSON(t, &report, "report", "commissions", "--data", data)
 	nets := map[string]decimal.Decimal{}
 	for _, c := range report.Commissions {
