@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -177,6 +178,33 @@ func (id *identities) identify(visitor, contact string, at time.Time) {
 		}
 	}
 	*visitors = append(*visitors, identified{visitor: v, at: nanos})
+}
+
+// maxHistoryBrowsers bounds the browsers whose clicks make up a contact's
+// referral history for one order: a person has a few, and a contact id
+// that thousands of browsers share (a "guest" placeholder a checkout
+// sends) would otherwise have every order of it weigh every click of all
+// of them.
+const maxHistoryBrowsers = 64
+
+// browsersBefore appends to out the browsers identified as contact before
+// time at (Unix nanoseconds; a browser identified after the order was not
+// the buyer's yet, nor was one the order identified itself), at most
+// maxHistoryBrowsers of them, those identified last, and says how many it
+// left out.
+func (id *identities) browsersBefore(contact uint64, at int64, out []identified) ([]identified, int) {
+	visitors, _ := id.visitorsOf.Get(contact)
+	for _, v := range visitors {
+		if v.at < at {
+			out = append(out, v)
+		}
+	}
+	left := len(out) - maxHistoryBrowsers
+	if left <= 0 {
+		return out, 0
+	}
+	slices.SortStableFunc(out, func(a, b identified) int { return cmp.Compare(b.at, a.at) })
+	return out[:maxHistoryBrowsers], left
 }
 
 // contactAt is the contact a visitor was identified as last before time at

@@ -87,12 +87,16 @@ type decision struct {
 	manual  []manualReferral
 
 	noVisitor, noCookieBefore, noContact bool
+	// browsersLeft counts the buyer's browsers past maxHistoryBrowsers,
+	// whose clicks the history leaves out.
+	browsersLeft int
 }
 
 // scratch is memory a decider reuses from one order to the next.
 type scratch struct {
-	refs   []ref
-	clicks []int32
+	refs     []ref
+	clicks   []int32
+	browsers []identified
 }
 
 // decide attributes an order under a policy into sc's memory, which the
@@ -126,14 +130,11 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 	} else {
 		contact := digest(b.ContactID)
 		idx := sc.clicks[:0]
-		visitors, _ := s.ids.visitorsOf.Get(contact)
-		for _, v := range visitors {
-			// A browser identified after the order was not the buyer's
-			// yet; nor was one the order itself identified (at its own
-			// time), which its decision never weighs.
-			if v.at < order {
-				idx = s.clicks.appendOfVisitor(idx, v.visitor)
-			}
+		var browsers []identified
+		browsers, d.browsersLeft = s.ids.browsersBefore(contact, order, sc.browsers[:0])
+		sc.browsers = browsers
+		for _, v := range browsers {
+			idx = s.clicks.appendOfVisitor(idx, v.visitor)
 		}
 		idx = append(idx, s.clicks.byContact[contact]...)
 		slices.Sort(idx) // click numbers are log order
@@ -241,6 +242,9 @@ func (s *State) explain(d *decision, b Buyer) Decision {
 	}
 	if d.noContact {
 		out.Notes = append(out.Notes, "no contact is known for the order, so it has no referral history")
+	}
+	if d.browsersLeft > 0 {
+		out.Notes = append(out.Notes, fmt.Sprintf("contact %s has %d more browsers than the %d identified last, whose clicks the history counts (a contact id many people share?)", b.ContactID, d.browsersLeft, maxHistoryBrowsers))
 	}
 	listed := d.listed()
 	if left := len(d.refs) - len(listed); left > 0 {

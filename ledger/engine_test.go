@@ -501,3 +501,26 @@ func TestExplanationsListBoundedTierShares(t *testing.T) {
 		t.Errorf("past the bound: line 0 lists %d tiers, notes %q, %d entries", len(a.Lines[0].Tiers), a.Notes, len(out.Entries))
 	}
 }
+
+// A contact that many browsers share (a "guest" placeholder) counts the
+// clicks of the maxHistoryBrowsers browsers identified last before the
+// order, and says so: every order of it would otherwise weigh every click
+// of all of them.
+func TestHistoryCountsBoundedBrowsers(t *testing.T) {
+	h := newHistory(t, `{"tracking":"referral-history-and-cookies","credit":"first","cookie_days":1}`)
+	for i := range maxHistoryBrowsers + 10 {
+		at := time.Date(2017, 6, 1, 0, i, 0, 0, time.UTC).Format(time.RFC3339)
+		v := fmt.Sprintf("v%d", i)
+		h.click(fmt.Sprintf("k%d", i), "maria-scm", v, at)
+		h.add("contact.identified", at, fmt.Sprintf(`{"visitor_id":%q,"contact_id":"guest"}`, v))
+	}
+	out := h.order("o", "", "guest", "scm", "100.00", "2017-06-20T00:00:00Z")
+	// First credit among the browsers counted: the eleventh click, not the first.
+	if got := who(t, out); got != "maria 20.00 referral-history k10" {
+		t.Errorf("credited %s, want k10: the first of the %d browsers identified last", got, maxHistoryBrowsers)
+	}
+	a := out.Attributions[0]
+	if !strings.Contains(strings.Join(a.Notes, "|"), "contact guest has 10 more browsers than the 64 identified last") || !strings.Contains(strings.Join(a.Notes, "|"), fmt.Sprintf("%d earlier candidates are not listed", maxHistoryBrowsers-maxCandidatesListed)) {
+		t.Errorf("%d candidates, notes %q", len(a.Candidates), a.Notes)
+	}
+}

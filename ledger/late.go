@@ -124,6 +124,7 @@ func (d *decision) digest() uint64 {
 	}
 	mix(uint64(int64(d.winner)))
 	mix(uint64(bit(d.noVisitor))<<16 | uint64(bit(d.noCookieBefore))<<8 | uint64(bit(d.noContact)))
+	mix(uint64(d.browsersLeft))
 	return h
 }
 
