@@ -389,3 +389,22 @@ func netDiff(late, inTime map[ShareNet]int64) string {
 // lateSeeds is how many histories TestLateArrivalEndsAsTimeOrder tries;
 // -late-seeds raises it for a longer search.
 var lateSeeds = flag.Int64("late-seeds", 40, "histories TestLateArrivalEndsAsTimeOrder tries")
+
+// On payment, a share moved by a late referral holds what the payments so
+// far earned (in proportion, rounded half-even once), and the payments
+// after it accrue the rest to the new partner.
+func TestLateReferralOnPayment(t *testing.T) {
+	h := newHistory(t, `{"payout_basis":"on-payment"}`)
+	h.click("k1", "roger-event", "v1", "2017-05-20T00:00:00Z")
+	h.order("o", "v1", "", "scm", "100.00", "2017-06-02T00:00:00Z")
+	h.add("payment.received", "2017-06-03T00:00:00Z", `{"order_id":"o","payment_id":"p1","amount":"33.33"}`)
+	out := h.add("click.recorded", "2017-06-01T00:00:00Z", `{"click_id":"k2","link_code":"maria-scm","visitor_id":"v1"}`)
+	// roger accrued 20% of 33.33 = 6.666 -> 6.67; maria holds 20.00 x 33.33/100 = 6.666 -> 6.67
+	if got := adjustments(out); got != "maria t1 6.67, roger t1 -6.67" {
+		t.Errorf("adjustments %q", got)
+	}
+	rest := h.add("payment.received", "2017-06-04T00:00:00Z", `{"order_id":"o","payment_id":"p2","amount":"66.67"}`)
+	if len(rest.Entries) != 1 || rest.Entries[0].PartnerID != "maria" || rest.Entries[0].Amount != "13.33" {
+		t.Errorf("the last payment accrued %+v, want maria's 13.33 (20.00 in all)", rest.Entries)
+	}
+}
