@@ -287,7 +287,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	o.setOwnStrings(d.OrderID, f.Source+"/"+f.ID, d.VisitorID, d.ContactID, click)
 	lines := s.priceLines(o, cycle)
 	s.orders.add(o)
-	s.late.add(o, int32(s.orders.len()-1))
+	s.late.add(o, int32(s.orders.len()-1), contact)
 	if d.VisitorID != "" && d.ContactID != "" {
 		s.ids.identify(d.VisitorID, d.ContactID, f.Time)
 	}

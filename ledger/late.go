@@ -34,60 +34,77 @@ import (
 // was credited, so moving that credit moves every renewal's.
 
 // lateIndex finds the orders a late referral may concern: chains of the
-// orders of each visitor and of each contact an order gave, latest first,
-// and the latest order time, so that a referral later than every order
-// costs one comparison. The chains are built the first time a referral
-// comes late, from the orders, and kept from then on: a history folded in
-// time order (an import, most replays) never pays for them.
+// orders of each visitor and of each contact, latest first, and the latest
+// order time, so that a referral later than every order costs one
+// comparison. An order is chained under the contact it gave or, when it
+// gave none, the one its visitor was identified as by then; an order whose
+// contact a late identification changed is listed under the new one too
+// (resolvedLate). Each chain also keeps, at every order, the latest time
+// of it and the orders before it, so a walk for the orders after a time
+// stops where there are none: a contact with years of orders costs its
+// recent ones. The chains are built the first time a referral comes late,
+// from the orders, and kept from then on: a history folded in time order
+// (an import, most replays) never pays for them.
 type lateIndex struct {
 	built     bool
 	byVisitor *digestmap.Map[int32] // visitor digest -> latest order (position in the order table)
-	byContact *digestmap.Map[int32] // contact digest -> latest order that gave it
+	byContact *digestmap.Map[int32] // contact digest -> latest order
 	// prevOfVisitor and prevOfContact chain, by order position, the
-	// previous order of the same visitor and of the same given contact
-	// (-1 ends a chain).
-	prevOfVisitor, prevOfContact []int32
+	// previous order of the same visitor and of the same contact (-1 ends
+	// a chain); latestOfVisitor and latestOfContact are the latest order
+	// time of an order and those before it on its chain.
+	prevOfVisitor, prevOfContact     []int32
+	latestOfVisitor, latestOfContact []int64
+	resolvedLate                     map[uint64][]int32
 	// lastOrderAt is the latest order time folded, and knownAt the latest
 	// time of any fact folded (Unix nanoseconds): the engine's now.
 	lastOrderAt, knownAt int64
 }
 
-// add notes the order at position i of the order table.
-func (x *lateIndex) add(o *order, i int32) {
+// add notes the order at position i of the order table, whose buyer's
+// contact (given or found through its visitor) was contact.
+func (x *lateIndex) add(o *order, i int32, contact string) {
 	x.lastOrderAt = max(x.lastOrderAt, o.at)
 	if x.built {
-		x.chain(o, i)
+		x.chain(o, i, contact)
 	}
 }
 
 // chain links the order at position i, the next one, into its chains.
-func (x *lateIndex) chain(o *order, i int32) {
-	link := func(m *digestmap.Map[int32], key string) int32 {
+func (x *lateIndex) chain(o *order, i int32, contact string) {
+	link := func(m *digestmap.Map[int32], key string, latest []int64) (int32, int64) {
 		if key == "" {
-			return -1
+			return -1, o.at
 		}
 		last, held := m.Ref(digest(key))
 		prev := *last
-		if !held {
-			prev = -1
-		}
 		*last = i
-		return prev
+		if !held {
+			return -1, o.at
+		}
+		return prev, max(o.at, latest[prev])
 	}
-	x.prevOfVisitor = append(x.prevOfVisitor, link(x.byVisitor, o.visitor))
-	x.prevOfContact = append(x.prevOfContact, link(x.byContact, o.contact))
+	prev, latest := link(x.byVisitor, o.visitor, x.latestOfVisitor)
+	x.prevOfVisitor, x.latestOfVisitor = append(x.prevOfVisitor, prev), append(x.latestOfVisitor, latest)
+	prev, latest = link(x.byContact, contact, x.latestOfContact)
+	x.prevOfContact, x.latestOfContact = append(x.prevOfContact, prev), append(x.latestOfContact, latest)
 }
 
-// build chains every order of the table.
-func (x *lateIndex) build(orders []*order) {
+// buildLate chains every order of the table, each under the contact its
+// buyer had by its time as the state knows it now.
+func (s *State) buildLate() {
+	x := &s.late
 	if x.built {
 		return
 	}
 	x.built = true
-	x.byVisitor, x.byContact = digestmap.New[int32](len(orders)), digestmap.New[int32](len(orders)/2)
-	x.prevOfVisitor, x.prevOfContact = make([]int32, 0, len(orders)), make([]int32, 0, len(orders))
-	for i, o := range orders {
-		x.chain(o, int32(i))
+	n := s.orders.len()
+	x.byVisitor, x.byContact = digestmap.New[int32](n), digestmap.New[int32](n/2)
+	x.prevOfVisitor, x.prevOfContact = make([]int32, 0, n), make([]int32, 0, n)
+	x.latestOfVisitor, x.latestOfContact = make([]int64, 0, n), make([]int64, 0, n)
+	x.resolvedLate = map[uint64][]int32{}
+	for i, o := range s.orders.list {
+		x.chain(o, int32(i), s.buyerOf(o).ContactID)
 	}
 }
 
@@ -144,7 +161,10 @@ func (e *Engine) decideAgain(f events.Fact, visitor, contact string) Output {
 	if from > s.late.lastOrderAt {
 		return Output{} // the usual case: nothing was ordered after it yet
 	}
-	s.late.build(s.orders.list)
+	s.buildLate()
+	if f.Type != events.TypeClickRecorded && f.Type != events.TypeReferralAssigned {
+		s.resolveLate(visitor, contact, from)
+	}
 	positions := s.ordersConcerning(visitor, contact, from)
 	if len(positions) == 0 {
 		return Output{}
@@ -193,18 +213,18 @@ func lateFrom(f events.Fact) int64 {
 }
 
 // ordersConcerning lists, in placement order, the orders placed at or
-// after since that presented the visitor, or whose buyer may be the
-// contact or a contact the visitor was identified as: a superset of the
-// orders whose decision the fact can change (deciding one it does not
-// change changes nothing). Its work, and the deciding that follows, are
-// bounded by the orders of those visitors and contacts: a visitor id that
-// thousands of orders share (a bot, a default value) makes every late
-// click on it decide them all again.
+// after since that presented the visitor, or whose buyer is the contact
+// or a contact the visitor was identified as: a superset of the orders
+// whose decision the fact can change (deciding one it does not change
+// changes nothing). Its work, and the deciding that follows, are bounded
+// by the orders of that visitor and those contacts placed since: a
+// visitor id that thousands of orders share (a bot, a default value)
+// makes every late click on it decide them all again.
 func (s *State) ordersConcerning(visitor, contact string, since int64) []int32 {
+	x := &s.late
 	var out []int32
-	walkVisitor := func(v uint64) {
-		i, ok := s.late.byVisitor.Get(v)
-		for ; ok && i >= 0; i = s.late.prevOfVisitor[i] {
+	walk := func(i int32, ok bool, prev []int32, latest []int64) {
+		for ; ok && i >= 0 && latest[i] >= since; i = prev[i] {
 			if s.orders.list[i].at >= since {
 				out = append(out, i)
 			}
@@ -212,19 +232,17 @@ func (s *State) ordersConcerning(visitor, contact string, since int64) []int32 {
 	}
 	walkContact := func(c string) {
 		k := digest(c)
-		i, ok := s.late.byContact.Get(k)
-		for ; ok && i >= 0; i = s.late.prevOfContact[i] {
+		i, ok := x.byContact.Get(k)
+		walk(i, ok, x.prevOfContact, x.latestOfContact)
+		for _, i := range x.resolvedLate[k] {
 			if s.orders.list[i].at >= since {
 				out = append(out, i)
 			}
 		}
-		visitors, _ := s.ids.visitorsOf.Get(k)
-		for _, v := range visitors {
-			walkVisitor(v.visitor)
-		}
 	}
 	if visitor != "" {
-		walkVisitor(digest(visitor))
+		i, ok := x.byVisitor.Get(digest(visitor))
+		walk(i, ok, x.prevOfVisitor, x.latestOfVisitor)
 		s.ids.eachContact(digest(visitor), func(c string) {
 			if c != contact {
 				walkContact(c)
@@ -236,6 +254,25 @@ func (s *State) ordersConcerning(visitor, contact string, since int64) []int32 {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// resolveLate lists under contact the orders that presented visitor and
+// gave no contact, placed since, that a late identification of the visitor
+// as the contact made the contact's: later referrals of the contact find
+// them there.
+func (s *State) resolveLate(visitor, contact string, since int64) {
+	if visitor == "" || contact == "" {
+		return
+	}
+	x := &s.late
+	k := digest(contact)
+	i, ok := x.byVisitor.Get(digest(visitor))
+	for ; ok && i >= 0 && x.latestOfVisitor[i] >= since; i = x.prevOfVisitor[i] {
+		o := s.orders.list[i]
+		if o.at >= since && o.contact == "" && s.ids.contactAt(o.visitor, o.at) == contact && !slices.Contains(x.resolvedLate[k], i) {
+			x.resolvedLate[k] = append(x.resolvedLate[k], i)
+		}
+	}
 }
 
 // decideOrderAgain decides order o again, after fact f (whose key is

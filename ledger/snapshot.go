@@ -223,7 +223,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 			break
 		}
 		s.orders.add(o)
-		s.late.add(o, int32(s.orders.len()-1))
+		s.late.add(o, int32(s.orders.len()-1), "") // chains are built when first needed
 	}
 
 	for range r.Count(4) {
