@@ -117,8 +117,13 @@ type identities struct {
 	// others holds the other contacts of the few visitors identified as
 	// more than one (a shared computer, a family tablet).
 	others     map[uint64][]identity
+	// visitorsOf lists a contact's browsers in the order they were
+	// identified as it (their time, earliest first).
 	visitorsOf *digestmap.Map[[]identified] // contact digest -> visitors
-	manual     map[uint64][]manualReferral
+	// many finds a browser in the list of a contact that has more than
+	// maxHistoryBrowsers (a placeholder many people share) without a scan.
+	many   map[uint64]map[uint64]int64 // contact digest -> visitor digest -> time identified
+	manual map[uint64][]manualReferral
 }
 
 // identity is a contact a visitor was identified as, and since when (Unix
@@ -143,7 +148,7 @@ type manualReferral struct {
 func newIdentities() *identities {
 	return &identities{
 		contactOf: digestmap.New[identity](0), others: map[uint64][]identity{},
-		visitorsOf: digestmap.New[[]identified](0), manual: map[uint64][]manualReferral{},
+		visitorsOf: digestmap.New[[]identified](0), many: map[uint64]map[uint64]int64{}, manual: map[uint64][]manualReferral{},
 	}
 }
 
@@ -170,14 +175,65 @@ func (id *identities) identify(visitor, contact string, at time.Time) {
 		}
 		id.others[v] = append(others, link)
 	}
-	visitors, _ := id.visitorsOf.Ref(digest(contact))
-	for i := range *visitors {
-		if (*visitors)[i].visitor == v {
-			(*visitors)[i].at = min((*visitors)[i].at, nanos)
+	k := digest(contact)
+	visitors, _ := id.visitorsOf.Ref(k)
+	if was, known := id.identifiedAt(k, *visitors, v); known {
+		if was <= nanos {
 			return
 		}
+		*visitors = removeBrowser(*visitors, v, was)
 	}
-	*visitors = append(*visitors, identified{visitor: v, at: nanos})
+	*visitors = insertBrowser(*visitors, identified{visitor: v, at: nanos})
+	if m := id.many[k]; m != nil {
+		m[v] = nanos
+	} else if len(*visitors) > maxHistoryBrowsers {
+		id.indexMany(k, *visitors)
+	}
+}
+
+// identifiedAt is when visitor v was identified as contact k, whose
+// browsers are visitors.
+func (id *identities) identifiedAt(k uint64, visitors []identified, v uint64) (int64, bool) {
+	if m := id.many[k]; m != nil {
+		at, ok := m[v]
+		return at, ok
+	}
+	for _, b := range visitors {
+		if b.visitor == v {
+			return b.at, true
+		}
+	}
+	return 0, false
+}
+
+// indexMany indexes the browsers of contact k, now that it has many.
+func (id *identities) indexMany(k uint64, visitors []identified) {
+	m := make(map[uint64]int64, len(visitors))
+	for _, b := range visitors {
+		m[b.visitor] = b.at
+	}
+	id.many[k] = m
+}
+
+// insertBrowser puts b in its place by time (after those of its time): at
+// the end, nearly always.
+func insertBrowser(list []identified, b identified) []identified {
+	i := len(list)
+	if i > 0 && list[i-1].at > b.at {
+		i, _ = slices.BinarySearchFunc(list, b.at+1, func(e identified, at int64) int { return cmp.Compare(e.at, at) })
+	}
+	return slices.Insert(list, i, b)
+}
+
+// removeBrowser takes visitor v, identified at time at, out of list.
+func removeBrowser(list []identified, v uint64, at int64) []identified {
+	i, _ := slices.BinarySearchFunc(list, at, func(e identified, at int64) int { return cmp.Compare(e.at, at) })
+	for ; i < len(list) && list[i].at == at; i++ {
+		if list[i].visitor == v {
+			return slices.Delete(list, i, i+1)
+		}
+	}
+	return list
 }
 
 // maxHistoryBrowsers bounds the browsers whose clicks make up a contact's
@@ -187,24 +243,16 @@ func (id *identities) identify(visitor, contact string, at time.Time) {
 // of them.
 const maxHistoryBrowsers = 64
 
-// browsersBefore appends to out the browsers identified as contact before
-// time at (Unix nanoseconds; a browser identified after the order was not
-// the buyer's yet, nor was one the order identified itself), at most
-// maxHistoryBrowsers of them, those identified last, and says how many it
-// left out.
-func (id *identities) browsersBefore(contact uint64, at int64, out []identified) ([]identified, int) {
+// browsersBefore is the browsers identified as contact before time at
+// (Unix nanoseconds; a browser identified after the order was not the
+// buyer's yet, nor was one the order identified itself), at most
+// maxHistoryBrowsers of them, those identified last, and how many it left
+// out. The list is the state's: read it, never change it.
+func (id *identities) browsersBefore(contact uint64, at int64) ([]identified, int) {
 	visitors, _ := id.visitorsOf.Get(contact)
-	for _, v := range visitors {
-		if v.at < at {
-			out = append(out, v)
-		}
-	}
-	left := len(out) - maxHistoryBrowsers
-	if left <= 0 {
-		return out, 0
-	}
-	slices.SortStableFunc(out, func(a, b identified) int { return cmp.Compare(b.at, a.at) })
-	return out[:maxHistoryBrowsers], left
+	end, _ := slices.BinarySearchFunc(visitors, at, func(e identified, at int64) int { return cmp.Compare(e.at, at) })
+	start := max(0, end-maxHistoryBrowsers)
+	return visitors[start:end], start
 }
 
 // contactAt is the contact a visitor was identified as last before time at

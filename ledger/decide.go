@@ -94,9 +94,8 @@ type decision struct {
 
 // scratch is memory a decider reuses from one order to the next.
 type scratch struct {
-	refs     []ref
-	clicks   []int32
-	browsers []identified
+	refs   []ref
+	clicks []int32
 }
 
 // decide attributes an order under a policy into sc's memory, which the
@@ -131,8 +130,7 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 		contact := digest(b.ContactID)
 		idx := sc.clicks[:0]
 		var browsers []identified
-		browsers, d.browsersLeft = s.ids.browsersBefore(contact, order, sc.browsers[:0])
-		sc.browsers = browsers
+		browsers, d.browsersLeft = s.ids.browsersBefore(contact, order)
 		for _, v := range browsers {
 			idx = s.clicks.appendOfVisitor(idx, v.visitor)
 		}

@@ -408,3 +408,41 @@ func TestLateReferralOnPayment(t *testing.T) {
 		t.Errorf("the last payment accrued %+v, want maria's 13.33 (20.00 in all)", rest.Entries)
 	}
 }
+
+// A contact's browsers stay in time order however their identifications
+// arrive (late, repeated, earlier again), with a contact of many browsers
+// indexed too: browsersBefore answers as a scan of every identification
+// would.
+func TestBrowsersBeforeMatchesAScan(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	ids := newIdentities()
+	first := map[string]int64{} // visitor -> earliest time identified as "guest"
+	base := time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC)
+	for range 2000 {
+		v := fmt.Sprintf("v%d", r.Intn(3*maxHistoryBrowsers))
+		at := base.Add(time.Duration(r.Intn(10000)) * time.Minute)
+		ids.identify(v, "guest", at)
+		if was, ok := first[v]; !ok || at.UnixNano() < was {
+			first[v] = at.UnixNano()
+		}
+	}
+	for range 200 {
+		at := base.Add(time.Duration(r.Intn(10000)) * time.Minute).UnixNano()
+		var want []int64
+		for _, was := range first {
+			if was < at {
+				want = append(want, was)
+			}
+		}
+		slices.Sort(want)
+		left := max(0, len(want)-maxHistoryBrowsers)
+		got, gotLeft := ids.browsersBefore(digest("guest"), at)
+		var gotAt []int64
+		for _, b := range got {
+			gotAt = append(gotAt, b.at)
+		}
+		if gotLeft != left || !slices.Equal(gotAt, want[left:]) {
+			t.Fatalf("before %d: %d browsers (%d left out), want %d (%d left out)", at, len(got), gotLeft, len(want)-left, left)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/refledger/refledger/internal/digestmap"
@@ -194,7 +195,13 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 		for i := range list {
 			list[i] = identified{visitor: r.Uvarint(), at: r.Varint()}
 		}
+		// Kept in time order (a snapshot writes them so; a damaged one
+		// must not break the searches).
+		slices.SortStableFunc(list, func(a, b identified) int { return cmp.Compare(a.at, b.at) })
 		ids.visitorsOf.Put(k, list)
+		if len(list) > maxHistoryBrowsers {
+			ids.indexMany(k, list)
+		}
 	}
 	entries = r.Count(2)
 	ids.manual = make(map[uint64][]manualReferral, entries)
