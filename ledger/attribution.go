@@ -116,7 +116,7 @@ type identities struct {
 	contactOf *digestmap.Map[identity] // visitor digest -> contact (the one linked latest)
 	// others holds the other contacts of the few visitors identified as
 	// more than one (a shared computer, a family tablet).
-	others     map[uint64][]identity
+	others map[uint64][]identity
 	// visitorsOf lists a contact's browsers in the order they were
 	// identified as it (their time, earliest first).
 	visitorsOf *digestmap.Map[[]identified] // contact digest -> visitors
