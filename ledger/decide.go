@@ -244,11 +244,18 @@ func (s *State) explain(d *decision, b Buyer) Decision {
 	if d.browsersLeft > 0 {
 		out.Notes = append(out.Notes, fmt.Sprintf("contact %s has %d more browsers than the %d identified last, whose clicks the history counts (a contact id many people share?)", b.ContactID, d.browsersLeft, maxHistoryBrowsers))
 	}
-	listed := d.listed()
-	if left := len(d.refs) - len(listed); left > 0 {
-		out.Notes = append(out.Notes, fmt.Sprintf("%d earlier candidates are not listed (at most %d are)", left, maxCandidatesListed))
-		out.Candidates = out.Candidates[:len(listed)]
+	if len(d.refs) <= maxCandidatesListed { // nearly always: every referral, with no list of them to make
+		for i := range d.refs {
+			out.Candidates[i] = s.candidate(d, i, b)
+		}
+		if d.winner >= 0 {
+			out.Winner = &out.Candidates[d.winner]
+		}
+		return out
 	}
+	listed := d.listed()
+	out.Notes = append(out.Notes, fmt.Sprintf("%d earlier candidates are not listed (at most %d are)", len(d.refs)-len(listed), maxCandidatesListed))
+	out.Candidates = out.Candidates[:len(listed)]
 	for j, i := range listed {
 		out.Candidates[j] = s.candidate(d, i, b)
 		if i == d.winner {
@@ -265,17 +272,14 @@ func (s *State) explain(d *decision, b Buyer) Decision {
 // the others.
 const maxCandidatesListed = 50
 
-// listed is the indexes of the referrals an explanation lists, in the
-// decision's order: all of them, or the winner and the latest others.
+// listed is the indexes of the referrals an explanation of a decision of
+// more than maxCandidatesListed lists, in the decision's order: the winner
+// and the latest others.
 func (d *decision) listed() []int {
-	all := make([]int, len(d.refs))
-	for i := range all {
-		all[i] = i
+	latest := make([]int, len(d.refs))
+	for i := range latest {
+		latest[i] = i
 	}
-	if len(all) <= maxCandidatesListed {
-		return all
-	}
-	latest := slices.Clone(all)
 	slices.SortStableFunc(latest, func(a, b int) int {
 		switch {
 		case a == d.winner:
