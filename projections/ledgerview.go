@@ -734,6 +734,28 @@ func (l *Ledger) EachEntry(fn func(*ledger.Entry)) {
 	}
 }
 
+// EntryCount is the number of entries the view holds.
+func (l *Ledger) EntryCount() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.entries)
+}
+
+// OrdersDecidedAgain lists, in log order, the orders that entries from
+// the from-th on adjusted for referrals that came late (not a replay).
+func (l *Ledger) OrdersDecidedAgain(from int) []string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []string
+	for i := min(max(from, 0), len(l.entries)); i < len(l.entries); i++ {
+		e := &l.entries[i]
+		if e.Kind == ledger.KindAdjusted && e.ReplayID == "" && !slices.Contains(out, e.OrderID) {
+			out = append(out, e.OrderID)
+		}
+	}
+	return out
+}
+
 // Entries returns every entry, in log order.
 func (l *Ledger) Entries() []ledger.Entry {
 	l.mu.RLock()

@@ -86,7 +86,7 @@ func benchGenerate(ctx context.Context, env *environment, sf *storeFlags, facts,
 	}
 	fmt.Fprintf(env.stdout, "generated %d facts in %s\n", cfg.Total(), time.Since(start).Round(time.Millisecond))
 	start = time.Now()
-	if _, err := catchUpLedger(ctx, env, sf, facts, ledgerLog); err != nil {
+	if _, _, err := catchUpLedger(ctx, env, sf, facts, ledgerLog); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "ledger decided in %s\n", time.Since(start).Round(time.Millisecond))

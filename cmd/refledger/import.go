@@ -26,6 +26,9 @@ type importReport struct {
 	Duplicate  int         `json:"duplicate"`
 	Rejected   int         `json:"rejected"`
 	Rejections []rejection `json:"rejections"`
+	// DecidedAgain counts the orders that referrals the file brought late
+	// (happened before them) decided again, with adjusting entries.
+	DecidedAgain int `json:"decided_again,omitempty"`
 }
 
 type rejection struct {
@@ -86,8 +89,10 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 		// The service decides what was appended, as it does what its own
 		// publishers send: deciding here too would only race its writer.
 		env.log.Info("the running service decides the imported facts", zap.Int("accepted", rep.Accepted))
-	} else if _, err := catchUpLedger(ctx, env, &sf, facts, ledgerLog); err != nil {
+	} else if _, again, err := catchUpLedger(ctx, env, &sf, facts, ledgerLog); err != nil {
 		return err
+	} else {
+		rep.DecidedAgain = len(again)
 	}
 	return writeImportReport(env.stdout, out, rep)
 }
@@ -278,6 +283,13 @@ func writeImportReport(w io.Writer, f format, rep *importReport) error {
 	fmt.Fprintf(w, "accepted   %d\nduplicate  %d\nrejected   %d\n", rep.Accepted, rep.Duplicate, rep.Rejected)
 	for _, r := range rep.Rejections {
 		fmt.Fprintf(w, "  line %d: %s\n", r.Line, r.Reason)
+	}
+	if rep.DecidedAgain > 0 {
+		orders := "orders"
+		if rep.DecidedAgain == 1 {
+			orders = "order"
+		}
+		fmt.Fprintf(w, "decided again: %d %s, for referrals that came before them (report commissions --kind adjusted)\n", rep.DecidedAgain, orders)
 	}
 	return nil
 }

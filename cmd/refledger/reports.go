@@ -19,7 +19,10 @@ import (
 // moved the ledger, it rebuilds and tries again. When it folded anything
 // and no service owns the data folder (a service keeps its own snapshot),
 // it saves the snapshot for the next command.
-func catchUpLedger(ctx context.Context, env *environment, sf *storeFlags, facts, ledgerLog store.Log) (*projections.Ledger, error) {
+//
+// decidedAgain lists the orders that the facts it folded decided again
+// (referrals that came late).
+func catchUpLedger(ctx context.Context, env *environment, sf *storeFlags, facts, ledgerLog store.Log) (view *projections.Ledger, decidedAgain []string, err error) {
 	// Rebuilding the writer and deciding what an import brought can take
 	// a minute at ten million facts: say how far it is (on a terminal,
 	// and only once it has taken a moment).
@@ -30,22 +33,22 @@ func catchUpLedger(ctx context.Context, env *environment, sf *storeFlags, facts,
 	for attempt := 0; ; attempt++ {
 		w, view, reason, err := projections.ResumeWriter(ctx, facts, ledgerLog, path)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		before := w.FactsFolded()
+		before, entries := w.FactsFolded(), view.EntryCount()
 		err = w.CatchUp(ctx)
 		if errors.Is(err, projections.ErrLedgerMoved) && attempt < 3 {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, served := runningService(sf.dataDir); !served && (reason != nil || w.FactsFolded() > before) {
 			if err := w.WriteSnapshot(ctx, path, view); err != nil {
 				env.log.Warn("ledger snapshot not saved: the next command refolds the logs", zap.Error(err))
 			}
 		}
-		return view, nil
+		return view, view.OrdersDecidedAgain(entries), nil
 	}
 }
 
@@ -65,7 +68,7 @@ func readSession(ctx context.Context, env *environment, sf *storeFlags) (*projec
 	}
 	view, err := decidedView(ctx, env, facts, ledgerLog, sf.writerSnapshot(), wait)
 	if err == nil && view == nil {
-		view, err = catchUpLedger(ctx, env, sf, facts, ledgerLog)
+		view, _, err = catchUpLedger(ctx, env, sf, facts, ledgerLog)
 	}
 	if err != nil {
 		st.Close()

@@ -13,7 +13,14 @@ func TestLateScenario(t *testing.T) {
 	late := filepath.Join("testdata", "scenarios", "late")
 	data := seededData(t)
 	mustCLI(t, "import", filepath.Join(late, "payout.jsonl"), "--data", data)
-	mustCLI(t, "import", filepath.Join(late, "late.jsonl"), "--data", data)
+	var imported struct {
+		Accepted     int `json:"accepted"`
+		DecidedAgain int `json:"decided_again"`
+	}
+	cliJSON(t, &imported, "import", filepath.Join(late, "late.jsonl"), "--data", data)
+	if imported.Accepted != 2 || imported.DecidedAgain != 1 {
+		t.Errorf("the late import: %+v, want 2 accepted and 1 order decided again", imported)
+	}
 
 	var comm struct {
 		Commissions []struct {
