@@ -24,9 +24,10 @@ const (
 )
 
 // ErrApplyingReplay: the ledger ends in the first parts of a replay's
-// apply, which a snapshot would lose; snapshot after its last part (or
-// after the next commit, which shows the apply failed).
-var ErrApplyingReplay = errors.New("snapshot deferred: a replay's apply is in progress")
+// apply, or of one fact's decisions, which a snapshot would lose; snapshot
+// after their last part (or after the next commit, which shows they were
+// left unfinished).
+var ErrApplyingReplay = errors.New("snapshot deferred: the ledger ends in parts of a replay's apply or of one fact's decisions")
 
 // WriteSnapshot saves the writer and the ledger view it feeds (which must
 // have applied exactly what the writer wrote) to path, atomically. Call it
