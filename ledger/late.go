@@ -55,7 +55,7 @@ type lateIndex struct {
 	// time of an order and those before it on its chain.
 	prevOfVisitor, prevOfContact     []int32
 	latestOfVisitor, latestOfContact []int64
-	resolvedLate                     map[uint64][]int32
+	resolvedLate                     map[uint64][]int32 // contact digest -> orders a late identification made its
 	// lastOrderAt is the latest order time folded, and knownAt the latest
 	// time of any fact folded (Unix nanoseconds): the engine's now.
 	lastOrderAt, knownAt int64
