@@ -16,7 +16,7 @@ import (
 // parts that the last commit of their fact completes, in log order: never
 // an orphan's, never one twice.
 func FuzzLedgerParts(f *testing.F) {
-	f.Add([]byte{1, 0, 2, 1, 1, 1, 1, 2, 1, 1, 0, 1})  // two parts, then their fact's last commit
+	f.Add([]byte{1, 0, 2, 1, 1, 1, 1, 2, 1, 1, 0, 1}) // two parts, then their fact's last commit
 	f.Add([]byte{1, 1, 2, 2, 1, 1, 1, 1, 1, 1, 0, 1}) // an orphan part, then the fact again
 	f.Add([]byte{3, 2, 1, 1, 2, 0, 4, 3, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
