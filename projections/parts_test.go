@@ -16,8 +16,9 @@ import (
 // parts that the last commit of their fact completes, in log order: never
 // an orphan's, never one twice.
 func FuzzLedgerParts(f *testing.F) {
-	f.Add([]byte{1, 0, 2, 1, 1, 1, 1, 2, 1, 1, 0, 1}) // two parts, then their fact's last commit
-	f.Add([]byte{1, 1, 2, 2, 1, 1, 1, 1, 1, 1, 0, 1}) // an orphan part, then the fact again
+	// Three bytes a commit: fact position, facts folded, part + 4 × entries.
+	f.Add([]byte{1, 1, 5, 1, 1, 10, 1, 1, 4})         // two parts, then their fact's last commit: all four entries
+	f.Add([]byte{1, 1, 5, 2, 2, 4, 1, 1, 5, 1, 1, 4}) // an orphan part, another fact, then the first fact again
 	f.Add([]byte{3, 2, 1, 1, 2, 0, 4, 3, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		view := NewLedger(nil)
