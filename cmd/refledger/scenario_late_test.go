@@ -64,6 +64,22 @@ func TestLateScenario(t *testing.T) {
 		t.Errorf("balances (earned, reversed, paid, payable) %v, want %v", got, wantBal)
 	}
 
+	// Roger's July statement: the payout, then the adjustment dated when
+	// the ledger learned of the phone referral, closing below zero.
+	type sums struct {
+		Opening  string `json:"opening"`
+		Adjusted string `json:"adjusted"`
+		Paid     string `json:"paid"`
+		Closing  string `json:"closing"`
+	}
+	var st struct {
+		Statements []sums `json:"statements"`
+	}
+	cliJSON(t, &st, "report", "statement", "--partner", "roger", "--from", "2017-07-01T00:00:00Z", "--to", "2017-08-01T00:00:00Z", "--data", data)
+	if len(st.Statements) != 1 || st.Statements[0] != (sums{"109.40", "-99.40", "109.40", "-99.40"}) {
+		t.Errorf("roger's July statement: %+v, want opening 109.40, adjusted -99.40, paid 109.40, closing -99.40", st.Statements)
+	}
+
 	var ex struct {
 		Decision       string `json:"decision"`
 		PartnerID      string `json:"partner_id"`
