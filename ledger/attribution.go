@@ -133,10 +133,13 @@ type identity struct {
 	at      int64
 }
 
-// identified is a visitor identified as a contact, and since when.
+// identified is a visitor identified as a contact, and since when;
+// byOrder when only an order that gave both ids said so (it does not count
+// for that order itself, which was decided before it identified anyone).
 type identified struct {
 	visitor uint64
 	at      int64
+	byOrder bool
 }
 
 type manualReferral struct {
@@ -152,10 +155,11 @@ func newIdentities() *identities {
 	}
 }
 
-// identify links visitor and contact from time at. A link already known
-// keeps its earliest time; of a visitor's contacts, the one linked latest
-// is its contactOf, and the others are kept beside it.
-func (id *identities) identify(visitor, contact string, at time.Time) {
+// identify links visitor and contact from time at, said by an order when
+// byOrder. A link already known keeps its earliest time; of a visitor's
+// contacts, the one linked latest is its contactOf, and the others are
+// kept beside it.
+func (id *identities) identify(visitor, contact string, at time.Time, byOrder bool) {
 	v, nanos := digest(visitor), at.UnixNano()
 	latest, held := id.contactOf.Ref(v)
 	switch {
@@ -178,12 +182,18 @@ func (id *identities) identify(visitor, contact string, at time.Time) {
 	k := digest(contact)
 	visitors, _ := id.visitorsOf.Ref(k)
 	if was, known := id.identifiedAt(k, *visitors, v); known {
-		if was <= nanos {
+		switch {
+		case was < nanos:
+			return
+		case was == nanos:
+			if i := findBrowser(*visitors, v, was); i >= 0 {
+				(*visitors)[i].byOrder = (*visitors)[i].byOrder && byOrder
+			}
 			return
 		}
-		*visitors = removeBrowser(*visitors, v, was)
+		*visitors = slices.Delete(*visitors, findBrowser(*visitors, v, was), findBrowser(*visitors, v, was)+1)
 	}
-	*visitors = insertBrowser(*visitors, identified{visitor: v, at: nanos})
+	*visitors = insertBrowser(*visitors, identified{visitor: v, at: nanos, byOrder: byOrder})
 	if m := id.many[k]; m != nil {
 		m[v] = nanos
 	} else if len(*visitors) > maxHistoryBrowsers {
@@ -225,15 +235,16 @@ func insertBrowser(list []identified, b identified) []identified {
 	return slices.Insert(list, i, b)
 }
 
-// removeBrowser takes visitor v, identified at time at, out of list.
-func removeBrowser(list []identified, v uint64, at int64) []identified {
+// findBrowser is the index of visitor v, identified at time at, in list,
+// which holds it.
+func findBrowser(list []identified, v uint64, at int64) int {
 	i, _ := slices.BinarySearchFunc(list, at, func(e identified, at int64) int { return cmp.Compare(e.at, at) })
 	for ; i < len(list) && list[i].at == at; i++ {
 		if list[i].visitor == v {
-			return slices.Delete(list, i, i+1)
+			return i
 		}
 	}
-	return list
+	panic("ledger: a contact's browser list lost a browser its index holds") // our bug, not the input's
 }
 
 // maxHistoryBrowsers bounds the browsers whose clicks make up a contact's
@@ -243,19 +254,28 @@ func removeBrowser(list []identified, v uint64, at int64) []identified {
 // of them.
 const maxHistoryBrowsers = 64
 
-// browsersBefore is the browsers identified as contact before time at
-// (Unix nanoseconds; a browser identified after the order was not the
-// buyer's yet, nor was one the order identified itself), at most
-// maxHistoryBrowsers of them, those identified last, and how many it left
-// out. The list is the state's: read it, never change it.
-func (id *identities) browsersBefore(contact uint64, at int64) ([]identified, int) {
+// browsersBefore is the browsers identified as contact by time at (Unix
+// nanoseconds) for an order that presented visitor own: a browser
+// identified after the order was not the buyer's yet, nor is the order's
+// own browser when only the order identified it, at its time (the order
+// was decided before it identified anyone). At most maxHistoryBrowsers of
+// them, those identified last, and how many it left out. The list may be
+// the state's: read it, never change it.
+func (id *identities) browsersBefore(contact uint64, at int64, own uint64) ([]identified, int) {
 	visitors, _ := id.visitorsOf.Get(contact)
-	end, _ := slices.BinarySearchFunc(visitors, at, func(e identified, at int64) int { return cmp.Compare(e.at, at) })
-	start := max(0, end-maxHistoryBrowsers)
-	return visitors[start:end], start
+	end, _ := slices.BinarySearchFunc(visitors, at+1, func(e identified, at int64) int { return cmp.Compare(e.at, at) })
+	list := visitors[:end]
+	for i := end - 1; i >= 0 && list[i].at == at; i-- {
+		if list[i].byOrder && list[i].visitor == own {
+			list = slices.Delete(slices.Clone(list), i, i+1) // rare: an order decided again
+			break
+		}
+	}
+	start := max(0, len(list)-maxHistoryBrowsers)
+	return list[start:], start
 }
 
-// contactAt is the contact a visitor was identified as last before time at
+// contactAt is the contact a visitor was identified as last by time at
 // (Unix nanoseconds), or "".
 func (id *identities) contactAt(visitor string, at int64) string {
 	if visitor == "" {
@@ -266,11 +286,11 @@ func (id *identities) contactAt(visitor string, at int64) string {
 	if !ok {
 		return ""
 	}
-	if best.at >= at {
+	if best.at > at {
 		best = identity{}
 	}
 	for _, o := range id.others[v] {
-		if o.at < at && (best.contact == "" || o.at > best.at) {
+		if o.at <= at && (best.contact == "" || o.at > best.at) {
 			best = o
 		}
 	}

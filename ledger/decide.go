@@ -130,7 +130,11 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 		contact := digest(b.ContactID)
 		idx := sc.clicks[:0]
 		var browsers []identified
-		browsers, d.browsersLeft = s.ids.browsersBefore(contact, order)
+		var own uint64
+		if b.VisitorID != "" {
+			own = digest(b.VisitorID)
+		}
+		browsers, d.browsersLeft = s.ids.browsersBefore(contact, order, own)
 		for _, v := range browsers {
 			idx = s.clicks.appendOfVisitor(idx, v.visitor)
 		}

@@ -126,7 +126,7 @@ func (e *Engine) dispatch(f events.Fact) (Output, string) {
 		s.clicks.add(d.ClickID, f.Time, s.cat.linkNumber(d.LinkCode), d.VisitorID, d.ContactID)
 		return e.decideAgain(f, d.VisitorID, d.ContactID), ""
 	case *events.ContactIdentified:
-		s.ids.identify(d.VisitorID, d.ContactID, f.Time)
+		s.ids.identify(d.VisitorID, d.ContactID, f.Time, false)
 		return e.decideAgain(f, d.VisitorID, d.ContactID), ""
 	case *events.ReferralAssigned:
 		if _, ok := s.cat.partners[d.PartnerID]; !ok {
@@ -289,7 +289,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	s.orders.add(o)
 	s.late.add(o, int32(s.orders.len()-1), contact)
 	if d.VisitorID != "" && d.ContactID != "" {
-		s.ids.identify(d.VisitorID, d.ContactID, f.Time)
+		s.ids.identify(d.VisitorID, d.ContactID, f.Time, true)
 	}
 	var out Output
 	if s.records(o.id) {

@@ -199,17 +199,17 @@ func (e *Engine) decideAgain(f events.Fact, visitor, contact string) Output {
 
 // lateFrom is the earliest order time (Unix nanoseconds) a referral fact
 // can count for: a click counts for orders from its whole second on (see
-// clicks), a manual referral from its own time on, and an identification
-// (contact.identified, or an order that gave both ids) only for orders
-// after it, so an order never counts the identification it made itself.
+// clicks), a manual referral or a contact.identified from its own time on,
+// and the identification an order that gave both ids makes for the orders
+// after it (an order never counts the one it made itself).
 func lateFrom(f events.Fact) int64 {
 	switch f.Type {
 	case events.TypeClickRecorded:
 		return f.Time.Unix() * int64(time.Second)
-	case events.TypeReferralAssigned:
-		return f.Time.UnixNano()
+	case events.TypeOrderPlaced:
+		return f.Time.UnixNano() + 1
 	}
-	return f.Time.UnixNano() + 1
+	return f.Time.UnixNano()
 }
 
 // ordersConcerning lists, in placement order, the orders placed at or

@@ -421,7 +421,7 @@ func TestBrowsersBeforeMatchesAScan(t *testing.T) {
 	for range 2000 {
 		v := fmt.Sprintf("v%d", r.Intn(3*maxHistoryBrowsers))
 		at := base.Add(time.Duration(r.Intn(10000)) * time.Minute)
-		ids.identify(v, "guest", at)
+		ids.identify(v, "guest", at, false)
 		if was, ok := first[v]; !ok || at.UnixNano() < was {
 			first[v] = at.UnixNano()
 		}
@@ -436,13 +436,43 @@ func TestBrowsersBeforeMatchesAScan(t *testing.T) {
 		}
 		slices.Sort(want)
 		left := max(0, len(want)-maxHistoryBrowsers)
-		got, gotLeft := ids.browsersBefore(digest("guest"), at)
+		got, gotLeft := ids.browsersBefore(digest("guest"), at-1, 0) // identified before at
 		var gotAt []int64
 		for _, b := range got {
 			gotAt = append(gotAt, b.at)
 		}
 		if gotLeft != left || !slices.Equal(gotAt, want[left:]) {
 			t.Fatalf("before %d: %d browsers (%d left out), want %d (%d left out)", at, len(got), gotLeft, len(want)-left, left)
+		}
+	}
+}
+
+// An identification at the order's own instant counts for it, as one
+// logged before it always did; the one an order makes itself by giving
+// both ids never does, not even when a late referral has it decided again.
+func TestIdentificationsAtTheOrdersInstant(t *testing.T) {
+	policy := `{"tracking":"referral-history-and-cookies","cookie_days":30}`
+	h := newHistory(t, policy)
+	h.click("k1", "maria-scm", "v1", "2017-01-01T00:00:00Z") // its cookie expired long before the orders
+	h.add("contact.identified", "2017-06-02T00:00:00Z", `{"visitor_id":"v1","contact_id":"katie"}`)
+	if got := who(t, h.order("o1", "v1", "katie", "scm", "100.00", "2017-06-02T00:00:00Z")); got != "maria 20.00 referral-history k1" {
+		t.Errorf("an identification at the order's instant: %s, want the history's k1", got)
+	}
+
+	h = newHistory(t, policy)
+	h.click("k1", "maria-scm", "v2", "2017-01-01T00:00:00Z")
+	if got := who(t, h.order("o2", "v2", "ann", "scm", "100.00", "2017-06-02T00:00:00Z")); got != "none" {
+		t.Errorf("an order's own identification: %s, want none", got)
+	}
+	// A late manual referral of someone else has o2 decided again: the
+	// order's own identification still does not count for it.
+	out := h.add("referral.assigned", "2017-06-01T00:00:00Z", `{"contact_id":"ann","partner_id":"roger"}`)
+	if got := who(t, out); got != "roger 20.00 manual " {
+		t.Errorf("decided again: %s, want roger's manual referral alone", got)
+	}
+	for _, c := range out.Attributions[0].Candidates {
+		if c.ClickID == "k1" && c.Source == SourceHistory {
+			t.Errorf("decided again, the order counts the identification it made itself: %+v", c)
 		}
 	}
 }

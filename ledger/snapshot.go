@@ -60,6 +60,7 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 		for _, v := range visitorLists[i] {
 			w.Uvarint(v.visitor)
 			w.Varint(v.at)
+			w.Bool(v.byOrder)
 		}
 	}
 	w.Uvarint(uint64(len(ids.manual)))
@@ -191,9 +192,9 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	ids.visitorsOf = digestmap.New[[]identified](entries)
 	for range entries {
 		k := r.Uvarint()
-		list := make([]identified, r.Count(2))
+		list := make([]identified, r.Count(3))
 		for i := range list {
-			list[i] = identified{visitor: r.Uvarint(), at: r.Varint()}
+			list[i] = identified{visitor: r.Uvarint(), at: r.Varint(), byOrder: r.Bool()}
 		}
 		// Kept in time order (a snapshot writes them so; a damaged one
 		// must not break the searches).
