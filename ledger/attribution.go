@@ -127,11 +127,30 @@ type identities struct {
 }
 
 // identity is a contact a visitor was identified as, and since when (Unix
-// nanoseconds).
+// nanoseconds); byOrder when only an order that gave both ids said so.
 type identity struct {
 	contact string
 	at      int64
+	byOrder bool
 }
+
+// after reports whether identity a is the later of two links of one
+// visitor: by time; at one instant an order's link after any other (an
+// import appends an instant's identifications before its orders), then by
+// contact id, so that which came first in the log never decides it.
+func (a identity) after(b identity) bool {
+	switch {
+	case a.at != b.at:
+		return a.at > b.at
+	case a.byOrder != b.byOrder:
+		return a.byOrder
+	}
+	return a.contact > b.contact
+}
+
+// countsFor reports whether the link counts for an order at time at: one
+// that only an order made counts for the orders after that one.
+func (a identity) countsFor(at int64) bool { return a.at < at || a.at == at && !a.byOrder }
 
 // identified is a visitor identified as a contact, and since when;
 // byOrder when only an order that gave both ids said so (it does not count
@@ -156,28 +175,38 @@ func newIdentities() *identities {
 }
 
 // identify links visitor and contact from time at, said by an order when
-// byOrder. A link already known keeps its earliest time; of a visitor's
-// contacts, the one linked latest is its contactOf, and the others are
+// byOrder. A link already known keeps its earliest time (and counts as
+// any identification's once one says so at that time); of a visitor's
+// links, the latest (identity.after) is its contactOf, and the others are
 // kept beside it.
 func (id *identities) identify(visitor, contact string, at time.Time, byOrder bool) {
 	v, nanos := digest(visitor), at.UnixNano()
+	link := identity{contact: contact, at: nanos, byOrder: byOrder}
 	latest, held := id.contactOf.Ref(v)
 	switch {
 	case !held:
-		*latest = identity{contact: contact, at: nanos}
-	case latest.contact == contact:
-		latest.at = min(latest.at, nanos)
+		*latest = link
+	case latest.contact == contact && len(id.others[v]) == 0: // the usual case: the one link, said again
+		*latest = merged(*latest, link)
 	default:
-		link := identity{contact: contact, at: nanos}
-		others := id.others[v]
-		if i := slices.IndexFunc(others, func(o identity) bool { return o.contact == contact }); i >= 0 {
-			link.at = min(link.at, others[i].at)
-			others = slices.Delete(others, i, i+1)
+		links := append(id.others[v], *latest)
+		if i := slices.IndexFunc(links, func(l identity) bool { return l.contact == contact }); i >= 0 {
+			link = merged(links[i], link)
+			links = slices.Delete(links, i, i+1)
 		}
-		if link.at >= latest.at {
-			link, *latest = *latest, link
+		links = append(links, link)
+		newest := 0
+		for i := range links {
+			if links[i].after(links[newest]) {
+				newest = i
+			}
 		}
-		id.others[v] = append(others, link)
+		*latest = links[newest]
+		if others := slices.Delete(links, newest, newest+1); len(others) > 0 {
+			id.others[v] = others
+		} else {
+			delete(id.others, v)
+		}
 	}
 	k := digest(contact)
 	visitors, _ := id.visitorsOf.Ref(k)
@@ -199,6 +228,19 @@ func (id *identities) identify(visitor, contact string, at time.Time, byOrder bo
 	} else if len(*visitors) > maxHistoryBrowsers {
 		id.indexMany(k, *visitors)
 	}
+}
+
+// merged is one link said twice: from the earlier time, and by an order
+// only if at that time only orders said so.
+func merged(a, b identity) identity {
+	switch {
+	case a.at < b.at:
+		return a
+	case b.at < a.at:
+		return b
+	}
+	a.byOrder = a.byOrder && b.byOrder
+	return a
 }
 
 // identifiedAt is when visitor v was identified as contact k, whose
@@ -255,43 +297,47 @@ func findBrowser(list []identified, v uint64, at int64) int {
 const maxHistoryBrowsers = 64
 
 // browsersBefore is the browsers identified as contact by time at (Unix
-// nanoseconds) for an order that presented visitor own: a browser
-// identified after the order was not the buyer's yet, nor is the order's
-// own browser when only the order identified it, at its time (the order
-// was decided before it identified anyone). At most maxHistoryBrowsers of
-// them, those identified last, and how many it left out. The list may be
-// the state's: read it, never change it.
-func (id *identities) browsersBefore(contact uint64, at int64, own uint64) ([]identified, int) {
+// nanoseconds), for an order then: a browser identified after the order
+// was not the buyer's yet, and one that only an order identified counts
+// for the orders after that one, not for it nor for others of its instant
+// (an order is decided before it identifies anyone). At most
+// maxHistoryBrowsers of them, those identified last, and how many it left
+// out. The list may be the state's: read it, never change it.
+func (id *identities) browsersBefore(contact uint64, at int64) ([]identified, int) {
 	visitors, _ := id.visitorsOf.Get(contact)
 	end, _ := slices.BinarySearchFunc(visitors, at+1, func(e identified, at int64) int { return cmp.Compare(e.at, at) })
 	list := visitors[:end]
 	for i := end - 1; i >= 0 && list[i].at == at; i-- {
-		if list[i].byOrder && list[i].visitor == own {
-			list = slices.Delete(slices.Clone(list), i, i+1) // rare: an order decided again
-			break
+		if list[i].byOrder {
+			if len(list) == end {
+				list = slices.Clone(list) // rare: an order of the same instant identified it
+			}
+			list = slices.Delete(list, i, i+1)
 		}
 	}
 	start := max(0, len(list)-maxHistoryBrowsers)
 	return list[start:], start
 }
 
-// contactAt is the contact a visitor was identified as last by time at
-// (Unix nanoseconds), or "".
+// contactAt is the contact a visitor was identified as last (in
+// identity.after's order) among the links that count for an order at time
+// at (Unix nanoseconds), or "".
 func (id *identities) contactAt(visitor string, at int64) string {
 	if visitor == "" {
 		return ""
 	}
 	v := digest(visitor)
-	best, ok := id.contactOf.Get(v)
+	latest, ok := id.contactOf.Get(v)
 	if !ok {
 		return ""
 	}
-	if best.at > at {
-		best = identity{}
+	var best identity
+	if latest.countsFor(at) {
+		best = latest
 	}
-	for _, o := range id.others[v] {
-		if o.at <= at && (best.contact == "" || o.at > best.at) {
-			best = o
+	for _, l := range id.others[v] {
+		if l.countsFor(at) && (best.contact == "" || l.after(best)) {
+			best = l
 		}
 	}
 	return best.contact

@@ -130,11 +130,7 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 		contact := digest(b.ContactID)
 		idx := sc.clicks[:0]
 		var browsers []identified
-		var own uint64
-		if b.VisitorID != "" {
-			own = digest(b.VisitorID)
-		}
-		browsers, d.browsersLeft = s.ids.browsersBefore(contact, order, own)
+		browsers, d.browsersLeft = s.ids.browsersBefore(contact, order)
 		for _, v := range browsers {
 			idx = s.clicks.appendOfVisitor(idx, v.visitor)
 		}

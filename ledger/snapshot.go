@@ -40,16 +40,14 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	w.Uvarint(uint64(len(visitors)))
 	for i, k := range visitors {
 		w.Uvarint(k)
-		w.String(contacts[i].contact)
-		w.Varint(contacts[i].at)
+		encodeIdentity(w, contacts[i])
 	}
 	w.Uvarint(uint64(len(ids.others)))
 	for _, k := range snapshot.SortedKeys(ids.others) {
 		w.Uvarint(k)
 		w.Uvarint(uint64(len(ids.others[k])))
 		for _, o := range ids.others[k] {
-			w.String(o.contact)
-			w.Varint(o.at)
+			encodeIdentity(w, o)
 		}
 	}
 	contactKeys, visitorLists := ids.visitorsOf.Sorted()
@@ -120,6 +118,16 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	w.Varint(s.late.knownAt)
 }
 
+func encodeIdentity(w *snapshot.Encoder, l identity) {
+	w.String(l.contact)
+	w.Varint(l.at)
+	w.Bool(l.byOrder)
+}
+
+func decodeIdentity(r *snapshot.Decoder) identity {
+	return identity{contact: r.String(), at: r.Varint(), byOrder: r.Bool()}
+}
+
 // DecodeSnapshot restores an engine written by EncodeSnapshot. It checks
 // what it reads enough that a damaged snapshot fails here rather than
 // misbehaving later.
@@ -176,7 +184,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	ids.contactOf = digestmap.New[identity](entries)
 	for range entries {
 		k := r.Uvarint()
-		ids.contactOf.Put(k, identity{contact: r.String(), at: r.Varint()})
+		ids.contactOf.Put(k, decodeIdentity(r))
 	}
 	entries = r.Count(2)
 	ids.others = make(map[uint64][]identity, entries)
@@ -184,7 +192,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 		k := r.Uvarint()
 		list := make([]identity, r.Count(2))
 		for i := range list {
-			list[i] = identity{contact: r.String(), at: r.Varint()}
+			list[i] = decodeIdentity(r)
 		}
 		ids.others[k] = list
 	}
