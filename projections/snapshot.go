@@ -20,7 +20,7 @@ import (
 // and its engine.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 6
+	writerSnapshotVersion = 7
 )
 
 // ErrApplyingReplay: the ledger ends in the first parts of a replay's
