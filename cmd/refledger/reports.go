@@ -5,12 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"go.uber.org/zap"
+	"io/fs"
 	"time"
 
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/projections"
+	"go.uber.org/zap"
 )
 
 // catchUpLedger folds every fact not yet in the ledger and appends the
@@ -89,9 +90,16 @@ func decidedView(ctx context.Context, env *environment, facts, ledgerLog store.L
 	if err != nil {
 		return nil, err
 	}
-	view, _, err := projections.LoadLedgerView(ctx, ledgerLog, snapshotPath)
+	view, unused, err := projections.LoadLedgerView(ctx, ledgerLog, snapshotPath)
 	if err != nil {
 		return nil, err
+	}
+	if unused != nil && wait == 0 && !errors.Is(unused, fs.ErrNotExist) {
+		// A snapshot this build cannot read (another format, damaged):
+		// decide through the writer, which saves a new one, rather than
+		// have every command read the whole ledger log again.
+		env.log.Info("the ledger snapshot was not used: rebuilding it", zap.Error(unused))
+		return nil, nil
 	}
 	for deadline := time.Now().Add(wait); !view.Covers(head); {
 		if wait == 0 {
