@@ -220,7 +220,8 @@ func (id *identities) identify(visitor, contact string, at time.Time, byOrder bo
 			}
 			return
 		}
-		*visitors = slices.Delete(*visitors, findBrowser(*visitors, v, was), findBrowser(*visitors, v, was)+1)
+		i := findBrowser(*visitors, v, was)
+		*visitors = slices.Delete(*visitors, i, i+1)
 	}
 	*visitors = insertBrowser(*visitors, identified{visitor: v, at: nanos, byOrder: byOrder})
 	if m := id.many[k]; m != nil {
