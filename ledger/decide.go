@@ -129,8 +129,8 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 	} else {
 		contact := digest(b.ContactID)
 		idx := sc.clicks[:0]
-		var browsers []identified
-		browsers, d.browsersLeft = s.ids.browsersBefore(contact, order)
+		browsers, left := s.ids.browsersBefore(contact, order)
+		d.browsersLeft = left
 		for _, v := range browsers {
 			idx = s.clicks.appendOfVisitor(idx, v.visitor)
 		}

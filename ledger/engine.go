@@ -319,10 +319,9 @@ func (s *State) decideOrder(d *events.OrderPlaced, b Buyer, p Policy, sc *scratc
 		sub = &subscription{id: d.SubscriptionID, firstOrder: d.OrderID}
 		s.subs[d.SubscriptionID] = sub
 	}
-	sub.orders++
 	cycle = d.Cycle
 	if cycle == 0 {
-		cycle = sub.orders
+		cycle = len(sub.placed) + 1 // placeOrder adds this order to placed next
 	}
 	if sub.winner != nil && sub.firstOrder != d.OrderID {
 		w := *sub.winner

@@ -95,7 +95,6 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 		w.String(id)
 		w.String(sub.firstOrder)
 		encodeCandidate(w, sub.winner)
-		w.Int(sub.orders)
 		w.Int32s(sub.placed)
 	}
 
@@ -244,7 +243,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 
 	for range r.Count(4) {
 		id := r.String()
-		sub := &subscription{id: id, firstOrder: r.String(), winner: decodeCandidate(r), orders: r.Int(), placed: r.Int32s()}
+		sub := &subscription{id: id, firstOrder: r.String(), winner: decodeCandidate(r), placed: r.Int32s()}
 		for _, i := range sub.placed {
 			if i < 0 || int(i) >= s.orders.len() || s.orders.list[i].sub != nil {
 				r.Fail("subscription %s: order %d is out of range or held twice", id, i)

@@ -181,8 +181,7 @@ type subscription struct {
 	id         string
 	firstOrder string // the order whose referral renewals keep (the first placed while none is credited)
 	winner     *Candidate
-	orders     int
-	placed     []int32 // its orders' positions in the order table, as placed
+	placed     []int32 // its orders' positions in the order table, as placed (their count numbers a payment without a cycle)
 }
 
 // account is one partner's money in one currency, for payout checks.

@@ -20,7 +20,7 @@ import (
 // and its engine.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 7
+	writerSnapshotVersion = 8
 )
 
 // ErrApplyingReplay: the ledger ends in the first parts of a replay's
