@@ -159,12 +159,8 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 				}
 				replays = append(replays, r)
 			case ledger.TypeCheckpoint:
-				var cp ledger.Checkpoint
-				if err := json.Unmarshal(e.Data, &cp); err != nil {
+				if err := lastComplete(&last, e.Data); err != nil {
 					return fmt.Errorf("ledger log at %d: checkpoint: %w", s.Position, err)
-				}
-				if cp.Part == 0 { // parts count once their last commit comes
-					last = cp
 				}
 			}
 			if err := view.ApplyLedger(s.Position, recordOf(e)); err != nil {

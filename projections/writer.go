@@ -70,12 +70,8 @@ func OpenWriter(ctx context.Context, facts, ledgerLog store.Log, sink RecordSink
 		for _, e := range s.Commit.Events {
 			switch e.Type {
 			case ledger.TypeCheckpoint:
-				var cp ledger.Checkpoint
-				if err := json.Unmarshal(e.Data, &cp); err != nil {
+				if err := lastComplete(&last, e.Data); err != nil {
 					return fmt.Errorf("ledger log at %d: checkpoint: %w", s.Position, err)
-				}
-				if cp.Part == 0 { // parts count once their last commit comes
-					last = cp
 				}
 			case ledger.TypeReplayApplied:
 				var r ledger.ReplayApplied
@@ -276,17 +272,15 @@ func (b *writeBatch) fold(fc FactCommit) error {
 	for i := next.index; i < len(fc.Facts); i++ {
 		records := w.engine.Apply(fc.Facts[i], fc.Raw[i]).Records()
 		at := ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
-		if len(records) > factRecordsMax || recordBytes(records) > factBytesMax {
+		size := recordBytes(records)
+		if len(records) > factRecordsMax || size > factBytesMax {
 			if err := b.inParts(at, records); err != nil {
 				return err
 			}
 			continue
 		}
 		b.at = at
-		for _, r := range records {
-			b.pending = append(b.pending, r)
-			b.bytes += len(r.Data) + len(r.ID) + len(r.Type)
-		}
+		b.pending, b.bytes = append(b.pending, records...), b.bytes+size
 		if len(b.pending) >= commitRecordsMax || b.bytes >= commitBytesMax {
 			if err := b.flush(); err != nil {
 				return err
@@ -330,6 +324,20 @@ func splitRecords(records []ledger.Record) [][]ledger.Record {
 		size += n
 	}
 	return append(parts, records[start:])
+}
+
+// lastComplete takes a checkpoint read from the ledger log as the last one
+// when it ends a commit's decisions: parts count once their last commit
+// comes (ledger.Checkpoint).
+func lastComplete(last *ledger.Checkpoint, raw []byte) error {
+	var cp ledger.Checkpoint
+	if err := json.Unmarshal(raw, &cp); err != nil {
+		return err
+	}
+	if cp.Part == 0 {
+		*last = cp
+	}
+	return nil
 }
 
 // recordBytes is what records weigh in a commit, as the bounds count it.
