@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/big"
 	"math/bits"
-	"strconv"
 
 	"github.com/shopspring/decimal"
 )
@@ -26,26 +25,34 @@ func FromMinor(n int64, c Currency) decimal.Decimal {
 }
 
 // FormatMinor renders n minor units with exactly the currency's digits,
-// as Format does.
+// as Format does. It makes one allocation, the string itself.
 func FormatMinor(n int64, c Currency) string {
+	var buf [40]byte // "-9223372036854775808" with any point and leading zeros fits
+	return string(AppendMinor(buf[:0], n, c))
+}
+
+// AppendMinor appends FormatMinor(n, c) to b.
+func AppendMinor(b []byte, n int64, c Currency) []byte {
 	places := int(c.MinorUnits)
-	neg := n < 0
 	u := uint64(n)
-	if neg {
-		u = uint64(-n)
+	if n < 0 {
+		b = append(b, '-')
+		u = -u // the two's complement of MinInt64 is its own magnitude
 	}
-	digits := strconv.FormatUint(u, 10)
-	for len(digits) <= places {
-		digits = "0" + digits
+	var digits [32]byte // the decimal digits of u, at least places+1 of them (a currency has at most 4 places)
+	i := len(digits)
+	for u > 0 || i > len(digits)-places-1 {
+		i--
+		digits[i] = byte('0' + u%10)
+		u /= 10
 	}
-	out := digits
+	whole := len(digits) - places
+	b = append(b, digits[i:whole]...)
 	if places > 0 {
-		out = digits[:len(digits)-places] + "." + digits[len(digits)-places:]
+		b = append(b, '.')
+		b = append(b, digits[whole:]...)
 	}
-	if neg {
-		return "-" + out
-	}
-	return out
+	return b
 }
 
 // ShareMinor is total × part / whole rounded half-even, for amounts that

@@ -8,7 +8,7 @@ import (
 // TestMinorMatchesDecimal holds the minor-unit helpers to the decimal ones.
 func TestMinorMatchesDecimal(t *testing.T) {
 	for _, c := range []Currency{{"JPY", 0}, {"USD", 2}, {"BHD", 3}} {
-		for _, n := range []int64{0, 1, 5, 99, 100, 12345, -7, -12345, math.MaxInt64 / 10} {
+		for _, n := range []int64{0, 1, 5, 99, 100, 12345, -7, -12345, math.MaxInt64 / 10, math.MaxInt64, math.MinInt64 + 1, 10, 1000} {
 			if got, want := FormatMinor(n, c), Format(FromMinor(n, c), c); got != want {
 				t.Errorf("FormatMinor(%d, %s) = %q, want %q", n, c.Code, got, want)
 			}
@@ -28,6 +28,20 @@ func TestMinorMatchesDecimal(t *testing.T) {
 			t.Errorf("ShareMinor(%d, %d, %d) = %d, want %d", total, part, whole, got, want)
 		}
 	}
+}
+
+// FuzzFormatMinor holds FormatMinor to the decimal Format for every
+// amount and scale a currency may have.
+func FuzzFormatMinor(f *testing.F) {
+	f.Add(int64(12345), uint8(2))
+	f.Add(int64(-7), uint8(3))
+	f.Add(int64(math.MinInt64), uint8(0))
+	f.Fuzz(func(t *testing.T, n int64, places uint8) {
+		c := Currency{"XXX", int32(places % 5)}
+		if got, want := FormatMinor(n, c), Format(FromMinor(n, c), c); got != want {
+			t.Fatalf("FormatMinor(%d, %d places) = %q, want %q", n, c.MinorUnits, got, want)
+		}
+	})
 }
 
 func FuzzShareMinor(f *testing.F) {
