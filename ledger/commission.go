@@ -70,10 +70,11 @@ func (s *State) priceLines(o *order, cycle int) []LineExplanation {
 		}
 		l.shares = s.tierShares(o, l, win.partner, prog, rate)
 		if out != nil {
-			ex.Amount = money.FormatMinor(l.shares[0].full, o.cur)
-			for _, sh := range l.shares {
-				ex.Tiers = append(ex.Tiers, TierShare{Tier: sh.tier, PartnerID: sh.partner, ProgramID: sh.program, Rate: sh.rate, Amount: money.FormatMinor(sh.full, o.cur)})
+			ex.Tiers = make([]TierShare, len(l.shares))
+			for j, sh := range l.shares {
+				ex.Tiers[j] = TierShare{Tier: sh.tier, PartnerID: sh.partner, ProgramID: sh.program, Rate: sh.rate, Amount: money.FormatMinor(sh.full, o.cur)}
 			}
+			ex.Amount = ex.Tiers[0].Amount // the line earns what its first tier does
 		}
 		explain(i, ex)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/refledger/refledger/events"
@@ -244,22 +245,45 @@ func (s *State) explain(d *decision, b Buyer) Decision {
 	if d.browsersLeft > 0 {
 		out.Notes = append(out.Notes, fmt.Sprintf("contact %s has %d more browsers than the %d identified last, whose clicks the history counts (a contact id many people share?)", b.ContactID, d.browsersLeft, maxHistoryBrowsers))
 	}
-	if len(d.refs) <= maxCandidatesListed { // nearly always: every referral, with no list of them to make
-		for i := range d.refs {
-			out.Candidates[i] = s.candidate(d, i, b)
-		}
-		if d.winner >= 0 {
-			out.Winner = &out.Candidates[d.winner]
-		}
-		return out
+	var listed []int // the indexes of the listed refs, when not all are
+	if len(d.refs) > maxCandidatesListed {
+		listed = d.listed()
+		out.Notes = append(out.Notes, fmt.Sprintf("%d earlier candidates are not listed (at most %d are)", len(d.refs)-len(listed), maxCandidatesListed))
+		out.Candidates = out.Candidates[:len(listed)]
 	}
-	listed := d.listed()
-	out.Notes = append(out.Notes, fmt.Sprintf("%d earlier candidates are not listed (at most %d are)", len(d.refs)-len(listed), maxCandidatesListed))
-	out.Candidates = out.Candidates[:len(listed)]
-	for j, i := range listed {
-		out.Candidates[j] = s.candidate(d, i, b)
+	ref := func(j int) int {
+		if listed == nil {
+			return j // nearly always: every referral is listed
+		}
+		return listed[j]
+	}
+	// The listed clicks' ids share one string: an explanation is put into
+	// words for nearly every order, and a string each was most of its
+	// allocations.
+	size := 0
+	for j := range out.Candidates {
+		if r := &d.refs[ref(j)]; r.kind != refManual {
+			size += len(s.clicks.idBytes(r.n))
+		}
+	}
+	var ids strings.Builder
+	ids.Grow(size)
+	for j := range out.Candidates {
+		if r := &d.refs[ref(j)]; r.kind != refManual {
+			ids.Write(s.clicks.idBytes(r.n))
+		}
+	}
+	all := ids.String()
+	for j := range out.Candidates {
+		i := ref(j)
+		c := &out.Candidates[j]
+		s.candidateInto(c, d, i, b)
+		if r := &d.refs[i]; r.kind != refManual {
+			n := len(s.clicks.idBytes(r.n))
+			c.ClickID, all = all[:n], all[n:]
+		}
 		if i == d.winner {
-			out.Winner = &out.Candidates[j]
+			out.Winner = c
 		}
 	}
 	return out
@@ -311,8 +335,20 @@ func (s *State) origin(d *decision, r *ref) credit {
 
 // candidate puts referral i of a decision into words.
 func (s *State) candidate(d *decision, i int, b Buyer) Candidate {
+	var c Candidate
+	s.candidateInto(&c, d, i, b)
+	if r := &d.refs[i]; r.kind != refManual {
+		c.ClickID = s.clicks.id(r.n)
+	}
+	return c
+}
+
+// candidateInto puts referral i of a decision into words in c, which must
+// be zero, but for a click's id, which it leaves to the caller: it is
+// written in place, as a candidate is large and an explanation holds many.
+func (s *State) candidateInto(c *Candidate, d *decision, i int, b Buyer) {
 	r := &d.refs[i]
-	c := Candidate{Outcome: OutcomeLost, qualifies: r.qualifies, Time: time.Unix(0, r.at).UTC()}
+	c.Outcome, c.qualifies, c.Time = OutcomeLost, r.qualifies, time.Unix(0, r.at).UTC()
 	o := s.origin(d, r)
 	c.PartnerID, c.LinkCode, c.ProgramID, c.Source = o.partner, o.link, o.program, o.source
 	what, field := "referral", "referral_days"
@@ -321,27 +357,23 @@ func (s *State) candidate(d *decision, i int, b Buyer) Candidate {
 		c.Time = d.manual[r.n].at
 	case refCookie:
 		what, field = "cookie", "cookie_days"
-		fallthrough
-	default:
-		c.ClickID = s.clicks.id(r.n)
 	}
 	if i == d.winner {
 		c.Outcome = OutcomeWon
 	}
-	c.Reason = Reason{code: r.why}
+	c.Reason.code = r.why
 	switch r.why {
 	case reasonLinkUnknown:
 		c.Reason.a = c.LinkCode
 	case reasonPartnerUnknown:
 		c.Reason.a = c.PartnerID
 	case reasonAfterOrder:
-		c.Reason.a, c.Reason.at = kindOf(&c), c.Time
+		c.Reason.a, c.Reason.at = kindOf(c), c.Time
 	case reasonExpired:
 		c.Reason.a, c.Reason.at, c.Reason.b, c.Reason.n = what, c.Time.Add(time.Duration(r.days)*day), field, int(r.days)
 	case reasonSelfReferral:
 		c.Reason.a, c.Reason.b = c.PartnerID, b.ContactID
 	}
-	return c
 }
 
 func kindOf(c *Candidate) string {

@@ -367,10 +367,11 @@ func attribution(o *order, d Decision, lines []LineExplanation) Attribution {
 		a.Notes = append(a.Notes[:len(a.Notes):len(a.Notes)], fmt.Sprintf("the %d tier shares of the lines are not listed (at most %d are): the order's entries hold each", n, maxTierSharesListed))
 	}
 	if w := d.Winner; w != nil {
-		partner := w.PartnerID
-		at := w.Time
+		// The winner is the decision's own, and nothing writes to either
+		// once it is explained: the pointers share its fields rather than
+		// allocate two copies for every order credited.
 		a.Decision, a.PartnerID, a.Source, a.ClickID, a.LinkCode, a.ProgramID, a.ReferralTime, a.Reason =
-			DecisionCredit, &partner, w.Source, w.ClickID, w.LinkCode, w.ProgramID, &at, w.Reason
+			DecisionCredit, &w.PartnerID, w.Source, w.ClickID, w.LinkCode, w.ProgramID, &w.Time, w.Reason
 	}
 	return a
 }
@@ -391,6 +392,13 @@ func tierShares(lines []LineExplanation) int {
 // accrueAll accrues every share of an upfront order in full.
 func (s *State) accrueAll(o *order, f events.Fact) []Entry {
 	var out []Entry
+	if s.records(o.id) {
+		n := 0
+		for i := range o.lines {
+			n += len(o.lines[i].shares)
+		}
+		out = make([]Entry, 0, n)
+	}
 	for i := range o.lines {
 		l := &o.lines[i]
 		for j := range l.shares {
@@ -431,9 +439,13 @@ func (s *State) accrue(o *order, l *line, sh *share, amount int64, at time.Time,
 func (s *State) entry(o *order, l *line, sh *share, kind string, amount, net int64, at, payableAt time.Time) Entry {
 	e := Entry{
 		Kind: kind, OrderID: o.id, LineID: l.id, PartnerID: sh.partner, Tier: sh.tier,
-		Amount: money.FormatMinor(amount, o.cur), Net: money.FormatMinor(net, o.cur), Currency: o.cur.Code,
+		Amount: money.FormatMinor(amount, o.cur), Currency: o.cur.Code,
 		ProgramID: sh.program, Rate: sh.rate, Time: at, PayableAt: payableAt,
 		Policy: o.policy.Version, Fact: o.fact,
+	}
+	e.Net = e.Amount // as an accrual's is
+	if net != amount {
+		e.Net = money.FormatMinor(net, o.cur)
 	}
 	if w := o.winnerOf(); w != nil {
 		e.Source, e.ClickID, e.LinkCode = w.source, w.click, w.link
