@@ -71,6 +71,41 @@ func (e *Engine) Apply(f events.Fact, canonical []byte) Output {
 	return out
 }
 
+// PrefetchAhead is how many facts ahead of the one it applies a caller
+// hints with Prefetch: fewer leave the misses too little time, more let
+// the cache drop the lines before they are used (at a tenth of the
+// standard history, 8 folded about an eighth faster than 4 or 16, and a
+// sixth faster than no hints).
+const PrefetchAhead = 8
+
+// Prefetch hints that f will be applied soon: it starts bringing into the
+// cache the state f's lookups will land on (its visitor's latest click,
+// its order, its fact key), and changes nothing. At millions of visitors
+// and orders nearly every such lookup is a cache miss; a caller that
+// hints a few facts ahead of the one it applies overlaps those misses
+// instead of taking them one after another. Skipping it changes no
+// result.
+func (e *Engine) Prefetch(f events.Fact) {
+	s := e.state
+	switch d := f.Data.(type) {
+	case *events.ClickRecorded:
+		s.clicks.lastByVisitor.Prefetch(digest(d.VisitorID))
+		return // clicks are not kept by key (seen)
+	case *events.ContactIdentified:
+		return
+	case *events.OrderPlaced:
+		s.orders.index.Prefetch(digest(d.OrderID))
+		if d.VisitorID != "" {
+			s.clicks.lastByVisitor.Prefetch(digest(d.VisitorID))
+		}
+	case *events.PaymentReceived:
+		s.orders.index.Prefetch(digest(d.OrderID))
+	case *events.OrderRefunded:
+		s.orders.index.Prefetch(digest(d.OrderID))
+	}
+	s.facts.Prefetch(keyDigest(f.Source, f.ID))
+}
+
 // seen remembers money-bearing facts by key and payload digest: the same
 // key again is ignored, or refused when the payload differs. Clicks and
 // identifications, most of the log, are left to ingestion's index (which

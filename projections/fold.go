@@ -158,6 +158,9 @@ func decodeCommitInto(s store.Stored, into FactCommit, transientClicks bool, fn 
 func Fold(e *ledger.Engine, fc FactCommit) ledger.Output {
 	var out ledger.Output
 	for i, f := range fc.Facts {
+		if i+ledger.PrefetchAhead < len(fc.Facts) {
+			e.Prefetch(fc.Facts[i+ledger.PrefetchAhead])
+		}
 		o := e.Apply(f, fc.Raw[i])
 		if o.Empty() {
 			continue

@@ -270,6 +270,9 @@ func (b *writeBatch) fold(fc FactCommit) error {
 		return fmt.Errorf("ledger writer: fact position %d handed over before %d", fc.Position, next.pos)
 	}
 	for i := next.index; i < len(fc.Facts); i++ {
+		if i+ledger.PrefetchAhead < len(fc.Facts) {
+			w.engine.Prefetch(fc.Facts[i+ledger.PrefetchAhead])
+		}
 		records := w.engine.Apply(fc.Facts[i], fc.Raw[i]).Records()
 		at := ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
 		size := recordBytes(records)

@@ -10,8 +10,12 @@ import (
 
 // The map agrees with a Go map over random keys, key 0 and keys that land
 // on the same slot included, through growth from empty and from a sized
-// start, and lists its pairs in key order.
+// start, with hints (Prefetch) of any key between the calls, and lists
+// its pairs in key order.
 func TestMapAgreesWithAGoMap(t *testing.T) {
+	var empty Map[int32]
+	empty.Prefetch(42) // an empty map has no slots to hint
+	empty.Prefetch(0)
 	for _, start := range []*Map[int32]{{}, New[int32](10), New[int32](5000)} {
 		m, want := start, map[uint64]int32{}
 		r := rand.New(rand.NewSource(1))
@@ -22,7 +26,10 @@ func TestMapAgreesWithAGoMap(t *testing.T) {
 		for i := range 200 { // neighbours: equal high bits, one probe chain
 			keys = append(keys, uint64(i)<<1)
 		}
+		hints := rand.New(rand.NewSource(2))
 		for i := range 20000 {
+			// A hint of any key, held or not, must change nothing.
+			m.Prefetch(keys[hints.Intn(len(keys))])
 			k := keys[r.Intn(len(keys))]
 			if i%3 == 0 {
 				got, ok := m.Get(k)
