@@ -126,6 +126,17 @@ type identities struct {
 	manual map[uint64][]manualReferral
 }
 
+// prefetch hints the links of a visitor and of a contact (either may be
+// empty) that a fact will look up (Engine.Prefetch).
+func (i *identities) prefetch(visitor, contact string) {
+	if visitor != "" {
+		i.contactOf.Prefetch(digest(visitor))
+	}
+	if contact != "" {
+		i.visitorsOf.Prefetch(digest(contact))
+	}
+}
+
 // identity is a contact a visitor was identified as, and since when (Unix
 // nanoseconds); byOrder when only an order that gave both ids said so.
 type identity struct {

@@ -92,12 +92,14 @@ func (e *Engine) Prefetch(f events.Fact) {
 		s.clicks.lastByVisitor.Prefetch(digest(d.VisitorID))
 		return // clicks are not kept by key (seen)
 	case *events.ContactIdentified:
-		return
+		s.ids.prefetch(d.VisitorID, d.ContactID)
+		return // nor are identifications
 	case *events.OrderPlaced:
 		s.orders.index.Prefetch(digest(d.OrderID))
 		if d.VisitorID != "" {
 			s.clicks.lastByVisitor.Prefetch(digest(d.VisitorID))
 		}
+		s.ids.prefetch(d.VisitorID, d.ContactID)
 	case *events.PaymentReceived:
 		s.orders.index.Prefetch(digest(d.OrderID))
 	case *events.OrderRefunded:
