@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -522,5 +523,58 @@ func TestHistoryCountsBoundedBrowsers(t *testing.T) {
 	a := out.Attributions[0]
 	if !strings.Contains(strings.Join(a.Notes, "|"), "contact guest has 10 more browsers than the 64 identified last") || !strings.Contains(strings.Join(a.Notes, "|"), fmt.Sprintf("%d earlier candidates are not listed", maxHistoryBrowsers-maxCandidatesListed)) {
 		t.Errorf("%d candidates, notes %q", len(a.Candidates), a.Notes)
+	}
+}
+
+// An explanation writes its candidates in place and slices their click ids
+// out of one shared string; with cookie clicks, history clicks and manual
+// referrals interleaved, and past the listing bound, every candidate must
+// be the one candidate() puts into words on its own.
+func TestExplanationCandidatesMatchOneByOne(t *testing.T) {
+	for _, n := range []int{3, maxCandidatesListed + 7} {
+		h := newHistory(t, `{"tracking":"referral-history-and-cookies","credit":"first","cookie_days":2,"referral_days":0}`)
+		h.add("contact.identified", "2017-05-01T00:00:00Z", `{"visitor_id":"v2","contact_id":"c1"}`)
+		for i := range n {
+			at := time.Date(2017, 6, 1, 0, 0, i, 0, time.UTC).Format(time.RFC3339)
+			switch i % 3 {
+			case 0:
+				h.click(fmt.Sprintf("cookie-%d", i), "maria-scm", "v1", at)
+			case 1:
+				h.click(fmt.Sprintf("history-click-%d", i), "roger-event", "v2", at)
+			default:
+				h.add("referral.assigned", at, `{"contact_id":"c1","partner_id":"roger","note":"phone"}`)
+			}
+		}
+		s := h.e.State()
+		b := Buyer{OrderTime: time.Date(2017, 6, 20, 0, 0, 0, 0, time.UTC), VisitorID: "v1", ContactID: "c1"}
+		var sc scratch
+		d := s.decide(b, h.e.timeline.At(b.OrderTime).Policy, &sc)
+		ex := s.explain(&d, b)
+		var indexes []int
+		if len(d.refs) > maxCandidatesListed {
+			indexes = d.listed()
+		} else {
+			for i := range d.refs {
+				indexes = append(indexes, i)
+			}
+		}
+		if len(ex.Candidates) != len(indexes) {
+			t.Fatalf("%d referrals: %d candidates, want %d", n, len(ex.Candidates), len(indexes))
+		}
+		ids := 0
+		for j, i := range indexes {
+			if want := s.candidate(&d, i, b); !reflect.DeepEqual(ex.Candidates[j], want) {
+				t.Fatalf("%d referrals, candidate %d:\n%+v\nwant\n%+v", n, j, ex.Candidates[j], want)
+			}
+			if ex.Candidates[j].ClickID != "" {
+				ids++
+			}
+		}
+		if ids == 0 || ids == len(indexes) {
+			t.Fatalf("%d referrals: %d of %d candidates have click ids: want clicks and manual referrals both", n, ids, len(indexes))
+		}
+		if (d.winner >= 0) != (ex.Winner != nil) {
+			t.Fatalf("winner %d, explained winner %v", d.winner, ex.Winner)
+		}
 	}
 }
