@@ -64,7 +64,7 @@ func (s *State) priceLines(o *order, cycle int) []LineExplanation {
 		}
 		ex.ProgramID, ex.Rate = prog.ID, rate.String()
 		if prog.Cycles > 0 && cycle > prog.Cycles {
-			ex.Reason = Reason{code: reasonPastCycles, n: cycle, m: prog.Cycles, a: prog.ID}
+			ex.Reason = Reason{code: reasonPastCycles, n: int32(cycle), m: int32(prog.Cycles), a: prog.ID}
 			explain(i, ex)
 			continue
 		}

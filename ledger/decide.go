@@ -368,9 +368,9 @@ func (s *State) candidateInto(c *Candidate, d *decision, i int, b Buyer) {
 	case reasonPartnerUnknown:
 		c.Reason.a = c.PartnerID
 	case reasonAfterOrder:
-		c.Reason.a, c.Reason.at = kindOf(c), c.Time
+		c.Reason.a, c.Reason.at = kindOf(c), r.at
 	case reasonExpired:
-		c.Reason.a, c.Reason.at, c.Reason.b, c.Reason.n = what, c.Time.Add(time.Duration(r.days)*day), field, int(r.days)
+		c.Reason.a, c.Reason.at, c.Reason.b, c.Reason.n = what, c.Time.Add(time.Duration(r.days)*day).UnixNano(), field, r.days
 	case reasonSelfReferral:
 		c.Reason.a, c.Reason.b = c.PartnerID, b.ContactID
 	}

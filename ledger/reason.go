@@ -10,13 +10,20 @@ import (
 // did. It is a value, a code with its particulars, and becomes words only
 // when shown or stored: folding history under a candidate policy decides
 // millions of them and reads few.
+//
+// An explanation holds a reason for every candidate and every line, and
+// a full fold writes millions of them into fresh memory, so a reason is
+// kept small: 88 bytes, where a time.Time, two ints and a string of their
+// own made it 128.
 type Reason struct {
+	at         int64 // Unix nanoseconds, for the reasons that name a time
+	n, m       int32
 	code       reasonCode
-	at         time.Time
-	n, m       int
-	a, b, c, d string
-	text       string // a reason read back from a record keeps its words
+	a, b, c, d string // a reason read back from a record keeps its words in a (code reasonNone)
 }
+
+// atTime is the time the reason names.
+func (r Reason) atTime() time.Time { return time.Unix(0, r.at).UTC() }
 
 type reasonCode uint8
 
@@ -49,7 +56,7 @@ const (
 func (r Reason) String() string {
 	switch r.code {
 	case reasonNone:
-		return r.text
+		return r.a
 	case reasonWonLast:
 		return "the last qualifying referral (credit: last)"
 	case reasonWonFirst:
@@ -67,9 +74,9 @@ func (r Reason) String() string {
 	case reasonPartnerUnknown:
 		return "partner " + r.a + " is not registered"
 	case reasonAfterOrder:
-		return "the " + r.a + " at " + r.at.Format(time.RFC3339) + " came after the order"
+		return "the " + r.a + " at " + r.atTime().Format(time.RFC3339) + " came after the order"
 	case reasonExpired:
-		return r.a + " expired on " + r.at.Format("2006-01-02") + " (" + r.b + " " + strconv.Itoa(r.n) + ")"
+		return r.a + " expired on " + r.atTime().Format("2006-01-02") + " (" + r.b + " " + strconv.Itoa(int(r.n)) + ")"
 	case reasonSelfReferral:
 		return "self-referral: partner " + r.a + " is the buyer (contact " + r.b + ")"
 	case reasonRenewal:
@@ -79,7 +86,7 @@ func (r Reason) String() string {
 	case reasonNoQualifying:
 		return "no qualifying referral"
 	case reasonPastCycles:
-		return "not commissionable: subscription payment " + strconv.Itoa(r.n) + " is past the " + strconv.Itoa(r.m) + " commissionable cycles of program " + r.a
+		return "not commissionable: subscription payment " + strconv.Itoa(int(r.n)) + " is past the " + strconv.Itoa(int(r.m)) + " commissionable cycles of program " + r.a
 	case reasonLinkProgramUndefined:
 		return "program " + r.a + " of link " + r.b + " is not defined"
 	case reasonNotInLinkProgram:
@@ -100,5 +107,5 @@ func (r Reason) MarshalJSON() ([]byte, error) { return json.Marshal(r.String()) 
 // UnmarshalJSON reads a recorded reason's words.
 func (r *Reason) UnmarshalJSON(b []byte) error {
 	*r = Reason{}
-	return json.Unmarshal(b, &r.text)
+	return json.Unmarshal(b, &r.a)
 }

@@ -74,9 +74,9 @@ func FuzzRecordJSON(f *testing.F) {
 			Policy: b, RefundID: c, PaymentID: d, PayoutID: a, ReplayID: b, Fact: c}
 		attr := Attribution{OrderID: a, Time: at, Currency: b, Decision: c,
 			Policy: PolicyVersion{Version: d, EffectiveAt: at, Policy: Policy{Tracking: a, Credit: b, CookieDays: n, ReferralDays: -n, ProgramBinding: c, SelfReferral: d, HoldingDays: n / 2, PayoutBasis: a}},
-			Source: b, ClickID: c, LinkCode: d, ProgramID: a, Reason: Reason{text: b}, Fact: c, ReplayID: d,
-			Candidates: []Candidate{{PartnerID: a, ClickID: b, LinkCode: c, ProgramID: d, Source: a, Time: at, Outcome: b, Reason: Reason{code: reasonExpired, at: at, a: c, b: d}}},
-			Lines:      []LineExplanation{{LineID: a, ProductID: b, ProgramID: c, Rate: d, Amount: a, Currency: b, Reason: Reason{text: c}}},
+			Source: b, ClickID: c, LinkCode: d, ProgramID: a, Reason: Reason{a: b}, Fact: c, ReplayID: d,
+			Candidates: []Candidate{{PartnerID: a, ClickID: b, LinkCode: c, ProgramID: d, Source: a, Time: at, Outcome: b, Reason: Reason{code: reasonExpired, at: at.UnixNano(), a: c, b: d}}},
+			Lines:      []LineExplanation{{LineID: a, ProductID: b, ProgramID: c, Rate: d, Amount: a, Currency: b, Reason: Reason{a: c}}},
 		}
 		if credited {
 			attr.PartnerID, attr.ReferralTime, attr.Notes = &a, &at, []string{b, c}

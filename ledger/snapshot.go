@@ -3,6 +3,7 @@ package ledger
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/refledger/refledger/internal/digestmap"
 	"github.com/refledger/refledger/internal/intern"
@@ -464,10 +465,20 @@ func encodeCandidate(w *snapshot.Encoder, c *Candidate) {
 	w.Bool(c.qualifies)
 	rs := c.Reason
 	w.Uvarint(uint64(rs.code))
-	w.Time(rs.at)
-	w.Int(rs.n)
-	w.Int(rs.m)
-	for _, s := range []string{rs.a, rs.b, rs.c, rs.d, rs.text} {
+	// The format predates the compact reason: a time (zero for none), two
+	// ints, and five strings, the words of a read-back reason last.
+	var at time.Time
+	if rs.at != 0 {
+		at = rs.atTime()
+	}
+	w.Time(at)
+	w.Int(int(rs.n))
+	w.Int(int(rs.m))
+	a, text := rs.a, ""
+	if rs.code == reasonNone {
+		a, text = "", rs.a
+	}
+	for _, s := range []string{a, rs.b, rs.c, rs.d, text} {
 		w.String(s)
 	}
 }
@@ -483,7 +494,19 @@ func decodeCandidate(r *snapshot.Decoder) *Candidate {
 	if code >= uint64(reasonCodes) {
 		r.Fail("reason code %d is unknown", code)
 	}
-	c.Reason = Reason{code: reasonCode(code), at: r.Time(), n: r.Int(), m: r.Int(), a: r.String(), b: r.String(), c: r.String(), d: r.String(), text: r.String()}
+	c.Reason = Reason{code: reasonCode(code)}
+	if at := r.Time(); !at.IsZero() {
+		c.Reason.at = at.UnixNano()
+	}
+	n, m := r.Int(), r.Int()
+	if n != int(int32(n)) || m != int(int32(m)) {
+		r.Fail("reason numbers %d and %d are out of range", n, m)
+	}
+	c.Reason.n, c.Reason.m = int32(n), int32(m)
+	c.Reason.a, c.Reason.b, c.Reason.c, c.Reason.d = r.String(), r.String(), r.String(), r.String()
+	if text := r.String(); c.Reason.code == reasonNone && text != "" {
+		c.Reason.a = text
+	}
 	return c
 }
 
