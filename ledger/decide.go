@@ -33,8 +33,6 @@ type Candidate struct {
 	Time      time.Time `json:"time"`
 	Outcome   string    `json:"outcome"`
 	Reason    Reason    `json:"reason"`
-
-	qualifies bool
 }
 
 // Decision is who earns an order and why: the winner (if any) and every
@@ -348,7 +346,7 @@ func (s *State) candidate(d *decision, i int, b Buyer) Candidate {
 // written in place, as a candidate is large and an explanation holds many.
 func (s *State) candidateInto(c *Candidate, d *decision, i int, b Buyer) {
 	r := &d.refs[i]
-	c.Outcome, c.qualifies, c.Time = OutcomeLost, r.qualifies, time.Unix(0, r.at).UTC()
+	c.Outcome, c.Time = OutcomeLost, time.Unix(0, r.at).UTC()
 	o := s.origin(d, r)
 	c.PartnerID, c.LinkCode, c.ProgramID, c.Source = o.partner, o.link, o.program, o.source
 	what, field := "referral", "referral_days"

@@ -462,7 +462,7 @@ func encodeCandidate(w *snapshot.Encoder, c *Candidate) {
 		w.String(s)
 	}
 	w.Time(c.Time)
-	w.Bool(c.qualifies)
+	w.Bool(true) // the format keeps whether the candidate qualified: a subscription's winner did
 	rs := c.Reason
 	w.Uvarint(uint64(rs.code))
 	// The format predates the compact reason: a time (zero for none), two
@@ -489,7 +489,7 @@ func decodeCandidate(r *snapshot.Decoder) *Candidate {
 	}
 	c := &Candidate{PartnerID: r.String(), ClickID: r.String(), LinkCode: r.String(), ProgramID: r.String(), Source: r.String(), Outcome: r.String()}
 	c.Time = r.Time()
-	c.qualifies = r.Bool()
+	r.Bool() // whether it qualified: a winner did, and nothing reads it
 	code := r.Uvarint()
 	if code >= uint64(reasonCodes) {
 		r.Fail("reason code %d is unknown", code)
