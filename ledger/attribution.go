@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/refledger/refledger/internal/chunked"
 	"github.com/refledger/refledger/internal/digestmap"
 )
 
@@ -18,10 +19,10 @@ type clicks struct {
 	// an order to the second: a click in the same second as the order
 	// counts as before it, since publishers often stamp orders to the
 	// second while clicks carry fractions.
-	at      chunked[int64]
-	link    chunked[int32]  // link number in the catalog
-	prev    chunked[int32]  // previous click of the same visitor, -1 for none
-	idStart chunked[uint32] // click id = ids[idStart[i]:idStart[i+1]] (or to the end)
+	at      chunked.Array[int64]
+	link    chunked.Array[int32]  // link number in the catalog
+	prev    chunked.Array[int32]  // previous click of the same visitor, -1 for none
+	idStart chunked.Array[uint32] // click id = ids[idStart[i]:idStart[i+1]] (or to the end)
 	ids     []byte
 
 	lastByVisitor *digestmap.Map[int32] // visitor digest -> latest click
@@ -45,7 +46,7 @@ func keyDigest(source, id string) uint64 {
 // strings may share the stored bytes of its commit
 // (events.StoredDecoder.TransientClicks).
 func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact string) {
-	i := int32(c.at.len())
+	i := int32(c.at.Len())
 	last, seen := c.lastByVisitor.Ref(digest(visitor))
 	prev := *last
 	if !seen {
@@ -55,10 +56,10 @@ func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact 
 	if len(c.ids)+len(clickID) > cap(c.ids) {
 		c.growIDs(len(clickID))
 	}
-	c.at.add(at.Unix())
-	c.link.add(link)
-	c.prev.add(prev)
-	c.idStart.add(uint32(len(c.ids)))
+	c.at.Add(at.Unix())
+	c.link.Add(link)
+	c.prev.Add(prev)
+	c.idStart.Add(uint32(len(c.ids)))
 	c.ids = append(c.ids, clickID...)
 	if contact != "" {
 		k := digest(contact)
@@ -72,7 +73,9 @@ func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact 
 // would copy least but could leave half of it unused, and the garbage
 // collector counts what is allocated.
 func (c *clicks) growIDs(idLen int) {
-	c.ids = withCap(c.ids, max(16<<10, cap(c.ids)+cap(c.ids)/2, len(c.ids)+idLen))
+	grown := make([]byte, len(c.ids), max(16<<10, cap(c.ids)+cap(c.ids)/2, len(c.ids)+idLen))
+	copy(grown, c.ids)
+	c.ids = grown
 }
 
 func (c *clicks) id(i int32) string { return string(c.idBytes(i)) }
@@ -80,16 +83,16 @@ func (c *clicks) id(i int32) string { return string(c.idBytes(i)) }
 // idBytes is click i's id in the arena, to be copied, never kept.
 func (c *clicks) idBytes(i int32) []byte {
 	end := uint32(len(c.ids))
-	if int(i)+1 < c.idStart.len() {
-		end = c.idStart.at(i + 1)
+	if int(i)+1 < c.idStart.Len() {
+		end = c.idStart.At(int(i) + 1)
 	}
-	return c.ids[c.idStart.at(i):end]
+	return c.ids[c.idStart.At(int(i)):end]
 }
 
 // appendOfVisitor appends the visitor's clicks to out, oldest first.
 func (c *clicks) appendOfVisitor(out []int32, visitorDigest uint64) []int32 {
 	start := len(out)
-	for i, ok := c.lastByVisitor.Get(visitorDigest); ok && i >= 0; i = c.prev.at(i) {
+	for i, ok := c.lastByVisitor.Get(visitorDigest); ok && i >= 0; i = c.prev.At(int(i)) {
 		out = append(out, i)
 	}
 	slices.Reverse(out[start:])
@@ -99,7 +102,7 @@ func (c *clicks) appendOfVisitor(out []int32, visitorDigest uint64) []int32 {
 // Bytes estimates the memory the click state holds, for the per-click goal.
 func (c *clicks) Bytes() int {
 	const slot = 8 + 4 + 4 // key, value, padding
-	n := c.at.capacity()*8 + c.link.capacity()*4 + c.prev.capacity()*4 + c.idStart.capacity()*4 + cap(c.ids)
+	n := c.at.Capacity()*8 + c.link.Capacity()*4 + c.prev.Capacity()*4 + c.idStart.Capacity()*4 + cap(c.ids)
 	n += c.lastByVisitor.Slots() * slot
 	for _, l := range c.byContact {
 		n += 8 + 24 + cap(l)*4

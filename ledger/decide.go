@@ -109,8 +109,8 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 		sc.clicks = s.clicks.appendOfVisitor(sc.clicks[:0], digest(b.VisitorID))
 		before := 0
 		for _, i := range sc.clicks {
-			link := &s.cat.links[s.clicks.link.at(i)]
-			r := ref{at: s.clicks.at.at(i) * int64(time.Second), n: i, kind: refCookie, days: int32(p.CookieDays)}
+			link := &s.cat.links[s.clicks.link.At(int(i))]
+			r := ref{at: s.clicks.at.At(int(i)) * int64(time.Second), n: i, kind: refCookie, days: int32(p.CookieDays)}
 			if link.partner != nil && link.partner.CookieDays != nil {
 				r.days = int32(*link.partner.CookieDays) // the partner's cookie lifetime overrides the policy's
 			}
@@ -138,8 +138,8 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 		idx = slices.Compact(idx)
 		sc.clicks = idx
 		for _, i := range idx {
-			link := &s.cat.links[s.clicks.link.at(i)]
-			r := ref{at: s.clicks.at.at(i) * int64(time.Second), n: i, kind: refHistory, days: int32(p.ReferralDays)}
+			link := &s.cat.links[s.clicks.link.At(int(i))]
+			r := ref{at: s.clicks.at.At(int(i)) * int64(time.Second), n: i, kind: refHistory, days: int32(p.ReferralDays)}
 			r.judge(link.PartnerID, link.partner, b, order, p)
 			refs = append(refs, r)
 		}
@@ -323,7 +323,7 @@ func (s *State) origin(d *decision, r *ref) credit {
 	if r.kind == refManual {
 		return credit{partner: d.manual[r.n].partner, source: SourceManual}
 	}
-	link := &s.cat.links[s.clicks.link.at(r.n)]
+	link := &s.cat.links[s.clicks.link.At(int(r.n))]
 	source := SourceHistory
 	if r.kind == refCookie {
 		source = SourceCookie

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/refledger/refledger/internal/chunked"
 	"github.com/refledger/refledger/internal/digestmap"
 	"github.com/refledger/refledger/internal/intern"
 	"github.com/refledger/refledger/internal/snapshot"
@@ -22,10 +23,10 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	encodeCatalog(w, s.cat)
 
 	c := s.clicks
-	w.Int64s(c.at.chunks...)
-	w.Int32s(c.link.chunks...)
-	w.Int32s(c.prev.chunks...)
-	w.Uint32s(c.idStart.chunks...)
+	w.Int64s(c.at.Chunks()...)
+	w.Int32s(c.link.Chunks()...)
+	w.Int32s(c.prev.Chunks()...)
+	w.Uint32s(c.idStart.Chunks()...)
 	w.Bytes(c.ids)
 	visitors, last := c.lastByVisitor.Sorted()
 	w.Uint64s(visitors)
@@ -151,7 +152,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 			break
 		}
 	}
-	c.at, c.link, c.prev, c.idStart, c.ids = chunkedOf(at[:n]), chunkedOf(link[:n]), chunkedOf(prev[:n]), chunkedOf(idStart[:n]), clickIDs
+	c.at, c.link, c.prev, c.idStart, c.ids = chunked.Of(at[:n]), chunked.Of(link[:n]), chunked.Of(prev[:n]), chunked.Of(idStart[:n]), clickIDs
 	validClick := func(i int32) bool {
 		if i < 0 || int(i) >= n {
 			r.Fail("click %d is out of range", i)

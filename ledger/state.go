@@ -82,7 +82,7 @@ func (s *State) Catalog() *Catalog { return s.cat }
 func (s *State) ClickBytes() int { return s.clicks.Bytes() }
 
 // Clicks is the number of clicks held.
-func (s *State) Clicks() int { return s.clicks.at.len() }
+func (s *State) Clicks() int { return s.clicks.at.Len() }
 
 type order struct {
 	id        string
@@ -292,7 +292,7 @@ const (
 // is. Sizes too small only mean growing later, as without them.
 func (e *Engine) Reserve(z Sizes) {
 	s := e.state
-	if s.clicks.at.len() > 0 || s.orders.len() > 0 || s.ids.contactOf.Len() > 0 || s.facts.Len() > 0 {
+	if s.clicks.at.Len() > 0 || s.orders.len() > 0 || s.ids.contactOf.Len() > 0 || s.facts.Len() > 0 {
 		return
 	}
 	n := func(v int) int { return min(max(v, 0), maxReserve) }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/internal/chunked"
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/money"
 )
@@ -30,7 +31,7 @@ const (
 // use: one goroutine applies records while others read.
 type Ledger struct {
 	mu      sync.RWMutex
-	entries []ledger.Entry
+	entries chunked.Array[ledger.Entry] // in chunks: a view of millions is never copied to grow
 	// byPartner lists each partner's entries (indices into entries).
 	byPartner map[string][]int
 	// attributions says where each order's latest explanation is in the
@@ -319,8 +320,8 @@ func (l *Ledger) addEntry(e ledger.Entry) {
 	if l.byPartner == nil {
 		l.byPartner = map[string][]int{}
 	}
-	l.byPartner[e.PartnerID] = append(l.byPartner[e.PartnerID], len(l.entries))
-	l.entries = append(l.entries, e)
+	l.byPartner[e.PartnerID] = append(l.byPartner[e.PartnerID], l.entries.Len())
+	l.entries.Add(e)
 }
 
 // FoldSizes are the sizes of the writer's engine state when it wrote the
@@ -391,7 +392,7 @@ func (l *Ledger) Commissions(f CommissionFilter, now time.Time) []Commission {
 	paid := l.paidEntries(scope, open, now)
 	out := []Commission{}
 	for _, i := range scope {
-		e := l.entries[i]
+		e := l.entries.At(i)
 		if e.Kind == ledger.KindPaid || !f.match(e) {
 			continue
 		}
@@ -421,14 +422,14 @@ func (l *Ledger) scope(f CommissionFilter) []int {
 		partners = []string{f.PartnerID}
 	case f.OrderID != "":
 		seen := map[string]bool{}
-		for i := range l.entries {
-			if e := &l.entries[i]; e.OrderID == f.OrderID && !seen[e.PartnerID] {
+		for i := range l.entries.Len() {
+			if e := l.entries.Ref(i); e.OrderID == f.OrderID && !seen[e.PartnerID] {
 				seen[e.PartnerID] = true
 				partners = append(partners, e.PartnerID)
 			}
 		}
 	default:
-		all := make([]int, len(l.entries))
+		all := make([]int, l.entries.Len())
 		for i := range all {
 			all[i] = i
 		}
@@ -475,7 +476,7 @@ func (l *Ledger) openAmounts(scope []int, now time.Time) map[int]int64 {
 	before := map[shareID][]int{} // each share's positive entries so far, with something left
 	open := map[int]int64{}
 	for _, i := range scope {
-		e := &l.entries[i]
+		e := l.entries.Ref(i)
 		if e.Kind == ledger.KindPaid || e.Time.After(now) {
 			continue
 		}
@@ -510,7 +511,7 @@ func (l *Ledger) paidEntries(scope []int, open map[int]int64, now time.Time) map
 	paidTotal := map[account]int64{}
 	var idx []int
 	for _, i := range scope {
-		e := &l.entries[i]
+		e := l.entries.Ref(i)
 		switch {
 		case e.Kind == ledger.KindPaid && !e.Time.After(now):
 			paidTotal[account{e.PartnerID, e.Currency}] += minorOf(e.Amount, e.Currency)
@@ -518,10 +519,10 @@ func (l *Ledger) paidEntries(scope []int, open map[int]int64, now time.Time) map
 			idx = append(idx, i)
 		}
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return l.entries[a].PayableAt.Compare(l.entries[b].PayableAt) })
+	slices.SortStableFunc(idx, func(a, b int) int { return l.entries.Ref(a).PayableAt.Compare(l.entries.Ref(b).PayableAt) })
 	out := map[int]bool{}
 	for _, i := range idx {
-		e := &l.entries[i]
+		e := l.entries.Ref(i)
 		k := account{e.PartnerID, e.Currency}
 		if amt := open[i]; paidTotal[k] >= amt {
 			paidTotal[k] -= amt
@@ -556,8 +557,8 @@ func (l *Ledger) Balances(asOf time.Time) []Balance {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	by := map[[2]string]*sums{}
-	for i := range l.entries {
-		e := &l.entries[i]
+	for i := range l.entries.Len() {
+		e := l.entries.Ref(i)
 		if e.Time.After(asOf) {
 			continue
 		}
@@ -729,8 +730,8 @@ func (l *Ledger) RefusalOf(fact string) (ledger.Refusal, bool) {
 func (l *Ledger) EachEntry(fn func(*ledger.Entry)) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	for i := range l.entries {
-		fn(&l.entries[i])
+	for i := range l.entries.Len() {
+		fn(l.entries.Ref(i))
 	}
 }
 
@@ -738,7 +739,7 @@ func (l *Ledger) EachEntry(fn func(*ledger.Entry)) {
 func (l *Ledger) EntryCount() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return len(l.entries)
+	return l.entries.Len()
 }
 
 // OrdersDecidedAgain lists, in log order, the orders that entries from
@@ -747,8 +748,8 @@ func (l *Ledger) OrdersDecidedAgain(from int) []string {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var out []string
-	for i := min(max(from, 0), len(l.entries)); i < len(l.entries); i++ {
-		e := &l.entries[i]
+	for i := min(max(from, 0), l.entries.Len()); i < l.entries.Len(); i++ {
+		e := l.entries.Ref(i)
 		if e.Kind == ledger.KindAdjusted && e.ReplayID == "" && !slices.Contains(out, e.OrderID) {
 			out = append(out, e.OrderID)
 		}
@@ -760,7 +761,11 @@ func (l *Ledger) OrdersDecidedAgain(from int) []string {
 func (l *Ledger) Entries() []ledger.Entry {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return append([]ledger.Entry(nil), l.entries...)
+	out := make([]ledger.Entry, l.entries.Len())
+	for i := range out {
+		out[i] = l.entries.At(i)
+	}
+	return out
 }
 
 // CommissionRow is a commission as reports and the API show it: every

@@ -298,8 +298,9 @@ func (l *Ledger) encodeSnapshot(e *snapshot.Encoder) {
 	e.Uvarint(cp.FactsThrough)
 	e.Int(cp.FactsFolded)
 	e.Int(cp.FactsInCommit)
-	e.Uvarint(uint64(len(l.entries)))
-	for _, en := range l.entries {
+	e.Uvarint(uint64(l.entries.Len()))
+	for i := range l.entries.Len() {
+		en := l.entries.Ref(i)
 		e.String(en.EntryID)
 		for _, s := range []string{en.Kind, en.PartnerID, en.Currency, en.Source, en.LinkCode, en.ProgramID, en.Rate, en.Policy} {
 			e.Symbol(s)
@@ -336,9 +337,6 @@ func decodeLedgerSnapshot(r *snapshot.Decoder, l *Ledger) (*Ledger, error) {
 	l.timeline = ledger.DecodeTimeline(r)
 	l.checkpoint = ledger.Checkpoint{FactsThrough: r.Uvarint(), FactsFolded: r.Int(), FactsInCommit: r.Int()}
 	n := r.Count(21)
-	if l.onEntry == nil {
-		l.entries = make([]ledger.Entry, 0, n)
-	}
 	for range n {
 		var en ledger.Entry
 		id := r.StringBytes()

@@ -35,7 +35,7 @@ func (l *Ledger) Statements(partner string, from, to time.Time) []Statement {
 	}
 	by := map[string]*acc{}
 	for _, i := range l.byPartner[partner] {
-		e := l.entries[i]
+		e := l.entries.At(i)
 		if !e.Time.Before(to) {
 			continue
 		}
