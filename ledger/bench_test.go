@@ -108,3 +108,67 @@ func BenchmarkFold(b *testing.B) {
 		_ = sum
 	}
 }
+
+// BenchmarkFoldByType folds the same synthetic history as BenchmarkFold
+// (REFLEDGER_BENCH_SCALE=1 for the full 10M facts), fully and keeping state
+// only, after a first full fold that warms the memory, and reports what
+// one fact of each common type costs: where the fold's time goes, which
+// the whole-fold figures hide (orders are a tenth of the facts and most of
+// the time). Each fact is timed on its own, so every figure includes the
+// cost of reading the clock twice, reported beside them as timer-ns.
+func BenchmarkFoldByType(b *testing.B) {
+	cfg := synth.Standard().Scaled(benchScale())
+	facts := make([]events.Fact, 0, cfg.Total())
+	raws := make([][]byte, 0, cfg.Total())
+	dec := events.StoredDecoder{TransientClicks: true}
+	synth.Generate(cfg, func(f events.Fact) {
+		raw := events.EncodeStored(f)
+		decoded, err := dec.Decode(f.Type, raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		facts = append(facts, decoded)
+		raws = append(raws, raw)
+	})
+	kinds := []struct{ typ, name string }{
+		{events.TypeClickRecorded, "click"}, {events.TypeOrderPlaced, "order"}, {events.TypeContactIdentified, "identified"},
+		{events.TypePaymentReceived, "payment"}, {events.TypeOrderRefunded, "refund"},
+	}
+	fold := func(stateOnly bool) map[string]time.Duration {
+		runtime.GC()
+		e := NewEngine(nil)
+		if stateOnly {
+			e.StateOnly()
+		}
+		took := map[string]time.Duration{}
+		for j, f := range facts {
+			if j+PrefetchAhead < len(facts) {
+				e.Prefetch(facts[j+PrefetchAhead])
+			}
+			start := time.Now()
+			e.Apply(f, raws[j])
+			took[f.Type] += time.Since(start)
+		}
+		return took
+	}
+	counts := map[string]int{}
+	for _, f := range facts {
+		counts[f.Type]++
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fold(false) // first: memory the process has never touched
+		full, lean := fold(false), fold(true)
+		start := time.Now()
+		for range len(facts) {
+			_ = time.Since(time.Now())
+		}
+		b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(len(facts)), "timer-ns")
+		for _, k := range kinds {
+			if n := counts[k.typ]; n > 0 {
+				b.ReportMetric(float64(full[k.typ].Nanoseconds())/float64(n), k.name+"-ns")
+				b.ReportMetric(float64(lean[k.typ].Nanoseconds())/float64(n), k.name+"-state-only-ns")
+			}
+		}
+	}
+}
