@@ -21,6 +21,26 @@ func benchScale() int {
 	return 10
 }
 
+// benchHistory is the synthetic history of the fold benchmarks, decoded
+// from its stored bytes as a replay decodes them (a click's strings share
+// its bytes), so that the facts lie in memory as the engine meets them
+// there, not as the generator made them; and those bytes.
+func benchHistory(b *testing.B) (facts []events.Fact, raws [][]byte) {
+	cfg := synth.Standard().Scaled(benchScale())
+	facts, raws = make([]events.Fact, 0, cfg.Total()), make([][]byte, 0, cfg.Total())
+	dec := events.StoredDecoder{TransientClicks: true}
+	synth.Generate(cfg, func(f events.Fact) {
+		raw := events.EncodeStored(f)
+		decoded, err := dec.Decode(f.Type, raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		facts = append(facts, decoded)
+		raws = append(raws, raw)
+	})
+	return facts, raws
+}
+
 // BenchmarkFold folds a synthetic history of decoded facts held in memory
 // (8M clicks and 1M orders at full scale) on one goroutine, three times:
 // as the ledger writer does, with every entry and explanation (events/s);
@@ -39,22 +59,7 @@ func benchScale() int {
 // scale than the same fold run again, and would otherwise be charged to
 // whichever mode came first.
 func BenchmarkFold(b *testing.B) {
-	cfg := synth.Standard().Scaled(benchScale())
-	facts := make([]events.Fact, 0, cfg.Total())
-	raws := make([][]byte, 0, cfg.Total())
-	// The facts are decoded from their stored bytes as a replay decodes
-	// them (a click's strings share its bytes), so that they lie in memory
-	// as the engine meets them there, not as the generator made them.
-	dec := events.StoredDecoder{TransientClicks: true}
-	synth.Generate(cfg, func(f events.Fact) {
-		raw := events.EncodeStored(f)
-		decoded, err := dec.Decode(f.Type, raw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		facts = append(facts, decoded)
-		raws = append(raws, raw)
-	})
+	facts, raws := benchHistory(b)
 	fold := func(stateOnly bool, sizes Sizes) (e *Engine, took time.Duration, kept, allocated float64) {
 		runtime.GC()
 		var before runtime.MemStats
@@ -117,19 +122,7 @@ func BenchmarkFold(b *testing.B) {
 // the time). Each fact is timed on its own, so every figure includes the
 // cost of reading the clock twice, reported beside them as timer-ns.
 func BenchmarkFoldByType(b *testing.B) {
-	cfg := synth.Standard().Scaled(benchScale())
-	facts := make([]events.Fact, 0, cfg.Total())
-	raws := make([][]byte, 0, cfg.Total())
-	dec := events.StoredDecoder{TransientClicks: true}
-	synth.Generate(cfg, func(f events.Fact) {
-		raw := events.EncodeStored(f)
-		decoded, err := dec.Decode(f.Type, raw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		facts = append(facts, decoded)
-		raws = append(raws, raw)
-	})
+	facts, raws := benchHistory(b)
 	kinds := []struct{ typ, name string }{
 		{events.TypeClickRecorded, "click"}, {events.TypeOrderPlaced, "order"}, {events.TypeContactIdentified, "identified"},
 		{events.TypePaymentReceived, "payment"}, {events.TypeOrderRefunded, "refund"},
