@@ -55,9 +55,11 @@ func benchHistory(b *testing.B) (facts []events.Fact, raws [][]byte) {
 //
 // A first fold, as the writer does, goes before them and is reported on its
 // own (first-events/s): it runs on memory the process has never touched
-// (page faults, fresh spans), which made it about a quarter slower at full
-// scale than the same fold run again, and would otherwise be charged to
-// whichever mode came first.
+// (page faults, fresh spans), which made it a quarter to two fifths slower
+// at full scale than the same fold run again (one first fold took 522,000
+// faults and 6.6 s of system time: a first touch costs a virtual machine
+// far more than a fault on memory it has backed before), and would
+// otherwise be charged to whichever mode came first.
 func BenchmarkFold(b *testing.B) {
 	facts, raws := benchHistory(b)
 	fold := func(stateOnly bool, sizes Sizes) (e *Engine, took time.Duration, kept, allocated float64) {
