@@ -58,10 +58,8 @@ func fact(t *testing.T, id, typ, data string) events.Fact {
 // checks that a new writer finishes the job with no entry lost or doubled.
 func TestWriterResumesInsideAFactCommit(t *testing.T) {
 	ctx := context.Background()
-	mem := store.NewMemory()
-	facts, _ := mem.Log(ctx, store.FactsLog)
-	ledgerLog, _ := mem.Log(ctx, store.LedgerLog)
-	in, _ := ingest.Open(ctx, facts)
+	l := newLogs(t)
+	facts, ledgerLog, in := l.facts, l.ledger, l.in
 	catalog := []events.Fact{
 		fact(t, "p", events.TypePartnerRegistered, `{"partner_id":"maria","name":"Maria"}`),
 		fact(t, "g", events.TypeProgramDefined, `{"program_id":"scm","name":"SCM","priority":1,"default_rate":"10%"}`),
@@ -304,10 +302,8 @@ func TestCatchUpSpansFactCommits(t *testing.T) {
 // writer decides the fact again and its parts are taken, once.
 func TestWriterWritesALargeFactInParts(t *testing.T) {
 	ctx := context.Background()
-	mem := store.NewMemory()
-	facts, _ := mem.Log(ctx, store.FactsLog)
-	ledgerLog, _ := mem.Log(ctx, store.LedgerLog)
-	in, _ := ingest.Open(ctx, facts)
+	l := newLogs(t)
+	facts, ledgerLog, in := l.facts, l.ledger, l.in
 	lines := make([]string, 1000)
 	for i := range lines {
 		lines[i] = fmt.Sprintf(`{"line_id":"%d","product_id":"x","quantity":1,"amount":"1.00"}`, i)

@@ -47,9 +47,9 @@ func (a *Array[T]) Add(v T) {
 // At is element i, which must exist.
 func (a *Array[T]) At(i int) T { return a.chunks[i>>Bits][i&mask] }
 
-// Ref is where element i, which must exist, is held: good until the array
-// is dropped (adding never moves an element out of a full chunk, but the
-// first chunk moves while it grows).
+// Ref is where element i, which must exist, is held: good until the next
+// Add (an element of a full chunk never moves, but the first chunk moves
+// while it grows).
 func (a *Array[T]) Ref(i int) *T { return &a.chunks[i>>Bits][i&mask] }
 
 // Len is the number of elements.
