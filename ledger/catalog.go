@@ -16,6 +16,13 @@ type Partner struct {
 	ContactID  string
 	CookieDays *int // overrides the policy's cookie lifetime
 	Programs   []string
+
+	// account is the partner's account in accountCurrency, once an
+	// accrual it won moved it (State.accountOf): the next finds it
+	// without a map lookup, which at ten million facts is a few cache
+	// misses.
+	account         *account
+	accountCurrency string
 }
 
 // Program is a commission program.

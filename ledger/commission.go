@@ -11,7 +11,7 @@ const maxTiers = 10
 // lineRate finds the program and rate that a line earns for the winner
 // under the policy's program binding, or says why it earns nothing.
 func (s *State) lineRate(win *credit, product string, p Policy) (*Program, money.Rate, Reason) {
-	partner := s.cat.partners[win.partner]
+	partner := s.partnerOf(win)
 	if p.ProgramBinding == events.BindingLinkProgram && win.link != "" && win.program != "" {
 		prog, ok := s.cat.programs[win.program]
 		if !ok {
@@ -68,7 +68,7 @@ func (s *State) priceLines(o *order, cycle int) []LineExplanation {
 			explain(i, ex)
 			continue
 		}
-		l.shares = s.tierShares(o, l, win.partner, prog, rate)
+		l.shares = s.tierShares(o, l, s.partnerOf(win), prog, rate)
 		if out != nil {
 			ex.Tiers = make([]TierShare, len(l.shares))
 			for j, sh := range l.shares {
@@ -83,9 +83,9 @@ func (s *State) priceLines(o *order, cycle int) []LineExplanation {
 
 // tierShares gives the credited partner its rate and each parent up the
 // chain its tier rate from the same program.
-func (s *State) tierShares(o *order, l *line, partnerID string, prog *Program, rate money.Rate) []share {
-	shares := append(s.shareScratch[:0], share{tier: 1, partner: partnerID, program: prog.ID, rate: rate.String(), full: rate.CommissionMinor(l.amount, l.quantity, o.cur)})
-	parent := s.cat.partners[partnerID].Parent
+func (s *State) tierShares(o *order, l *line, partner *Partner, prog *Program, rate money.Rate) []share {
+	shares := append(s.shareScratch[:0], share{tier: 1, partner: partner.ID, program: prog.ID, rate: rate.String(), full: rate.CommissionMinor(l.amount, l.quantity, o.cur)})
+	parent := partner.Parent
 	for tier := 2; tier <= maxTiers && tier-2 < len(prog.TierRates) && parent != "" && !earns(shares, parent); tier++ {
 		p, ok := s.cat.partners[parent]
 		if !ok {

@@ -81,7 +81,7 @@ const PrefetchAhead = 8
 
 // Prefetch hints that f will be applied soon: it starts bringing into the
 // cache the state f's lookups will land on (its visitor's latest click,
-// its order, its fact key), and changes nothing. At millions of visitors
+// its link, its order, its fact key), and changes nothing. At millions of visitors
 // and orders nearly every such lookup is a cache miss; a caller that
 // hints a few facts ahead of the one it applies overlaps those misses
 // instead of taking them one after another. Skipping it changes no
@@ -91,6 +91,10 @@ func (e *Engine) Prefetch(f events.Fact) {
 	switch d := f.Data.(type) {
 	case *events.ClickRecorded:
 		s.clicks.lastByVisitor.Prefetch(digest(d.VisitorID))
+		// The link table is small, but at ten million facts the clicks
+		// between two of a link's evict it: without the hint its lookup
+		// cost a click about 120 ns.
+		s.cat.linkNum.Prefetch(digest(d.LinkCode))
 		return // clicks are not kept by key (seen)
 	case *events.ContactIdentified:
 		s.ids.prefetch(d.VisitorID, d.ContactID)

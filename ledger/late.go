@@ -324,7 +324,7 @@ func (e *Engine) decideSubscriptionAgain(sub *subscription, from int64, cause st
 		if winner != nil {
 			w := *winner
 			w.Reason = Reason{code: reasonRenewal, a: sub.id, b: first}
-			if o.decision == 0 && creditOf(&w) == o.winner {
+			if o.decision == 0 && creditOf(&w).sameReferral(o.winner) {
 				continue
 			}
 			o.decision = 0

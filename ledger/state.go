@@ -139,6 +139,24 @@ func (o *order) line(id string) *line {
 // entries name. The whole decision lives in the order's explanation.
 type credit struct {
 	partner, click, link, program, source string
+	// who is the registered partner, once looked up (State.partnerOf):
+	// pricing an order's lines reads it several times, and a partner's
+	// record is updated in place, never replaced.
+	who *Partner
+}
+
+// sameReferral reports whether two credits name the same referral.
+func (c credit) sameReferral(d credit) bool {
+	c.who, d.who = nil, nil
+	return c == d
+}
+
+// partnerOf is the registered partner a credit names (nil if none is).
+func (s *State) partnerOf(c *credit) *Partner {
+	if c.who == nil {
+		c.who = s.cat.partners[c.partner]
+	}
+	return c.who
 }
 
 // winnerOf is the order's credit, or nil when nobody is credited.
@@ -172,9 +190,22 @@ type share struct {
 // shareAccount is the account a share's entries move.
 func (s *State) shareAccount(o *order, sh *share) *account {
 	if sh.acct == nil {
-		sh.acct = s.account(sh.partner, o.cur.Code)
+		if w := o.winnerOf(); sh.tier == 1 && w != nil && w.partner == sh.partner && s.partnerOf(w) != nil {
+			sh.acct = s.accountOf(w.who, o.cur.Code) // the credited partner's, held by its record
+		} else {
+			sh.acct = s.account(sh.partner, o.cur.Code)
+		}
 	}
 	return sh.acct
+}
+
+// accountOf is the account of a registered partner in a currency: the one
+// account finds, held by the partner's record for the next accrual.
+func (s *State) accountOf(p *Partner, currency string) *account {
+	if p.account == nil || p.accountCurrency != currency {
+		p.account, p.accountCurrency = s.account(p.ID, currency), currency
+	}
+	return p.account
 }
 
 type subscription struct {
