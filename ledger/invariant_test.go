@@ -37,8 +37,8 @@ import (
 )
 
 // generate makes n random but valid facts from a seed: catalogs, clicks on
-// a few visitors, identifications, orders, payments, refunds (some too
-// large), payouts (some too large) and policy changes.
+// a few visitors, identifications, orders in two currencies, payments,
+// refunds (some too large), payouts (some too large) and policy changes.
 func generate(seed int64, n int) []events.Fact {
 	r := rand.New(rand.NewSource(seed))
 	var facts []events.Fact
@@ -70,6 +70,9 @@ func generate(seed int64, n int) []events.Fact {
 	}
 	orders := 0
 	amounts := []string{"0.01", "0.99", "10.00", "33.33", "100.00", "497.00"}
+	// Two currencies: a partner earns in both, so its accounts (and the
+	// one its record holds for the next accrual, State.accountOf) alternate.
+	currencies := []string{"USD", "USD", "EUR"}
 	for len(facts) < n {
 		day += 1 + r.Intn(30)
 		if day >= 28*24 {
@@ -87,8 +90,8 @@ func generate(seed int64, n int) []events.Fact {
 			if r.Intn(3) == 0 {
 				sub = fmt.Sprintf(`,"subscription_id":"s%d"`, r.Intn(2))
 			}
-			add("order.placed", fmt.Sprintf(`{"order_id":"o%d","visitor_id":%q,"contact_id":%q,"currency":"USD"%s,"lines":[{"line_id":"a","product_id":"x","quantity":1,"amount":%q},{"line_id":"b","product_id":"y","quantity":%d,"amount":%q}]}`,
-				orders, v, c, sub, amounts[r.Intn(len(amounts))], 1+r.Intn(3), amounts[r.Intn(len(amounts))]))
+			add("order.placed", fmt.Sprintf(`{"order_id":"o%d","visitor_id":%q,"contact_id":%q,"currency":%q%s,"lines":[{"line_id":"a","product_id":"x","quantity":1,"amount":%q},{"line_id":"b","product_id":"y","quantity":%d,"amount":%q}]}`,
+				orders, v, c, currencies[r.Intn(len(currencies))], sub, amounts[r.Intn(len(amounts))], 1+r.Intn(3), amounts[r.Intn(len(amounts))]))
 		case k < 8 && orders > 0:
 			add("order.refunded", fmt.Sprintf(`{"order_id":"o%d","refund_id":"r%d","lines":[{"line_id":"%c","amount":%q}]}`,
 				1+r.Intn(orders), len(facts), "ab"[r.Intn(2)], amounts[r.Intn(len(amounts))]))
@@ -98,7 +101,7 @@ func generate(seed int64, n int) []events.Fact {
 			pol := []string{`{"tracking":"cookies-only"}`, `{"credit":"first","cookie_days":7}`, `{"payout_basis":"on-payment","holding_days":0}`, `{"program_binding":"link-program","referral_days":20}`, `{"self_referral":"allow"}`}
 			add("policy.changed", pol[r.Intn(len(pol))])
 		default:
-			add("payout.recorded", fmt.Sprintf(`{"payout_id":"po%d","partner_id":"p%d","currency":"USD","amount":%q}`, len(facts), r.Intn(3), amounts[r.Intn(4)]))
+			add("payout.recorded", fmt.Sprintf(`{"payout_id":"po%d","partner_id":"p%d","currency":%q,"amount":%q}`, len(facts), r.Intn(3), currencies[r.Intn(len(currencies))], amounts[r.Intn(4)]))
 		}
 	}
 	return facts
