@@ -231,7 +231,7 @@ func (r *ref) judge(partnerID string, partner *Partner, b Buyer, order int64, p 
 // explain puts a decision into words: every referral as a candidate with
 // its outcome and reason, and notes on what the order did not present.
 func (s *State) explain(d *decision, b Buyer) Decision {
-	out := Decision{Candidates: make([]Candidate, len(d.refs))}
+	var out Decision
 	if d.noVisitor {
 		out.Notes = append(out.Notes, "no cookie was presented: the order has no visitor_id")
 	} else if d.noCookieBefore {
@@ -244,11 +244,13 @@ func (s *State) explain(d *decision, b Buyer) Decision {
 		out.Notes = append(out.Notes, fmt.Sprintf("contact %s has %d more browsers than the %d identified last, whose clicks the history counts (a contact id many people share?)", b.ContactID, d.browsersLeft, maxHistoryBrowsers))
 	}
 	var listed []int // the indexes of the listed refs, when not all are
-	if len(d.refs) > maxCandidatesListed {
+	n := len(d.refs)
+	if n > maxCandidatesListed {
 		listed = d.listed()
 		out.Notes = append(out.Notes, fmt.Sprintf("%d earlier candidates are not listed (at most %d are)", len(d.refs)-len(listed), maxCandidatesListed))
-		out.Candidates = out.Candidates[:len(listed)]
+		n = len(listed)
 	}
+	out.Candidates = s.newCandidates(n)
 	ref := func(j int) int {
 		if listed == nil {
 			return j // nearly always: every referral is listed

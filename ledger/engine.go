@@ -337,11 +337,12 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	if s.records(o.id) {
 		var explained Decision
 		if renewal != nil {
-			explained = Decision{Winner: renewal, Candidates: []Candidate{*renewal}}
+			explained = s.renewalDecision(renewal)
 		} else {
 			explained = s.explain(&dec, buyer)
 		}
-		out.Attributions = []Attribution{attribution(o, explained, lines)}
+		out.Attributions = s.newAttributions(1)
+		out.Attributions[0] = attribution(o, explained, lines)
 	}
 	if pv.PayoutBasis == events.PayoutBasisUpfront {
 		out.Entries = s.accrueAll(o, f)

@@ -383,7 +383,7 @@ func (e *Engine) recredit(o *order, dec *decision, b Buyer, renewal *Candidate, 
 	}
 	var explained Decision
 	if renewal != nil {
-		explained = Decision{Winner: renewal, Candidates: []Candidate{*renewal}}
+		explained = s.renewalDecision(renewal)
 	} else {
 		explained = s.explain(dec, b)
 	}

@@ -12,16 +12,22 @@ import (
 )
 
 // checkRecords holds every record of out to encoding/json's bytes for the
-// value it was made from, and to that value.
+// value it was made from (the attributions come first, in order), and to
+// that value.
 func checkRecords(t *testing.T, out Output) {
 	t.Helper()
+	attributions := out.Attributions
 	for _, r := range out.Records() {
 		var v any
 		switch {
 		case r.Entry != nil:
 			v = r.Entry
-		case r.Attribution != nil:
-			v = r.Attribution
+		case r.Type == TypeOrderAttributed:
+			a := &attributions[0]
+			if r.Explains != a.OrderID || r.ReplayID != a.ReplayID {
+				t.Fatalf("record %s names order %q of replay %q, made from %q of %q", r.ID, r.Explains, r.ReplayID, a.OrderID, a.ReplayID)
+			}
+			v, attributions = a, attributions[1:]
 		default:
 			continue
 		}

@@ -173,11 +173,16 @@ type Record struct {
 	ID   string
 	Type string
 	Data []byte
-	// Entry and Attribution are what Data encodes, when the record was
-	// made from one (Output.Records) rather than read back: a reader in
-	// the same process takes them instead of decoding Data again.
-	Entry       *Entry
-	Attribution *Attribution
+	// Entry is what Data encodes, when the record was made from an entry
+	// (Output.Records) rather than read back: a reader in the same process
+	// takes it instead of decoding Data again.
+	Entry *Entry
+	// Explains and ReplayID are, for an attribution record made from an
+	// attribution (Output.Records), the order it explains and the replay
+	// that made it, which a reader in the same process takes instead of
+	// decoding Data: copied, since the attribution itself may be written
+	// over at the engine's next fact (Engine.ApplyTransient).
+	Explains, ReplayID string
 }
 
 // Records encodes the output as ledger-log records in a fixed order. The
@@ -194,7 +199,7 @@ func (o Output) Records() []Record {
 		if a.DecidedAgainBy != "" {
 			id += ":" + a.DecidedAgainBy
 		}
-		out = append(out, Record{ID: id, Type: TypeOrderAttributed, Data: encoded(start), Attribution: a})
+		out = append(out, Record{ID: id, Type: TypeOrderAttributed, Data: encoded(start), Explains: a.OrderID, ReplayID: a.ReplayID})
 	}
 	for i := range o.Entries {
 		e := &o.Entries[i]

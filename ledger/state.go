@@ -30,6 +30,10 @@ type State struct {
 	// explained, when set, says which orders get entries and explanations
 	// (Engine.StateOnly, Engine.ExplainOnly); nil: all of them.
 	explained func(orderID string) bool
+	// reusing is set while ApplyTransient applies a fact: explanations
+	// are then written into reuse, which the next one takes back.
+	reusing bool
+	reuse   reusedMemory
 	// names keeps one copy of line and product ids, which recur.
 	names *intern.Table
 	// acctKey is account's scratch key.

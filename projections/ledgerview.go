@@ -233,8 +233,8 @@ func (l *Ledger) apply(at recordRef, r ledger.Record) error {
 			break // a lean view keeps no explanations: entries alone are held
 		}
 		var order, replayID string
-		if a := r.Attribution; a != nil {
-			order, replayID = a.OrderID, a.ReplayID
+		if r.Explains != "" {
+			order, replayID = r.Explains, r.ReplayID
 		} else if order, err = orderIDOf(r.Data); err == nil {
 			replayID, err = replayIDOf(r.Data)
 		}

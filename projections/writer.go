@@ -273,7 +273,9 @@ func (b *writeBatch) fold(fc FactCommit) error {
 		if i+ledger.PrefetchAhead < len(fc.Facts) {
 			w.engine.Prefetch(fc.Facts[i+ledger.PrefetchAhead])
 		}
-		records := w.engine.Apply(fc.Facts[i], fc.Raw[i]).Records()
+		// The records are encoded before the next fact is applied, so the
+		// engine may take their explanations' memory back.
+		records := w.engine.ApplyTransient(fc.Facts[i], fc.Raw[i]).Records()
 		at := ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
 		size := recordBytes(records)
 		if len(records) > factRecordsMax || size > factBytesMax {
