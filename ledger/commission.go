@@ -37,7 +37,7 @@ func (s *State) lineRate(win *credit, product string, p Policy) (*Program, money
 func (s *State) priceLines(o *order, cycle int) []LineExplanation {
 	var out []LineExplanation
 	if s.records(o.id) {
-		out = s.newLineExplanations(len(o.lines))
+		out = fresh(s, &s.reuse.lines, len(o.lines))
 	}
 	explain := func(i int, ex LineExplanation) {
 		if out != nil {
@@ -70,7 +70,7 @@ func (s *State) priceLines(o *order, cycle int) []LineExplanation {
 		}
 		l.shares = s.tierShares(o, l, s.partnerOf(win), prog, rate)
 		if out != nil {
-			ex.Tiers = s.newTierShares(len(l.shares))
+			ex.Tiers = fresh(s, &s.reuse.tiers, len(l.shares))
 			for j, sh := range l.shares {
 				ex.Tiers[j] = TierShare{Tier: sh.tier, PartnerID: sh.partner, ProgramID: sh.program, Rate: sh.rate, Amount: money.FormatMinor(sh.full, o.cur)}
 			}

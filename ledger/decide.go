@@ -250,7 +250,7 @@ func (s *State) explain(d *decision, b Buyer) Decision {
 		out.Notes = append(out.Notes, fmt.Sprintf("%d earlier candidates are not listed (at most %d are)", len(d.refs)-len(listed), maxCandidatesListed))
 		n = len(listed)
 	}
-	out.Candidates = s.newCandidates(n)
+	out.Candidates = fresh(s, &s.reuse.candidates, n)
 	ref := func(j int) int {
 		if listed == nil {
 			return j // nearly always: every referral is listed

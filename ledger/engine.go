@@ -341,7 +341,7 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 		} else {
 			explained = s.explain(&dec, buyer)
 		}
-		out.Attributions = s.newAttributions(1)
+		out.Attributions = fresh(s, &s.reuse.attributions, 1)
 		out.Attributions[0] = attribution(o, explained, lines)
 	}
 	if pv.PayoutBasis == events.PayoutBasisUpfront {

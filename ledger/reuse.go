@@ -52,38 +52,19 @@ func handOut[T any](buf *[]T, n int) []T {
 	return out
 }
 
-func (s *State) newCandidates(n int) []Candidate {
+// fresh returns n zero values: from buf while ApplyTransient applies a
+// fact, else newly allocated.
+func fresh[T any](s *State, buf *[]T, n int) []T {
 	if !s.reusing {
-		return make([]Candidate, n)
+		return make([]T, n)
 	}
-	return handOut(&s.reuse.candidates, n)
-}
-
-func (s *State) newAttributions(n int) []Attribution {
-	if !s.reusing {
-		return make([]Attribution, n)
-	}
-	return handOut(&s.reuse.attributions, n)
-}
-
-func (s *State) newLineExplanations(n int) []LineExplanation {
-	if !s.reusing {
-		return make([]LineExplanation, n)
-	}
-	return handOut(&s.reuse.lines, n)
-}
-
-func (s *State) newTierShares(n int) []TierShare {
-	if !s.reusing {
-		return make([]TierShare, n)
-	}
-	return handOut(&s.reuse.tiers, n)
+	return handOut(buf, n)
 }
 
 // renewalDecision is the decision of a subscription renewal: the referral
 // the subscription keeps, its only candidate.
 func (s *State) renewalDecision(renewal *Candidate) Decision {
-	c := s.newCandidates(1)
+	c := fresh(s, &s.reuse.candidates, 1)
 	c[0] = *renewal
 	return Decision{Winner: renewal, Candidates: c}
 }
