@@ -81,9 +81,9 @@ const PrefetchAhead = 8
 
 // Prefetch hints that f will be applied soon: it starts bringing into the
 // cache the state f's lookups will land on (its visitor's latest click,
-// its link, its order, its fact key), and changes nothing. At millions of visitors
-// and orders nearly every such lookup is a cache miss; a caller that
-// hints a few facts ahead of the one it applies overlaps those misses
+// its link, its order, its fact key), and changes nothing. At millions of
+// visitors and orders nearly every such lookup is a cache miss; a caller
+// that hints a few facts ahead of the one it applies overlaps those misses
 // instead of taking them one after another. Skipping it changes no
 // result.
 func (e *Engine) Prefetch(f events.Fact) {
