@@ -109,8 +109,9 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 		sc.clicks = s.clicks.appendOfVisitor(sc.clicks[:0], digest(b.VisitorID))
 		before := 0
 		for _, i := range sc.clicks {
-			link := &s.cat.links[s.clicks.link.At(int(i))]
-			r := ref{at: s.clicks.at.At(int(i)) * int64(time.Second), n: i, kind: refCookie, days: int32(p.CookieDays)}
+			k := s.clicks.get(i)
+			link := &s.cat.links[k.link]
+			r := ref{at: k.at * int64(time.Second), n: i, kind: refCookie, days: int32(p.CookieDays)}
 			if link.partner != nil && link.partner.CookieDays != nil {
 				r.days = int32(*link.partner.CookieDays) // the partner's cookie lifetime overrides the policy's
 			}
@@ -138,8 +139,9 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 		idx = slices.Compact(idx)
 		sc.clicks = idx
 		for _, i := range idx {
-			link := &s.cat.links[s.clicks.link.At(int(i))]
-			r := ref{at: s.clicks.at.At(int(i)) * int64(time.Second), n: i, kind: refHistory, days: int32(p.ReferralDays)}
+			k := s.clicks.get(i)
+			link := &s.cat.links[k.link]
+			r := ref{at: k.at * int64(time.Second), n: i, kind: refHistory, days: int32(p.ReferralDays)}
 			r.judge(link.PartnerID, link.partner, b, order, p)
 			refs = append(refs, r)
 		}
@@ -325,7 +327,7 @@ func (s *State) origin(d *decision, r *ref) credit {
 	if r.kind == refManual {
 		return credit{partner: d.manual[r.n].partner, source: SourceManual}
 	}
-	link := &s.cat.links[s.clicks.link.At(int(r.n))]
+	link := &s.cat.links[s.clicks.get(r.n).link]
 	source := SourceHistory
 	if r.kind == refCookie {
 		source = SourceCookie

@@ -221,7 +221,7 @@ func commissionState(s *State) string {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%q paid=%d buckets=%d;", k, s.accts[k].paid, len(s.accts[k].buckets))
 	}
-	fmt.Fprintf(&b, "partners=%d links=%d clicks=%d", len(s.cat.partners), len(s.cat.links), s.clicks.at.Len())
+	fmt.Fprintf(&b, "partners=%d links=%d clicks=%d", len(s.cat.partners), len(s.cat.links), s.clicks.len())
 	return b.String()
 }
 

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/refledger/refledger/internal/chunked"
 	"github.com/refledger/refledger/internal/digestmap"
 	"github.com/refledger/refledger/internal/intern"
 	"github.com/refledger/refledger/internal/snapshot"
@@ -23,11 +22,20 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	encodeCatalog(w, s.cat)
 
 	c := s.clicks
-	w.Int64s(c.at.Chunks()...)
-	w.Int32s(c.link.Chunks()...)
-	w.Int32s(c.prev.Chunks()...)
-	w.Uint32s(c.idStart.Chunks()...)
-	w.Bytes(c.ids)
+	// The clicks go as parallel arrays (time, link, previous click, where
+	// the id starts) and one arena of every id, as they were held before
+	// they became records: the format outlives the layout.
+	n := c.len()
+	w.Int64sFunc(n, func(i int) int64 { return c.get(int32(i)).at })
+	w.Int32sFunc(n, func(i int) int32 { return c.get(int32(i)).link })
+	w.Int32sFunc(n, func(i int) int32 { return c.get(int32(i)).prev })
+	idBytes := 0
+	w.Uint32sFunc(n, func(i int) uint32 {
+		start := idBytes
+		idBytes += len(c.idBytes(int32(i)))
+		return uint32(start)
+	})
+	w.BytesFunc(idBytes, n, func(i int) []byte { return c.idBytes(int32(i)) })
 	visitors, last := c.lastByVisitor.Sorted()
 	w.Uint64s(visitors)
 	w.Int32s(last)
@@ -149,10 +157,19 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 		if link[i] < 0 || int(link[i]) >= len(s.cat.links) || prev[i] < -1 || prev[i] >= int32(i) ||
 			idStart[i] > uint32(len(clickIDs)) || (i > 0 && idStart[i] < idStart[i-1]) {
 			r.Fail("click %d is out of range", i)
+			n = 0
 			break
 		}
 	}
-	c.at, c.link, c.prev, c.idStart, c.ids = chunked.Of(at[:n]), chunked.Of(link[:n]), chunked.Of(prev[:n]), chunked.Of(idStart[:n]), clickIDs
+	for i := range n {
+		end := uint32(len(clickIDs))
+		if i+1 < n {
+			end = idStart[i+1]
+		}
+		k := click{at: at[i], link: link[i], prev: prev[i]}
+		setClickID(c, &k, clickIDs[idStart[i]:end])
+		c.all.Add(k)
+	}
 	validClick := func(i int32) bool {
 		if i < 0 || int(i) >= n {
 			r.Fail("click %d is out of range", i)

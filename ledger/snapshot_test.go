@@ -2,7 +2,9 @@ package ledger
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,5 +145,32 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		if !bytes.Equal(encodeEngine(t, plain), encodeEngine(t, hinted)) {
 			t.Fatalf("seed %d: the states differ at the end", seed)
 		}
+	}
+}
+
+// A click holds an id of up to inlineID bytes itself and keeps a longer one
+// in the arena: ids on both sides of the bound, and multi-byte ones across
+// it, come back whole in explanations and entries, and through a snapshot.
+func TestClickIDsOfEveryLengthComeBack(t *testing.T) {
+	h := newHistory(t, "")
+	ids := []string{"k", strings.Repeat("a", inlineID-1), strings.Repeat("b", inlineID), strings.Repeat("c", inlineID+1),
+		strings.Repeat("é", 7) + "x", strings.Repeat("ü", 8), "click-" + strings.Repeat("0123456789", 10)}
+	long := 0
+	for i, id := range ids {
+		if len(id) > inlineID {
+			long += len(id)
+		}
+		visitor := fmt.Sprintf("v%d", i)
+		h.click(id, "roger-event", visitor, "2017-03-01T10:00:00Z")
+		out := h.order(fmt.Sprintf("o%d", i), visitor, "", "ticket", "100.00", "2017-03-02T10:00:00Z")
+		if len(out.Entries) != 1 || out.Entries[0].ClickID != id || out.Attributions[0].ClickID != id || out.Attributions[0].Candidates[0].ClickID != id {
+			t.Fatalf("click id %q (%d bytes) came back as %q", id, len(id), who(t, out))
+		}
+	}
+	if got := h.e.State().Sizes().ClickIDBytes; got != long {
+		t.Errorf("the arena holds %d bytes of ids, want the %d of those longer than %d", got, long, inlineID)
+	}
+	for cut := range len(h.facts) + 1 {
+		checkSnapshotResumes(t, h.facts, cut, nil)
 	}
 }

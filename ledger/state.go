@@ -86,7 +86,7 @@ func (s *State) Catalog() *Catalog { return s.cat }
 func (s *State) ClickBytes() int { return s.clicks.Bytes() }
 
 // Clicks is the number of clicks held.
-func (s *State) Clicks() int { return s.clicks.at.Len() }
+func (s *State) Clicks() int { return s.clicks.len() }
 
 type order struct {
 	id        string
@@ -295,7 +295,7 @@ func (s *State) EachShare(fn func(ShareNet)) {
 // that saves is about what a table large from its first insert costs in
 // cache misses: BenchmarkFold reports both.
 type Sizes struct {
-	ClickIDBytes  int // bytes of the click ids held
+	ClickIDBytes  int // bytes of the click ids too long to hold inline (inlineID)
 	Visitors      int // visitors with clicks
 	ClickContacts int // contacts carried by clicks
 	Identified    int // visitors identified as a contact
@@ -327,7 +327,7 @@ const (
 // is. Sizes too small only mean growing later, as without them.
 func (e *Engine) Reserve(z Sizes) {
 	s := e.state
-	if s.clicks.at.Len() > 0 || s.orders.len() > 0 || s.ids.contactOf.Len() > 0 || s.facts.Len() > 0 {
+	if s.clicks.len() > 0 || s.orders.len() > 0 || s.ids.contactOf.Len() > 0 || s.facts.Len() > 0 {
 		return
 	}
 	n := func(v int) int { return min(max(v, 0), maxReserve) }

@@ -180,44 +180,89 @@ func (e *Encoder) Time(t time.Time) {
 
 // Int64s writes a slice of 8-byte little-endian integers, given as one or
 // more chunks (the same bytes as their concatenation).
-func (e *Encoder) Int64s(chunks ...[]int64) {
-	writeFixed(e, chunks, func(b []byte, x int64) []byte { return binary.LittleEndian.AppendUint64(b, uint64(x)) })
+func (e *Encoder) Int64s(chunks ...[]int64) { e.Int64sFunc(chunked(chunks)) }
+
+// Int64sFunc writes n 8-byte little-endian integers, the ith get(i): the
+// bytes Int64s writes for them, without holding them in a slice.
+func (e *Encoder) Int64sFunc(n int, get func(int) int64) {
+	writeFixed(e, n, func(b []byte, i int) []byte { return binary.LittleEndian.AppendUint64(b, uint64(get(i))) })
 }
 
 // Uint64s writes a slice of 8-byte little-endian unsigned integers.
-func (e *Encoder) Uint64s(v []uint64) { writeFixed(e, [][]uint64{v}, binary.LittleEndian.AppendUint64) }
+func (e *Encoder) Uint64s(v []uint64) {
+	writeFixed(e, len(v), func(b []byte, i int) []byte { return binary.LittleEndian.AppendUint64(b, v[i]) })
+}
 
 // Int32s writes a slice of 4-byte little-endian integers, given as one or
 // more chunks.
-func (e *Encoder) Int32s(chunks ...[]int32) {
-	writeFixed(e, chunks, func(b []byte, x int32) []byte { return binary.LittleEndian.AppendUint32(b, uint32(x)) })
+func (e *Encoder) Int32s(chunks ...[]int32) { e.Int32sFunc(chunked(chunks)) }
+
+// Int32sFunc writes n 4-byte little-endian integers, the ith get(i).
+func (e *Encoder) Int32sFunc(n int, get func(int) int32) {
+	writeFixed(e, n, func(b []byte, i int) []byte { return binary.LittleEndian.AppendUint32(b, uint32(get(i))) })
 }
 
 // Uint32s writes a slice of 4-byte little-endian unsigned integers, given
 // as one or more chunks.
-func (e *Encoder) Uint32s(chunks ...[]uint32) {
-	writeFixed(e, chunks, binary.LittleEndian.AppendUint32)
+func (e *Encoder) Uint32s(chunks ...[]uint32) { e.Uint32sFunc(chunked(chunks)) }
+
+// Uint32sFunc writes n 4-byte little-endian unsigned integers, the ith
+// get(i).
+func (e *Encoder) Uint32sFunc(n int, get func(int) uint32) {
+	writeFixed(e, n, func(b []byte, i int) []byte { return binary.LittleEndian.AppendUint32(b, get(i)) })
 }
 
-// writeFixed writes the chunks' total length, then each element in fixed
-// width, through a small buffer.
-func writeFixed[T any](e *Encoder, chunks [][]T, put func([]byte, T) []byte) {
+// BytesFunc writes n byte strings, the ith get(i), as Bytes writes their
+// concatenation, which is size bytes long.
+func (e *Encoder) BytesFunc(size, n int, get func(int) []byte) {
+	e.Uvarint(uint64(size))
+	buf := e.fixedBuffer()
+	for i := range n {
+		if b := get(i); len(buf)+len(b) > cap(buf) {
+			e.raw(buf)
+			e.raw(b)
+			buf = buf[:0]
+		} else {
+			buf = append(buf, b...)
+		}
+	}
+	e.raw(buf)
+}
+
+// chunked is the length of the chunks together and their ith element,
+// asked for in increasing order.
+func chunked[T any](chunks [][]T) (int, func(int) T) {
 	n := 0
 	for _, v := range chunks {
 		n += len(v)
 	}
-	e.Uvarint(uint64(n))
+	c, base := 0, 0 // the chunk holding the last element asked for, and its first index
+	return n, func(i int) T {
+		for i-base >= len(chunks[c]) {
+			base += len(chunks[c])
+			c++
+		}
+		return chunks[c][i-base]
+	}
+}
+
+func (e *Encoder) fixedBuffer() []byte {
 	if e.fixed == nil {
 		e.fixed = make([]byte, 0, 8<<10)
 	}
-	buf := e.fixed[:0]
-	for _, v := range chunks {
-		for _, x := range v {
-			buf = put(buf, x)
-			if len(buf) > cap(buf)-8 {
-				e.raw(buf)
-				buf = buf[:0]
-			}
+	return e.fixed[:0]
+}
+
+// writeFixed writes n, then each of n elements in fixed width (at most 8
+// bytes) through a small buffer: put appends the ith.
+func writeFixed(e *Encoder, n int, put func(b []byte, i int) []byte) {
+	e.Uvarint(uint64(n))
+	buf := e.fixedBuffer()
+	for i := range n {
+		buf = put(buf, i)
+		if len(buf) > cap(buf)-8 {
+			e.raw(buf)
+			buf = buf[:0]
 		}
 	}
 	e.raw(buf)

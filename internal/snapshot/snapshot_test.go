@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -269,6 +270,63 @@ func TestSymbolsSharingBytes(t *testing.T) {
 			}
 		}
 		return d.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The Func writers and the chunked ones write the bytes of one slice of
+// the same elements: a reader cannot tell how the writer held them.
+func TestArraysWriteTheSameHoweverHeld(t *testing.T) {
+	i64 := []int64{-1, 0, 1 << 40, 7, -(1 << 62)}
+	i32 := []int32{-5, 0, 1 << 30, 9}
+	u32 := []uint32{0, 1, 1 << 31, 3}
+	strs := [][]byte{[]byte("ab"), nil, bytes.Repeat([]byte("z"), 20000), []byte("c")} // one larger than the buffer
+	encode := func(body func(e *Encoder)) []byte {
+		var buf bytes.Buffer
+		e := NewEncoder(&buf, "t", 1)
+		body(e)
+		if err := e.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	whole := encode(func(e *Encoder) {
+		e.Int64s(i64)
+		e.Int32s(i32)
+		e.Uint32s(u32)
+		e.Bytes(bytes.Join(strs, nil))
+	})
+	chunks := encode(func(e *Encoder) {
+		e.Int64s(i64[:2], nil, i64[2:])
+		e.Int32s(nil, i32[:1], i32[1:3], i32[3:])
+		e.Uint32s(u32[:3], u32[3:], nil)
+		e.Bytes(bytes.Join(strs, nil))
+	})
+	funcs := encode(func(e *Encoder) {
+		e.Int64sFunc(len(i64), func(i int) int64 { return i64[i] })
+		e.Int32sFunc(len(i32), func(i int) int32 { return i32[i] })
+		e.Uint32sFunc(len(u32), func(i int) uint32 { return u32[i] })
+		e.BytesFunc(len(bytes.Join(strs, nil)), len(strs), func(i int) []byte { return strs[i] })
+	})
+	if !bytes.Equal(chunks, whole) || !bytes.Equal(funcs, whole) {
+		t.Fatalf("chunked %x\nfuncs %x\nwant %x", chunks, funcs, whole)
+	}
+	err := Decode(whole, "t", 1, func(d *Decoder) error {
+		if got := d.Int64s(); !slices.Equal(got, i64) {
+			t.Errorf("int64s %v", got)
+		}
+		if got := d.Int32s(); !slices.Equal(got, i32) {
+			t.Errorf("int32s %v", got)
+		}
+		if got := d.Uint32s(); !slices.Equal(got, u32) {
+			t.Errorf("uint32s %v", got)
+		}
+		if got := d.Bytes(); !bytes.Equal(got, bytes.Join(strs, nil)) {
+			t.Errorf("bytes of %d", len(got))
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
