@@ -25,14 +25,26 @@ var currencies = map[string]int32{
 	"VND": 0, "ZAR": 2,
 }
 
+// byCode is currencies with each Code the table's own string.
+var byCode = func() map[string]Currency {
+	m := make(map[string]Currency, len(currencies))
+	for code, units := range currencies {
+		m[code] = Currency{Code: code, MinorUnits: units}
+	}
+	return m
+}()
+
 // Lookup returns the currency for an ISO 4217 code. Codes are case
-// sensitive: "usd" is not a currency code.
+// sensitive: "usd" is not a currency code. The Code it returns is the
+// table's own string, never the one given: it keeps no caller's memory
+// alive (a decoded fact's), and two currencies of one code share their
+// bytes, so comparing them never reads memory.
 func Lookup(code string) (Currency, error) {
-	units, ok := currencies[code]
+	c, ok := byCode[code]
 	if !ok {
 		return Currency{}, fmt.Errorf("%q is not a known ISO 4217 currency code", code)
 	}
-	return Currency{Code: code, MinorUnits: units}, nil
+	return c, nil
 }
 
 // Codes returns every known currency code, sorted.

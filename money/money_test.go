@@ -3,6 +3,7 @@ package money
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/shopspring/decimal"
 )
@@ -209,4 +210,18 @@ func FuzzRoundMatchesShopspring(f *testing.F) {
 			t.Fatalf("Format(%s, %d) = %q, want %q", d, cur.MinorUnits, got, want)
 		}
 	})
+}
+
+// Lookup hands out the table's own code: not the caller's bytes, and the
+// same bytes for every lookup of one code.
+func TestLookupKeepsNoCallersBytes(t *testing.T) {
+	given := []byte("EUR")
+	a, err := Lookup(string(given))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Lookup(string([]byte("EUR")))
+	if a.Code != "EUR" || unsafe.StringData(a.Code) != unsafe.StringData(b.Code) {
+		t.Errorf("two lookups of EUR gave codes at %p and %p", unsafe.StringData(a.Code), unsafe.StringData(b.Code))
+	}
 }
