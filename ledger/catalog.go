@@ -17,6 +17,11 @@ type Partner struct {
 	CookieDays *int // overrides the policy's cookie lifetime
 	Programs   []string
 
+	// enrolled is the programs of Programs, in their order: pricing an
+	// order reads each of them, and a map lookup of every one cost an
+	// order about half a microsecond at ten million facts. A program's
+	// record is updated in place, never replaced.
+	enrolled []*Program
 	// account is the partner's account in accountCurrency, once an
 	// accrual it won moved it (State.accountOf): the next finds it
 	// without a map lookup, which at ten million facts is a few cache
@@ -129,11 +134,7 @@ func (c *Catalog) Partners() []*Partner {
 func (c *Catalog) bestProgram(partner *Partner, product string) (*Program, money.Rate, bool) {
 	var best *Program
 	var bestRate money.Rate
-	for _, id := range partner.Programs {
-		p, ok := c.programs[id]
-		if !ok {
-			continue
-		}
+	for _, p := range partner.enrolled {
 		r, ok := p.rateFor(product)
 		if !ok {
 			continue

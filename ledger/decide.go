@@ -332,7 +332,10 @@ func (s *State) origin(d *decision, r *ref) credit {
 	if r.kind == refCookie {
 		source = SourceCookie
 	}
-	return credit{partner: link.PartnerID, link: link.Code, program: link.ProgramID, source: source}
+	// The link's partner pointer is the registered partner's record
+	// (links are created only for registered partners, which are never
+	// replaced), so pricing needs no lookup of it.
+	return credit{partner: link.PartnerID, link: link.Code, program: link.ProgramID, source: source, who: link.partner}
 }
 
 // candidate puts referral i of a decision into words.

@@ -242,6 +242,10 @@ func (s *State) defineProgram(d *events.ProgramDefined) string {
 	for _, r := range d.TierRates {
 		p.TierRates = append(p.TierRates, mustRate(r))
 	}
+	if old, ok := s.cat.programs[d.ProgramID]; ok {
+		*old = *p // in place: partners hold the pointer
+		return ""
+	}
 	s.cat.programs[d.ProgramID] = p
 	return ""
 }
@@ -269,6 +273,7 @@ func (s *State) enroll(d *events.PartnerEnrolled) string {
 		}
 	}
 	partner.Programs = append(partner.Programs, d.ProgramID)
+	partner.enrolled = append(partner.enrolled, s.cat.programs[d.ProgramID])
 	return ""
 }
 

@@ -578,3 +578,25 @@ func TestExplanationCandidatesMatchOneByOne(t *testing.T) {
 		}
 	}
 }
+
+// A program or partner defined again changes the orders placed after it:
+// the new rate, the new cookie lifetime, also in an engine restored from a
+// snapshot before the change.
+func TestCatalogDefinedAgainAppliesToLaterOrders(t *testing.T) {
+	h := newHistory(t, `{"tracking":"cookies-only","credit":"last","cookie_days":30,"referral_days":0,"program_binding":"partner-programs","self_referral":"reject","holding_days":30,"payout_basis":"upfront"}`)
+	h.click("k1", "roger-event", "v1", "2017-03-01T10:00:00Z")
+	if got := who(t, h.order("o1", "v1", "", "ticket", "100.00", "2017-03-02T10:00:00Z")); got != "roger 10.00 cookie k1" {
+		t.Fatalf("before: %s", got)
+	}
+	h.add("program.defined", "2017-03-03T00:00:00Z", `{"program_id":"events","name":"Events","priority":2,"product_rates":{"ticket":"15%"}}`)
+	if got := who(t, h.order("o2", "v1", "", "ticket", "100.00", "2017-03-04T10:00:00Z")); got != "roger 15.00 cookie k1" {
+		t.Errorf("after the program was defined again: %s, want the new 15%%", got)
+	}
+	h.add("partner.registered", "2017-03-05T00:00:00Z", `{"partner_id":"roger","name":"Roger","contact_id":"c-roger","cookie_days":3}`)
+	if got := who(t, h.order("o3", "v1", "", "ticket", "100.00", "2017-03-06T10:00:00Z")); got != "none" {
+		t.Errorf("after roger's cookies were cut to 3 days: %s, want none", got)
+	}
+	for cut := range len(h.facts) + 1 {
+		checkSnapshotResumes(t, h.facts, cut, nil)
+	}
+}

@@ -446,6 +446,16 @@ func decodeCatalog(r *snapshot.Decoder) *Catalog {
 		}
 		c.programs[p.ID] = p
 	}
+	for _, p := range c.partners {
+		for _, id := range p.Programs {
+			prog, ok := c.programs[id]
+			if !ok {
+				r.Fail("partner %s is enrolled in program %s, which is not defined", p.ID, id)
+				break
+			}
+			p.enrolled = append(p.enrolled, prog)
+		}
+	}
 	c.links = make([]Link, r.Count(4))
 	c.linkNum = digestmap.New[int32](len(c.links))
 	for i := range c.links {
