@@ -445,7 +445,7 @@ func (s *State) accrueAll(o *order, f events.Fact) []Entry {
 		for i := range o.lines {
 			n += len(o.lines[i].shares)
 		}
-		out = make([]Entry, 0, n)
+		out = fresh(s, &s.reuse.entries, n)[:0]
 	}
 	for i := range o.lines {
 		l := &o.lines[i]

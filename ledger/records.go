@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -161,6 +162,9 @@ type Output struct {
 	// Policies are policy versions the live timeline adopted, recorded so
 	// that the timeline can be read back from the ledger alone.
 	Policies []PolicyVersion
+	// transient is set by Engine.ApplyTransient: the entries and
+	// explanations are in memory the engine takes back.
+	transient bool
 }
 
 // Empty reports whether the fold produced nothing to record.
@@ -186,8 +190,13 @@ type Record struct {
 }
 
 // Records encodes the output as ledger-log records in a fixed order. The
-// records' Data share one buffer, each capped at its own end.
+// records' Data share one buffer, each capped at its own end. The records
+// outlive the output's memory: made from an output of
+// Engine.ApplyTransient, their entries are copies.
 func (o Output) Records() []Record {
+	if o.transient && len(o.Entries) > 0 {
+		o.Entries = slices.Clone(o.Entries)
+	}
 	out := make([]Record, 0, len(o.Attributions)+len(o.Entries)+len(o.Refusals)+len(o.Policies))
 	buf := make([]byte, 0, 2048*len(o.Attributions)+512*len(o.Entries))
 	encoded := func(start int) []byte { return buf[start:len(buf):len(buf)] }

@@ -3,21 +3,24 @@ package ledger
 import "github.com/refledger/refledger/events"
 
 // ApplyTransient is Apply, but the explanations of the output it returns
-// (its attributions, with their candidates and lines) are written into
-// memory the engine takes back at its next ApplyTransient: they are good
-// only until then. A caller that is done with each output before it
-// applies the next fact, as the ledger writer is once it has encoded the
-// output's records (Output.Records), spares the engine writing about 1.5 KB
-// of memory no cache holds for every order it explains: at ten million
-// facts writing fresh memory costs about 1.5 µs a kilobyte. The output is
-// otherwise the same as Apply's, byte for byte; entries, refusals and
-// policies are Apply's own.
+// (its attributions, with their candidates and lines) and the entries an
+// order accrues are written into memory the engine takes back at its next
+// ApplyTransient: they are good only until then. A caller that is done
+// with each output before it applies the next fact, as the ledger writer
+// is once it has encoded the output's records (Output.Records, which
+// copies the entries its records point to), spares the engine writing
+// about 2 KB of memory no cache holds for every order it explains: at ten
+// million facts writing fresh memory costs about 1.5 µs a kilobyte. The
+// output is otherwise the same as Apply's, byte for byte; the strings it
+// holds, refusals and policies are Apply's own.
 func (e *Engine) ApplyTransient(f events.Fact, canonical []byte) Output {
 	s := e.state
 	s.reuse.reset()
 	s.reusing = true
 	defer func() { s.reusing = false }()
-	return e.Apply(f, canonical)
+	out := e.Apply(f, canonical)
+	out.transient = true
+	return out
 }
 
 // reusedMemory is the memory ApplyTransient writes explanations into. Each
@@ -30,11 +33,12 @@ type reusedMemory struct {
 	attributions []Attribution
 	lines        []LineExplanation
 	tiers        []TierShare
+	entries      []Entry
 }
 
 func (m *reusedMemory) reset() {
 	m.candidates, m.attributions = m.candidates[:0], m.attributions[:0]
-	m.lines, m.tiers = m.lines[:0], m.tiers[:0]
+	m.lines, m.tiers, m.entries = m.lines[:0], m.tiers[:0], m.entries[:0]
 }
 
 // handOut hands out n zero values from buf (unlike the slabs' take, whose
