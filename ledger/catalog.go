@@ -60,6 +60,30 @@ type Link struct {
 	LandingURL string
 
 	partner *Partner // the registered partner; a partner's record is updated in place
+	// cookieDays is the partner's CookieDays, -1 for none: deciding an
+	// order reads it for every click of the buyer, and the partner's
+	// record is a cache miss further (Catalog.partnerChanged keeps it).
+	cookieDays int32
+}
+
+// withPartner is the link with its partner's record and what it copies
+// from it.
+func (l Link) withPartner(p *Partner) Link {
+	l.partner, l.cookieDays = p, -1
+	if p != nil && p.CookieDays != nil {
+		l.cookieDays = int32(*p.CookieDays)
+	}
+	return l
+}
+
+// partnerChanged refreshes what the links of partner p copy from its
+// record, which has changed.
+func (c *Catalog) partnerChanged(p *Partner) {
+	for i := range c.links {
+		if c.links[i].partner == p {
+			c.links[i] = c.links[i].withPartner(p)
+		}
+	}
 }
 
 // Catalog holds partners, programs, enrollments and links. Later
@@ -111,7 +135,7 @@ func (c *Catalog) linkNumber(code string) int32 {
 	// The code is kept: a copy, since a click's strings may share the
 	// stored bytes of its commit (events.StoredDecoder.TransientClicks).
 	*n = int32(len(c.links))
-	c.links = append(c.links, Link{Code: strings.Clone(code)})
+	c.links = append(c.links, Link{Code: strings.Clone(code)}.withPartner(nil))
 	return *n
 }
 

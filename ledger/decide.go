@@ -112,8 +112,8 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 			k := s.clicks.get(i)
 			link := &s.cat.links[k.link]
 			r := ref{at: k.at * int64(time.Second), n: i, kind: refCookie, days: int32(p.CookieDays)}
-			if link.partner != nil && link.partner.CookieDays != nil {
-				r.days = int32(*link.partner.CookieDays) // the partner's cookie lifetime overrides the policy's
+			if link.partner != nil && link.cookieDays >= 0 {
+				r.days = link.cookieDays // the partner's cookie lifetime overrides the policy's
 			}
 			if r.at <= order {
 				before++

@@ -224,6 +224,7 @@ func (s *State) registerPartner(d *events.PartnerRegistered) string {
 	if old, ok := s.cat.partners[d.PartnerID]; ok {
 		// In place: links hold the pointer.
 		old.Name, old.Parent, old.ContactID, old.CookieDays = d.Name, d.ParentPartnerID, d.ContactID, d.CookieDays
+		s.cat.partnerChanged(old)
 		return ""
 	}
 	s.cat.partners[d.PartnerID] = &Partner{ID: d.PartnerID, Name: d.Name, Parent: d.ParentPartnerID, ContactID: d.ContactID, CookieDays: d.CookieDays}
@@ -284,7 +285,7 @@ func (s *State) createLink(d *events.LinkCreated) string {
 	if old, ok := s.cat.Link(d.LinkCode); ok && old.PartnerID != "" && old.PartnerID != d.PartnerID {
 		return fmt.Sprintf("link %s already belongs to partner %s", d.LinkCode, old.PartnerID)
 	}
-	s.cat.setLink(Link{Code: d.LinkCode, PartnerID: d.PartnerID, ProgramID: d.ProgramID, LandingURL: d.LandingURL, partner: s.cat.partners[d.PartnerID]})
+	s.cat.setLink(Link{Code: d.LinkCode, PartnerID: d.PartnerID, ProgramID: d.ProgramID, LandingURL: d.LandingURL}.withPartner(s.cat.partners[d.PartnerID]))
 	return ""
 }
 

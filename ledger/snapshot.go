@@ -460,7 +460,7 @@ func decodeCatalog(r *snapshot.Decoder) *Catalog {
 	c.linkNum = digestmap.New[int32](len(c.links))
 	for i := range c.links {
 		c.links[i] = Link{Code: r.String(), PartnerID: r.String(), ProgramID: r.String(), LandingURL: r.String()}
-		c.links[i].partner = c.partners[c.links[i].PartnerID]
+		c.links[i] = c.links[i].withPartner(c.partners[c.links[i].PartnerID])
 		c.linkNum.Put(digest(c.links[i].Code), int32(i))
 	}
 	return c
