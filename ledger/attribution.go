@@ -25,8 +25,30 @@ type clicks struct {
 	all chunked.Array[click]
 	ids []byte // the ids too long to hold inline
 
-	lastByVisitor *digestmap.Map[int32] // visitor digest -> latest click
-	byContact     map[uint64][]int32    // clicks that carried the contact id
+	byVisitor *digestmap.Map[recentClicks] // visitor digest -> latest clicks
+	byContact map[uint64][]int32           // clicks that carried the contact id
+}
+
+// recentClicks is a visitor's latest clicks, newest first, each the
+// previous click of the one before it; after them noMoreClicks, or
+// olderByPrev when older clicks are found by following the oldest held
+// click's prev (also past a full array). Deciding an order reads the
+// buyer's clicks from the latest back: following prev from the latest
+// loaded them one after another, a cache miss each at ten million clicks,
+// where the clicks held here load at once. With the key, a visitor's slot
+// is 32 bytes.
+type recentClicks [recentHeld]int32
+
+const (
+	recentHeld         = 6
+	noMoreClicks int32 = -1
+	olderByPrev  int32 = -2
+)
+
+// latestOnly is what a visitor's slot holds when only its latest click is
+// known (a restored snapshot keeps only that).
+func latestOnly(latest int32) recentClicks {
+	return recentClicks{latest, olderByPrev, olderByPrev, olderByPrev, olderByPrev, olderByPrev}
 }
 
 // click is one click: 32 bytes.
@@ -53,7 +75,7 @@ const (
 )
 
 func newClicks() *clicks {
-	return &clicks{lastByVisitor: digestmap.New[int32](0), byContact: map[uint64][]int32{}}
+	return &clicks{byVisitor: digestmap.New[recentClicks](0), byContact: map[uint64][]int32{}}
 }
 
 // digest is 64-bit FNV-1a (digestmap.Digest).
@@ -75,12 +97,14 @@ func (c *clicks) get(i int32) *click { return c.all.Ref(int(i)) }
 // the stored bytes of its commit (events.StoredDecoder.TransientClicks).
 func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact string) {
 	i := int32(c.all.Len())
-	last, seen := c.lastByVisitor.Ref(digest(visitor))
-	prev := *last
+	recent, seen := c.byVisitor.Ref(digest(visitor))
+	prev := recent[0]
 	if !seen {
-		prev = -1
+		prev = noMoreClicks
+		*recent = recentClicks{noMoreClicks, noMoreClicks, noMoreClicks, noMoreClicks, noMoreClicks, noMoreClicks}
 	}
-	*last = i
+	copy(recent[1:], recent[:recentHeld-1])
+	recent[0] = i
 	k := click{at: at.Unix(), link: link, prev: prev}
 	setClickID(c, &k, clickID)
 	c.all.Add(k)
@@ -132,19 +156,32 @@ func (c *clicks) idOf(k *click) []byte {
 
 // appendOfVisitor appends the visitor's clicks to out, oldest first.
 func (c *clicks) appendOfVisitor(out []int32, visitorDigest uint64) []int32 {
-	start := len(out)
-	for i, ok := c.lastByVisitor.Get(visitorDigest); ok && i >= 0; i = c.get(i).prev {
+	recent, ok := c.byVisitor.Get(visitorDigest)
+	if !ok {
+		return out
+	}
+	start, more := len(out), true // more: older clicks are found by prev
+	for _, i := range recent {
+		if i < 0 {
+			more = i == olderByPrev
+			break
+		}
 		out = append(out, i)
+	}
+	if more {
+		for i := c.get(out[len(out)-1]).prev; i >= 0; i = c.get(i).prev {
+			out = append(out, i)
+		}
 	}
 	slices.Reverse(out[start:])
 	return out
 }
 
+
 // Bytes estimates the memory the click state holds, for the per-click goal.
 func (c *clicks) Bytes() int {
-	const slot = 8 + 4 + 4 // key, value, padding
 	n := c.all.Capacity()*int(unsafe.Sizeof(click{})) + cap(c.ids)
-	n += c.lastByVisitor.Slots() * slot
+	n += c.byVisitor.Slots() * (8 + int(unsafe.Sizeof(recentClicks{})))
 	for _, l := range c.byContact {
 		n += 8 + 24 + cap(l)*4
 	}

@@ -90,7 +90,7 @@ func (e *Engine) Prefetch(f events.Fact) {
 	s := e.state
 	switch d := f.Data.(type) {
 	case *events.ClickRecorded:
-		s.clicks.lastByVisitor.Prefetch(digest(d.VisitorID))
+		s.clicks.byVisitor.Prefetch(digest(d.VisitorID))
 		// The link table is small, but at ten million facts the clicks
 		// between two of a link's evict it: without the hint its lookup
 		// cost a click about 120 ns.
@@ -102,7 +102,7 @@ func (e *Engine) Prefetch(f events.Fact) {
 	case *events.OrderPlaced:
 		s.orders.index.Prefetch(digest(d.OrderID))
 		if d.VisitorID != "" {
-			s.clicks.lastByVisitor.Prefetch(digest(d.VisitorID))
+			s.clicks.byVisitor.Prefetch(digest(d.VisitorID))
 		}
 		s.ids.prefetch(d.VisitorID, d.ContactID)
 	case *events.PaymentReceived:

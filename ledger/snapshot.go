@@ -36,9 +36,11 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 		return uint32(start)
 	})
 	w.BytesFunc(idBytes, n, func(i int) []byte { return c.idBytes(int32(i)) })
-	visitors, last := c.lastByVisitor.Sorted()
+	// A visitor's latest click only: the others it holds are found again
+	// by prev (latestOnly).
+	visitors, recent := c.byVisitor.Sorted()
 	w.Uint64s(visitors)
-	w.Int32s(last)
+	w.Int32sFunc(len(recent), func(i int) int32 { return recent[i][0] })
 	w.Uvarint(uint64(len(c.byContact)))
 	for _, k := range snapshot.SortedKeys(c.byContact) {
 		w.Uvarint(k)
@@ -181,9 +183,9 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 	if len(visitors) != len(last) {
 		r.Fail("visitor arrays of different lengths")
 	}
-	c.lastByVisitor = digestmap.New[int32](len(visitors))
+	c.byVisitor = digestmap.New[recentClicks](len(visitors))
 	for i := 0; i < len(visitors) && i < len(last) && validClick(last[i]); i++ {
-		c.lastByVisitor.Put(visitors[i], last[i])
+		c.byVisitor.Put(visitors[i], latestOnly(last[i]))
 	}
 	entries := r.Count(2)
 	c.byContact = make(map[uint64][]int32, entries)

@@ -308,7 +308,7 @@ type Sizes struct {
 func (s *State) Sizes() Sizes {
 	return Sizes{
 		ClickIDBytes: len(s.clicks.ids),
-		Visitors:     s.clicks.lastByVisitor.Len(), ClickContacts: len(s.clicks.byContact),
+		Visitors:     s.clicks.byVisitor.Len(), ClickContacts: len(s.clicks.byContact),
 		Identified: s.ids.contactOf.Len(), Contacts: s.ids.visitorsOf.Len(),
 		Orders: s.orders.len(), Facts: s.facts.Len(),
 	}
@@ -332,7 +332,7 @@ func (e *Engine) Reserve(z Sizes) {
 	}
 	n := func(v int) int { return min(max(v, 0), maxReserve) }
 	s.clicks.ids = make([]byte, 0, min(max(z.ClickIDBytes, 0), maxReserveBytes))
-	s.clicks.lastByVisitor = digestmap.New[int32](n(z.Visitors))
+	s.clicks.byVisitor = digestmap.New[recentClicks](n(z.Visitors))
 	s.clicks.byContact = make(map[uint64][]int32, n(z.ClickContacts))
 	s.ids.contactOf = digestmap.New[identity](n(z.Identified))
 	s.ids.visitorsOf = digestmap.New[[]identified](n(z.Contacts))
