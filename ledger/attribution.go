@@ -177,7 +177,6 @@ func (c *clicks) appendOfVisitor(out []int32, visitorDigest uint64) []int32 {
 	return out
 }
 
-
 // Bytes estimates the memory the click state holds, for the per-click goal.
 func (c *clicks) Bytes() int {
 	n := c.all.Capacity()*int(unsafe.Sizeof(click{})) + cap(c.ids)
