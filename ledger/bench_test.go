@@ -80,9 +80,7 @@ func BenchmarkFold(b *testing.B) {
 		}
 		start := time.Now()
 		for j, f := range facts {
-			if j+PrefetchAhead < len(facts) {
-				e.Prefetch(facts[j+PrefetchAhead]) // as the writer does
-			}
+			e.HintAhead(facts, raws, j) // as the writer does
 			apply(f, raws[j])
 		}
 		took = time.Since(start)
@@ -164,9 +162,7 @@ func BenchmarkFoldByType(b *testing.B) {
 		}
 		took := map[string]time.Duration{}
 		for j, f := range facts {
-			if j+PrefetchAhead < len(facts) {
-				e.Prefetch(facts[j+PrefetchAhead])
-			}
+			e.HintAhead(facts, raws, j)
 			start := time.Now()
 			apply(f, raws[j])
 			took[f.Type] += time.Since(start)

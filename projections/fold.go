@@ -158,9 +158,7 @@ func decodeCommitInto(s store.Stored, into FactCommit, transientClicks bool, fn 
 func Fold(e *ledger.Engine, fc FactCommit) ledger.Output {
 	var out ledger.Output
 	for i, f := range fc.Facts {
-		if i+ledger.PrefetchAhead < len(fc.Facts) {
-			e.Prefetch(fc.Facts[i+ledger.PrefetchAhead])
-		}
+		e.HintAhead(fc.Facts, fc.Raw, i)
 		o := e.Apply(f, fc.Raw[i])
 		if o.Empty() {
 			continue

@@ -270,9 +270,7 @@ func (b *writeBatch) fold(fc FactCommit) error {
 		return fmt.Errorf("ledger writer: fact position %d handed over before %d", fc.Position, next.pos)
 	}
 	for i := next.index; i < len(fc.Facts); i++ {
-		if i+ledger.PrefetchAhead < len(fc.Facts) {
-			w.engine.Prefetch(fc.Facts[i+ledger.PrefetchAhead])
-		}
+		w.engine.HintAhead(fc.Facts, fc.Raw, i)
 		// The records are encoded before the next fact is applied, so the
 		// engine may take their explanations' memory back.
 		records := w.engine.ApplyTransient(fc.Facts[i], fc.Raw[i]).Records()

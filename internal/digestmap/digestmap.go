@@ -13,13 +13,15 @@
 // forgets a visitor or a fact. The package also holds the digest itself,
 // FNV-1a.
 //
-// digestmap imports only the standard library.
+// digestmap imports only the standard library and internal/prefetch.
 package digestmap
 
 import (
 	"cmp"
 	"slices"
 	"unsafe"
+
+	"github.com/refledger/refledger/internal/prefetch"
 )
 
 // Map maps uint64 keys to values of type V. The zero Map is empty and
@@ -113,7 +115,7 @@ func (m *Map[V]) Ref(k uint64) (*V, bool) {
 // one after another. It changes nothing and returns at once.
 func (m *Map[V]) Prefetch(k uint64) {
 	if len(m.slots) > 0 {
-		prefetch(unsafe.Pointer(&m.slots[(k*0x9E3779B97F4A7C15)>>m.shift]))
+		prefetch.Line(unsafe.Pointer(&m.slots[(k*0x9E3779B97F4A7C15)>>m.shift]))
 	}
 }
 
