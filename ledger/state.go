@@ -6,8 +6,8 @@ import (
 	"unsafe"
 
 	"github.com/refledger/refledger/internal/digestmap"
-	"github.com/refledger/refledger/internal/prefetch"
 	"github.com/refledger/refledger/internal/intern"
+	"github.com/refledger/refledger/internal/prefetch"
 	"github.com/refledger/refledger/internal/snapshot"
 	"github.com/refledger/refledger/money"
 )
