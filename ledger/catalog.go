@@ -67,11 +67,17 @@ type Link struct {
 }
 
 // withPartner is the link with its partner's record and what it copies
-// from it.
+// from it. Its PartnerID becomes the record's own string (the same id):
+// a credit takes it from the link, and pricing compares it with the
+// shares' partner, which the record gave them; strings sharing their bytes
+// compare without reading them.
 func (l Link) withPartner(p *Partner) Link {
 	l.partner, l.cookieDays = p, -1
-	if p != nil && p.CookieDays != nil {
-		l.cookieDays = int32(*p.CookieDays)
+	if p != nil {
+		l.PartnerID = p.ID
+		if p.CookieDays != nil {
+			l.cookieDays = int32(*p.CookieDays)
+		}
 	}
 	return l
 }
