@@ -52,6 +52,20 @@ func (a *Array[T]) At(i int) T { return a.chunks[i>>Bits][i&mask] }
 // while it grows).
 func (a *Array[T]) Ref(i int) *T { return &a.chunks[i>>Bits][i&mask] }
 
+// Spare is where element Len()+k will be held once added, if the last
+// chunk already has room for it (else nil): a caller can hint that memory
+// into the cache before it writes there.
+func (a *Array[T]) Spare(k int) *T {
+	if len(a.chunks) == 0 {
+		return nil
+	}
+	last := a.chunks[len(a.chunks)-1]
+	if i := len(last) + k; k >= 0 && i < cap(last) {
+		return &last[:i+1][i]
+	}
+	return nil
+}
+
 // Len is the number of elements.
 func (a *Array[T]) Len() int { return a.n }
 

@@ -63,3 +63,35 @@ func TestArrayHoldsItsElementsAcrossChunks(t *testing.T) {
 		t.Error("an array in chunks is written as other bytes than the contiguous one")
 	}
 }
+
+// Spare points where an element will be held once added, when the last
+// chunk has room for it, and is nil otherwise. (The first chunk moves while
+// it grows, so the elements checked are those of a full-sized chunk.)
+func TestSparePointsWhereTheElementWillBe(t *testing.T) {
+	var c Array[int32]
+	if c.Spare(0) != nil {
+		t.Fatal("an empty array has spare room")
+	}
+	const n = Len + 100
+	spare := map[int]*int32{}
+	for i := range n {
+		if i > Len { // the second chunk is made by the Len-th Add
+			for _, k := range []int{0, 1, 7} {
+				if p := c.Spare(k); p == nil {
+					t.Fatalf("no room for element %d in a chunk of %d", i+k, Len)
+				} else if i+k < n {
+					spare[i+k] = p
+				}
+			}
+		}
+		c.Add(int32(i))
+	}
+	for want, p := range spare {
+		if c.Ref(want) != p {
+			t.Fatalf("Spare pointed elsewhere than element %d is held", want)
+		}
+	}
+	if c.Spare(-1) != nil || c.Spare(Len) != nil {
+		t.Error("room before the end, or past the last chunk")
+	}
+}
