@@ -125,18 +125,26 @@ func FuzzDecodeSnapshot(f *testing.F) {
 }
 
 // TestPrefetchChangesNothing folds random histories twice, once hinting
-// facts ahead as the writer does and also facts that never come or came
-// long ago: every fact's records and the final state must be the same.
+// facts ahead as the writer does (HintAhead, with and without their stored
+// bytes) and also facts that never come or came long ago: every fact's
+// records and the final state must be the same.
 func TestPrefetchChangesNothing(t *testing.T) {
 	for seed := int64(1); seed <= 12; seed++ {
 		facts := generate(seed, 300)
+		raws := make([][]byte, len(facts))
+		for i, f := range facts {
+			raws[i] = events.EncodeStored(f)
+		}
 		plain, hinted := NewEngine(nil), NewEngine(nil)
 		for i, f := range facts {
-			if i+PrefetchAhead < len(facts) {
-				hinted.Prefetch(facts[i+PrefetchAhead])
+			if seed%2 == 0 {
+				hinted.HintAhead(facts, raws, i)
+			} else {
+				hinted.HintAhead(facts, nil, i)
 			}
-			hinted.Prefetch(facts[(i*7)%len(facts)])
+			hinted.HintAhead(facts, raws[:i/2], (i*7)%len(facts))
 			hinted.Prefetch(events.Fact{})
+			hintFact(events.Fact{}, nil)
 			want, got := records(plain.Apply(f, nil)), records(hinted.Apply(f, nil))
 			if !bytes.Equal(got, want) {
 				t.Fatalf("seed %d, fact %d (%s): hinted\n%s\nplain\n%s", seed, i, f.Type, got, want)
