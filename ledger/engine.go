@@ -383,11 +383,9 @@ func (e *Engine) placeOrder(f events.Fact, d *events.OrderPlaced) (Output, strin
 	}
 	cur, _ := money.Lookup(d.Currency) // validated
 	pv := e.timeline.At(f.Time)
-	o := s.slab.order()
-	*o = order{
-		at: f.Time.UnixNano(), cur: cur, policy: s.policy(pv),
-		payableAt: f.Time.Add(time.Duration(pv.HoldingDays) * day).UnixNano(),
-	}
+	o := s.slab.order() // zero: a slab hands out each slot once
+	o.at, o.cur, o.policy = f.Time.UnixNano(), cur, s.policy(pv)
+	o.payableAt = f.Time.Add(time.Duration(pv.HoldingDays) * day).UnixNano()
 	o.lines = s.slab.lines(len(d.Lines))
 	for i, l := range d.Lines {
 		minor, _ := money.ParseMinor(l.Amount.Text, cur) // validated

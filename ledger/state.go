@@ -377,6 +377,7 @@ type orderSlab struct {
 
 const slabSize = 4096
 
+// order hands out a zero order.
 func (s *orderSlab) order() *order { return &take(&s.orderArr, 1)[0] }
 
 // prefetch hints the memory the next order placed will be written into:
