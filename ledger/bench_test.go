@@ -53,8 +53,8 @@ func benchHistory(b *testing.B) (facts []events.Fact, raws [][]byte) {
 // attribution state's bytes per click, the bytes the full and state-only
 // folds allocate per fact, and beside it all the bare cost of
 // walking the same facts, measured in the same run. Every fold hints the
-// fact PrefetchAhead ahead of the one it applies, as the writer, imports
-// and replays do.
+// facts ahead of the one it applies (Engine.HintAhead), as the writer,
+// imports and replays do.
 //
 // A first fold, as the writer does, goes before them and is reported on its
 // own (first-events/s): it runs on memory the process has never touched
@@ -140,7 +140,7 @@ const (
 // the whole-fold figures hide (orders are a tenth of the facts and most of
 // the time). Each fact is timed on its own, so every figure includes the
 // cost of reading the clock twice, reported beside them as timer-ns. The
-// hints (Engine.Prefetch) are not timed: a change that moves work into
+// hints (Engine.HintAhead) are not timed: a change that moves work into
 // them shows here as a gain that BenchmarkFold, which times them, may not
 // confirm (one that walked each order's click chain ahead in the hints cut
 // an order from 9.2 to 6.3 µs here and left the whole fold unchanged).

@@ -157,8 +157,9 @@ func hintFact(f events.Fact, raw []byte) {
 }
 
 // Prefetch hints that f will be applied soon: it starts bringing into the
-// cache the state f's lookups will land on (its visitor's latest click,
-// its link, its order, its fact key), and changes nothing. At millions of
+// cache the state f's lookups will land on (its visitor's slot of latest
+// clicks, its link, its order, its fact key, and the fresh memory an order
+// or a click is written into), and changes nothing. At millions of
 // visitors and orders nearly every such lookup is a cache miss; a caller
 // that hints a few facts ahead of the one it applies overlaps those misses
 // instead of taking them one after another. Skipping it changes no
