@@ -112,7 +112,7 @@ func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
 			k := s.clicks.get(i)
 			link := &s.cat.links[k.link]
 			r := ref{at: k.at * int64(time.Second), n: i, kind: refCookie, days: int32(p.CookieDays)}
-			if link.partner != nil && link.cookieDays >= 0 {
+			if link.cookieDays >= 0 { // -1 without a partner, or when it sets none
 				r.days = link.cookieDays // the partner's cookie lifetime overrides the policy's
 			}
 			if r.at <= order {

@@ -23,7 +23,8 @@ func (e *Engine) ApplyTransient(f events.Fact, canonical []byte) Output {
 	return out
 }
 
-// reusedMemory is the memory ApplyTransient writes explanations into. Each
+// reusedMemory is the memory ApplyTransient writes explanations and an
+// order's accrued entries into. Each
 // buffer hands out slices of its spare room (capped, so that an append to
 // one does not run into the next), and starts over at the next fact; when
 // one fact needs more than a buffer has, a larger one replaces it, and the

@@ -33,7 +33,8 @@ type State struct {
 	// (Engine.StateOnly, Engine.ExplainOnly); nil: all of them.
 	explained func(orderID string) bool
 	// reusing is set while ApplyTransient applies a fact: explanations
-	// are then written into reuse, which the next one takes back.
+	// and an order's entries are then written into reuse, which the next
+	// one takes back.
 	reusing bool
 	reuse   reusedMemory
 	// names keeps one copy of line and product ids, which recur.
