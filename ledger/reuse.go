@@ -24,11 +24,11 @@ func (e *Engine) ApplyTransient(f events.Fact, canonical []byte) Output {
 }
 
 // reusedMemory is the memory ApplyTransient writes explanations and an
-// order's accrued entries into. Each
-// buffer hands out slices of its spare room (capped, so that an append to
-// one does not run into the next), and starts over at the next fact; when
-// one fact needs more than a buffer has, a larger one replaces it, and the
-// old one is left to the output that holds it.
+// order's accrued entries into. Each buffer hands out slices of its spare
+// room (capped, so that an append to one does not run into the next), and
+// starts over at the next fact; when one fact needs more than a buffer
+// has, a larger one replaces it, and the old one is left to the output
+// that holds it.
 type reusedMemory struct {
 	candidates   []Candidate
 	attributions []Attribution
