@@ -224,6 +224,10 @@ type identity struct {
 	contact string
 	at      int64
 	byOrder bool
+	// more marks a visitor's latest link (contactOf) when the visitor has
+	// others too: the lookups of others, a map, are then made only for
+	// the few that have any.
+	more bool
 }
 
 // after reports whether identity a is the later of two links of one
@@ -278,10 +282,16 @@ func (id *identities) identify(visitor, contact string, at time.Time, byOrder bo
 	switch {
 	case !held:
 		*latest = link
-	case latest.contact == contact && len(id.others[v]) == 0: // the usual case: the one link, said again
+	case latest.contact == contact && !latest.more: // the usual case: the one link, said again
 		*latest = merged(*latest, link)
 	default:
-		links := append(id.others[v], *latest)
+		var links []identity
+		if latest.more {
+			links = id.others[v]
+		}
+		was := *latest
+		was.more = false
+		links = append(links, was)
 		if i := slices.IndexFunc(links, func(l identity) bool { return l.contact == contact }); i >= 0 {
 			link = merged(links[i], link)
 			links = slices.Delete(links, i, i+1)
@@ -296,6 +306,7 @@ func (id *identities) identify(visitor, contact string, at time.Time, byOrder bo
 		*latest = links[newest]
 		if others := slices.Delete(links, newest, newest+1); len(others) > 0 {
 			id.others[v] = others
+			latest.more = true
 		} else {
 			delete(id.others, v)
 		}
@@ -316,10 +327,12 @@ func (id *identities) identify(visitor, contact string, at time.Time, byOrder bo
 		*visitors = slices.Delete(*visitors, i, i+1)
 	}
 	*visitors = insertBrowser(*visitors, identified{visitor: v, at: nanos, byOrder: byOrder})
-	if m := id.many[k]; m != nil {
-		m[v] = nanos
-	} else if len(*visitors) > maxHistoryBrowsers {
-		id.indexMany(k, *visitors)
+	if len(*visitors) > maxHistoryBrowsers { // many holds the contacts with more (and only those)
+		if m := id.many[k]; m != nil {
+			m[v] = nanos
+		} else {
+			id.indexMany(k, *visitors)
+		}
 	}
 }
 
@@ -339,8 +352,8 @@ func merged(a, b identity) identity {
 // identifiedAt is when visitor v was identified as contact k, whose
 // browsers are visitors.
 func (id *identities) identifiedAt(k uint64, visitors []identified, v uint64) (int64, bool) {
-	if m := id.many[k]; m != nil {
-		at, ok := m[v]
+	if len(visitors) > maxHistoryBrowsers {
+		at, ok := id.many[k][v]
 		return at, ok
 	}
 	for _, b := range visitors {
@@ -428,6 +441,9 @@ func (id *identities) contactAt(visitor string, at int64) string {
 	if latest.countsFor(at) {
 		best = latest
 	}
+	if !latest.more {
+		return best.contact
+	}
 	for _, l := range id.others[v] {
 		if l.countsFor(at) && (best.contact == "" || l.after(best)) {
 			best = l
@@ -443,6 +459,9 @@ func (id *identities) eachContact(visitor uint64, fn func(contact string)) {
 		return
 	}
 	fn(latest.contact)
+	if !latest.more {
+		return
+	}
 	for _, o := range id.others[visitor] {
 		fn(o.contact)
 	}

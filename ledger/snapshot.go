@@ -215,6 +215,10 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 			list[i] = decodeIdentity(r)
 		}
 		ids.others[k] = list
+		if latest, ok := ids.contactOf.Get(k); ok {
+			latest.more = true
+			ids.contactOf.Put(k, latest)
+		}
 	}
 	entries = r.Count(2)
 	ids.visitorsOf = digestmap.New[[]identified](entries)

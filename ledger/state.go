@@ -66,7 +66,10 @@ func (s *State) policy(pv PolicyVersion) *PolicyVersion {
 	}
 	p, ok := s.policies[pv]
 	if !ok {
-		p = &pv
+		// A copy of its own: taking pv's address would move every
+		// caller's version to the heap, an allocation per order.
+		p = new(PolicyVersion)
+		*p = pv
 		s.policies[pv] = p
 	}
 	s.lastPolicy = p
