@@ -155,7 +155,7 @@ func bit(b bool) byte {
 // decideAgain decides again the orders that a referral fact f, about a
 // visitor and a contact (either may be ""), happened before but reached
 // the engine after, and returns their adjusting entries and explanations.
-func (e *Engine) decideAgain(f events.Fact, visitor, contact string) Output {
+func (e *Engine) decideAgain(f *events.Fact, visitor, contact string) Output {
 	s := e.state
 	from := lateFrom(f)
 	if from > s.late.lastOrderAt {
@@ -202,7 +202,7 @@ func (e *Engine) decideAgain(f events.Fact, visitor, contact string) Output {
 // clicks), a manual referral or a contact.identified from its own time on,
 // and the identification an order that gave both ids makes for the orders
 // after it (an order never counts the one it made itself).
-func lateFrom(f events.Fact) int64 {
+func lateFrom(f *events.Fact) int64 {
 	switch f.Type {
 	case events.TypeClickRecorded:
 		return f.Time.Unix() * int64(time.Second)
@@ -280,7 +280,7 @@ func (s *State) resolveLate(visitor, contact string, since int64) {
 // the same referrals alike; otherwise the order takes the new credit and
 // the entries adjust its shares to it, and a is its new explanation (nil
 // when the engine does not record the order).
-func (e *Engine) decideOrderAgain(o *order, cause string, f events.Fact) (entries []Entry, a *Attribution, changed bool) {
+func (e *Engine) decideOrderAgain(o *order, cause string, f *events.Fact) (entries []Entry, a *Attribution, changed bool) {
 	s := e.state
 	b := s.buyerOf(o)
 	dec := s.decide(b, o.policy.Policy, &e.scratch)
@@ -307,7 +307,7 @@ func (s *State) buyerOf(o *order) Buyer {
 // order they were placed, as placeOrder decided them: each on its own
 // until one is credited, and the rest as its renewals. Orders placed
 // before from, which the fact cannot concern, keep their decisions.
-func (e *Engine) decideSubscriptionAgain(sub *subscription, from int64, cause string, f events.Fact) (entries []Entry, as []Attribution) {
+func (e *Engine) decideSubscriptionAgain(sub *subscription, from int64, cause string, f *events.Fact) (entries []Entry, as []Attribution) {
 	s := e.state
 	var winner *Candidate
 	first := s.orders.list[sub.placed[0]].id
@@ -355,7 +355,7 @@ func (e *Engine) decideSubscriptionAgain(sub *subscription, from int64, cause st
 // recredit gives order o a new credit, from a fresh decision dec of buyer
 // b or, for a renewal, its subscription's referral renewal, prices it,
 // and returns the entries that adjust its shares and its new explanation.
-func (e *Engine) recredit(o *order, dec *decision, b Buyer, renewal *Candidate, cause string, f events.Fact) ([]Entry, *Attribution) {
+func (e *Engine) recredit(o *order, dec *decision, b Buyer, renewal *Candidate, cause string, f *events.Fact) ([]Entry, *Attribution) {
 	s := e.state
 	old := o.winner
 	o.winner = credit{}

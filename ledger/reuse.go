@@ -18,7 +18,7 @@ func (e *Engine) ApplyTransient(f events.Fact, canonical []byte) Output {
 	s.reuse.reset()
 	s.reusing = true
 	defer func() { s.reusing = false }()
-	out := e.Apply(f, canonical)
+	out := e.apply(&f, canonical)
 	out.transient = true
 	return out
 }

@@ -143,8 +143,8 @@ func TestPrefetchChangesNothing(t *testing.T) {
 				hinted.HintAhead(facts, nil, i)
 			}
 			hinted.HintAhead(facts, raws[:i/2], (i*7)%len(facts))
-			hinted.Prefetch(events.Fact{})
-			hintFact(events.Fact{}, nil)
+			hinted.Prefetch(&events.Fact{})
+			hintFact(&events.Fact{}, nil)
 			want, got := records(plain.Apply(f, nil)), records(hinted.Apply(f, nil))
 			if !bytes.Equal(got, want) {
 				t.Fatalf("seed %d, fact %d (%s): hinted\n%s\nplain\n%s", seed, i, f.Type, got, want)
