@@ -154,12 +154,13 @@ func bit(b bool) byte {
 
 // decideAgain decides again the orders that a referral fact f, about a
 // visitor and a contact (either may be ""), happened before but reached
-// the engine after, and returns their adjusting entries and explanations.
-func (e *Engine) decideAgain(f *events.Fact, visitor, contact string) Output {
+// the engine after, and adds their adjusting entries and explanations to
+// out.
+func (e *Engine) decideAgain(f *events.Fact, visitor, contact string, out *Output) {
 	s := e.state
 	from := lateFrom(f)
 	if from > s.late.lastOrderAt {
-		return Output{} // the usual case: nothing was ordered after it yet
+		return // the usual case: nothing was ordered after it yet
 	}
 	s.buildLate()
 	if f.Type != events.TypeClickRecorded && f.Type != events.TypeReferralAssigned {
@@ -167,10 +168,9 @@ func (e *Engine) decideAgain(f *events.Fact, visitor, contact string) Output {
 	}
 	positions := s.ordersConcerning(visitor, contact, from)
 	if len(positions) == 0 {
-		return Output{}
+		return
 	}
 	cause := f.Source + "/" + f.ID
-	var out Output
 	var subs []*subscription
 	for _, i := range positions {
 		o := s.orders.list[i]
@@ -194,7 +194,6 @@ func (e *Engine) decideAgain(f *events.Fact, visitor, contact string) Output {
 		out.Entries = append(out.Entries, entries...)
 		out.Attributions = append(out.Attributions, as...)
 	}
-	return out
 }
 
 // lateFrom is the earliest order time (Unix nanoseconds) a referral fact

@@ -18,7 +18,8 @@ func (e *Engine) ApplyTransient(f events.Fact, canonical []byte) Output {
 	s.reuse.reset()
 	s.reusing = true
 	defer func() { s.reusing = false }()
-	out := e.apply(&f, canonical)
+	var out Output
+	e.apply(&f, canonical, &out)
 	out.transient = true
 	return out
 }
