@@ -18,8 +18,8 @@ import (
 // clicks nearly every step is a cache miss: with the four held in parallel
 // arrays a step missed up to five times (the link, time and id each in a
 // line of its own), in one record it misses once. Visitors and contacts
-// are keyed by a 64-bit FNV-1a digest of their id (a collision needs ~4
-// billion ids to become likely). A click costs its record and a share of
+// are keyed by a 64-bit digest of their id (digestmap.Digest; a collision
+// needs ~4 billion ids to become likely). A click costs its record and a share of
 // its visitor's 32-byte slot (recentClicks): about 49 bytes in the
 // standard history of 8M clicks by 2M visitors, within the 64-byte goal.
 type clicks struct {
@@ -79,7 +79,7 @@ func newClicks() *clicks {
 	return &clicks{byVisitor: digestmap.New[recentClicks](0), byContact: map[uint64][]int32{}}
 }
 
-// digest is 64-bit FNV-1a (digestmap.Digest).
+// digest is the engine's 64-bit digest of a string (digestmap.Digest).
 func digest(s string) uint64 { return digestmap.Digest(s) }
 
 // keyDigest digests a fact key (source, a zero byte, id) without building it.

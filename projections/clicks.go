@@ -10,6 +10,7 @@ import (
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/internal/digestmap"
 )
 
 // Click is one click in a partner's history, with the exact link clicked
@@ -124,15 +125,9 @@ func lastOr[K comparable](m map[K]int32, k K) int32 {
 	return -1
 }
 
-// visitorDigest is 64-bit FNV-1a.
-func visitorDigest(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
+// visitorDigest is the engine's digest (digestmap.Digest): the read
+// models' snapshot holds it.
+func visitorDigest(s string) uint64 { return digestmap.Digest(s) }
 
 // click rebuilds row i.
 func (c *Clicks) click(i int32) Click {

@@ -18,7 +18,7 @@ import (
 // id of the commit there.
 const (
 	readModelsKind    = "refledger.read-models"
-	readModelsVersion = 1
+	readModelsVersion = 2 // 2: visitors' digests are no longer FNV-1a
 )
 
 // WriteReadModels saves the catalog and the click history, which have

@@ -20,7 +20,7 @@ import (
 // and its engine.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 8
+	writerSnapshotVersion = 9 // 9: the engine's digests are no longer FNV-1a
 )
 
 // ErrApplyingReplay: the ledger ends in the first parts of a replay's
