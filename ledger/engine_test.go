@@ -596,6 +596,18 @@ func TestCatalogDefinedAgainAppliesToLaterOrders(t *testing.T) {
 	if got := who(t, h.order("o3", "v1", "", "ticket", "100.00", "2017-03-06T10:00:00Z")); got != "none" {
 		t.Errorf("after roger's cookies were cut to 3 days: %s, want none", got)
 	}
+	// Roger registers again as the contact who buys next: a self-referral.
+	h.add("partner.registered", "2017-03-07T00:00:00Z", `{"partner_id":"roger","name":"Roger","contact_id":"c-buyer","cookie_days":30}`)
+	if got := who(t, h.order("o4", "v1", "c-buyer", "ticket", "100.00", "2017-03-08T10:00:00Z")); got != "none" {
+		t.Errorf("roger buying through his own link: %s, want none (self-referral)", got)
+	}
+	if got := who(t, h.order("o5", "v2", "c-other", "ticket", "100.00", "2017-03-08T11:00:00Z")); got != "none" {
+		t.Errorf("another buyer without clicks: %s, want none", got)
+	}
+	h.click("k2", "roger-event", "v2", "2017-03-08T12:00:00Z")
+	if got := who(t, h.order("o6", "v2", "c-other", "ticket", "100.00", "2017-03-08T13:00:00Z")); got != "roger 15.00 cookie k2" {
+		t.Errorf("another buyer through roger's link: %s, want roger's 15%%", got)
+	}
 	for cut := range len(h.facts) + 1 {
 		checkSnapshotResumes(t, h.facts, cut, nil)
 	}
