@@ -10,7 +10,7 @@ const maxTiers = 10
 
 // lineRate finds the program and rate that a line earns for the winner
 // under the policy's program binding, or says why it earns nothing.
-func (s *State) lineRate(win *credit, product string, p Policy) (*Program, money.Rate, Reason) {
+func (s *State) lineRate(win *credit, product string, p *Policy) (*Program, money.Rate, Reason) {
 	partner := s.partnerOf(win)
 	if p.ProgramBinding == events.BindingLinkProgram && win.link != "" && win.program != "" {
 		prog, ok := s.cat.programs[win.program]
@@ -56,7 +56,7 @@ func (s *State) priceLines(o *order, cycle int) []LineExplanation {
 			explain(i, ex)
 			continue
 		}
-		prog, rate, reason := s.lineRate(win, l.product, o.policy.Policy)
+		prog, rate, reason := s.lineRate(win, l.product, &o.policy.Policy)
 		ex.Reason = reason
 		if prog == nil {
 			explain(i, ex)

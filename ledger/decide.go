@@ -54,8 +54,8 @@ type Buyer struct {
 // nothing: same state, buyer and policy give the same decision.
 func (s *State) Decide(b Buyer, p Policy) Decision {
 	var sc scratch
-	d := s.decide(b, p, &sc)
-	return s.explain(&d, b)
+	d := s.decide(&b, &p, &sc)
+	return s.explain(&d, &b)
 }
 
 // Kinds of referral a ref stands for.
@@ -99,7 +99,7 @@ type scratch struct {
 
 // decide attributes an order under a policy into sc's memory, which the
 // decision borrows until the next call.
-func (s *State) decide(b Buyer, p Policy, sc *scratch) decision {
+func (s *State) decide(b *Buyer, p *Policy, sc *scratch) decision {
 	d := decision{winner: -1}
 	order := b.OrderTime.UnixNano()
 	refs := sc.refs[:0]
@@ -213,7 +213,7 @@ func pick(refs []ref, credit string) int {
 
 // judge decides whether the referral of a partner (nil: not registered)
 // qualifies for an order placed at order (Unix nanoseconds), or why not.
-func (r *ref) judge(partnerID string, partner *Partner, b Buyer, order int64, p Policy) {
+func (r *ref) judge(partnerID string, partner *Partner, b *Buyer, order int64, p *Policy) {
 	switch {
 	case partnerID == "":
 		r.why = reasonLinkUnknown
@@ -232,7 +232,7 @@ func (r *ref) judge(partnerID string, partner *Partner, b Buyer, order int64, p 
 
 // explain puts a decision into words: every referral as a candidate with
 // its outcome and reason, and notes on what the order did not present.
-func (s *State) explain(d *decision, b Buyer) Decision {
+func (s *State) explain(d *decision, b *Buyer) Decision {
 	var out Decision
 	if d.noVisitor {
 		out.Notes = append(out.Notes, "no cookie was presented: the order has no visitor_id")
@@ -339,7 +339,7 @@ func (s *State) origin(d *decision, r *ref) credit {
 }
 
 // candidate puts referral i of a decision into words.
-func (s *State) candidate(d *decision, i int, b Buyer) Candidate {
+func (s *State) candidate(d *decision, i int, b *Buyer) Candidate {
 	var c Candidate
 	s.candidateInto(&c, d, i, b)
 	if r := &d.refs[i]; r.kind != refManual {
@@ -351,7 +351,7 @@ func (s *State) candidate(d *decision, i int, b Buyer) Candidate {
 // candidateInto puts referral i of a decision into words in c, which must
 // be zero, but for a click's id, which it leaves to the caller: it is
 // written in place, as a candidate is large and an explanation holds many.
-func (s *State) candidateInto(c *Candidate, d *decision, i int, b Buyer) {
+func (s *State) candidateInto(c *Candidate, d *decision, i int, b *Buyer) {
 	r := &d.refs[i]
 	c.Outcome, c.Time = OutcomeLost, time.Unix(0, r.at).UTC()
 	o := s.origin(d, r)

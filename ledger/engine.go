@@ -406,7 +406,7 @@ func (e *Engine) placeOrder(f *events.Fact, d *events.OrderPlaced, out *Output) 
 		contact = s.ids.contactAt(d.VisitorID, o.at)
 	}
 	buyer := Buyer{OrderTime: f.Time, VisitorID: d.VisitorID, ContactID: contact}
-	dec, cycle, renewal := s.decideOrder(d, buyer, pv.Policy, &e.scratch)
+	dec, cycle, renewal := s.decideOrder(d, &buyer, &pv.Policy, &e.scratch)
 	o.cycle = int32(cycle)
 	if d.SubscriptionID != "" {
 		o.sub = s.subs[d.SubscriptionID]
@@ -438,7 +438,7 @@ func (e *Engine) placeOrder(f *events.Fact, d *events.OrderPlaced, out *Output) 
 		if renewal != nil {
 			explained = s.renewalDecision(renewal)
 		} else {
-			explained = s.explain(&dec, buyer)
+			explained = s.explain(&dec, &buyer)
 		}
 		out.Attributions = fresh(s, &s.reuse.attributions, 1)
 		out.Attributions[0] = attribution(o, explained, lines)
@@ -452,7 +452,7 @@ func (e *Engine) placeOrder(f *events.Fact, d *events.OrderPlaced, out *Output) 
 // decideOrder decides an order; a renewal of a credited subscription keeps
 // its first order's referral, and is returned as that referral's candidate
 // instead of a decision.
-func (s *State) decideOrder(d *events.OrderPlaced, b Buyer, p Policy, sc *scratch) (dec decision, cycle int, renewal *Candidate) {
+func (s *State) decideOrder(d *events.OrderPlaced, b *Buyer, p *Policy, sc *scratch) (dec decision, cycle int, renewal *Candidate) {
 	if d.SubscriptionID == "" {
 		return s.decide(b, p, sc), 0, nil
 	}
@@ -548,9 +548,7 @@ func (s *State) accrueAll(o *order, f *events.Fact) []Entry {
 			if sh.full == 0 {
 				continue
 			}
-			if e, ok := s.accrue(o, l, sh, sh.full, f.Time, o.payableAt, ""); ok {
-				out = append(out, e)
-			}
+			s.accrue(o, l, sh, sh.full, f.Time, o.payableAt, "", &out)
 		}
 	}
 	return out
@@ -564,27 +562,37 @@ func accrualID(o *order, l *line, sh *share, payment string) string {
 	return id
 }
 
-// accrue accrues amount on a share, and returns its entry unless the
-// engine keeps state only.
-func (s *State) accrue(o *order, l *line, sh *share, amount int64, at time.Time, payableAt int64, payment string) (Entry, bool) {
+// accrue accrues amount on a share and, unless the engine keeps state
+// only, appends its entry to *out and returns where it is (nil when not).
+// An entry is written in place: at 344 bytes, returning it through the
+// calls copied a kilobyte for every order.
+func (s *State) accrue(o *order, l *line, sh *share, amount int64, at time.Time, payableAt int64, payment string, out *[]Entry) *Entry {
 	sh.accrued += amount
 	a := s.shareAccount(o, sh)
 	a.buckets = append(a.buckets, newBucket(at, payableAt, amount))
 	if !s.records(o.id) {
-		return Entry{}, false
+		return nil
 	}
-	e := s.entry(o, l, sh, KindAccrued, amount, amount, at, timeOf(payableAt))
+	*out = append(*out, Entry{})
+	e := &(*out)[len(*out)-1]
+	s.entryInto(e, o, l, sh, KindAccrued, amount, amount, at, timeOf(payableAt))
 	e.EntryID, e.PaymentID = accrualID(o, l, sh, payment), payment
-	return e, true
+	return e
 }
 
 func (s *State) entry(o *order, l *line, sh *share, kind string, amount, net int64, at, payableAt time.Time) Entry {
-	e := Entry{
-		Kind: kind, OrderID: o.id, LineID: l.id, PartnerID: sh.partner, Tier: sh.tier,
-		Amount: money.FormatMinor(amount, o.cur), Currency: o.cur.Code,
-		ProgramID: sh.program, Rate: sh.rate, Time: at, PayableAt: payableAt,
-		Policy: o.policy.Version, Fact: o.fact,
-	}
+	var e Entry
+	s.entryInto(&e, o, l, sh, kind, amount, net, at, payableAt)
+	return e
+}
+
+// entryInto writes an entry of a share of an order line into e, which
+// must be zero.
+func (s *State) entryInto(e *Entry, o *order, l *line, sh *share, kind string, amount, net int64, at, payableAt time.Time) {
+	e.Kind, e.OrderID, e.LineID, e.PartnerID, e.Tier = kind, o.id, l.id, sh.partner, sh.tier
+	e.Amount, e.Currency = money.FormatMinor(amount, o.cur), o.cur.Code
+	e.ProgramID, e.Rate, e.Time, e.PayableAt = sh.program, sh.rate, at, payableAt
+	e.Policy, e.Fact = o.policy.Version, o.fact
 	e.Net = e.Amount // as an accrual's is
 	if net != amount {
 		e.Net = money.FormatMinor(net, o.cur)
@@ -592,7 +600,6 @@ func (s *State) entry(o *order, l *line, sh *share, kind string, amount, net int
 	if w := o.winnerOf(); w != nil {
 		e.Source, e.ClickID, e.LinkCode = w.source, w.click, w.link
 	}
-	return e
 }
 
 func (s *State) receivePayment(f *events.Fact, d *events.PaymentReceived) (Output, string) {
@@ -634,9 +641,8 @@ func (s *State) receivePayment(f *events.Fact, d *events.PaymentReceived) (Outpu
 			}
 			// Pending holding_days after the order (CONTRACT §2), not
 			// after the payment: a payment past that is payable at once.
-			if e, ok := s.accrue(o, l, sh, part, f.Time, o.payableAt, d.PaymentID); ok {
+			if e := s.accrue(o, l, sh, part, f.Time, o.payableAt, d.PaymentID, &out.Entries); e != nil {
 				e.Fact = f.Source + "/" + f.ID // the payment earned it
-				out.Entries = append(out.Entries, e)
 			}
 		}
 	}

@@ -548,8 +548,9 @@ func TestExplanationCandidatesMatchOneByOne(t *testing.T) {
 		s := h.e.State()
 		b := Buyer{OrderTime: time.Date(2017, 6, 20, 0, 0, 0, 0, time.UTC), VisitorID: "v1", ContactID: "c1"}
 		var sc scratch
-		d := s.decide(b, h.e.timeline.At(b.OrderTime).Policy, &sc)
-		ex := s.explain(&d, b)
+		p := h.e.timeline.At(b.OrderTime).Policy
+		d := s.decide(&b, &p, &sc)
+		ex := s.explain(&d, &b)
 		var indexes []int
 		if len(d.refs) > maxCandidatesListed {
 			indexes = d.listed()
@@ -563,7 +564,7 @@ func TestExplanationCandidatesMatchOneByOne(t *testing.T) {
 		}
 		ids := 0
 		for j, i := range indexes {
-			if want := s.candidate(&d, i, b); !reflect.DeepEqual(ex.Candidates[j], want) {
+			if want := s.candidate(&d, i, &b); !reflect.DeepEqual(ex.Candidates[j], want) {
 				t.Fatalf("%d referrals, candidate %d:\n%+v\nwant\n%+v", n, j, ex.Candidates[j], want)
 			}
 			if ex.Candidates[j].ClickID != "" {

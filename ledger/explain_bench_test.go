@@ -29,12 +29,12 @@ func BenchmarkExplain(b *testing.B) {
 	for b.Loop() {
 		start := b.Elapsed()
 		for _, by := range buyers {
-			s.decide(by, p, &sc)
+			s.decide(&by, &p, &sc)
 		}
 		mid := b.Elapsed()
 		for _, by := range buyers {
-			d := s.decide(by, p, &sc)
-			s.explain(&d, by)
+			d := s.decide(&by, &p, &sc)
+			s.explain(&d, &by)
 		}
 		decideOnly += float64(mid - start)
 		words += float64(b.Elapsed() - mid - (mid - start))

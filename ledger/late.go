@@ -282,10 +282,10 @@ func (s *State) resolveLate(visitor, contact string, since int64) {
 func (e *Engine) decideOrderAgain(o *order, cause string, f *events.Fact) (entries []Entry, a *Attribution, changed bool) {
 	s := e.state
 	b := s.buyerOf(o)
-	dec := s.decide(b, o.policy.Policy, &e.scratch)
+	dec := s.decide(&b, &o.policy.Policy, &e.scratch)
 	if d := dec.digest(); d != o.decision {
 		o.decision = d
-		entries, a = e.recredit(o, &dec, b, nil, cause, f)
+		entries, a = e.recredit(o, &dec, &b, nil, cause, f)
 		return entries, a, true
 	}
 	return nil, nil, false
@@ -327,12 +327,12 @@ func (e *Engine) decideSubscriptionAgain(sub *subscription, from int64, cause st
 				continue
 			}
 			o.decision = 0
-			es, a = e.recredit(o, nil, Buyer{}, &w, cause, f)
+			es, a = e.recredit(o, nil, &Buyer{}, &w, cause, f)
 		} else {
 			b := s.buyerOf(o)
-			dec := s.decide(b, o.policy.Policy, &e.scratch)
+			dec := s.decide(&b, &o.policy.Policy, &e.scratch)
 			if dec.winner >= 0 {
-				w := s.candidate(&dec, dec.winner, b)
+				w := s.candidate(&dec, dec.winner, &b)
 				winner, first = &w, o.id
 			}
 			d := dec.digest()
@@ -340,7 +340,7 @@ func (e *Engine) decideSubscriptionAgain(sub *subscription, from int64, cause st
 				continue
 			}
 			o.decision = d
-			es, a = e.recredit(o, &dec, b, nil, cause, f)
+			es, a = e.recredit(o, &dec, &b, nil, cause, f)
 		}
 		entries = append(entries, es...)
 		if a != nil {
@@ -354,7 +354,7 @@ func (e *Engine) decideSubscriptionAgain(sub *subscription, from int64, cause st
 // recredit gives order o a new credit, from a fresh decision dec of buyer
 // b or, for a renewal, its subscription's referral renewal, prices it,
 // and returns the entries that adjust its shares and its new explanation.
-func (e *Engine) recredit(o *order, dec *decision, b Buyer, renewal *Candidate, cause string, f *events.Fact) ([]Entry, *Attribution) {
+func (e *Engine) recredit(o *order, dec *decision, b *Buyer, renewal *Candidate, cause string, f *events.Fact) ([]Entry, *Attribution) {
 	s := e.state
 	old := o.winner
 	o.winner = credit{}
