@@ -19,9 +19,10 @@ import (
 // arrays a step missed up to five times (the link, time and id each in a
 // line of its own), in one record it misses once. Visitors and contacts
 // are keyed by a 64-bit digest of their id (digestmap.Digest; a collision
-// needs ~4 billion ids to become likely). A click costs its record and a share of
-// its visitor's 32-byte slot (recentClicks): about 49 bytes in the
-// standard history of 8M clicks by 2M visitors, within the 64-byte goal.
+// needs ~4 billion ids to become likely). A click costs its record and a
+// share of its visitor's 32-byte slot (recentClicks): about 49 bytes in
+// the standard history of 8M clicks by 2M visitors, within the 64-byte
+// goal.
 type clicks struct {
 	all chunked.Array[click]
 	ids []byte // the ids too long to hold inline
