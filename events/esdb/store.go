@@ -240,7 +240,7 @@ func (l *Log) drain(rs *esdb.ReadStream, head store.Position, fn func(store.Stor
 		if pos > head {
 			return next, nil
 		}
-		if err := store.DeliverFrame(pos, ev.Event.Data, fn); err != nil {
+		if err := store.DeliverFrame(l.stream, pos, ev.Event.Data, fn); err != nil {
 			return 0, err
 		}
 		next = pos + 1
@@ -276,7 +276,7 @@ func (l *Log) Follow(ctx context.Context, from store.Position, fn func(store.Sto
 			if pos < from {
 				continue
 			}
-			if err := store.DeliverFrame(pos, ev.EventAppeared.Event.Data, fn); err != nil {
+			if err := store.DeliverFrame(l.stream, pos, ev.EventAppeared.Event.Data, fn); err != nil {
 				return err
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -294,25 +295,87 @@ func (l *Log) landedAt(pos store.Position, msgID string) (store.Position, bool) 
 
 // Head returns the stream's last sequence. Calls are serialized: the
 // client's Stream.Info caches what it reads in the stream without a lock.
+// A stream with sequences missing (refledger never deletes a message, so
+// something outside it did: a file cut short, a purge, a message the
+// server dropped when it rebuilt its index) is damage, and Head says so
+// rather than name a head that reads would wait for forever.
 func (l *Log) Head(ctx context.Context) (store.Position, error) {
+	state, err := l.state(ctx, false)
+	if err != nil {
+		return 0, err
+	}
+	if d := l.damage(ctx, state); d != nil {
+		return 0, d
+	}
+	return state.LastSeq, nil
+}
+
+func (l *Log) state(ctx context.Context, deleted bool) (jetstream.StreamState, error) {
+	var opts []jetstream.StreamInfoOpt
+	if deleted {
+		opts = append(opts, jetstream.WithDeletedDetails(true))
+	}
 	l.infoMu.Lock()
-	info, err := l.stream.Info(ctx)
+	info, err := l.stream.Info(ctx, opts...)
 	l.infoMu.Unlock()
 	if err != nil {
-		return 0, fmt.Errorf("%w: log %s: stream info: %v", store.ErrUnavailable, l.name, err)
+		return jetstream.StreamState{}, fmt.Errorf("%w: log %s: stream info: %v", store.ErrUnavailable, l.name, err)
 	}
-	return info.State.LastSeq, nil
+	return info.State, nil
+}
+
+// damage reports the positions missing from a stream whose state is
+// state: every sequence from 1 to the last must hold a message.
+func (l *Log) damage(ctx context.Context, state jetstream.StreamState) *store.Damage {
+	if state.LastSeq == 0 {
+		return nil
+	}
+	missing := state.LastSeq - state.Msgs
+	if state.Msgs > state.LastSeq {
+		missing = 0
+	}
+	switch {
+	case missing == 0 && state.FirstSeq == 1:
+		return nil
+	case state.Msgs == 0:
+		return store.MissingPositions(l.name, 1, state.LastSeq) // purged
+	case state.FirstSeq > 1:
+		return store.MissingPositions(l.name, 1, missing)
+	}
+	// Which ones: ask for the details only now, as they cost a list.
+	first := store.Position(0)
+	if detailed, err := l.state(ctx, true); err == nil && len(detailed.Deleted) > 0 {
+		first = slices.Min(detailed.Deleted)
+	}
+	if first == 0 {
+		return &store.Damage{Log: l.name, Position: state.FirstSeq, Missing: missing,
+			Problem: fmt.Sprintf("%d of its %d positions are missing", missing, state.LastSeq)}
+	}
+	d := store.MissingPositions(l.name, first, missing)
+	if missing > 1 {
+		d.Problem = fmt.Sprintf("%d positions are missing, the first at %d", missing, first)
+	}
+	return d
 }
 
 // Read delivers every commit from position from up to the head as it was
 // when Read began.
 func (l *Log) Read(ctx context.Context, from store.Position, fn func(store.Stored) error) error {
 	head, err := l.Head(ctx)
-	if err != nil {
-		return err
-	}
 	if from == 0 {
 		from = 1
+	}
+	if d, damaged := store.AsDamage(err); damaged {
+		// Deliver what stands before the damage, then report it.
+		if d.Position > from {
+			if err := l.consume(ctx, from, d.Position-1, fn); err != nil {
+				return err
+			}
+		}
+		return d
+	}
+	if err != nil {
+		return err
 	}
 	if head < from {
 		return nil
@@ -382,6 +445,9 @@ func (l *Log) consumeFrom(ctx context.Context, from, until store.Position, fn fu
 	}()
 	for {
 		batch, err := cons.Fetch(fetchMsgs, jetstream.FetchContext(ctx))
+		// JetStream skips a sequence it no longer holds: the next
+		// message read must be the next position, or the log has a hole.
+		want := next
 		if err != nil {
 			if ctx.Err() != nil {
 				return next, ctx.Err()
@@ -389,11 +455,11 @@ func (l *Log) consumeFrom(ctx context.Context, from, until store.Position, fn fu
 			return next, fmt.Errorf("%w: log %s: fetch: %w", store.ErrUnavailable, l.name, err)
 		}
 		for msg := range batch.Messages() {
-			pos, err := l.deliver(msg, fn)
+			pos, err := l.deliver(msg, want, fn)
 			if err != nil {
 				return next, err
 			}
-			next = pos + 1
+			next, want = pos+1, pos+1
 			if until != 0 && pos >= until {
 				return next, nil
 			}
@@ -407,15 +473,19 @@ func (l *Log) consumeFrom(ctx context.Context, from, until store.Position, fn fu
 	}
 }
 
-// deliver decodes one message's frame and hands its commits to fn.
-func (l *Log) deliver(msg jetstream.Msg, fn func(store.Stored) error) (store.Position, error) {
+// deliver decodes one message's frame and hands its commits to fn. want
+// is the position the message must be at.
+func (l *Log) deliver(msg jetstream.Msg, want store.Position, fn func(store.Stored) error) (store.Position, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return 0, fmt.Errorf("%w: log %s: metadata: %v", store.ErrCorrupt, l.name, err)
 	}
 	pos := meta.Sequence.Stream
-	if err := store.DeliverFrame(pos, msg.Data(), fn); err != nil {
-		return 0, fmt.Errorf("log %s: %w", l.name, err)
+	if pos > want {
+		return 0, store.MissingPositions(l.name, want, pos-want)
+	}
+	if err := store.DeliverFrame(l.name, pos, msg.Data(), fn); err != nil {
+		return 0, err
 	}
 	return pos, nil
 }

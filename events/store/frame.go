@@ -43,7 +43,7 @@ func appendStr[S string | []byte](buf []byte, s S) []byte {
 // caller that keeps them past fn must copy b first (backends hand out
 // frames they own).
 func DecodeFrame(b []byte, fn func(Commit) error) error {
-	if len(b) < 2 || b[0] != frameMagic || b[1] != frameVersion {
+	if !IsFrame(b) {
 		return fmt.Errorf("%w: not a frame of version %d", ErrCorrupt, frameVersion)
 	}
 	r := frameReader{b: b[2:]}
@@ -129,11 +129,19 @@ func (r *frameReader) str() []byte {
 }
 
 // DeliverFrame decodes the frame stored at pos and hands each commit to fn.
-// A corrupt frame's error names the position.
-func DeliverFrame(pos Position, frame []byte, fn func(Stored) error) error {
+// A message that is not a frame at all is handed over as Foreign, with no
+// commit; a frame that does not decode is damage (an error naming the
+// position).
+func DeliverFrame(log string, pos Position, frame []byte, fn func(Stored) error) error {
+	if !IsFrame(frame) {
+		return fn(Stored{Position: pos, Foreign: &Foreign{Position: pos, Size: len(frame), Reason: "not a frame of version 1"}})
+	}
 	err := DecodeFrame(frame, func(c Commit) error { return fn(Stored{Position: pos, Commit: c}) })
 	if errors.Is(err, ErrCorrupt) {
-		return fmt.Errorf("position %d: %w", pos, err)
+		return &Damage{Log: log, Position: pos, Problem: err.Error()}
 	}
 	return err
 }
+
+// IsFrame reports whether b starts as a frame does.
+func IsFrame(b []byte) bool { return len(b) >= 2 && b[0] == frameMagic && b[1] == frameVersion }

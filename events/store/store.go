@@ -62,6 +62,9 @@ func (c Commit) Validate() error {
 type Stored struct {
 	Position Position
 	Commit   Commit
+	// Foreign is set, and Commit empty, when the position holds a message
+	// that refledger did not write: readers skip it and report it.
+	Foreign *Foreign
 }
 
 // Appended is the outcome of a successful Append.
