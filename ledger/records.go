@@ -145,6 +145,11 @@ type Checkpoint struct {
 	FactsFolded   int    `json:"facts_folded"`
 	FactsInCommit int    `json:"facts_in_commit"`
 	Part          int    `json:"part,omitempty"`
+	// FactsCommit is the id of the (first) fact-log commit at
+	// FactsThrough: a writer resuming checks that the fact log still holds
+	// it, so that it never decides again a position it decided from facts
+	// that were since lost. Older checkpoints lack it.
+	FactsCommit string `json:"facts_commit,omitempty"`
 }
 
 // Continues reports whether checkpoint next carries on the parts that

@@ -14,8 +14,11 @@ import (
 // FactCommit is one commit of the fact log, decoded.
 type FactCommit struct {
 	Position store.Position
-	Facts    []events.Fact
-	Raw      [][]byte // the stored canonical bytes of each fact
+	// ID is the id of the first commit at Position: ledger checkpoints
+	// keep it, to tell the fact log they decided from another one.
+	ID    string
+	Facts []events.Fact
+	Raw   [][]byte // the stored canonical bytes of each fact
 }
 
 // ReadFacts calls fn for every position of the fact log from position from
@@ -141,7 +144,7 @@ func DecodeCommit(s store.Stored, fn func(FactCommit) error) error {
 // must be empty, with a click's strings sharing the stored bytes when
 // transientClicks is set.
 func decodeCommitInto(s store.Stored, into FactCommit, transientClicks bool, fn func(FactCommit) error) error {
-	fc := FactCommit{Position: s.Position, Facts: slices.Grow(into.Facts, len(s.Commit.Events)), Raw: slices.Grow(into.Raw, len(s.Commit.Events))}
+	fc := FactCommit{Position: s.Position, ID: s.Commit.ID, Facts: slices.Grow(into.Facts, len(s.Commit.Events)), Raw: slices.Grow(into.Raw, len(s.Commit.Events))}
 	dec := events.StoredDecoder{TransientClicks: transientClicks} // the commit's facts share their sources
 	for _, e := range s.Commit.Events {
 		f, err := dec.Decode(e.Type, e.Data)

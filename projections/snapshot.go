@@ -172,6 +172,9 @@ func resumeWriter(ctx context.Context, facts, ledgerLog store.Log, path string) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("read ledger log: %w", err)
 	}
+	if err := VerifyDecided(ctx, facts, last); err != nil {
+		return nil, nil, err
+	}
 	if len(replays) > 0 {
 		// The snapshot's engine decided under a timeline a replay has
 		// since restated: the engine is the replay's, as OpenWriter would

@@ -14,6 +14,12 @@ import (
 // state is stale; open a new one (it rebuilds from the logs) and go on.
 var ErrLedgerMoved = errors.New("ledger log moved under the writer: another writer is active")
 
+// ErrLedgerAhead: the ledger has decided facts that the fact log no longer
+// holds (it was cut short, emptied, or replaced by another). Deciding the
+// facts at those positions now would decide some twice and credit others
+// from facts that never were: the writer stops instead.
+var ErrLedgerAhead = errors.New("the ledger has decided facts that the fact log does not hold")
+
 // Bounds of one ledger commit, below the store's limits. A commit closes
 // once it reaches them, so one fact's records must stay under the
 // difference (factRecordsMax, factBytesMax) to join it; a fact whose
@@ -40,6 +46,9 @@ type Writer struct {
 	// cursor: the next fact to fold is fact index next.index of the commit
 	// at next.pos.
 	next cursor
+	// foldedID is the id of the commit at next.pos-1, when known: a
+	// checkpoint through it records it (ledger.Checkpoint.FactsCommit).
+	foldedID string
 }
 
 type cursor struct {
@@ -91,6 +100,9 @@ func OpenWriter(ctx context.Context, facts, ledgerLog store.Log, sink RecordSink
 	if err != nil {
 		return nil, fmt.Errorf("read ledger log: %w", err)
 	}
+	if err := VerifyDecided(ctx, facts, last); err != nil {
+		return nil, err
+	}
 	if err := w.rebuild(ctx, last, replays); err != nil {
 		return nil, err
 	}
@@ -136,7 +148,7 @@ func (w *Writer) foldDecided(ctx context.Context, last ledger.Checkpoint, replay
 			if to < len(fc.Facts) {
 				w.next = cursor{pos: fc.Position, index: to}
 			} else {
-				w.next = cursor{pos: fc.Position + 1}
+				w.next, w.foldedID = cursor{pos: fc.Position + 1}, fc.ID
 			}
 		}
 		for len(replays) > 0 && replays[0].FactsThrough == fc.Position {
@@ -210,7 +222,7 @@ func (w *Writer) Checkpoint(ctx context.Context) error {
 	if folded == 0 || folded <= w.checkpointed {
 		return nil
 	}
-	return w.appendRecords(ctx, ledger.Checkpoint{FactsThrough: folded, FactsFolded: -1}, nil)
+	return w.appendRecords(ctx, ledger.Checkpoint{FactsThrough: folded, FactsFolded: -1, FactsCommit: w.foldedID}, nil)
 }
 
 // Next is the fact-log position the writer folds next.
@@ -274,7 +286,7 @@ func (b *writeBatch) fold(fc FactCommit) error {
 		// The records are encoded before the next fact is applied, so the
 		// engine may take their explanations' memory back.
 		records := w.engine.ApplyTransient(fc.Facts[i], fc.Raw[i]).Records()
-		at := ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts)}
+		at := ledger.Checkpoint{FactsThrough: fc.Position, FactsFolded: i + 1, FactsInCommit: len(fc.Facts), FactsCommit: fc.ID}
 		size := recordBytes(records)
 		if len(records) > factRecordsMax || size > factBytesMax {
 			if err := b.inParts(at, records); err != nil {
@@ -290,7 +302,38 @@ func (b *writeBatch) fold(fc FactCommit) error {
 			}
 		}
 	}
-	w.next = cursor{pos: fc.Position + 1}
+	w.next, w.foldedID = cursor{pos: fc.Position + 1}, fc.ID
+	return nil
+}
+
+// VerifyDecided checks that the fact log still holds what the ledger
+// decided through its last checkpoint: as many positions, and at the last
+// one the same commit. It returns ErrLedgerAhead, saying what to do, when
+// it does not, and the fact log's damage when it is damaged.
+func VerifyDecided(ctx context.Context, facts store.Log, last ledger.Checkpoint) error {
+	if last.FactsThrough == 0 {
+		return nil
+	}
+	head, err := facts.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("fact log: %w", err)
+	}
+	if last.FactsThrough > head {
+		return fmt.Errorf("%w: the ledger decided the facts through position %d, and the fact log ends at %d; "+
+			"it lost what the ledger decided, and facts sent again would be decided twice (restore the data folder from a backup; refledger check lists what is wrong)",
+			ErrLedgerAhead, last.FactsThrough, head)
+	}
+	if last.FactsCommit == "" {
+		return nil
+	}
+	id, err := store.CommitIDAt(ctx, facts, store.Position(last.FactsThrough))
+	if err != nil {
+		return fmt.Errorf("fact log: %w", err)
+	}
+	if id != last.FactsCommit {
+		return fmt.Errorf("%w: the ledger decided position %d from commit %q, and the fact log holds %q there: it is not the fact log the ledger decided from "+
+			"(restore the data folder from a backup; refledger check lists what is wrong)", ErrLedgerAhead, last.FactsThrough, last.FactsCommit, id)
+	}
 	return nil
 }
 
