@@ -551,3 +551,30 @@ func (w *Writer) AdoptReplay(ctx context.Context, r ledger.ReplayApplied, engine
 	w.engine, w.checkpointed = engine, r.FactsThrough
 	return nil
 }
+
+// VerifyLogs checks, at the cost of a few reads, that both logs are whole
+// and agree: no position of either is missing (store.Damage), and the
+// fact log still holds what the ledger's last checkpoint decided through
+// (ErrLedgerAhead). A process that would append to either checks it
+// first: appending to a damaged log only buries the damage.
+func VerifyLogs(ctx context.Context, facts, ledgerLog store.Log) error {
+	if _, err := facts.Head(ctx); err != nil {
+		return fmt.Errorf("fact log: %w", err)
+	}
+	head, err := ledgerLog.Head(ctx)
+	if err != nil || head == 0 {
+		return err
+	}
+	c, err := store.CommitAt(ctx, ledgerLog, head)
+	if err != nil {
+		return fmt.Errorf("ledger log: %w", err)
+	}
+	if len(c.Events) == 0 || c.Events[0].Type != ledger.TypeCheckpoint {
+		return nil // a foreign message: the readers report it
+	}
+	var cp ledger.Checkpoint
+	if err := json.Unmarshal(c.Events[0].Data, &cp); err != nil {
+		return &store.Damage{Log: store.LedgerLog, Position: head, Problem: "its checkpoint does not decode: " + err.Error()}
+	}
+	return VerifyDecided(ctx, facts, cp)
+}

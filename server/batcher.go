@@ -16,6 +16,10 @@ type batcher struct {
 	reqs   chan *batchReq
 	after  func() // called after every durable append
 	metric *metrics
+	health *health
+	// damaged, when it returns an error, stops appends: the fact log is
+	// damaged, and events appended now would be lost when it is restored.
+	damaged func() error
 	// snapshots saves the ingest index now and then, between batches.
 	snapshots snapshotter
 }
@@ -145,8 +149,13 @@ func (b *batcher) commit(ctx context.Context, batch []*batchReq) {
 	}
 	start := time.Now()
 	// The append must finish even while shutting down: callers wait on it.
-	outcomes, err := b.in.Submit(context.WithoutCancel(ctx), facts)
+	var outcomes []ingest.Outcome
+	err := b.damaged()
+	if err == nil {
+		outcomes, err = b.in.Submit(context.WithoutCancel(ctx), facts)
+	}
 	b.metric.appendLatency.observe(time.Since(start).Seconds())
+	b.health.setIf(problemIngestion, err)
 	b.snapshots.count(len(facts))
 	for _, r := range batch {
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -141,11 +142,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/links", s.authOwn(s.getLinks))
 	mux.HandleFunc("GET /v1/partners/{id}/clicks", s.authOwn(s.getClicks))
 	mux.HandleFunc("GET /v1/contacts/{id}/referrals", s.auth(RoleFinance, s.getReferrals))
-	mux.HandleFunc("GET /v1/commissions", s.authOwn(s.getCommissions))
-	mux.HandleFunc("GET /v1/balances", s.authOwn(s.getBalances))
-	mux.HandleFunc("GET /v1/partners/{id}/statement", s.authOwn(s.getStatement))
-	mux.HandleFunc("GET /v1/orders/{id}/explain", s.authOwn(s.getExplain))
-	mux.HandleFunc("GET /v1/refusals", s.auth(RoleFinance, s.getRefusals))
+	mux.HandleFunc("GET /v1/commissions", s.authOwn(s.ledgerRead(s.getCommissions)))
+	mux.HandleFunc("GET /v1/balances", s.authOwn(s.ledgerRead(s.getBalances)))
+	mux.HandleFunc("GET /v1/partners/{id}/statement", s.authOwn(s.ledgerRead(s.getStatement)))
+	mux.HandleFunc("GET /v1/orders/{id}/explain", s.authOwn(s.ledgerRead(s.getExplain)))
+	mux.HandleFunc("GET /v1/refusals", s.auth(RoleFinance, s.ledgerRead(s.getRefusals)))
 
 	mux.HandleFunc("POST /v1/payouts", s.auth(RoleFinance, s.postFact(events.TypePayoutRecorded)))
 	mux.HandleFunc("POST /v1/partners", s.auth(RoleOperator, s.postFact(events.TypePartnerRegistered)))
@@ -162,12 +163,62 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
+// readyz answers 200 only when the service can do all of its work now:
+// the read models and the ledger have caught up with the fact log as it
+// stood at start, and no problem stands (a damaged log, failing appends,
+// a ledger writer that cannot decide, is stuck, or is behind). Otherwise
+// 503, with the problems, each with its reason and since when.
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	if !s.live.ready() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "catching up", "engine_lag": s.live.lag()})
-		return
+	body := map[string]any{"engine_lag": s.live.lag(), "facts_head": s.live.factsHead.Load(), "ledger_facts_through": s.live.factsFolded.Load()}
+	problems := s.health.list()
+	switch {
+	case len(problems) > 0:
+		body["status"], body["problems"] = "not ready", problems
+		writeJSON(w, http.StatusServiceUnavailable, body)
+	case !s.live.ready():
+		body["status"] = "catching up"
+		writeJSON(w, http.StatusServiceUnavailable, body)
+	default:
+		body["status"] = "ready"
+		writeJSON(w, http.StatusOK, body)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "engine_lag": s.live.lag()})
+}
+
+// Headers of every ledger read: the fact-log position the ledger has
+// decided through, the fact log's head as the service follows it, and,
+// when the first is behind, by how many commits.
+const (
+	headerLedgerThrough = "Refledger-Ledger-Facts-Through"
+	headerFactsHead     = "Refledger-Facts-Head"
+	headerLedgerBehind  = "Refledger-Ledger-Behind"
+)
+
+// ledgerRead serves a read of the ledger view only when the view can be
+// trusted: never an empty or stale list that reads as "no money". While
+// the ledger writer cannot decide (a damaged log, a ledger ahead of the
+// facts) or has not opened the ledger yet, it answers 503 with the
+// reason; otherwise the headers say what position the answer reflects.
+func (s *Server) ledgerRead(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		through, head := s.live.factsFolded.Load(), s.live.factsHead.Load()
+		h.Set(headerLedgerThrough, strconv.FormatUint(through, 10))
+		h.Set(headerFactsHead, strconv.FormatUint(head, 10))
+		if p, bad := s.health.has(problemWriter); bad {
+			h.Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable, "", "the ledger cannot be read as current: %s", p.Reason)
+			return
+		}
+		if !s.live.viewOpened.Load() {
+			h.Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "", "the ledger is still being opened after a start; try again")
+			return
+		}
+		if lag := s.live.lag(); lag > 0 {
+			h.Set(headerLedgerBehind, strconv.FormatUint(lag, 10))
+		}
+		next(w, r)
+	}
 }
 
 // queryTime reads an optional time parameter.

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 type live struct {
 	facts, ledgerLog store.Log
 	log              *zap.Logger
+	health           *health
 	catalog          *projections.Catalog
 	clicks           *projections.Clicks
 
@@ -40,6 +42,14 @@ type live struct {
 	followed    chan struct{} // closed once followedUp
 	followOnce  sync.Once
 	caughtUp    atomic.Bool
+	// viewOpened is set once the ledger view holds what the ledger log
+	// did when the writer first opened: before, reads would find it empty.
+	viewOpened atomic.Bool
+	// followFailing is set while following the fact log fails.
+	followFailing atomic.Bool
+	// factDamage is the fact log's damage, once following met it: no
+	// event is appended after it (see batcher.commit).
+	factDamage atomic.Pointer[store.Damage]
 	// writerAway is set while the writer is paused or rebuilding: the
 	// follower then queues for it only what fits (handOver), and counts
 	// the rest in handedOverLate.
@@ -56,9 +66,9 @@ type live struct {
 	progressEvery time.Duration // spaces the progress lines of a rebuild
 }
 
-func newLive(facts, ledgerLog store.Log, log *zap.Logger, startHead store.Position, progressEvery time.Duration) *live {
+func newLive(facts, ledgerLog store.Log, log *zap.Logger, h *health, startHead store.Position, progressEvery time.Duration) *live {
 	return &live{
-		facts: facts, ledgerLog: ledgerLog, log: log, startHead: startHead, progressEvery: progressEvery,
+		facts: facts, ledgerLog: ledgerLog, log: log, health: h, startHead: startHead, progressEvery: progressEvery,
 		catalog: projections.NewCatalog(), clicks: projections.NewClicks(), ledger: projections.NewLedger(ledgerLog),
 		moved: make(chan struct{}, 1), paused: make(chan pausedRun), commits: make(chan projections.FactCommit, commitQueue), followed: make(chan struct{}),
 	}
@@ -150,9 +160,10 @@ func (l *live) run(ctx context.Context) error {
 		l.caughtUp.Store(true)
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); l.write(ctx) }()
 	go func() { defer wg.Done(); l.watchLedger(ctx) }()
+	go func() { defer wg.Done(); l.watchProgress(ctx, time.Second) }()
 	defer wg.Wait()
 	return l.follow(ctx)
 }
@@ -167,7 +178,11 @@ func (l *live) follow(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		l.log.Error("following the fact log", zap.Error(err))
+		l.followFailing.Store(true)
+		if d, damaged := store.AsDamage(err); damaged {
+			l.factDamage.Store(d)
+		}
+		l.health.set(problemFactLog, fmt.Errorf("following the fact log: %w", err))
 		if !sleep(ctx, retryPause) {
 			return ctx.Err()
 		}
@@ -176,6 +191,13 @@ func (l *live) follow(ctx context.Context) error {
 
 func (l *live) apply(ctx context.Context) func(store.Stored) error {
 	return func(s store.Stored) error {
+		if l.followFailing.Swap(false) {
+			l.health.clear(problemFactLog)
+		}
+		if s.Foreign != nil {
+			l.health.set(problemForeign, fmt.Errorf("fact log %s: it was skipped, as every reader skips it; "+
+				"only the service should publish on the log's subject (check the NATS permissions, and run refledger check)", s.Foreign))
+		}
 		return projections.DecodeCommit(s, func(fc projections.FactCommit) error {
 			l.catalog.ApplyFacts(fc)
 			l.clicks.ApplyFacts(fc)
@@ -275,7 +297,7 @@ func (l *live) write(ctx context.Context) {
 	// hands over only what its read models lack, which may be nothing.
 	if err := l.openWriter(ctx, l.startHead+1); err != nil {
 		if ctx.Err() == nil {
-			l.log.Error("open ledger writer", zap.Error(err))
+			l.health.set(problemWriter, fmt.Errorf("open the ledger writer: %w", err))
 		}
 	} else if l.writer.FactsFolded() >= l.startHead {
 		l.caughtUp.Store(true)
@@ -288,7 +310,7 @@ func (l *live) write(ctx context.Context) {
 			if l.writer != nil && len(l.commits) == 0 {
 				if err := l.catchUpFromLog(ctx, l.factsHead.Load()+1); err != nil {
 					if ctx.Err() == nil {
-						l.log.Error("ledger writer", zap.Error(err))
+						l.health.set(problemWriter, fmt.Errorf("ledger writer: %w", err))
 					}
 					l.writer = nil
 				}
@@ -318,7 +340,7 @@ func (l *live) write(ctx context.Context) {
 		case <-l.moved:
 			l.writer = nil
 			if err := l.openWriter(ctx, l.handled+1); err != nil && ctx.Err() == nil {
-				l.log.Error("rebuild ledger writer", zap.Error(err))
+				l.health.set(problemWriter, fmt.Errorf("rebuild the ledger writer: %w", err))
 			}
 		case run := <-l.paused:
 			start := time.Now()
@@ -388,7 +410,7 @@ func (l *live) afterPause(ctx context.Context, adopt func(context.Context, *proj
 	}
 	l.writer = nil
 	if err := l.openWriter(ctx, l.handled+1); err != nil && ctx.Err() == nil {
-		l.log.Error("rebuild ledger writer", zap.Error(err))
+		l.health.set(problemWriter, fmt.Errorf("rebuild the ledger writer: %w", err))
 	}
 }
 
@@ -461,7 +483,9 @@ func (l *live) decide(ctx context.Context, run []projections.FactCommit) {
 	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
 		if l.writer == nil {
 			if err := l.openWriter(ctx, fc.Position); err != nil {
-				l.log.Error("open ledger writer", zap.Error(err))
+				if ctx.Err() == nil {
+					l.health.set(problemWriter, fmt.Errorf("open the ledger writer: %w", err))
+				}
 				sleep(ctx, retryPause)
 				continue
 			}
@@ -480,10 +504,11 @@ func (l *live) decide(ctx context.Context, run []projections.FactCommit) {
 			if l.writer.FactsFolded() >= l.startHead {
 				l.caughtUp.Store(true)
 			}
+			l.health.clear(problemWriter)
 			return
 		}
-		if !errors.Is(err, projections.ErrLedgerMoved) {
-			l.log.Error("ledger writer", zap.Error(err))
+		if !errors.Is(err, projections.ErrLedgerMoved) && ctx.Err() == nil {
+			l.health.set(problemWriter, fmt.Errorf("ledger writer: %w", err))
 		}
 		l.writer = nil
 	}
@@ -537,7 +562,42 @@ func (l *live) openWriter(ctx context.Context, upTo store.Position) error {
 	l.mu.Lock()
 	l.ledger = view
 	l.mu.Unlock()
+	l.viewOpened.Store(true)
+	l.health.clear(problemWriter)
 	return nil
+}
+
+// watchProgress checks, every period, that the writer keeps up: a writer
+// with facts waiting that has folded none for writerStuckAfter is stuck
+// (unless it is away: paused for a replay's apply, or rebuilding), and
+// one more than ledgerBehindMax fact commits behind, once it has caught
+// up at start, is behind. Either makes /readyz answer 503.
+func (l *live) watchProgress(ctx context.Context, period time.Duration) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	lastFolded, since := l.factsFolded.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		folded, lag := l.factsFolded.Load(), l.lag()
+		if folded != lastFolded || lag == 0 || l.writerAway.Load() {
+			lastFolded, since = folded, time.Now()
+		}
+		if waited := time.Since(since); waited >= writerStuckAfter {
+			l.health.set(problemStuck, fmt.Errorf("the ledger writer has decided nothing for %s while %d fact commits wait (after position %d)",
+				waited.Truncate(time.Second), lag, folded))
+		} else {
+			l.health.clear(problemStuck)
+		}
+		if l.caughtUp.Load() && lag > ledgerBehindMax {
+			l.health.set(problemBehind, fmt.Errorf("the ledger is %d fact commits behind the fact log (more than %d)", lag, ledgerBehindMax))
+		} else {
+			l.health.clear(problemBehind)
+		}
+	}
 }
 
 // resumeWriter opens the writer from its snapshot when there is a usable
@@ -570,4 +630,12 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-time.After(d):
 		return true
 	}
+}
+
+// refuseAppends returns the fact log's damage, once following met it.
+func (l *live) refuseAppends() error {
+	if d := l.factDamage.Load(); d != nil {
+		return fmt.Errorf("the fact log is damaged, so no event is taken: %w", d)
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/refledger/refledger/events/ingest"
 	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/projections"
 	"github.com/refledger/refledger/replay"
 )
 
@@ -23,6 +24,7 @@ type Server struct {
 	ledger  store.Log
 	batch   *batcher
 	live    *live
+	health  *health
 	metrics *metrics
 
 	rejMu      sync.Mutex
@@ -48,16 +50,21 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
+	// A damaged log, or a ledger ahead of the facts, stops the start with
+	// what is wrong: serving would append after the damage and bury it.
+	if err := projections.VerifyLogs(ctx, facts, ledgerLog); err != nil {
+		return nil, err
+	}
 	in, err := openIngester(ctx, cfg, facts)
 	if err != nil {
 		return nil, fmt.Errorf("open ingestion: %w", err)
 	}
-	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, metrics: newMetrics(), replays: map[string]*replay.Result{}, replaying: make(chan struct{}, 1), jobs: map[string]*replayJob{}}
+	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, health: newHealth(cfg.Log, cfg.now), metrics: newMetrics(), replays: map[string]*replay.Result{}, replaying: make(chan struct{}, 1), jobs: map[string]*replayJob{}}
 	s.jobsCtx, s.stopJobs = context.WithCancel(context.Background())
-	s.live = newLive(facts, ledgerLog, cfg.Log, in.Head(), cfg.progressEvery())
+	s.live = newLive(facts, ledgerLog, cfg.Log, s.health, in.Head(), cfg.progressEvery())
 	s.live.snapshots = snapshotter{path: cfg.snapshotPath(WriterSnapshotFile), what: "ledger writer", log: cfg.Log, copyState: s.live.startSnapshot}
 	s.live.readModels = snapshotter{path: cfg.snapshotPath(ReadModelsFile), what: "read models", log: cfg.Log, copyState: s.live.copyReadModels}
-	s.batch = &batcher{in: in, reqs: make(chan *batchReq, ingestQueue), metric: s.metrics}
+	s.batch = &batcher{in: in, reqs: make(chan *batchReq, ingestQueue), metric: s.metrics, health: s.health, damaged: s.live.refuseAppends}
 	s.batch.snapshots = snapshotter{path: cfg.snapshotPath(IndexSnapshotFile), what: "ingest index", log: cfg.Log, copyState: in.SnapshotCopy}
 	if in.Rebuilt() {
 		s.batch.snapshots.rebuilt()
