@@ -64,11 +64,12 @@ type live struct {
 	readModels snapshotter
 
 	progressEvery time.Duration // spaces the progress lines of a rebuild
+	stuckAfter    time.Duration // writerStuckAfter; tests shorten it
 }
 
 func newLive(facts, ledgerLog store.Log, log *zap.Logger, h *health, startHead store.Position, progressEvery time.Duration) *live {
 	return &live{
-		facts: facts, ledgerLog: ledgerLog, log: log, health: h, startHead: startHead, progressEvery: progressEvery,
+		facts: facts, ledgerLog: ledgerLog, log: log, health: h, startHead: startHead, progressEvery: progressEvery, stuckAfter: writerStuckAfter,
 		catalog: projections.NewCatalog(), clicks: projections.NewClicks(), ledger: projections.NewLedger(ledgerLog),
 		moved: make(chan struct{}, 1), paused: make(chan pausedRun), commits: make(chan projections.FactCommit, commitQueue), followed: make(chan struct{}),
 	}
@@ -586,7 +587,7 @@ func (l *live) watchProgress(ctx context.Context, period time.Duration) {
 		if folded != lastFolded || lag == 0 || l.writerAway.Load() {
 			lastFolded, since = folded, time.Now()
 		}
-		if waited := time.Since(since); waited >= writerStuckAfter {
+		if waited := time.Since(since); waited >= l.stuckAfter {
 			l.health.set(problemStuck, fmt.Errorf("the ledger writer has decided nothing for %s while %d fact commits wait (after position %d)",
 				waited.Truncate(time.Second), lag, folded))
 		} else {
