@@ -49,6 +49,7 @@ usage:
   refledger replay --policy FILE.json [--from TIME] [--format ...] [--apply]
   refledger bench generate|replay [--scale N]
   refledger health [--url URL]
+  refledger check [--format ...]        verify both logs, the index, the snapshots and the ledger's invariants
 
 Every command that reads or writes the log takes --data DIR (the embedded
 store, default ./data), or --nats-url URL (an external NATS JetStream).
@@ -134,6 +135,8 @@ func lookup(args []string) (command, []string, error) {
 		return runBench, args[1:], nil
 	case "health":
 		return runHealth, args[1:], nil
+	case "check":
+		return runCheck, args[1:], nil
 	}
 	return nil, nil, usagef("%q is not a refledger command (try refledger help)", args[0])
 }

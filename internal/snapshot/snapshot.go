@@ -425,15 +425,10 @@ func ReadFile(path, kind string, version uint64, body func(*Decoder) error) erro
 // Decode checks a snapshot's header and checksum, then hands its body to
 // body, and checks that body read all of it.
 func Decode(data []byte, kind string, version uint64, body func(*Decoder) error) error {
-	if len(data) < len(magic)+4 || string(data[:len(magic)]) != magic {
-		return fmt.Errorf("%w: not a refledger snapshot", ErrUnusable)
+	d, err := checked(data)
+	if err != nil {
+		return err
 	}
-	n := len(data) - 4
-	if got, want := crc32.Checksum(data[:n], castagnoli), binary.LittleEndian.Uint32(data[n:]); got != want {
-		return fmt.Errorf("%w: checksum %08x, want %08x (the file is damaged)", ErrUnusable, got, want)
-	}
-	d := NewDecoder(data[len(magic):n])
-	d.base = len(magic)
 	if k := d.String(); d.err == nil && k != kind {
 		return fmt.Errorf("%w: it holds %q, not %q", ErrUnusable, k, kind)
 	}
@@ -453,6 +448,21 @@ func Decode(data []byte, kind string, version uint64, body func(*Decoder) error)
 		d.fail("%d bytes left over", len(d.data))
 	}
 	return d.Err()
+}
+
+// checked checks a snapshot's magic and checksum and returns a decoder
+// of what stands between them (the kind, the version, the body).
+func checked(data []byte) (*Decoder, error) {
+	if len(data) < len(magic)+4 || string(data[:len(magic)]) != magic {
+		return nil, fmt.Errorf("%w: not a refledger snapshot", ErrUnusable)
+	}
+	n := len(data) - 4
+	if got, want := crc32.Checksum(data[:n], castagnoli), binary.LittleEndian.Uint32(data[n:]); got != want {
+		return nil, fmt.Errorf("%w: checksum %08x, want %08x (the file is damaged)", ErrUnusable, got, want)
+	}
+	d := NewDecoder(data[len(magic):n])
+	d.base = len(magic)
+	return d, nil
 }
 
 // Decoder reads a snapshot body. Its first error sticks: later reads give
@@ -676,4 +686,21 @@ func PairsMap[K comparable, V any](d *Decoder, keys []K, values []V) map[K]V {
 		m[k] = values[i]
 	}
 	return m
+}
+
+// Inspect reads a snapshot file's header and checks its checksum, without
+// decoding its body: what kind and format version it holds, or an error
+// wrapping ErrUnusable when the file is damaged (os.ErrNotExist when it
+// is missing).
+func Inspect(path string) (kind string, version uint64, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", 0, err
+	}
+	d, err := checked(data)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: %w", path, err)
+	}
+	kind, version = d.String(), d.Uvarint()
+	return kind, version, d.Err()
 }
