@@ -23,8 +23,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/events/ingest"
 	"github.com/refledger/refledger/events/jetstream"
 	"github.com/refledger/refledger/events/store"
+	"github.com/refledger/refledger/server"
 )
 
 // proc is a refledger command running as a process of its own.
@@ -411,5 +414,37 @@ func TestServeWaitsForACommand(t *testing.T) {
 	code, _, errOut := cli(t, "report", "balances", "--data", data, "--wait", "100ms")
 	if code != 1 || !strings.Contains(errOut, "raise --wait") || strings.Count(errOut, "is held by refledger import") != 1 {
 		t.Errorf("a report that waited out --wait: exit %d: %s", code, errOut)
+	}
+}
+
+// TestRetriedBatchCountsItsOwnAppendsAccepted: when a batch is sent again
+// after a timeout, the duplicates that the first try appended (past the
+// head before it) count as accepted; a repeat within the batch, and an
+// event that was in the log before, stay duplicates.
+func TestRetriedBatchCountsItsOwnAppendsAccepted(t *testing.T) {
+	fact := func(id string) events.Fact { return events.Fact{Source: "forms", ID: id} }
+	facts := []events.Fact{fact("new"), fact("old"), fact("new"), fact("fresh"), fact("bad")}
+	reply := &server.BatchReply{Results: []server.Result{
+		{Index: 0, Status: "duplicate", Position: 12}, // the first try appended it
+		{Index: 1, Status: "duplicate", Position: 3},  // in the log before
+		{Index: 2, Status: "duplicate", Position: 12}, // repeats index 0
+		{Index: 3, Status: "accepted", Position: 13},
+		{Index: 4, Status: "rejected"},
+	}}
+	want := []ingest.Status{ingest.Accepted, ingest.Duplicate, ingest.Duplicate, ingest.Accepted, ingest.Rejected}
+	for _, retried := range []bool{false, true} {
+		out := outcomesOf(reply, facts, 10, retried)
+		for i, o := range out {
+			w := want[i]
+			if !retried && i == 0 {
+				w = ingest.Duplicate // a first try's answer stands as it is
+			}
+			if o.Status != w {
+				t.Errorf("retried %v: fact %d is %s, want %s", retried, i, o.Status, w)
+			}
+		}
+		if out[4].Err == nil {
+			t.Errorf("a rejection without its error")
+		}
 	}
 }
