@@ -58,6 +58,9 @@ type ownerInfo struct {
 	Store   string    `json:"store,omitempty"` // storeEventStore, or empty: the embedded store
 	NATSURL string    `json:"nats_url,omitempty"`
 	HTTPURL string    `json:"http_url,omitempty"`
+	// Stopping: a serve that drains and will let the folder go; commands
+	// wait for that rather than start on a service that is going away.
+	Stopping bool `json:"stopping,omitempty"`
 }
 
 func (o ownerInfo) String() string {
@@ -67,7 +70,7 @@ func (o ownerInfo) String() string {
 // serving says whether the owner is a serve that answers on NATS for the
 // embedded store: other commands then go through it.
 func (o ownerInfo) serving() bool {
-	return o.Command == "serve" && o.NATSURL != "" && o.Store == ""
+	return o.Command == "serve" && o.NATSURL != "" && o.Store == "" && !o.Stopping
 }
 
 // folderLock is a data folder this process owns.
@@ -123,6 +126,8 @@ func claimFolder(ctx context.Context, dir string, c claimer) (*folderLock, *owne
 		case holder.serving():
 			f.Close()
 			return nil, &holder, nil
+		case holder.Command == "serve" && holder.Stopping:
+			waitingFor = "to stop"
 		case holder.Command == "serve":
 			waitingFor = "to start serving"
 		case holder.PID == 0:
@@ -153,7 +158,9 @@ func tryClaim(ctx context.Context, dir string, lock *os.File, me ownerInfo) (boo
 	defer guard.Close() // releases the guard
 	err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
-		holder, _ := readOwner(dir) // unreadable: a holder of an older refledger, PID 0
+		// Written before the holder let the guard go: unreadable only if
+		// someone else touched it, and then the holder is unnamed (PID 0).
+		holder, _ := readOwner(dir)
 		return false, holder, nil
 	}
 	if err != nil {
@@ -192,6 +199,12 @@ func lockDescribe(ctx context.Context, dir string) (*os.File, error) {
 // describe rewrites the owner's description, as when a serve has its URLs.
 func (l *folderLock) describe(natsURL, httpURL string) error {
 	l.info.NATSURL, l.info.HTTPURL = natsURL, httpURL
+	return writeOwner(l.dir, l.info)
+}
+
+// stopping says that the serve owning the folder drains and will let it go.
+func (l *folderLock) stopping() error {
+	l.info.Stopping = true
 	return writeOwner(l.dir, l.info)
 }
 

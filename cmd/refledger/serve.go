@@ -107,6 +107,11 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("live ledger: %w", err)
 	}
 	env.log.Info("shutting down: draining requests and appends")
+	if o.lock != nil {
+		if err := o.lock.stopping(); err != nil {
+			env.log.Warn("commands may still come through this stopping service", zap.Error(err))
+		}
+	}
 	// Stop taking work, let what was taken finish durably, then stop the
 	// loops; the store closes last (deferred).
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
