@@ -14,6 +14,20 @@ import (
 const (
 	IngestSubject = "refledger.ingest"
 	ingestQueue_  = "refledger-ingest"
+	// IngestBatchSubject takes many events in one request (a JSON array or
+	// JSON lines, up to maxEventsPerCall events and maxBodyBytes), and
+	// answers as POST /v1/events does a batch: the counts and a result per
+	// event, by its index. An import beside the service sends its batches
+	// here, so that they join the service's own group commits rather than
+	// race them for the log's head.
+	IngestBatchSubject = "refledger.ingest.batch"
+)
+
+const (
+	// batchWorkers bounds the batch requests handled at once, and
+	// batchPending those waiting (each up to maxBodyBytes).
+	batchWorkers = 8
+	batchPending = 16
 )
 
 // subscribe serves IngestSubject: a request gets a reply once its event is
@@ -59,4 +73,79 @@ func (s *Server) handleNATS(ctx context.Context, m *nats.Msg) {
 		}
 		s.keepRejection(rej)
 	}
+}
+
+// ServeNATSBatches subscribes IngestBatchSubject on nc. To stop, drain the
+// subscription, then call WaitNATS before ending Run.
+func (s *Server) ServeNATSBatches(ctx context.Context, nc *nats.Conn) (*nats.Subscription, error) {
+	workers := make(chan struct{}, batchWorkers)
+	sub, err := nc.QueueSubscribe(IngestBatchSubject, ingestQueue_, func(m *nats.Msg) {
+		workers <- struct{}{}
+		s.natsWG.Add(1)
+		go func() {
+			defer func() { <-workers; s.natsWG.Done() }()
+			s.handleNATSBatch(ctx, m)
+		}()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", IngestBatchSubject, err)
+	}
+	if err := sub.SetPendingLimits(batchPending, batchPending*maxBodyBytes); err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", IngestBatchSubject, err)
+	}
+	return sub, nil
+}
+
+// BatchReply answers a request on IngestBatchSubject. Status is "error"
+// (with Error) when the request was not taken (malformed, too large) or the
+// events could not be stored: then no result is final, and the same events
+// may be sent again.
+type BatchReply struct {
+	Status    string     `json:"status,omitempty"`
+	Error     *errorBody `json:"error,omitempty"`
+	Accepted  int        `json:"accepted"`
+	Duplicate int        `json:"duplicate"`
+	Rejected  int        `json:"rejected"`
+	Results   []Result   `json:"results"`
+}
+
+func (s *Server) handleNATSBatch(ctx context.Context, m *nats.Msg) {
+	if m.Reply == "" {
+		return // a batch is a request: no one would learn what became of it
+	}
+	reply := s.ingestBatch(ctx, m.Data)
+	b, _ := json.Marshal(reply)
+	m.Respond(b) //nolint:errcheck // the requester may be gone; it retries
+}
+
+func (s *Server) ingestBatch(ctx context.Context, body []byte) BatchReply {
+	failed := func(format string, args ...any) BatchReply {
+		return BatchReply{Status: "error", Error: &errorBody{Message: fmt.Sprintf(format, args...)}, Results: []Result{}}
+	}
+	if len(body) > maxBodyBytes {
+		return failed("the batch is %d bytes, more than %d", len(body), maxBodyBytes)
+	}
+	raws, _, err := splitEvents(body)
+	if err != nil {
+		return failed("%s", err.Error())
+	}
+	if len(raws) > maxEventsPerCall {
+		return failed("%d events in one batch, more than %d", len(raws), maxEventsPerCall)
+	}
+	results, err := s.ingestRaw(context.WithoutCancel(ctx), raws)
+	if err != nil {
+		return failed("the events could not be stored: %s", err.Error())
+	}
+	r := BatchReply{Results: results}
+	for _, res := range results {
+		switch res.Status {
+		case "accepted":
+			r.Accepted++
+		case "duplicate":
+			r.Duplicate++
+		default:
+			r.Rejected++
+		}
+	}
+	return r
 }

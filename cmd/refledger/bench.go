@@ -40,7 +40,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	if scale < 1 {
 		return usagef("--scale must be 1 or more")
 	}
-	st, facts, ledgerLog, err := sf.openLogs(ctx)
+	st, facts, ledgerLog, err := sf.openLogs(ctx, env)
 	if err != nil {
 		return err
 	}

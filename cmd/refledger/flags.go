@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -25,13 +26,25 @@ type storeFlags struct {
 	natsURL       string
 	eventstoreURL string
 	replicas      int
+	wait          time.Duration
+	command       string // the command's name, which its lock on the data folder says
+	// service is the serve that owns the data folder, once open went
+	// through it: the command then leaves deciding and snapshots to it.
+	service *ownerInfo
 }
 
 func (s *storeFlags) register(fs *flag.FlagSet) {
+	s.command = fs.Name()
 	fs.StringVar(&s.dataDir, "data", envOr("REFLEDGER_DATA", "./data"), "embedded store folder")
 	fs.StringVar(&s.natsURL, "nats-url", envOr("REFLEDGER_NATS_URL", ""), "external NATS JetStream URL (instead of the embedded store)")
 	fs.StringVar(&s.eventstoreURL, "eventstore-url", envOr("REFLEDGER_EVENTSTORE_URL", ""), "EventStoreDB URL, esdb://host:2113?tls=false (instead of the embedded store)")
 	fs.IntVar(&s.replicas, "replicas", 1, "stream replicas on an external JetStream cluster (3 on a three-node cluster)")
+	fs.DurationVar(&s.wait, "wait", defaultLockWait, "how long to wait while another command (import, replay, report) holds the data folder; Ctrl-C stops waiting too")
+}
+
+// claimer is how this command asks for the data folder.
+func (s *storeFlags) claimer(env *environment, serve bool, storeKind string) claimer {
+	return claimer{command: s.command, store: storeKind, serve: serve, until: time.Now().Add(s.wait), stderr: env.stderr}
 }
 
 // opened is a store opened by a command that owns it (serve), with the
@@ -39,13 +52,15 @@ func (s *storeFlags) register(fs *flag.FlagSet) {
 type opened struct {
 	store   store.Store
 	nc      *nats.Conn
-	natsURL string // the embedded NATS server's client URL, if one runs here
+	natsURL string      // the embedded NATS server's client URL, if one runs here
+	lock    *folderLock // the data folder's, when this process owns it
 	close   func()
 }
 
 // openOwned opens the chosen store for serve: listen is the embedded NATS
-// server's client address.
-func (s *storeFlags) openOwned(listen string) (*opened, error) {
+// server's client address. Serve owns the data folder for its life (also
+// on EventStoreDB, whose ingestion NATS server keeps its files there).
+func (s *storeFlags) openOwned(ctx context.Context, env *environment, listen string) (*opened, error) {
 	switch {
 	case s.natsURL != "" && s.eventstoreURL != "":
 		return nil, usagef("--nats-url and --eventstore-url are exclusive: choose one store")
@@ -56,15 +71,31 @@ func (s *storeFlags) openOwned(listen string) (*opened, error) {
 		}
 		return &opened{store: js, nc: js.Conn(), close: func() { js.Close() }}, nil
 	}
-	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data folder: %w", err)
-	}
-	if info, running := runningService(s.dataDir); running {
-		return nil, fmt.Errorf("a refledger service (pid %d) already owns %s: stop it, or use --nats-url %s", info.PID, s.dataDir, info.NATSURL)
-	}
+	kind := ""
 	if s.eventstoreURL != "" {
-		return s.openEventStore(listen)
+		kind = storeEventStore
 	}
+	lock, _, err := claimFolder(ctx, s.dataDir, s.claimer(env, true, kind))
+	if err != nil {
+		return nil, err
+	}
+	var o *opened
+	if s.eventstoreURL != "" {
+		o, err = s.openEventStore(listen)
+	} else {
+		o, err = s.openEmbedded(listen)
+	}
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	closeStore := o.close
+	o.lock, o.close = lock, func() { closeStore(); lock.release() }
+	return o, nil
+}
+
+// openEmbedded opens the embedded store of a data folder this process owns.
+func (s *storeFlags) openEmbedded(listen string) (*opened, error) {
 	js, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: s.dataDir, Listen: listen})
 	if err != nil {
 		return nil, fmt.Errorf("open embedded store in %s: %w", s.dataDir, err)
@@ -97,10 +128,11 @@ func (s *storeFlags) openEventStore(listen string) (*opened, error) {
 	}}, nil
 }
 
-// open opens the store for a command that does not serve. When a service
-// owns the embedded store, the command talks to it through its NATS
-// server instead of opening the files a second time.
-func (s *storeFlags) open() (store.Store, error) {
+// open opens the store for a command that does not serve. On the embedded
+// store it owns the data folder until Close, waiting for another command
+// that holds it; when a serve owns it, the command talks to the service
+// through its NATS server instead of opening the files a second time.
+func (s *storeFlags) open(ctx context.Context, env *environment) (store.Store, error) {
 	switch {
 	case s.natsURL != "" && s.eventstoreURL != "":
 		return nil, usagef("--nats-url and --eventstore-url are exclusive: choose one store")
@@ -109,31 +141,54 @@ func (s *storeFlags) open() (store.Store, error) {
 	case s.natsURL != "":
 		return jetstream.Connect(s.natsURL, jetstream.Options{Replicas: s.replicas})
 	}
-	if info, running := runningService(s.dataDir); running {
-		js, err := jetstream.Connect(info.NATSURL, jetstream.Options{})
+	c := s.claimer(env, false, "")
+	for {
+		lock, svc, err := claimFolder(ctx, s.dataDir, c)
 		if err != nil {
-			return nil, fmt.Errorf("a refledger service (pid %d) owns %s but its NATS server %s does not answer: %w", info.PID, s.dataDir, info.NATSURL, err)
+			return nil, err
 		}
-		return js, nil
+		if lock != nil {
+			o, err := s.openEmbedded("")
+			if err != nil {
+				lock.release()
+				return nil, err
+			}
+			o.lock = lock
+			return closer{o}, nil
+		}
+		js, err := jetstream.Connect(svc.NATSURL, jetstream.Options{})
+		if err == nil {
+			s.service = svc
+			return js, nil
+		}
+		// A service that is stopping lets the folder go soon.
+		if time.Now().After(c.until) {
+			return nil, fmt.Errorf("%s owns %s but its NATS server %s did not answer until %s: %w", svc, s.dataDir, svc.NATSURL, c.until.Local().Format(time.DateTime), err)
+		}
+		if err := sleepCtx(ctx, lockPoll); err != nil {
+			return nil, err
+		}
 	}
-	o, err := s.openOwned("")
-	if err != nil {
-		return nil, err
-	}
-	return closer{o}, nil
 }
 
-// closer makes an opened store close everything it opened.
+// closer makes an opened store close everything it opened, then let the
+// data folder go.
 type closer struct{ *opened }
 
 func (c closer) Log(ctx context.Context, name string) (store.Log, error) {
 	return c.store.Log(ctx, name)
 }
-func (c closer) Close() error { c.close(); return nil }
+func (c closer) Close() error {
+	c.close()
+	if c.lock != nil {
+		c.lock.release()
+	}
+	return nil
+}
 
 // openLogs opens the store and both logs for a command that does not serve.
-func (s *storeFlags) openLogs(ctx context.Context) (store.Store, store.Log, store.Log, error) {
-	st, err := s.open()
+func (s *storeFlags) openLogs(ctx context.Context, env *environment) (store.Store, store.Log, store.Log, error) {
+	st, err := s.open(ctx, env)
 	if err != nil {
 		return nil, nil, nil, err
 	}

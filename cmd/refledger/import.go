@@ -64,14 +64,27 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 	}
 	defer f.Close()
 
-	st, facts, ledgerLog, err := sf.openLogs(ctx)
+	st, facts, ledgerLog, err := sf.openLogs(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	in, err := ingest.Open(ctx, facts)
-	if err != nil {
-		return err
+	var in intake
+	if sf.service != nil {
+		// The service appends through its own intake: fenced appends
+		// from here would lose every race against its group commits.
+		si, err := newServiceIntake(*sf.service, facts)
+		if err != nil {
+			return err
+		}
+		defer si.close()
+		in = si
+	} else {
+		ing, err := ingest.Open(ctx, facts)
+		if err != nil {
+			return err
+		}
+		in = localIntake{ing}
 	}
 	if info, err := f.Stat(); err == nil && env.terminal && info.Size() > bigImport {
 		// About half a second a million lines, before the first is appended.
@@ -85,7 +98,7 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, served := runningService(sf.dataDir); served {
+	if sf.service != nil {
 		// The service decides what was appended, as it does what its own
 		// publishers send: deciding here too would only race its writer.
 		env.log.Info("the running service decides the imported facts", zap.Int("accepted", rep.Accepted))
@@ -103,7 +116,7 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 // as there are cores; batches are submitted in order, one at a time (the
 // idempotency of a key decides by log order), and rejections are reported
 // in line order.
-func importLines(ctx context.Context, env *environment, in *ingest.Ingester, lines jsonl.Source) (*importReport, error) {
+func importLines(ctx context.Context, env *environment, in intake, lines jsonl.Source) (*importReport, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rep := &importReport{Rejections: []rejection{}}
@@ -188,6 +201,7 @@ type importChunk struct {
 	// Set by decode, which closes decoded.
 	facts     []events.Fact
 	factLines []int
+	factRaw   [][]byte // each fact's line, in raw
 	rejected  []lineError
 	decoded   chan struct{}
 }
@@ -213,27 +227,29 @@ func (c *importChunk) decode() {
 	}
 	start := 0
 	for i, end := range c.ends {
-		fact, err := events.Decode(c.raw[start:end])
+		line := c.raw[start:end]
 		start = end
+		fact, err := events.Decode(line)
 		if err != nil {
 			c.rejected = append(c.rejected, lineError{c.lines[i], err})
 			continue
 		}
 		c.facts = append(c.facts, fact)
 		c.factLines = append(c.factLines, c.lines[i])
+		c.factRaw = append(c.factRaw, line)
 	}
 }
 
 // submit appends the chunk's facts once decoded, and reports its lines:
 // counts, and rejections in line order.
-func (c *importChunk) submit(ctx context.Context, in *ingest.Ingester, rep *importReport) error {
+func (c *importChunk) submit(ctx context.Context, in intake, rep *importReport) error {
 	select {
 	case <-c.decoded:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	if len(c.facts) > 0 {
-		outcomes, err := in.Submit(ctx, c.facts)
+		outcomes, err := in.submit(ctx, c)
 		if err != nil {
 			return err
 		}

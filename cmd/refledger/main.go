@@ -53,6 +53,9 @@ usage:
 
 Every command that reads or writes the log takes --data DIR (the embedded
 store, default ./data), or --nats-url URL (an external NATS JetStream).
+One process owns a data folder at a time: beside serve, commands go
+through it; while another command holds the folder, a command waits for
+it, up to --wait (default 30m; Ctrl-C stops waiting).
 `
 
 // command is one subcommand: it parses its own flags from args.

@@ -41,9 +41,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	} else if len(rest) > 0 {
 		return usagef("replay takes no arguments, got %q", rest[0])
 	}
-	// A running service keeps the ledger: replay what it has decided.
-	_, live := runningService(sf.dataDir)
-	req := replay.Request{Current: current, LedgerSnapshot: sf.writerSnapshot(), Live: live && sf.natsURL == "" && sf.eventstoreURL == ""}
+	req := replay.Request{Current: current, LedgerSnapshot: sf.writerSnapshot()}
 	batchGC()
 	switch {
 	case policyFile == "" && !current:
@@ -61,10 +59,19 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		req.From = &from.t
 	}
 
-	if info, running := runningService(sf.dataDir); running && apply && explainOrder == "" && sf.natsURL == "" && sf.eventstoreURL == "" {
+	// Without a service, the replay owns the data folder until it ends: a
+	// second replay --apply waits for it, then finds it applied.
+	st, facts, ledgerLog, err := sf.openLogs(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// A running service keeps the ledger: replay what it has decided.
+	req.Live = sf.service != nil
+	if sf.service != nil && apply && explainOrder == "" {
 		// The service pauses its ledger writer for an apply: through its
 		// API, the apply lands however busy it is.
-		res, applied, err := applyThroughService(ctx, env, info, req)
+		res, applied, err := applyThroughService(ctx, env, *sf.service, req)
 		if err == nil {
 			return writeReplay(env, out, replayDoc{Result: res, Applied: applied})
 		}
@@ -75,11 +82,6 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		// an API for it: that lands unless the service is busy.
 		env.log.Warn("applying beside the running service, not through it", zap.Error(err))
 	}
-	st, facts, ledgerLog, err := sf.openLogs(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	res, applied, err := whatIfAndApply(ctx, env, facts, ledgerLog, req, apply)
 	if err != nil {
 		return err

@@ -33,7 +33,7 @@ type serviceReplay struct {
 // applyThroughService runs the what-if and applies it through the service
 // at info, and returns the what-if it applied (run again by the service if
 // its ledger moved in between) and the apply's answer.
-func applyThroughService(ctx context.Context, env *environment, info serveInfo, req replay.Request) (*replay.Result, *replay.Applied, error) {
+func applyThroughService(ctx context.Context, env *environment, info ownerInfo, req replay.Request) (*replay.Result, *replay.Applied, error) {
 	s := serviceReplay{env: env, url: info.HTTPURL, token: os.Getenv("REFLEDGER_TOKEN"), client: &http.Client{Timeout: time.Minute}}
 	body, _ := json.Marshal(struct {
 		Policy  *ledger.Policy `json:"policy,omitempty"`

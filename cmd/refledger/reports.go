@@ -44,7 +44,7 @@ func catchUpLedger(ctx context.Context, env *environment, sf *storeFlags, facts,
 		if err != nil {
 			return nil, nil, err
 		}
-		if _, served := runningService(sf.dataDir); !served && (reason != nil || w.FactsFolded() > before) {
+		if sf.service == nil && (reason != nil || w.FactsFolded() > before) {
 			if err := w.WriteSnapshot(ctx, path, view); err != nil {
 				env.log.Warn("ledger snapshot not saved: the next command refolds the logs", zap.Error(err))
 			}
@@ -59,12 +59,12 @@ func catchUpLedger(ctx context.Context, env *environment, sf *storeFlags, facts,
 // only the view is read, from the snapshot and the ledger records since:
 // at ten million facts that spares a report the engine's 2 to 3 s.
 func readSession(ctx context.Context, env *environment, sf *storeFlags) (*projections.Ledger, store.Log, func(), error) {
-	st, facts, ledgerLog, err := sf.openLogs(ctx)
+	st, facts, ledgerLog, err := sf.openLogs(ctx, env)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	var wait time.Duration // none: the command decides what the ledger lacks
-	if _, served := runningService(sf.dataDir); served {
+	if sf.service != nil {
 		wait = serviceDecides
 	}
 	view, err := decidedView(ctx, env, facts, ledgerLog, sf.writerSnapshot(), wait)
@@ -257,7 +257,7 @@ func runReportClicks(ctx context.Context, env *environment, args []string) error
 	if partner == "" {
 		return usagef("report clicks needs --partner P")
 	}
-	st, facts, _, err := sf.openLogs(ctx)
+	st, facts, _, err := sf.openLogs(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -286,7 +286,7 @@ func loadClicks(ctx context.Context, env *environment, sf storeFlags, facts stor
 	if err != nil {
 		return nil, err
 	}
-	if _, served := runningService(sf.dataDir); !served && through > 0 && (reason != nil || folded > 0) {
+	if sf.service == nil && through > 0 && (reason != nil || folded > 0) {
 		if err := projections.WriteReadModels(ctx, facts, path, through, cat, clicks); err != nil {
 			env.log.Warn("click history snapshot not saved: the next command refolds the fact log", zap.Error(err))
 		}

@@ -2,32 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/server"
 )
-
-// serveFile, in the data folder, tells other commands that a service owns
-// the embedded store and where to reach it.
-const serveFile = "serve.json"
-
-type serveInfo struct {
-	PID     int    `json:"pid"`
-	NATSURL string `json:"nats_url"`
-	HTTPURL string `json:"http_url"`
-}
 
 // shutdownGrace bounds how long in-flight requests may take to finish.
 const shutdownGrace = 15 * time.Second
@@ -62,7 +49,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 			zap.String("listen", listen), zap.String("nats_listen", natsListen))
 	}
 
-	o, err := sf.openOwned(natsListen)
+	o, err := sf.openOwned(ctx, env, natsListen)
 	if err != nil {
 		return err
 	}
@@ -94,19 +81,22 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	batchSub, err := srv.ServeNATSBatches(runCtx, o.nc)
+	if err != nil {
+		return err
+	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpSrv.Serve(ln) }()
 
-	info := serveInfo{PID: os.Getpid(), HTTPURL: "http://" + ln.Addr().String(), NATSURL: o.natsURL}
-	if sf.natsURL == "" && sf.eventstoreURL == "" {
-		// The embedded store's files are this process's: tell other
-		// commands to come through its NATS server.
-		if err := writeServeFile(sf.dataDir, info); err != nil {
+	httpURL := "http://" + ln.Addr().String()
+	if o.lock != nil {
+		// The data folder is this process's: tell other commands to come
+		// through its NATS server (and its API, for a replay's apply).
+		if err := o.lock.describe(o.natsURL, httpURL); err != nil {
 			return err
 		}
-		defer os.Remove(filepath.Join(sf.dataDir, serveFile))
 	}
-	env.log.Info("refledger serving", zap.String("http", info.HTTPURL), zap.String("nats", info.NATSURL),
+	env.log.Info("refledger serving", zap.String("http", httpURL), zap.String("nats", o.natsURL),
 		zap.String("ingest_subject", server.IngestSubject), zap.String("data", sf.dataDir))
 
 	select {
@@ -117,6 +107,11 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("live ledger: %w", err)
 	}
 	env.log.Info("shutting down: draining requests and appends")
+	if o.lock != nil {
+		if err := o.lock.stopping(); err != nil {
+			env.log.Warn("commands may still come through this stopping service", zap.Error(err))
+		}
+	}
 	// Stop taking work, let what was taken finish durably, then stop the
 	// loops; the store closes last (deferred).
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -124,10 +119,12 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err := httpSrv.Shutdown(shutCtx); err != nil {
 		return fmt.Errorf("drain http: %w", err)
 	}
-	if err := sub.Drain(); err != nil {
-		return fmt.Errorf("drain nats: %w", err)
+	for _, sub := range []*nats.Subscription{sub, batchSub} {
+		if err := sub.Drain(); err != nil {
+			return fmt.Errorf("drain nats %s: %w", sub.Subject, err)
+		}
 	}
-	for sub.IsValid() && shutCtx.Err() == nil {
+	for (sub.IsValid() || batchSub.IsValid()) && shutCtx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
 	srv.WaitNATS()
@@ -150,29 +147,4 @@ func loopbackOnly(addr string) (string, error) {
 		return addr, nil
 	}
 	return net.JoinHostPort("127.0.0.1", port), nil
-}
-
-func writeServeFile(dir string, info serveInfo) error {
-	b, _ := json.Marshal(info)
-	if err := os.WriteFile(filepath.Join(dir, serveFile), b, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", serveFile, err)
-	}
-	return nil
-}
-
-// runningService returns the service that owns the data folder, if one is
-// alive there.
-func runningService(dir string) (serveInfo, bool) {
-	b, err := os.ReadFile(filepath.Join(dir, serveFile))
-	if err != nil {
-		return serveInfo{}, false
-	}
-	var info serveInfo
-	if json.Unmarshal(b, &info) != nil || info.PID <= 0 || info.NATSURL == "" {
-		return serveInfo{}, false
-	}
-	if syscall.Kill(info.PID, 0) != nil {
-		return serveInfo{}, false // a stale file from a service that died
-	}
-	return info, true
 }

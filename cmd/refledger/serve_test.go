@@ -39,7 +39,7 @@ type service struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	data string
-	info serveInfo
+	info ownerInfo
 	log  *strings.Builder
 	mu   sync.Mutex
 	// logDone is closed once stderr is read to its end: Wait may only
