@@ -38,7 +38,7 @@ func runCheck(ctx context.Context, env *environment, args []string) error {
 	} else if len(rest) > 0 {
 		return usagef("check takes no arguments, got %q", rest[0])
 	}
-	st, facts, ledgerLog, err := sf.openLogs(ctx)
+	st, facts, ledgerLog, err := sf.openLogs(ctx, env)
 	if err != nil {
 		return err
 	}

@@ -220,3 +220,43 @@ func TestForeignMessageDoesNotStopIntake(t *testing.T) {
 		t.Fatalf("after a restart: %d %s", code, body)
 	}
 }
+
+// TestImportRefusesWhenTheLedgerIsAhead: an import with no service on a
+// folder whose fact log lost what the ledger decided appends nothing:
+// the lost facts sent again would be decided twice.
+func TestImportRefusesWhenTheLedgerIsAhead(t *testing.T) {
+	full := commitsData(t)
+	older := t.TempDir()
+	part := filepath.Join(t.TempDir(), "first.jsonl")
+	raw, err := os.ReadFile(filepath.Join(seedDir, "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(raw), "\n")
+	if err := os.WriteFile(part, []byte(strings.Join(lines[:3], "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, "import", part, "--data", older)
+	src := filepath.Dir(filepath.Dir(streamBlock(t, older, "REFLEDGER_FACTS")))
+	dst := filepath.Dir(filepath.Dir(streamBlock(t, full, "REFLEDGER_FACTS")))
+	if err := os.RemoveAll(dst); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Join(full, "snapshots"))
+	code, out, errOut := cli(t, "import", filepath.Join(seedDir, "events.jsonl"), "--data", full)
+	if code != 1 || !strings.Contains(errOut, "the ledger has decided facts that the fact log does not hold") {
+		t.Fatalf("import onto a fact log behind its ledger: exit %d: %s %s", code, out, errOut)
+	}
+	js, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: full})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer js.Close()
+	facts, _ := js.Log(context.Background(), "facts")
+	if head, err := facts.Head(context.Background()); err != nil || head != 1 {
+		t.Fatalf("the fact log after the refused import: head %d, %v; want the one commit it had", head, err)
+	}
+}

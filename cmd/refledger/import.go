@@ -16,6 +16,7 @@ import (
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/ingest"
 	"github.com/refledger/refledger/internal/jsonl"
+	"github.com/refledger/refledger/projections"
 
 	"go.uber.org/zap"
 )
@@ -80,6 +81,11 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 		defer si.close()
 		in = si
 	} else {
+		// Appending to a damaged folder would bury the damage, and facts
+		// the ledger decided once would be decided again.
+		if err := projections.VerifyLogs(ctx, facts, ledgerLog); err != nil {
+			return err
+		}
 		ing, err := ingest.Open(ctx, facts)
 		if err != nil {
 			return err
