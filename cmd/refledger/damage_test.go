@@ -181,12 +181,23 @@ func TestLedgerAheadOfTheFactsStopsServe(t *testing.T) {
 
 // TestForeignMessageDoesNotStopIntake: one message on the fact log's
 // subject that refledger did not write used to make every later event
-// and click answer 503 while /readyz said ready. Now every reader skips
-// it, intake goes on, /readyz reports it, and a restart still serves.
+// and click answer 503 while /readyz said ready. The embedded server now
+// refuses it at the source; where one still gets in (an external server
+// whose permissions allow it, played here with the service's own
+// secret), every reader skips it, intake goes on, /readyz reports it,
+// and a restart still serves.
 func TestForeignMessageDoesNotStopIntake(t *testing.T) {
 	data := seededData(t)
 	s := startService(t, data)
-	nc, err := nats.Connect(s.info.NATSURL)
+	anonymous, err := nats.Connect(s.info.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anonymous.Close()
+	if _, err := anonymous.Request("refledger.log.facts", []byte(`{"not":"a frame"}`), time.Second); err == nil {
+		t.Fatal("an anonymous client published on the fact log's subject")
+	}
+	nc, err := nats.Connect(s.info.NATSURL, nats.Token(s.info.NATSToken))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ type storeFlags struct {
 	natsURL       string
 	eventstoreURL string
 	replicas      int
+	external      natsCredentials // of --nats-url
 	wait          time.Duration
 	command       string // the command's name, which its lock on the data folder says
 	// service is the serve that owns the data folder, once open went
@@ -38,6 +39,7 @@ func (s *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.dataDir, "data", envOr("REFLEDGER_DATA", "./data"), "embedded store folder")
 	fs.StringVar(&s.natsURL, "nats-url", envOr("REFLEDGER_NATS_URL", ""), "external NATS JetStream URL (instead of the embedded store)")
 	fs.StringVar(&s.eventstoreURL, "eventstore-url", envOr("REFLEDGER_EVENTSTORE_URL", ""), "EventStoreDB URL, esdb://host:2113?tls=false (instead of the embedded store)")
+	s.external.register(fs)
 	fs.IntVar(&s.replicas, "replicas", 1, "stream replicas on an external JetStream cluster (3 on a three-node cluster)")
 	fs.DurationVar(&s.wait, "wait", defaultLockWait, "how long to wait while another command (import, replay, report) holds the data folder; Ctrl-C stops waiting too")
 }
@@ -60,12 +62,12 @@ type opened struct {
 // openOwned opens the chosen store for serve: listen is the embedded NATS
 // server's client address. Serve owns the data folder for its life (also
 // on EventStoreDB, whose ingestion NATS server keeps its files there).
-func (s *storeFlags) openOwned(ctx context.Context, env *environment, listen string) (*opened, error) {
+func (s *storeFlags) openOwned(ctx context.Context, env *environment, listen string, auth *server.NATSAuth) (*opened, error) {
 	switch {
 	case s.natsURL != "" && s.eventstoreURL != "":
 		return nil, usagef("--nats-url and --eventstore-url are exclusive: choose one store")
 	case s.natsURL != "":
-		js, err := jetstream.Connect(s.natsURL, jetstream.Options{Replicas: s.replicas})
+		js, err := s.connectExternal()
 		if err != nil {
 			return nil, err
 		}
@@ -81,9 +83,9 @@ func (s *storeFlags) openOwned(ctx context.Context, env *environment, listen str
 	}
 	var o *opened
 	if s.eventstoreURL != "" {
-		o, err = s.openEventStore(listen)
+		o, err = s.openEventStore(listen, auth)
 	} else {
-		o, err = s.openEmbedded(listen)
+		o, err = s.openEmbedded(listen, auth)
 	}
 	if err != nil {
 		lock.release()
@@ -94,9 +96,14 @@ func (s *storeFlags) openOwned(ctx context.Context, env *environment, listen str
 	return o, nil
 }
 
-// openEmbedded opens the embedded store of a data folder this process owns.
-func (s *storeFlags) openEmbedded(listen string) (*opened, error) {
-	js, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: s.dataDir, Listen: listen})
+// openEmbedded opens the embedded store of a data folder this process
+// owns. auth, when given, decides who else may use its NATS server.
+func (s *storeFlags) openEmbedded(listen string, auth *server.NATSAuth) (*opened, error) {
+	cfg := jetstream.EmbeddedConfig{DataDir: s.dataDir, Listen: listen}
+	if auth != nil {
+		cfg.Auth, cfg.ServiceToken = auth, auth.Secret()
+	}
+	js, err := jetstream.OpenEmbedded(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open embedded store in %s: %w", s.dataDir, err)
 	}
@@ -105,17 +112,17 @@ func (s *storeFlags) openEmbedded(listen string) (*opened, error) {
 
 // openEventStore opens EventStoreDB as the store, and an embedded NATS
 // server for the ingestion subject only.
-func (s *storeFlags) openEventStore(listen string) (*opened, error) {
+func (s *storeFlags) openEventStore(listen string, auth *server.NATSAuth) (*opened, error) {
 	es, err := esdb.Connect(s.eventstoreURL)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := jetstream.StartServer(jetstream.EmbeddedConfig{DataDir: filepath.Join(s.dataDir, "nats"), Listen: listen})
+	srv, err := jetstream.StartServer(jetstream.EmbeddedConfig{DataDir: filepath.Join(s.dataDir, "nats"), Listen: listen, Auth: auth, ServiceToken: auth.Secret()})
 	if err != nil {
 		es.Close()
 		return nil, err
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv))
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Token(auth.Secret()))
 	if err != nil {
 		srv.Shutdown()
 		es.Close()
@@ -139,7 +146,7 @@ func (s *storeFlags) open(ctx context.Context, env *environment) (store.Store, e
 	case s.eventstoreURL != "":
 		return esdb.Connect(s.eventstoreURL)
 	case s.natsURL != "":
-		return jetstream.Connect(s.natsURL, jetstream.Options{Replicas: s.replicas})
+		return s.connectExternal()
 	}
 	c := s.claimer(env, false, "")
 	for {
@@ -148,7 +155,7 @@ func (s *storeFlags) open(ctx context.Context, env *environment) (store.Store, e
 			return nil, err
 		}
 		if lock != nil {
-			o, err := s.openEmbedded("")
+			o, err := s.openEmbedded("", nil)
 			if err != nil {
 				lock.release()
 				return nil, err
@@ -156,7 +163,7 @@ func (s *storeFlags) open(ctx context.Context, env *environment) (store.Store, e
 			o.lock = lock
 			return closer{o}, nil
 		}
-		js, err := jetstream.Connect(svc.NATSURL, jetstream.Options{})
+		js, err := jetstream.Connect(svc.NATSURL, jetstream.Options{NATS: []nats.Option{nats.Token(svc.NATSToken)}})
 		if err == nil {
 			s.service = svc
 			return js, nil
@@ -288,3 +295,59 @@ func batchGC() {
 
 // batchMemoryLimit is the soft heap limit of batch commands.
 const batchMemoryLimit = 1792 << 20
+
+// natsCredentials are how refledger proves who it is to an external NATS
+// server (--nats-url), and the TLS it speaks there.
+type natsCredentials struct {
+	creds, nkey, user, password, token string
+	ca, cert, key                      string
+}
+
+func (n *natsCredentials) register(fs *flag.FlagSet) {
+	fs.StringVar(&n.creds, "nats-creds", envOr("REFLEDGER_NATS_CREDS", ""), "external NATS: a credentials file (JWT and nkey seed)")
+	fs.StringVar(&n.nkey, "nats-nkey", envOr("REFLEDGER_NATS_NKEY", ""), "external NATS: an nkey seed file")
+	fs.StringVar(&n.user, "nats-user", envOr("REFLEDGER_NATS_USER", ""), "external NATS: user name (with REFLEDGER_NATS_PASSWORD)")
+	n.password = os.Getenv("REFLEDGER_NATS_PASSWORD") // never a flag: it would show in ps
+	n.token = os.Getenv("REFLEDGER_NATS_TOKEN")
+	fs.StringVar(&n.ca, "nats-ca", envOr("REFLEDGER_NATS_CA", ""), "external NATS: CA certificates file for TLS")
+	fs.StringVar(&n.cert, "nats-cert", envOr("REFLEDGER_NATS_CERT", ""), "external NATS: client certificate file for TLS (with --nats-key)")
+	fs.StringVar(&n.key, "nats-key", envOr("REFLEDGER_NATS_KEY", ""), "external NATS: client key file for TLS")
+}
+
+// options are the nats.go options the credentials give.
+func (n *natsCredentials) options() ([]nats.Option, error) {
+	var opts []nats.Option
+	switch {
+	case n.creds != "":
+		opts = append(opts, nats.UserCredentials(n.creds))
+	case n.nkey != "":
+		o, err := nats.NkeyOptionFromSeed(n.nkey)
+		if err != nil {
+			return nil, usagef("--nats-nkey: %v", err)
+		}
+		opts = append(opts, o)
+	case n.user != "":
+		opts = append(opts, nats.UserInfo(n.user, n.password))
+	case n.token != "":
+		opts = append(opts, nats.Token(n.token))
+	}
+	if n.ca != "" {
+		opts = append(opts, nats.RootCAs(n.ca))
+	}
+	switch {
+	case n.cert != "" && n.key != "":
+		opts = append(opts, nats.ClientCert(n.cert, n.key))
+	case n.cert != "" || n.key != "":
+		return nil, usagef("--nats-cert and --nats-key go together")
+	}
+	return opts, nil
+}
+
+// connectExternal connects to the external NATS JetStream of --nats-url.
+func (s *storeFlags) connectExternal() (*jetstream.Store, error) {
+	opts, err := s.external.options()
+	if err != nil {
+		return nil, err
+	}
+	return jetstream.Connect(s.natsURL, jetstream.Options{Replicas: s.replicas, NATS: opts})
+}

@@ -58,7 +58,7 @@ type serviceIntake struct {
 }
 
 func newServiceIntake(owner ownerInfo, facts store.Log) (*serviceIntake, error) {
-	nc, err := nats.Connect(owner.NATSURL, nats.Name("refledger import"))
+	nc, err := nats.Connect(owner.NATSURL, nats.Name("refledger import"), nats.Token(owner.NATSToken))
 	if err != nil {
 		return nil, fmt.Errorf("import through %s at %s: %w", owner, owner.NATSURL, err)
 	}

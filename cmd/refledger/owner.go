@@ -57,6 +57,10 @@ type ownerInfo struct {
 	Since   time.Time `json:"since"`
 	Store   string    `json:"store,omitempty"` // storeEventStore, or empty: the embedded store
 	NATSURL string    `json:"nats_url,omitempty"`
+	// NATSToken is the service's own NATS secret: commands beside it read
+	// it here (the file is the owner's alone, mode 0600) and connect with
+	// every permission, as the data folder's files would give them.
+	NATSToken string `json:"nats_token,omitempty"`
 	HTTPURL string    `json:"http_url,omitempty"`
 	// Stopping: a serve that drains and will let the folder go; commands
 	// wait for that rather than start on a service that is going away.
@@ -197,8 +201,8 @@ func lockDescribe(ctx context.Context, dir string) (*os.File, error) {
 }
 
 // describe rewrites the owner's description, as when a serve has its URLs.
-func (l *folderLock) describe(natsURL, httpURL string) error {
-	l.info.NATSURL, l.info.HTTPURL = natsURL, httpURL
+func (l *folderLock) describe(natsURL, natsToken, httpURL string) error {
+	l.info.NATSURL, l.info.NATSToken, l.info.HTTPURL = natsURL, natsToken, httpURL
 	return writeOwner(l.dir, l.info)
 }
 

@@ -25,7 +25,6 @@ import (
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/ingest"
-	"github.com/refledger/refledger/events/jetstream"
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/server"
 )
@@ -314,7 +313,7 @@ func TestImportBesideABusyService(t *testing.T) {
 		t.Errorf("import report = %+v (%v), want 5000 accepted", rep, err)
 	}
 
-	js, err := jetstream.Connect(s.info.NATSURL, jetstream.Options{})
+	js, err := s.openLogs()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 			zap.String("listen", listen), zap.String("nats_listen", natsListen))
 	}
 
-	o, err := sf.openOwned(ctx, env, natsListen)
+	auth := server.NewNATSAuth(tokens)
+	o, err := sf.openOwned(ctx, env, natsListen, auth)
 	if err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if o.lock != nil {
 		// The data folder is this process's: tell other commands to come
 		// through its NATS server (and its API, for a replay's apply).
-		if err := o.lock.describe(o.natsURL, httpURL); err != nil {
+		if err := o.lock.describe(o.natsURL, auth.Secret(), httpURL); err != nil {
 			return err
 		}
 	}

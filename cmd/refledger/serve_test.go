@@ -87,6 +87,12 @@ func startService(t *testing.T, data string, extraEnv ...string) *service {
 	return nil
 }
 
+// openLogs opens the service's logs through its NATS server, as a command
+// beside it does (with the service's own secret from the data folder).
+func (s *service) openLogs() (*jetstream.Store, error) {
+	return jetstream.Connect(s.info.NATSURL, jetstream.Options{NATS: []nats.Option{nats.Token(s.info.NATSToken)}})
+}
+
 func (s *service) logs() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

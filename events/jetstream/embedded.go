@@ -16,6 +16,12 @@ type EmbeddedConfig struct {
 	// Listen is the client address ("127.0.0.1:4222"); port 0 picks a free
 	// port. Empty means no network listener: in-process clients only.
 	Listen string
+	// Auth, when set, decides who may connect and what each may do
+	// (nats-server's custom authentication); ServiceToken is then the
+	// token of the store's own in-process connection, which Auth must
+	// give every permission. Without Auth every client may do anything.
+	Auth         server.Authentication
+	ServiceToken string
 }
 
 // startTimeout bounds how long the embedded server may take to be ready.
@@ -32,6 +38,10 @@ func StartServer(cfg EmbeddedConfig) (*server.Server, error) {
 		NoSigs:     true,
 		NoLog:      true,
 		MaxPayload: 8 << 20,
+		// Refused clients are logged through the server's logger, which
+		// is off: they get an authorization violation, and the service
+		// counts nothing it did not take.
+		CustomClientAuthentication: cfg.Auth,
 	}
 	if cfg.Listen == "" {
 		opts.DontListen = true

@@ -23,6 +23,10 @@ type Options struct {
 	DuplicateWindow time.Duration
 	// BatchEventsMax closes a group commit at this many events.
 	BatchEventsMax int
+	// NATS are further options of the connection Connect makes:
+	// credentials (nats.UserCredentials, nats.UserInfo, nats.Token,
+	// nats.Nkey) and TLS (nats.RootCAs, nats.ClientCert).
+	NATS []nats.Option
 }
 
 func (o *Options) defaults() {
@@ -62,7 +66,7 @@ func Open(nc *nats.Conn, opts Options) (*Store, error) {
 
 // Connect dials an external NATS server or cluster by URL.
 func Connect(url string, opts Options) (*Store, error) {
-	nc, err := nats.Connect(url, nats.Name("refledger"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("refledger"), nats.MaxReconnects(-1)}, opts.NATS...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats %s: %w", url, err)
 	}
@@ -82,7 +86,7 @@ func OpenEmbedded(cfg EmbeddedConfig) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("refledger"))
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("refledger"), nats.Token(cfg.ServiceToken))
 	if err != nil {
 		srv.Shutdown()
 		return nil, fmt.Errorf("connect to embedded nats-server: %w", err)
