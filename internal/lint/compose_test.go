@@ -22,6 +22,7 @@ func TestComposeFile(t *testing.T) {
 	var doc struct {
 		Services map[string]struct {
 			Image       string            `yaml:"image"`
+			Ports       []string          `yaml:"ports"`
 			Build       any               `yaml:"build"`
 			Volumes     []string          `yaml:"volumes"`
 			Environment map[string]string `yaml:"environment"`
@@ -64,5 +65,21 @@ func TestComposeFile(t *testing.T) {
 	}
 	if u := doc.Services["refledger"].Environment["REFLEDGER_NATS_URL"]; !strings.HasPrefix(u, "nats://nats:") {
 		t.Errorf("refledger does not use the nats service: %q", u)
+	}
+	// Secrets: the stack refuses to start without them, and only the API
+	// is published.
+	for _, name := range []string{"nats", "eventstore"} {
+		if ports := doc.Services[name].Ports; len(ports) > 0 {
+			t.Errorf("service %s publishes %v: it is for the compose network only", name, ports)
+		}
+	}
+	env := doc.Services["refledger"].Environment
+	for _, v := range []string{"REFLEDGER_TOKENS", "REFLEDGER_NATS_PASSWORD"} {
+		if !strings.HasPrefix(env[v], "${"+v+":?") {
+			t.Errorf("refledger's %s = %q: the stack must refuse to start without it", v, env[v])
+		}
+	}
+	if !strings.Contains(string(conf), "authorization") || !strings.Contains(string(conf), "$REFLEDGER_NATS_PASSWORD") {
+		t.Error("deploy/nats.conf lets any client in: it must require refledger's password")
 	}
 }
