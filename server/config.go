@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/refledger/refledger/events/store"
 	"path/filepath"
 	"strings"
 	"time"
@@ -97,6 +98,13 @@ type Config struct {
 	// ProgressEvery spaces the progress lines a long job (a replay, the
 	// ledger writer's rebuild) logs; zero means every 10 s.
 	ProgressEvery time.Duration
+	// Rejections is the log that keeps the events of plain publishes that
+	// were not appended, with their reasons (store.RejectionsLog); nil
+	// keeps them in memory only, for tests.
+	Rejections store.Log
+	// IntakeReplicas is the replication of the NATS intake stream: 1 on
+	// one server, 3 on a three-node cluster.
+	IntakeReplicas int
 }
 
 // progressEvery is how far apart a long job's progress lines are.

@@ -13,6 +13,7 @@ const (
 	problemFactLog   = "fact_log"      // following the fact log fails (damage, the store away)
 	problemForeign   = "foreign"       // the fact log holds messages refledger did not write
 	problemIngestion = "ingestion"     // appends to the fact log fail: events get 503
+	problemIntake    = "intake"        // the NATS intake stream cannot be read or taken in
 	problemWriter    = "ledger_writer" // the ledger writer cannot decide (damage, a ledger ahead of the facts)
 	problemStuck     = "writer_stuck"  // facts wait and the writer has not moved for writerStuckAfter
 	problemBehind    = "ledger_behind" // the ledger is more than ledgerBehindMax fact commits behind

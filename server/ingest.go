@@ -46,10 +46,18 @@ type Rejection struct {
 	Source  string    `json:"source,omitempty"`
 	Error   errorBody `json:"error"`
 	Payload string    `json:"payload"`
+	// IntakeSequence is the message's place in the intake stream.
+	IntakeSequence uint64 `json:"intake_sequence,omitempty"`
 }
 
 // ingestRaw decodes and submits raw events, answering each in order.
 func (s *Server) ingestRaw(ctx context.Context, raws [][]byte) ([]Result, error) {
+	return s.ingestRawQuiet(ctx, raws, true)
+}
+
+// ingestRawQuiet is ingestRaw, counting the outcomes in the metrics only
+// when count is set (the intake counts its own: see takeIntakeBatch).
+func (s *Server) ingestRawQuiet(ctx context.Context, raws [][]byte, count bool) ([]Result, error) {
 	results := make([]Result, len(raws))
 	var facts []events.Fact
 	var at []int
@@ -80,7 +88,9 @@ func (s *Server) ingestRaw(ctx context.Context, raws [][]byte) ([]Result, error)
 		}
 	}
 	for _, r := range results {
-		s.metrics.countIngest(r.Status, 1)
+		if count {
+			s.metrics.countIngest(r.Status, 1)
+		}
 	}
 	return results, nil
 }
@@ -239,18 +249,6 @@ func (s *Server) payoutOutcome(ctx context.Context, fact string, position store.
 	return &LedgerOutcome{Outcome: "paid"}
 }
 
-func (s *Server) keepRejection(rej Rejection) {
-	s.rejMu.Lock()
-	defer s.rejMu.Unlock()
-	if len(s.rejections) >= rejectionsKept {
-		s.rejections = append(s.rejections[:0], s.rejections[1:]...)
-	}
-	s.rejections = append(s.rejections, rej)
-}
-
 func (s *Server) getRejections(w http.ResponseWriter, _ *http.Request) {
-	s.rejMu.Lock()
-	out := append([]Rejection{}, s.rejections...)
-	s.rejMu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"rejections": out})
+	writeJSON(w, http.StatusOK, map[string]any{"rejections": s.rejections.list()})
 }

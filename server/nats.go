@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/refledger/refledger/events"
 )
 
 // Ingestion subjects on NATS.
@@ -30,9 +28,9 @@ const (
 	batchPending = 16
 )
 
-// subscribe serves IngestSubject: a request gets a reply once its event is
-// durable (or a duplicate, or rejected); a plain publish that is rejected is
-// kept for GET /v1/rejections.
+// subscribe serves IngestSubject's requests: a request gets a reply once
+// its event is durable (or a duplicate, or rejected). A plain publish is
+// the intake's (intake.go).
 func (s *Server) subscribe(ctx context.Context, nc *nats.Conn) (*nats.Subscription, error) {
 	workers := make(chan struct{}, natsWorkers)
 	sub, err := nc.QueueSubscribe(IngestSubject, ingestQueue_, func(m *nats.Msg) {
@@ -53,6 +51,9 @@ func (s *Server) subscribe(ctx context.Context, nc *nats.Conn) (*nats.Subscripti
 }
 
 func (s *Server) handleNATS(ctx context.Context, m *nats.Msg) {
+	if m.Reply == "" {
+		return // the intake stream has it, in order
+	}
 	results, err := s.ingestRaw(context.WithoutCancel(ctx), [][]byte{m.Data})
 	var reply Result
 	if err != nil {
@@ -60,19 +61,8 @@ func (s *Server) handleNATS(ctx context.Context, m *nats.Msg) {
 	} else {
 		reply = results[0]
 	}
-	if m.Reply != "" {
-		b, _ := json.Marshal(reply)
-		m.Respond(b) //nolint:errcheck // the requester may be gone; it retries
-		return
-	}
-	if reply.Error != nil {
-		rej := Rejection{Time: s.cfg.now(), Subject: m.Subject, Error: *reply.Error, Payload: string(m.Data[:min(len(m.Data), 1024)])}
-		var env events.Envelope
-		if json.Unmarshal(m.Data, &env) == nil {
-			rej.ID, rej.Source = env.ID, env.Source
-		}
-		s.keepRejection(rej)
-	}
+	b, _ := json.Marshal(reply)
+	m.Respond(b) //nolint:errcheck // the requester may be gone; it retries
 }
 
 // ServeNATSBatches subscribes IngestBatchSubject on nc. To stop, drain the

@@ -27,8 +27,8 @@ type Server struct {
 	health  *health
 	metrics *metrics
 
-	rejMu      sync.Mutex
-	rejections []Rejection // of plain publishes, newest last, bounded
+	rejections *rejectionLog
+	intakeWG   sync.WaitGroup // the intake's loop, which Run outlives
 
 	replayMu  sync.Mutex
 	replays   map[string]*replay.Result
@@ -59,7 +59,11 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	if err != nil {
 		return nil, fmt.Errorf("open ingestion: %w", err)
 	}
-	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, health: newHealth(cfg.Log, cfg.now), metrics: newMetrics(), replays: map[string]*replay.Result{}, replaying: make(chan struct{}, 1), jobs: map[string]*replayJob{}}
+	rejections := &rejectionLog{log: cfg.Rejections}
+	if err := rejections.load(ctx); err != nil {
+		return nil, fmt.Errorf("read the rejections log: %w", err)
+	}
+	s := &Server{cfg: cfg, facts: facts, ledger: ledgerLog, rejections: rejections, health: newHealth(cfg.Log, cfg.now), metrics: newMetrics(), replays: map[string]*replay.Result{}, replaying: make(chan struct{}, 1), jobs: map[string]*replayJob{}}
 	s.jobsCtx, s.stopJobs = context.WithCancel(context.Background())
 	s.live = newLive(facts, ledgerLog, cfg.Log, s.health, in.Head(), cfg.progressEvery())
 	s.live.snapshots = snapshotter{path: cfg.snapshotPath(WriterSnapshotFile), what: "ledger writer", log: cfg.Log, copyState: s.live.startSnapshot}
@@ -116,6 +120,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 	}
 	lw.Wait()
+	s.intakeWG.Wait() // its last batch goes through the batcher
 	// The batcher stops last: the HTTP and NATS front ends have drained by
 	// now (cmd shuts them first), and it drains its own queue.
 	stopBatch()
@@ -127,9 +132,17 @@ func (s *Server) Run(ctx context.Context) error {
 // Handler returns the HTTP handler with every route.
 func (s *Server) Handler() http.Handler { return s.routes() }
 
-// ServeNATS subscribes ingestion on nc. To stop, drain the subscription,
-// then call WaitNATS before ending Run.
+// ServeNATS subscribes ingestion on nc: requests on the core
+// subscription, and everything published through the intake stream,
+// which it takes until ctx (Run's) is done. To stop, drain the
+// subscription, then call WaitNATS before ending Run.
 func (s *Server) ServeNATS(ctx context.Context, nc *nats.Conn) (*nats.Subscription, error) {
+	done, err := s.serveIntake(ctx, nc)
+	if err != nil {
+		return nil, err
+	}
+	s.intakeWG.Add(1)
+	go func() { <-done; s.intakeWG.Done() }()
 	return s.subscribe(ctx, nc)
 }
 

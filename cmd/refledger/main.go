@@ -45,6 +45,7 @@ usage:
   refledger report clicks --partner P [--format ...]
   refledger report statement --partner P [--from T] [--to T] [--format ...]
   refledger report refusals [--format ...]
+  refledger report rejections [--format ...]    events published on NATS without a reply that were not taken, with why
   refledger explain --order O [--format ...]
   refledger replay --policy FILE.json [--from TIME] [--format ...] [--apply]
   refledger bench generate|replay [--scale N]
@@ -113,7 +114,7 @@ func lookup(args []string) (command, []string, error) {
 		return runServe, args[1:], nil
 	case "report":
 		if len(args) < 2 {
-			return nil, nil, usagef("report needs a kind: commissions, balances, clicks, statement or refusals")
+			return nil, nil, usagef("report needs a kind: commissions, balances, clicks, statement, refusals or rejections")
 		}
 		switch args[1] {
 		case "-h", "--help", "-help":
@@ -128,8 +129,10 @@ func lookup(args []string) (command, []string, error) {
 			return runReportStatement, args[2:], nil
 		case "refusals":
 			return runReportRefusals, args[2:], nil
+		case "rejections":
+			return runReportRejections, args[2:], nil
 		}
-		return nil, nil, usagef("report %q is not a report: want commissions, balances, clicks, statement or refusals", args[1])
+		return nil, nil, usagef("report %q is not a report: want commissions, balances, clicks, statement, refusals or rejections", args[1])
 	case "explain":
 		return runExplain, args[1:], nil
 	case "replay":

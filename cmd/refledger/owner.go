@@ -61,7 +61,7 @@ type ownerInfo struct {
 	// it here (the file is the owner's alone, mode 0600) and connect with
 	// every permission, as the data folder's files would give them.
 	NATSToken string `json:"nats_token,omitempty"`
-	HTTPURL string    `json:"http_url,omitempty"`
+	HTTPURL   string `json:"http_url,omitempty"`
 	// Stopping: a serve that drains and will let the folder go; commands
 	// wait for that rather than start on a service that is going away.
 	Stopping bool `json:"stopping,omitempty"`

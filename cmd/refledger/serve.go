@@ -64,7 +64,12 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(ctx, server.Config{Tokens: tokens, AnonymizeIP: anonymize, Log: env.log, SnapshotDir: sf.snapshotDir()}, facts, ledgerLog)
+	rejections, err := st.Log(ctx, store.RejectionsLog)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, server.Config{Tokens: tokens, AnonymizeIP: anonymize, Log: env.log, SnapshotDir: sf.snapshotDir(),
+		Rejections: rejections, IntakeReplicas: sf.replicas}, facts, ledgerLog)
 	if err != nil {
 		return err
 	}

@@ -163,10 +163,34 @@ func (s *Store) Close() error {
 		}
 	}
 	if s.srv != nil {
+		settle(s.srv, settleMax)
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
 	}
 	return nil
+}
+
+// settleMax bounds how long Close waits for the embedded server's streams
+// to store what they were given.
+const settleMax = 5 * time.Second
+
+// settle waits, at most max, until no stream of srv holds messages it
+// received but has not stored yet: a server shut down drops them, and a
+// plain publish (the intake stream's) has no one to retry it.
+func settle(srv *server.Server, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		busy := false
+		for name, q := range *srv.Ipqueuesz(&server.IpqueueszOptions{All: true, Filter: "stream"}) {
+			if strings.HasSuffix(name, "messages") && q.Pending+q.InProgress > 0 {
+				busy = true
+			}
+		}
+		if !busy {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func streamName(log string) string {

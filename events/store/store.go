@@ -106,6 +106,9 @@ type Store interface {
 const (
 	FactsLog  = "facts"
 	LedgerLog = "ledger"
+	// RejectionsLog keeps the events that came without anyone waiting for
+	// an answer (a plain NATS publish) and were not appended, with why.
+	RejectionsLog = "rejections"
 )
 
 // ValidLogName reports whether name is a usable log name.
