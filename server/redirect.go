@@ -18,6 +18,8 @@ const catchUpWait = 3 * time.Second
 
 // redirect records a click and answers 302 to the link's landing URL, never
 // to anything taken from the request. The click is durable before the 302.
+// A HEAD, or a link-preview fetcher or crawler (previewAgents), gets the
+// same 302 with no click recorded and no cookie set: nobody visited.
 func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
 	link, ok := s.live.catalog.Link(code)
@@ -33,6 +35,14 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "link_code", "no link has the code %q", code)
+		return
+	}
+	if reason := unrecordedReason(r); reason != "" {
+		s.metrics.countUnrecorded(reason)
+		h := w.Header()
+		h["Cache-Control"] = noStore
+		h["Location"] = []string{link.LandingURL}
+		w.WriteHeader(http.StatusFound)
 		return
 	}
 	visitor := visitorID(r)
@@ -105,8 +115,9 @@ func isHTTPS(r *http.Request) bool {
 }
 
 // clip bounds a header value recorded with a click.
-func clip(s string) string {
-	const max = 512
+func clip(s string) string { return clipTo(s, 512) }
+
+func clipTo(s string, max int) string {
 	if len(s) > max {
 		return s[:max]
 	}
