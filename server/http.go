@@ -217,6 +217,7 @@ func (s *Server) ledgerRead(next http.HandlerFunc) http.HandlerFunc {
 		if lag := s.live.lag(); lag > 0 {
 			h.Set(headerLedgerBehind, strconv.FormatUint(lag, 10))
 		}
+		longWrite(w, ledgerAnswerTimeout)
 		next(w, r)
 	}
 }

@@ -71,7 +71,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	httpSrv := newHTTPServer(srv.Handler(), serveBounds)
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
@@ -134,6 +134,50 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	env.log.Info("stopped cleanly")
 	return nil
+}
+
+// Bounds of serve's HTTP server: no connection is held longer than these
+// say, however slowly a client sends or reads.
+const (
+	// readHeaderTimeout bounds the arrival of a request's headers.
+	readHeaderTimeout = 10 * time.Second
+	// readTimeout bounds the arrival of a whole request, headers and body:
+	// a slow body is cut off when it passes. The largest body taken (4 MiB,
+	// a batch of 1000 events) arrives in it at 140 KB/s. net/http also ends
+	// the request's context when it passes (it reads the connection in the
+	// background to learn that a client went away), so a handler that may
+	// run longer moves the deadline once it has read its body: the
+	// what-if and apply answered in their request do (server/replays.go).
+	readTimeout = 30 * time.Second
+	// writeTimeout bounds an answer, counted from the end of its request's
+	// headers. The service answers from memory: redirects and ingestion in
+	// milliseconds, reads in seconds. The answers that may take longer
+	// move their own deadline: a what-if or apply answered in its request
+	// (most of a minute at millions of facts) to replayAnswerTimeout,
+	// a ledger read (a whole commissions CSV to a slow client) to
+	// ledgerAnswerTimeout (server/deadlines.go).
+	writeTimeout = 2 * time.Minute
+	// idleTimeout bounds how long a kept-alive connection waits for its
+	// next request.
+	idleTimeout = 60 * time.Second
+	// maxHeaderBytes bounds a request's headers (its body is bounded by
+	// each handler: 4 MiB at most).
+	maxHeaderBytes = 64 << 10
+)
+
+// httpBounds are the limits of an HTTP server; tests make them small.
+type httpBounds struct {
+	readHeader, read, write, idle time.Duration
+	headerBytes                   int
+}
+
+// serveBounds are the limits refledger serve runs with.
+var serveBounds = httpBounds{readHeader: readHeaderTimeout, read: readTimeout, write: writeTimeout, idle: idleTimeout, headerBytes: maxHeaderBytes}
+
+// newHTTPServer is the HTTP server of refledger serve, bounded by b.
+func newHTTPServer(h http.Handler, b httpBounds) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: b.readHeader, ReadTimeout: b.read,
+		WriteTimeout: b.write, IdleTimeout: b.idle, MaxHeaderBytes: b.headerBytes}
 }
 
 // loopbackOnly keeps an address's port but binds it to 127.0.0.1 unless it
