@@ -22,12 +22,13 @@ const shutdownGrace = 15 * time.Second
 func runServe(ctx context.Context, env *environment, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var sf storeFlags
-	var listen, natsListen, tokenSpec string
+	var listen, natsListen, tokenSpec, proxySpec string
 	var anonymize bool
 	sf.register(fs)
 	fs.StringVar(&listen, "listen", envOr("REFLEDGER_LISTEN", "127.0.0.1:8080"), "HTTP address (port 0 picks a free one)")
 	fs.StringVar(&natsListen, "nats-listen", envOr("REFLEDGER_NATS_LISTEN", "127.0.0.1:4222"), "embedded NATS client address (port 0 picks a free one)")
 	fs.StringVar(&tokenSpec, "tokens", envOr("REFLEDGER_TOKENS", ""), "bearer tokens: role:token,... (roles publisher, finance, operator; a partner's own token is partner:ID:token)")
+	fs.StringVar(&proxySpec, "trusted-proxies", envOr("REFLEDGER_TRUSTED_PROXIES", ""), "reverse proxies whose Forwarded and X-Forwarded-For/-Proto headers are believed: CIDR,... (default none: those headers are ignored)")
 	fs.BoolVar(&anonymize, "anonymize-ip", envOr("REFLEDGER_ANONYMIZE_IP", "") == "true", "drop the host part of click IP addresses")
 	if rest, err := parse(fs, args); err != nil {
 		return err
@@ -37,6 +38,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	tokens, err := server.ParseTokens(tokenSpec)
 	if err != nil {
 		return usagef("--tokens: %v", err)
+	}
+	proxies, err := server.ParseTrustedProxies(proxySpec)
+	if err != nil {
+		return usagef("--trusted-proxies: %v", err)
 	}
 	if len(tokens) == 0 {
 		if listen, err = loopbackOnly(listen); err != nil {
@@ -63,7 +68,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(ctx, server.Config{Tokens: tokens, AnonymizeIP: anonymize, Log: env.log, SnapshotDir: sf.snapshotDir()}, facts, ledgerLog)
+	srv, err := server.New(ctx, server.Config{Tokens: tokens, TrustedProxies: proxies, AnonymizeIP: anonymize, Log: env.log, SnapshotDir: sf.snapshotDir()}, facts, ledgerLog)
 	if err != nil {
 		return err
 	}
