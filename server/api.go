@@ -8,17 +8,23 @@ import (
 	"time"
 
 	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/internal/csvsafe"
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/projections"
 
 	"go.uber.org/zap"
 )
 
+// writeCSV answers rows as CSV, each cell made safe to open in a
+// spreadsheet (csvsafe).
 func writeCSV(w http.ResponseWriter, header []string, rows [][]string) {
 	w.Header().Set("Content-Type", "text/csv")
 	cw := csv.NewWriter(w)
-	cw.Write(header)  //nolint:errcheck // a failed write ends the response anyway
-	cw.WriteAll(rows) //nolint:errcheck
+	cw.Write(csvsafe.Record(header)) //nolint:errcheck // a failed write ends the response anyway
+	for _, row := range rows {
+		cw.Write(csvsafe.Record(row)) //nolint:errcheck
+	}
+	cw.Flush()
 }
 
 // asOf reads ?as_of= (default now); on a bad value it answers 400 and

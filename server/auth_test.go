@@ -156,3 +156,41 @@ func TestPartnerTokensReadTheirOwnDataOnly(t *testing.T) {
 		t.Errorf("roger's view of his clicks: %s", body)
 	}
 }
+
+// TestBearerSchemeIsCaseInsensitive: the auth scheme is a token compared
+// without regard to case (RFC 7235 section 2.1); the token itself is not.
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	const fin, op = "finance-token-0123456789", "operator-token-0123456789"
+	tokens, err := ParseTokens("finance:" + fin + ",operator:" + op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := memoryServer(t, Config{Tokens: tokens})
+	for _, tt := range []struct {
+		header string
+		want   int
+	}{
+		{"Bearer " + fin, 200},
+		{"bearer " + fin, 200},
+		{"BEARER " + op, 200},
+		{"bEaReR   " + fin, 200},
+		{"Bearer " + strings.ToUpper(fin), 401},
+		{"Bearer " + fin[:len(fin)-1], 401},
+		{"Bearer " + fin + "x", 401},
+		{"Basic " + fin, 401},
+		{"Bearer", 401},
+		{"Bearer ", 401},
+		{fin, 401},
+		{"", 401},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/v1/partners", nil)
+		if tt.header != "" {
+			req.Header.Set("Authorization", tt.header)
+		}
+		srv.Handler().ServeHTTP(rec, req)
+		if rec.Code != tt.want {
+			t.Errorf("Authorization %q: %d %s, want %d", tt.header, rec.Code, rec.Body.String(), tt.want)
+		}
+	}
+}

@@ -2,10 +2,12 @@ package server
 
 import (
 	"fmt"
-	"github.com/refledger/refledger/events/store"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/refledger/refledger/events/store"
 
 	"go.uber.org/zap"
 )
@@ -83,6 +85,11 @@ type Config struct {
 	// Tokens maps bearer tokens to roles. Empty: no auth (loopback only;
 	// cmd enforces the binding).
 	Tokens map[string]Role
+	// TrustedProxies are the reverse proxies whose Forwarded,
+	// X-Forwarded-For and X-Forwarded-Proto headers are believed: they
+	// set the client address a click records and whether the visitor
+	// cookie is Secure. Empty: those headers are ignored from everyone.
+	TrustedProxies []netip.Prefix
 	// AnonymizeIP drops the last octet of IPv4 (the last 80 bits of IPv6)
 	// addresses recorded with clicks.
 	AnonymizeIP bool
@@ -149,4 +156,39 @@ func (c *Config) snapshotPath(file string) string {
 		return ""
 	}
 	return filepath.Join(c.SnapshotDir, file)
+}
+
+// maxTrustedProxies bounds the ranges of trusted proxies.
+const maxTrustedProxies = 64
+
+// ParseTrustedProxies reads "CIDR,CIDR,..." (REFLEDGER_TRUSTED_PROXIES),
+// where a bare address stands for itself alone. A range with bits set
+// past its length (10.0.0.1/8) is an error: it is likely a typo.
+func ParseTrustedProxies(spec string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(spec, ",") {
+		item = strings.TrimSpace(item)
+		switch {
+		case item == "":
+			continue
+		case len(out) == maxTrustedProxies:
+			return nil, fmt.Errorf("more than %d ranges of trusted proxies", maxTrustedProxies)
+		case !strings.Contains(item, "/"):
+			a, err := netip.ParseAddr(item)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q: want an IP address or a CIDR range", item)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy range %q: %v", item, err)
+		}
+		if p != p.Masked() {
+			return nil, fmt.Errorf("trusted proxy range %q has bits set past its length: did you mean %s?", item, p.Masked())
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,24 +101,59 @@ func ownOnly(w http.ResponseWriter, r *http.Request, partner string) bool {
 }
 
 // role is the role of the request's bearer token (operator when no tokens
-// are configured); it answers 401 itself when there is none it knows.
+// are configured); it answers 401 itself when there is none it knows. The
+// scheme is case-insensitive (RFC 7235 section 2.1).
 func (s *Server) role(w http.ResponseWriter, r *http.Request) (Role, bool) {
-	if len(s.cfg.Tokens) == 0 {
+	if len(s.tokens) == 0 {
 		return RoleOperator, true
 	}
-	header := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || token == "" {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimLeft(token, " ")
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="refledger"`)
 		writeError(w, http.StatusUnauthorized, "Authorization", "a bearer token is required (Authorization: Bearer TOKEN)")
 		return "", false
 	}
-	role, known := s.cfg.Tokens[token]
+	role, known := s.tokens.role(token)
 	if !known {
 		writeError(w, http.StatusUnauthorized, "Authorization", "the bearer token is not known")
 		return "", false
 	}
 	return role, true
+}
+
+// tokenHashes are the configured bearer tokens, each kept as its SHA-256.
+type tokenHashes []tokenHash
+
+type tokenHash struct {
+	sum  [sha256.Size]byte
+	role Role
+}
+
+func hashTokens(tokens map[string]Role) tokenHashes {
+	out := make(tokenHashes, 0, len(tokens))
+	for token, role := range tokens {
+		out = append(out, tokenHash{sum: sha256.Sum256([]byte(token)), role: role})
+	}
+	return out
+}
+
+// role is the role of token, found in constant time: its hash is
+// compared with every configured token's, all of them, whatever matches,
+// so the time an answer takes says nothing of how much of a token was
+// right, nor of which token it was (a map lookup would say both).
+func (ts tokenHashes) role(token string) (Role, bool) {
+	sum := sha256.Sum256([]byte(token))
+	found := -1
+	for i := range ts {
+		if subtle.ConstantTimeCompare(sum[:], ts[i].sum[:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return "", false
+	}
+	return ts[found].role, true
 }
 
 func (s *Server) routes() http.Handler {
@@ -217,6 +254,7 @@ func (s *Server) ledgerRead(next http.HandlerFunc) http.HandlerFunc {
 		if lag := s.live.lag(); lag > 0 {
 			h.Set(headerLedgerBehind, strconv.FormatUint(lag, 10))
 		}
+		longWrite(w, ledgerAnswerTimeout)
 		next(w, r)
 	}
 }

@@ -15,6 +15,8 @@ type metrics struct {
 	mu            sync.Mutex
 	ingested      map[string]uint64 // outcome -> count
 	clicks        atomic.Uint64
+	headRedirects atomic.Uint64 // redirects that recorded no click: a HEAD
+	botRedirects  atomic.Uint64 // and a preview agent (previewAgents)
 	appendLatency *histogram
 	engineLag     func() uint64
 	applies       map[string]uint64 // replay applies by outcome
@@ -36,6 +38,14 @@ func (m *metrics) countIngest(outcome string, n int) {
 	m.mu.Unlock()
 }
 
+func (m *metrics) countUnrecorded(reason string) {
+	if reason == reasonHead {
+		m.headRedirects.Add(1)
+	} else {
+		m.botRedirects.Add(1)
+	}
+}
+
 func (m *metrics) countApply(outcome string) {
 	m.mu.Lock()
 	m.applies[outcome]++
@@ -50,6 +60,10 @@ func (m *metrics) write(w io.Writer) {
 	fmt.Fprintln(w, "# HELP refledger_clicks_total Clicks redirected and recorded.")
 	fmt.Fprintln(w, "# TYPE refledger_clicks_total counter")
 	fmt.Fprintf(w, "refledger_clicks_total %d\n", m.clicks.Load())
+	fmt.Fprintln(w, "# HELP refledger_redirects_unrecorded_total Redirects answered without recording a click, by reason (head: a HEAD request; bot: a link-preview fetcher or crawler).")
+	fmt.Fprintln(w, "# TYPE refledger_redirects_unrecorded_total counter")
+	fmt.Fprintf(w, "refledger_redirects_unrecorded_total{reason=%q} %d\n", reasonBot, m.botRedirects.Load())
+	fmt.Fprintf(w, "refledger_redirects_unrecorded_total{reason=%q} %d\n", reasonHead, m.headRedirects.Load())
 	if m.engineLag != nil {
 		fmt.Fprintln(w, "# HELP refledger_engine_lag_commits Fact-log commits not yet folded into the ledger.")
 		fmt.Fprintln(w, "# TYPE refledger_engine_lag_commits gauge")

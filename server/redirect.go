@@ -3,9 +3,8 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"net/http"
-	"strings"
+	"net/netip"
 	"time"
 
 	"github.com/refledger/refledger/events"
@@ -18,6 +17,8 @@ const catchUpWait = 3 * time.Second
 
 // redirect records a click and answers 302 to the link's landing URL, never
 // to anything taken from the request. The click is durable before the 302.
+// A HEAD, or a link-preview fetcher or crawler (previewAgents), gets the
+// same 302 with no click recorded and no cookie set: nobody visited.
 func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
 	link, ok := s.live.catalog.Link(code)
@@ -35,13 +36,21 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "link_code", "no link has the code %q", code)
 		return
 	}
-	visitor := visitorID(r)
+	if reason := unrecordedReason(r); reason != "" {
+		s.metrics.countUnrecorded(reason)
+		h := w.Header()
+		h["Cache-Control"] = noStore
+		h["Location"] = []string{link.LandingURL}
+		w.WriteHeader(http.StatusFound)
+		return
+	}
+	visitor, from := visitorID(r), s.origin(r)
 	click := events.Fact{
 		ID: "clk-" + randomHex(12), Source: "refledger/redirect", Type: events.TypeClickRecorded,
 		Time: s.cfg.now().Truncate(1e6),
 		Data: &events.ClickRecorded{
 			LinkCode: code, VisitorID: visitor,
-			IP: s.clientIP(r), UserAgent: clip(r.UserAgent()), Referrer: clip(r.Referer()),
+			IP: s.recordedIP(from.ip), UserAgent: clip(r.UserAgent()), Referrer: clip(r.Referer()),
 		},
 	}
 	click.Data.(*events.ClickRecorded).ClickID = click.ID
@@ -57,7 +66,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 	// http.Redirect (which also writes a small HTML body) cost a few
 	// percent of it. The landing URL is absolute (link.created checks it).
 	h := w.Header()
-	h["Set-Cookie"] = []string{visitorCookieHeader(visitor, isHTTPS(r))}
+	h["Set-Cookie"] = []string{visitorCookieHeader(visitor, from.https)}
 	h["Cache-Control"] = noStore
 	h["Location"] = []string{link.LandingURL}
 	w.WriteHeader(http.StatusFound)
@@ -100,35 +109,28 @@ func isHex(s string) bool {
 	return true
 }
 
-func isHTTPS(r *http.Request) bool {
-	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
-}
-
 // clip bounds a header value recorded with a click.
-func clip(s string) string {
-	const max = 512
+func clip(s string) string { return clipTo(s, 512) }
+
+func clipTo(s string, max int) string {
 	if len(s) > max {
 		return s[:max]
 	}
 	return s
 }
 
-// clientIP is the peer address, anonymised when configured.
-func (s *Server) clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
+// recordedIP is the client's address as a click records it: anonymised
+// when configured, "" when unknown.
+func (s *Server) recordedIP(ip netip.Addr) string {
+	if !ip.IsValid() {
 		return ""
 	}
 	if s.cfg.AnonymizeIP {
-		if v4 := ip.To4(); v4 != nil {
-			ip = v4.Mask(net.CIDRMask(24, 32))
-		} else {
-			ip = ip.Mask(net.CIDRMask(48, 128))
+		bits := 48
+		if ip.Is4() {
+			bits = 24
 		}
+		ip = netip.PrefixFrom(ip, bits).Masked().Addr()
 	}
 	return ip.String()
 }

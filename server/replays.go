@@ -73,6 +73,7 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, job.view())
 		return
 	}
+	longAnswer(w, replayAnswerTimeout) // the body is read: the what-if may take minutes
 	res, err := s.whatIf(r.Context(), rr, s.replayProgress("what-if"))
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "", "replay: %v", err)
@@ -247,6 +248,7 @@ func (s *Server) applyReplay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "async", "is %q: use true or false", q)
 		return
 	}
+	longAnswer(w, replayAnswerTimeout) // it reads no body; the apply may take minutes
 	answer, err := s.apply(r.Context(), id, res, retries, s.replayProgress("what-if run again before its apply"))
 	switch {
 	case errors.Is(err, replay.ErrLedgerMoved) && retries == 0:

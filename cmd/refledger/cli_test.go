@@ -200,6 +200,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"report", "nothing"},
 		{"report", "statement"},
 		{"report", "statement", "--partner", "p", "--from", "2022-01-01", "--to", "2021-01-01"},
+		{"serve", "--trusted-proxies", "10.0.0.1/8"},
+		{"serve", "--trusted-proxies", "proxy.example"},
 	} {
 		if code, _, errOut := cli(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errOut)

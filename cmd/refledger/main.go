@@ -38,7 +38,7 @@ func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "
 const usageText = `refledger: an event-sourced referral commission ledger
 
 usage:
-  refledger serve [--listen ADDR] [--nats-listen ADDR]
+  refledger serve [--listen ADDR] [--nats-listen ADDR] [--tokens SPEC] [--trusted-proxies CIDR,...] [--anonymize-ip]
   refledger import FILE.jsonl [--format table|json|csv]
   refledger report commissions [--partner P] [--order O] [--from T] [--to T] [--as-of T] [--format ...]
   refledger report balances [--as-of TIME] [--format ...]

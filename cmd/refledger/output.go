@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/refledger/refledger/internal/csvsafe"
 )
 
 // table is a report's rows for the table and csv formats.
@@ -18,7 +20,9 @@ type table struct {
 
 // writeReport writes a report: in json, one object holding doc; in csv and
 // table, the rows. A table shows empty cells as "-"; csv leaves them empty,
-// as json does, so that a script never reads "-" as a value.
+// as json does, so that a script never reads "-" as a value, and makes
+// each cell safe to open in a spreadsheet (csvsafe: a cell that would run
+// as a formula gets a quote in front; amounts stay numbers).
 func writeReport(w io.Writer, f format, doc any, t table) error {
 	switch f {
 	case formatJSON:
@@ -27,8 +31,11 @@ func writeReport(w io.Writer, f format, doc any, t table) error {
 		return enc.Encode(doc)
 	case formatCSV:
 		cw := csv.NewWriter(w)
-		cw.Write(t.header)
-		cw.WriteAll(t.rows)
+		cw.Write(csvsafe.Record(t.header))
+		for _, row := range t.rows {
+			cw.Write(csvsafe.Record(row))
+		}
+		cw.Flush()
 		return cw.Error()
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

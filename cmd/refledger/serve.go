@@ -22,12 +22,13 @@ const shutdownGrace = 15 * time.Second
 func runServe(ctx context.Context, env *environment, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var sf storeFlags
-	var listen, natsListen, tokenSpec string
+	var listen, natsListen, tokenSpec, proxySpec string
 	var anonymize bool
 	sf.register(fs)
 	fs.StringVar(&listen, "listen", envOr("REFLEDGER_LISTEN", "127.0.0.1:8080"), "HTTP address (port 0 picks a free one)")
 	fs.StringVar(&natsListen, "nats-listen", envOr("REFLEDGER_NATS_LISTEN", "127.0.0.1:4222"), "embedded NATS client address (port 0 picks a free one)")
 	fs.StringVar(&tokenSpec, "tokens", envOr("REFLEDGER_TOKENS", ""), "bearer tokens: role:token,... (roles publisher, finance, operator; a partner's own token is partner:ID:token)")
+	fs.StringVar(&proxySpec, "trusted-proxies", envOr("REFLEDGER_TRUSTED_PROXIES", ""), "reverse proxies whose Forwarded and X-Forwarded-For/-Proto headers are believed: CIDR,... (default none: those headers are ignored)")
 	fs.BoolVar(&anonymize, "anonymize-ip", envOr("REFLEDGER_ANONYMIZE_IP", "") == "true", "drop the host part of click IP addresses")
 	if rest, err := parse(fs, args); err != nil {
 		return err
@@ -37,6 +38,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	tokens, err := server.ParseTokens(tokenSpec)
 	if err != nil {
 		return usagef("--tokens: %v", err)
+	}
+	proxies, err := server.ParseTrustedProxies(proxySpec)
+	if err != nil {
+		return usagef("--trusted-proxies: %v", err)
 	}
 	if len(tokens) == 0 {
 		if listen, err = loopbackOnly(listen); err != nil {
@@ -68,7 +73,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(ctx, server.Config{Tokens: tokens, AnonymizeIP: anonymize, Log: env.log, SnapshotDir: sf.snapshotDir(),
+	srv, err := server.New(ctx, server.Config{Tokens: tokens, TrustedProxies: proxies, AnonymizeIP: anonymize, Log: env.log, SnapshotDir: sf.snapshotDir(),
 		Rejections: rejections, IntakeReplicas: sf.replicas}, facts, ledgerLog)
 	if err != nil {
 		return err
@@ -77,7 +82,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	httpSrv := newHTTPServer(srv.Handler(), serveBounds)
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
@@ -140,6 +145,50 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	env.log.Info("stopped cleanly")
 	return nil
+}
+
+// Bounds of serve's HTTP server: no connection is held longer than these
+// say, however slowly a client sends or reads.
+const (
+	// readHeaderTimeout bounds the arrival of a request's headers.
+	readHeaderTimeout = 10 * time.Second
+	// readTimeout bounds the arrival of a whole request, headers and body:
+	// a slow body is cut off when it passes. The largest body taken (4 MiB,
+	// a batch of 1000 events) arrives in it at 140 KB/s. net/http also ends
+	// the request's context when it passes (it reads the connection in the
+	// background to learn that a client went away), so a handler that may
+	// run longer moves the deadline once it has read its body: the
+	// what-if and apply answered in their request do (server/replays.go).
+	readTimeout = 30 * time.Second
+	// writeTimeout bounds an answer, counted from the end of its request's
+	// headers. The service answers from memory: redirects and ingestion in
+	// milliseconds, reads in seconds. The answers that may take longer
+	// move their own deadline: a what-if or apply answered in its request
+	// (most of a minute at millions of facts) to replayAnswerTimeout,
+	// a ledger read (a whole commissions CSV to a slow client) to
+	// ledgerAnswerTimeout (server/deadlines.go).
+	writeTimeout = 2 * time.Minute
+	// idleTimeout bounds how long a kept-alive connection waits for its
+	// next request.
+	idleTimeout = 60 * time.Second
+	// maxHeaderBytes bounds a request's headers (its body is bounded by
+	// each handler: 4 MiB at most).
+	maxHeaderBytes = 64 << 10
+)
+
+// httpBounds are the limits of an HTTP server; tests make them small.
+type httpBounds struct {
+	readHeader, read, write, idle time.Duration
+	headerBytes                   int
+}
+
+// serveBounds are the limits refledger serve runs with.
+var serveBounds = httpBounds{readHeader: readHeaderTimeout, read: readTimeout, write: writeTimeout, idle: idleTimeout, headerBytes: maxHeaderBytes}
+
+// newHTTPServer is the HTTP server of refledger serve, bounded by b.
+func newHTTPServer(h http.Handler, b httpBounds) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: b.readHeader, ReadTimeout: b.read,
+		WriteTimeout: b.write, IdleTimeout: b.idle, MaxHeaderBytes: b.headerBytes}
 }
 
 // loopbackOnly keeps an address's port but binds it to 127.0.0.1 unless it

@@ -22,6 +22,7 @@ var forbidden = map[string][]string{
 	"projections":      {"events/jetstream", "events/esdb", "replay", "server"},
 	"replay":           {"events/jetstream", "events/esdb", "server"},
 	"server":           {"events/jetstream", "events/esdb"},
+	"internal/csvsafe": {"money", "events", "ledger", "projections", "replay", "server"},
 }
 
 type pkg struct {
