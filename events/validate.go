@@ -15,7 +15,7 @@ const (
 	maxIDBytes    = 256
 	maxTextBytes  = 2048
 	maxLines      = 1000
-	maxQuantity   = 1_000_000_000
+	maxQuantity   = money.MaxQuantity
 	maxRates      = 10_000
 	maxTiers      = 10
 	maxCycles     = 10_000
@@ -44,8 +44,9 @@ func text(errs *fieldErrs, field, v string) {
 }
 
 // amount checks a Money field: a JSON string holding a decimal that is not
-// negative, with no more decimals than the currency allows (when known).
-func amount(errs *fieldErrs, field string, m Money, cur *money.Currency) (decimal.Decimal, bool) {
+// negative and at most bound (one of money's Max bounds), with no more
+// decimals than the currency allows (when known).
+func amount(errs *fieldErrs, field string, m Money, cur *money.Currency, bound decimal.Decimal) (decimal.Decimal, bool) {
 	if m.notStr != "" {
 		errs.add(field, "want a decimal in a JSON string (\"497.00\"), got %s", m.notStr)
 		return decimal.Zero, false
@@ -66,6 +67,8 @@ func amount(errs *fieldErrs, field string, m Money, cur *money.Currency) (decima
 		errs.add(field, "%s", err.Error())
 	case d.IsNegative():
 		errs.add(field, "%q is negative", m.Text)
+	case money.AtMost(d, bound, cur) != nil:
+		errs.add(field, "%s", money.AtMost(d, bound, cur).Error())
 	default:
 		return d, true
 	}
@@ -202,7 +205,7 @@ func (d *OrderPlaced) validate(errs *fieldErrs) {
 		if l.Quantity < 1 || l.Quantity > maxQuantity {
 			errs.add(p+"quantity", "%d is out of range: want a whole number from 1 to %d", l.Quantity, maxQuantity)
 		}
-		amount(errs, p+"amount", l.Amount, cur)
+		amount(errs, p+"amount", l.Amount, cur, money.MaxLineAmount)
 	}
 	optional(errs, "data.subscription_id", d.SubscriptionID)
 	if d.Cycle < 0 || d.Cycle > maxCycles*100 {
@@ -225,7 +228,7 @@ func lineID(errs *fieldErrs, prefix, id string, seen map[string]bool, in string)
 func (d *PaymentReceived) validate(errs *fieldErrs) {
 	required(errs, "data.order_id", d.OrderID)
 	required(errs, "data.payment_id", d.PaymentID)
-	amount(errs, "data.amount", d.Amount, nil)
+	amount(errs, "data.amount", d.Amount, nil, money.MaxPayment)
 }
 
 func (d *OrderRefunded) validate(errs *fieldErrs) {
@@ -241,7 +244,7 @@ func (d *OrderRefunded) validate(errs *fieldErrs) {
 	for i, l := range d.Lines {
 		p := fmt.Sprintf("data.lines[%d].", i)
 		lineID(errs, p, l.LineID, seen, "refund")
-		amount(errs, p+"amount", l.Amount, nil)
+		amount(errs, p+"amount", l.Amount, nil, money.MaxLineAmount)
 	}
 }
 
@@ -256,7 +259,7 @@ func (d *PayoutRecorded) validate(errs *fieldErrs) {
 	required(errs, "data.payout_id", d.PayoutID)
 	required(errs, "data.partner_id", d.PartnerID)
 	cur := currency(errs, "data.currency", d.Currency)
-	if a, ok := amount(errs, "data.amount", d.Amount, cur); ok && a.IsZero() {
+	if a, ok := amount(errs, "data.amount", d.Amount, cur, money.MaxPayout); ok && a.IsZero() {
 		errs.add("data.amount", "a payout must be more than zero")
 	}
 }

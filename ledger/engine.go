@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 	"hash/crc32"
+	"math"
 	"strconv"
 	"time"
 	"unsafe"
@@ -718,6 +719,11 @@ func (s *State) payout(f *events.Fact, d *events.PayoutRecorded, honourPayouts b
 		return Output{}, fmt.Sprintf("payout of %s %s exceeds the %s payable to %s on %s", money.FormatMinor(amt, cur), d.Currency, money.FormatMinor(payable, cur), d.PartnerID, f.Time.Format(time.RFC3339))
 	}
 	a := s.account(d.PartnerID, d.Currency)
+	if a.paid > math.MaxInt64-amt {
+		// Over 900 payouts at the bound to one partner: refused rather than
+		// wrapped, for the account's total paid is an int64.
+		return Output{}, fmt.Sprintf("payout of %s %s would take what was paid to %s past the most the ledger holds", money.FormatMinor(amt, cur), d.Currency, d.PartnerID)
+	}
 	a.paid += amt
 	if s.explained != nil {
 		return Output{}, ""
