@@ -3,6 +3,7 @@ package events
 import (
 	"fmt"
 	"net/url"
+	"unicode/utf8"
 
 	"github.com/refledger/refledger/money"
 	"github.com/shopspring/decimal"
@@ -22,18 +23,66 @@ const (
 	maxPriority   = 1_000_000
 )
 
+// required checks an id field (the envelope's id and source, every *_id
+// and link_code, a product_rates key): present, and of the id grammar.
 func required(errs *fieldErrs, field, v string) {
+	if v == "" {
+		errs.add(field, "is required")
+		return
+	}
+	if rule := idRule(v); rule != "" {
+		errs.add(field, "%s", rule)
+	}
+}
+
+// optional checks an id field that may be absent.
+func optional(errs *fieldErrs, field, v string) {
+	if v != "" {
+		required(errs, field, v)
+	}
+}
+
+// The id grammar (README, "Ids"): an id is 1 to maxIDBytes bytes of
+// UTF-8 with no control character (C0, DEL, C1) and no U+FFFD. U+FFFD is
+// what encoding/json puts in place of invalid UTF-8 and of a lone
+// surrogate escape ("\ud800"): an id holding it may have been another id
+// before it was replaced, so two distinct ids could become one. Ids may
+// hold anything else, "/" and "%" included: entry ids escape them
+// (ledger.EscapeIDPart).
+func idRule(v string) string {
+	if len(v) > maxIDBytes {
+		return fmt.Sprintf("is %d bytes long, more than the %d allowed", len(v), maxIDBytes)
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 0x20 && c < 0x7f {
+			continue // printable ASCII: nearly every id, byte by byte
+		}
+		if c < 0x80 {
+			return fmt.Sprintf("holds the control character U+%04X at byte %d: ids hold no control characters", c, i)
+		}
+		r, size := utf8.DecodeRuneInString(v[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fmt.Sprintf("is not valid UTF-8 at byte %d", i)
+		case r == utf8.RuneError:
+			return fmt.Sprintf("holds U+FFFD at byte %d, the mark of invalid UTF-8 or of a lone surrogate: ids hold neither", i)
+		case r >= 0x80 && r <= 0x9f:
+			return fmt.Sprintf("holds the control character U+%04X at byte %d: ids hold no control characters", r, i)
+		}
+		i += size - 1
+	}
+	return ""
+}
+
+// requiredText checks a text field that must be present (a name): it is
+// no id, but as short as one.
+func requiredText(errs *fieldErrs, field, v string) {
 	switch {
 	case v == "":
 		errs.add(field, "is required")
 	case len(v) > maxIDBytes:
 		errs.add(field, "is %d bytes long, more than the %d allowed", len(v), maxIDBytes)
-	}
-}
-
-func optional(errs *fieldErrs, field, v string) {
-	if v != "" {
-		required(errs, field, v)
 	}
 }
 
@@ -96,7 +145,7 @@ func rate(errs *fieldErrs, field, r string) {
 
 func (d *PartnerRegistered) validate(errs *fieldErrs) {
 	required(errs, "data.partner_id", d.PartnerID)
-	required(errs, "data.name", d.Name)
+	requiredText(errs, "data.name", d.Name)
 	text(errs, "data.name", d.Name)
 	optional(errs, "data.parent_partner_id", d.ParentPartnerID)
 	if d.ParentPartnerID != "" && d.ParentPartnerID == d.PartnerID {
@@ -110,7 +159,7 @@ func (d *PartnerRegistered) validate(errs *fieldErrs) {
 
 func (d *ProgramDefined) validate(errs *fieldErrs) {
 	required(errs, "data.program_id", d.ProgramID)
-	required(errs, "data.name", d.Name)
+	requiredText(errs, "data.name", d.Name)
 	text(errs, "data.name", d.Name)
 	switch {
 	case d.Priority == nil:
