@@ -556,11 +556,10 @@ func (s *State) accrueAll(o *order, f *events.Fact) []Entry {
 }
 
 func accrualID(o *order, l *line, sh *share, payment string) string {
-	id := o.id + "/" + l.id + "/t" + strconv.Itoa(sh.tier) + "/accrued"
 	if payment != "" {
-		id += "/" + payment
+		return JoinID(o.id, l.id, "t"+strconv.Itoa(sh.tier), KindAccrued, payment)
 	}
-	return id
+	return JoinID(o.id, l.id, "t"+strconv.Itoa(sh.tier), KindAccrued)
 }
 
 // accrue accrues amount on a share and, unless the engine keeps state
@@ -696,7 +695,7 @@ func (s *State) refund(f *events.Fact, d *events.OrderRefunded) (Output, string)
 				continue
 			}
 			e := s.entry(o, l, sh, KindReversed, rev, -rev, f.Time, timeOf(o.payableAt))
-			e.EntryID = o.id + "/" + l.id + "/t" + strconv.Itoa(sh.tier) + "/reversed/" + d.RefundID
+			e.EntryID = JoinID(o.id, l.id, "t"+strconv.Itoa(sh.tier), KindReversed, d.RefundID)
 			e.RefundID, e.Fact = d.RefundID, f.Source+"/"+f.ID
 			out.Entries = append(out.Entries, e)
 		}
@@ -729,7 +728,7 @@ func (s *State) payout(f *events.Fact, d *events.PayoutRecorded, honourPayouts b
 		return Output{}, ""
 	}
 	return Output{Entries: []Entry{{
-		EntryID: "payout/" + d.PayoutID, Kind: KindPaid, PartnerID: d.PartnerID,
+		EntryID: JoinID("payout", d.PayoutID), Kind: KindPaid, PartnerID: d.PartnerID,
 		Amount: money.FormatMinor(amt, cur), Net: money.FormatMinor(-amt, cur), Currency: d.Currency,
 		Time: f.Time, PayableAt: f.Time, PayoutID: d.PayoutID, Fact: f.Source + "/" + f.ID,
 	}}}, ""

@@ -180,7 +180,7 @@ func (r *Result) adjustments(keys []shareKey, after, before map[shareKey]ledger.
 			return nil, fmt.Errorf("replay %s: no entry of order %s line %s tier %d was found again: are the logs the ones the what-if read?", r.ReplayID, k.order, k.line, k.tier)
 		}
 		c, _ := money.Lookup(e.Currency)
-		e.EntryID = e.OrderID + "/" + e.LineID + "/t" + strconv.Itoa(k.tier) + "/" + k.partner + "/adjusted/" + r.ReplayID
+		e.EntryID = ledger.JoinID(e.OrderID, e.LineID, "t"+strconv.Itoa(k.tier), k.partner, ledger.KindAdjusted, r.ReplayID)
 		e.Kind, e.Amount, e.Net = ledger.KindAdjusted, money.FormatMinor(delta, c), money.FormatMinor(delta, c)
 		e.Time, e.ReplayID, e.RefundID, e.PaymentID = appliedAt, r.ReplayID, "", ""
 		if e.PayableAt.Before(appliedAt) {
