@@ -1,10 +1,12 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -21,11 +23,21 @@ import (
 // payload alone). The scan does not judge the syntax: on malformed input
 // it stops and reports nothing, and encoding/json names the fault.
 func checkKeys(raw []byte, prefix string) *FieldError {
-	s := keyScanner{b: raw}
-	s.path = append(s.path, pathSeg{key: strings.TrimSuffix(prefix, "."), index: -1})
+	s := scanners.Get().(*keyScanner)
+	*s = keyScanner{b: raw, root: strings.TrimSuffix(prefix, "."), path: s.path[:0], keys: s.keys[:0]}
 	s.value(0, false)
-	return s.err
+	err := s.err
+	s.b, s.err = nil, nil
+	clear(s.keys[:cap(s.keys)]) // keeps no caller's bytes alive
+	clear(s.path[:cap(s.path)])
+	scanners.Put(s)
+	return err
 }
+
+// scanners keeps key scanners for reuse: the scan recurses, so the
+// compiler cannot keep one on the stack, and Decode's fast path must not
+// pay an allocation for it.
+var scanners = sync.Pool{New: func() any { return &keyScanner{path: make([]pathSeg, 0, 8), keys: make([][]byte, 0, 32)} }}
 
 // maxKeyDepth bounds the nesting the scan follows (encoding/json's own
 // bound is 10,000); deeper input is left to encoding/json.
@@ -34,28 +46,34 @@ const maxKeyDepth = 10_000
 type keyScanner struct {
 	b    []byte
 	i    int
-	path []pathSeg // where the scan is, for the error
+	root string    // the path of the whole input: "" or "data"
+	path []pathSeg // where the scan is below root, for the error
+	// keys holds the keys of the objects open now, each object's after
+	// those of the objects around it.
+	keys [][]byte
 	err  *FieldError
 	stop bool // malformed, or an error found
 }
 
+// pathSeg is a key (its bytes in the input, or unescaped) or an index.
 type pathSeg struct {
-	key   string
+	key   []byte
 	index int // -1: a key, not an array element
 }
 
 func (s *keyScanner) fail(rule string) {
 	var b strings.Builder
+	b.WriteString(s.root)
 	for _, p := range s.path {
 		switch {
 		case p.index >= 0:
 			b.WriteString("[" + strconv.Itoa(p.index) + "]")
-		case p.key == "":
+		case len(p.key) == 0:
 		default:
 			if b.Len() > 0 {
 				b.WriteByte('.')
 			}
-			b.WriteString(p.key)
+			b.Write(p.key)
 		}
 	}
 	s.err, s.stop = &FieldError{Field: b.String(), Rule: rule}, true
@@ -123,7 +141,8 @@ func (s *keyScanner) array(depth int) {
 // object of 10,000 product rates costs no more than reading it.
 func (s *keyScanner) object(depth int, idMap bool) {
 	s.i++ // '{'
-	var few []string
+	start := len(s.keys)
+	defer func() { s.keys = s.keys[:start] }()
 	var many map[string]string
 	s.path = append(s.path, pathSeg{index: -1})
 	defer func() { s.path = s.path[:len(s.path)-1] }()
@@ -141,15 +160,15 @@ func (s *keyScanner) object(depth int, idMap bool) {
 		}
 		s.i++
 		s.path[len(s.path)-1].key = key
-		if clash, found := s.seen(key, idMap, &few, &many); found {
-			if clash == key {
+		if clash, found := s.seen(key, idMap, start, &many); found {
+			if clash == string(key) {
 				s.fail("appears twice: a repeated key would keep only its last value")
 			} else {
 				s.fail(fmt.Sprintf("differs from %q only in case: keys match without case, so one would hide the other", clash))
 			}
 			return
 		}
-		s.value(depth+1, key == "product_rates")
+		s.value(depth+1, string(key) == "product_rates")
 		s.space()
 		if s.i >= len(s.b) {
 			s.stop = true
@@ -169,34 +188,37 @@ func (s *keyScanner) object(depth int, idMap bool) {
 
 const fewKeys = 16
 
-// seen records key and returns an earlier key it clashes with.
-func (s *keyScanner) seen(key string, idMap bool, few *[]string, many *map[string]string) (string, bool) {
-	norm := key
-	if !idMap {
-		norm = foldKey(key)
+// seen records key among the keys of the object whose keys start at
+// start, and returns an earlier key it clashes with. Up to fewKeys keys it
+// compares them in place, allocating nothing.
+func (s *keyScanner) seen(key []byte, idMap bool, start int, many *map[string]string) (string, bool) {
+	norm := func(k []byte) string {
+		if idMap {
+			return string(k)
+		}
+		return foldKey(string(k))
 	}
 	if *many != nil {
-		if k, ok := (*many)[norm]; ok {
+		n := norm(key)
+		if k, ok := (*many)[n]; ok {
 			return k, true
 		}
-		(*many)[norm] = key
+		(*many)[n] = string(key)
 		return "", false
 	}
-	for _, k := range *few {
-		if k == key || !idMap && strings.EqualFold(k, key) {
-			return k, true
+	few := s.keys[start:]
+	for _, k := range few {
+		if bytes.Equal(k, key) || !idMap && bytes.EqualFold(k, key) {
+			return string(k), true
 		}
 	}
-	*few = append(*few, key)
-	if len(*few) > fewKeys {
-		*many = make(map[string]string, 2*fewKeys)
-		for _, k := range *few {
-			n := k
-			if !idMap {
-				n = foldKey(k)
-			}
-			(*many)[n] = k
-		}
+	if len(few) < fewKeys {
+		s.keys = append(s.keys, key)
+		return "", false
+	}
+	*many = make(map[string]string, 4*fewKeys)
+	for _, k := range append(few, key) {
+		(*many)[norm(k)] = string(k)
 	}
 	return "", false
 }
@@ -228,10 +250,11 @@ func foldKey(k string) string {
 	return b.String()
 }
 
-// str reads a string, unescaped when it holds an escape.
-func (s *keyScanner) str() (string, bool) {
+// str reads a string: its bytes in the input, or a copy unescaped when
+// it holds an escape.
+func (s *keyScanner) str() ([]byte, bool) {
 	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		return "", false
+		return nil, false
 	}
 	start, escaped := s.i, false
 	for j := s.i + 1; j < len(s.b); j++ {
@@ -242,14 +265,14 @@ func (s *keyScanner) str() (string, bool) {
 		case '"':
 			s.i = j + 1
 			if !escaped {
-				return string(s.b[start+1 : j]), true
+				return s.b[start+1 : j], true
 			}
 			var out string
 			if json.Unmarshal(s.b[start:j+1], &out) != nil {
-				return "", false
+				return nil, false
 			}
-			return out, true
+			return []byte(out), true
 		}
 	}
-	return "", false
+	return nil, false
 }

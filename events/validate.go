@@ -93,9 +93,9 @@ func text(errs *fieldErrs, field, v string) {
 }
 
 // amount checks a Money field: a JSON string holding a decimal that is not
-// negative and at most bound (one of money's Max bounds), with no more
+// negative and at most 10^boundExp (one of money's Max bounds), with no more
 // decimals than the currency allows (when known).
-func amount(errs *fieldErrs, field string, m Money, cur *money.Currency, bound decimal.Decimal) (decimal.Decimal, bool) {
+func amount(errs *fieldErrs, field string, m Money, cur *money.Currency, boundExp int) (decimal.Decimal, bool) {
 	if m.notStr != "" {
 		errs.add(field, "want a decimal in a JSON string (\"497.00\"), got %s", m.notStr)
 		return decimal.Zero, false
@@ -116,8 +116,8 @@ func amount(errs *fieldErrs, field string, m Money, cur *money.Currency, bound d
 		errs.add(field, "%s", err.Error())
 	case d.IsNegative():
 		errs.add(field, "%q is negative", m.Text)
-	case money.AtMost(d, bound, cur) != nil:
-		errs.add(field, "%s", money.AtMost(d, bound, cur).Error())
+	case money.AtMost(m.Text, d, boundExp, cur) != nil:
+		errs.add(field, "%s", money.AtMost(m.Text, d, boundExp, cur).Error())
 	default:
 		return d, true
 	}
@@ -254,7 +254,7 @@ func (d *OrderPlaced) validate(errs *fieldErrs) {
 		if l.Quantity < 1 || l.Quantity > maxQuantity {
 			errs.add(p+"quantity", "%d is out of range: want a whole number from 1 to %d", l.Quantity, maxQuantity)
 		}
-		amount(errs, p+"amount", l.Amount, cur, money.MaxLineAmount)
+		amount(errs, p+"amount", l.Amount, cur, money.LineAmountExp)
 	}
 	optional(errs, "data.subscription_id", d.SubscriptionID)
 	if d.Cycle < 0 || d.Cycle > maxCycles*100 {
@@ -277,7 +277,7 @@ func lineID(errs *fieldErrs, prefix, id string, seen map[string]bool, in string)
 func (d *PaymentReceived) validate(errs *fieldErrs) {
 	required(errs, "data.order_id", d.OrderID)
 	required(errs, "data.payment_id", d.PaymentID)
-	amount(errs, "data.amount", d.Amount, nil, money.MaxPayment)
+	amount(errs, "data.amount", d.Amount, nil, money.PaymentExp)
 }
 
 func (d *OrderRefunded) validate(errs *fieldErrs) {
@@ -293,7 +293,7 @@ func (d *OrderRefunded) validate(errs *fieldErrs) {
 	for i, l := range d.Lines {
 		p := fmt.Sprintf("data.lines[%d].", i)
 		lineID(errs, p, l.LineID, seen, "refund")
-		amount(errs, p+"amount", l.Amount, nil, money.MaxLineAmount)
+		amount(errs, p+"amount", l.Amount, nil, money.LineAmountExp)
 	}
 }
 
@@ -308,7 +308,7 @@ func (d *PayoutRecorded) validate(errs *fieldErrs) {
 	required(errs, "data.payout_id", d.PayoutID)
 	required(errs, "data.partner_id", d.PartnerID)
 	cur := currency(errs, "data.currency", d.Currency)
-	if a, ok := amount(errs, "data.amount", d.Amount, cur, money.MaxPayout); ok && a.IsZero() {
+	if a, ok := amount(errs, "data.amount", d.Amount, cur, money.PayoutExp); ok && a.IsZero() {
 		errs.add("data.amount", "a payout must be more than zero")
 	}
 }

@@ -41,17 +41,30 @@ const (
 	MaxQuantity   = 1_000_000 // units on one order line
 )
 
-var (
-	MaxLineAmount = decimal.New(1, 12) // one order line's amount, and one refund of a line
-	MaxFixedRate  = decimal.New(1, 9)  // a fixed commission per unit
-	MaxPayout     = decimal.New(1, 13) // one payout
-	MaxPayment    = decimal.New(1, 15) // one payment: an order's largest total, 1,000 lines at MaxLineAmount
+// The money bounds are powers of ten, 10^Exp, which lets AtMost judge an
+// amount from its digits.
+const (
+	LineAmountExp = 12 // one order line's amount, and one refund of a line
+	FixedRateExp  = 9  // a fixed commission per unit
+	PayoutExp     = 13 // one payout
+	PaymentExp    = 15 // one payment: an order's largest total, 1,000 lines at MaxLineAmount
 )
 
-// AtMost checks d ≤ bound and otherwise says so with the bound written as
-// an amount of c (with its minor-unit digits), or plainly when c is nil.
-func AtMost(d, bound decimal.Decimal, c *Currency) error {
-	if d.LessThanOrEqual(bound) {
+var (
+	MaxLineAmount = decimal.New(1, LineAmountExp)
+	MaxFixedRate  = decimal.New(1, FixedRateExp)
+	MaxPayout     = decimal.New(1, PayoutExp)
+	MaxPayment    = decimal.New(1, PaymentExp)
+)
+
+// AtMost checks d ≤ 10^exp and otherwise says so with the bound written
+// as an amount of c (with its minor-unit digits), or plainly when c is
+// nil. text is d as it was parsed (a plain decimal, not negative): most
+// amounts are judged from its digits alone, which costs no allocation
+// (decimal comparisons allocate).
+func AtMost(text string, d decimal.Decimal, exp int, c *Currency) error {
+	bound := decimal.New(1, int32(exp))
+	if belowPow10(text, exp) || d.LessThanOrEqual(bound) {
 		return nil
 	}
 	b := bound.String()
@@ -59,6 +72,21 @@ func AtMost(d, bound decimal.Decimal, c *Currency) error {
 		b = Format(bound, *c)
 	}
 	return fmt.Errorf("%q is too large: at most %s", d.String(), b)
+}
+
+// belowPow10 reports whether the plain decimal text is surely below
+// 10^k: it has at most k integer digits once its leading zeros are gone.
+// false means "compare the decimals".
+func belowPow10(text string, k int) bool {
+	i := 0
+	for i < len(text) && text[i] == '0' {
+		i++
+	}
+	digits := 0
+	for ; i < len(text) && text[i] >= '0' && text[i] <= '9'; i++ {
+		digits++
+	}
+	return digits <= k && (i == len(text) || text[i] == '.')
 }
 
 // Sum adds int64 amounts in 128 bits: exact for any count of entries a
