@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // SpecVersion is the only CloudEvents version accepted.
@@ -45,7 +47,15 @@ func Decode(raw []byte) (Fact, error) {
 	if len(raw) > MaxEventBytes {
 		return Fact{}, &FieldError{Field: "(event)", Rule: fmt.Sprintf("is %d bytes, more than the %d allowed", len(raw), MaxEventBytes)}
 	}
+	if !utf8.Valid(raw) {
+		return Fact{}, invalidUTF8(raw)
+	}
 	if env, ok := scanEnvelope(raw); ok {
+		// The scan took each envelope key once and exactly; the data's
+		// keys are checked here.
+		if fe := checkKeys(env.Data, "data."); fe != nil {
+			return Fact{}, fe
+		}
 		if f, err := DecodeEnvelope(env); err == nil {
 			return f, nil
 		}
@@ -53,11 +63,38 @@ func Decode(raw []byte) (Fact, error) {
 		// it always has (the data's syntax, say, at its offset in the
 		// whole document).
 	}
+	if fe := checkKeys(raw, ""); fe != nil {
+		return Fact{}, fe
+	}
 	var env Envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return Fact{}, jsonError("", err)
 	}
 	return DecodeEnvelope(env)
+}
+
+// invalidUTF8 rejects an event that is not UTF-8, as JSON text must be:
+// encoding/json would put U+FFFD in place of each bad byte, and so change
+// what the event says. It names an id field that holds one, as the id
+// grammar would; otherwise the offset.
+func invalidUTF8(raw []byte) error {
+	var env Envelope
+	if err := json.Unmarshal(raw, &env); err == nil {
+		if _, err := DecodeEnvelope(env); err != nil {
+			if fe := FirstField(err); fe != nil && strings.Contains(fe.Rule, "U+FFFD") {
+				return err
+			}
+		}
+	}
+	at := 0
+	for at < len(raw) {
+		r, size := utf8.DecodeRune(raw[at:])
+		if r == utf8.RuneError && size == 1 {
+			break
+		}
+		at += size
+	}
+	return &FieldError{Field: "(json)", Rule: fmt.Sprintf("is not valid UTF-8 at byte %d: JSON text is UTF-8, and a replaced byte would change what the event says", at)}
 }
 
 // Peeked is what Peek reads of an event.

@@ -7,10 +7,19 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 )
 
-// slowDecode is Decode by encoding/json alone, as before scanEnvelope.
+// slowDecode is Decode by encoding/json alone, as before scanEnvelope,
+// with the checks encoding/json does not make (UTF-8, keys that mean one
+// thing) made over the whole document.
 func slowDecode(raw []byte) (Fact, error) {
+	if !utf8.Valid(raw) {
+		return Fact{}, invalidUTF8(raw)
+	}
+	if fe := checkKeys(raw, ""); fe != nil {
+		return Fact{}, fe
+	}
 	var env Envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return Fact{}, jsonError("", err)

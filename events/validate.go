@@ -3,6 +3,7 @@ package events
 import (
 	"fmt"
 	"net/url"
+	"unicode/utf8"
 
 	"github.com/refledger/refledger/money"
 	"github.com/shopspring/decimal"
@@ -15,25 +16,73 @@ const (
 	maxIDBytes    = 256
 	maxTextBytes  = 2048
 	maxLines      = 1000
-	maxQuantity   = 1_000_000_000
+	maxQuantity   = money.MaxQuantity
 	maxRates      = 10_000
 	maxTiers      = 10
 	maxCycles     = 10_000
 	maxPriority   = 1_000_000
 )
 
+// required checks an id field (the envelope's id and source, every *_id
+// and link_code, a product_rates key): present, and of the id grammar.
 func required(errs *fieldErrs, field, v string) {
+	if v == "" {
+		errs.add(field, "is required")
+		return
+	}
+	if rule := idRule(v); rule != "" {
+		errs.add(field, "%s", rule)
+	}
+}
+
+// optional checks an id field that may be absent.
+func optional(errs *fieldErrs, field, v string) {
+	if v != "" {
+		required(errs, field, v)
+	}
+}
+
+// The id grammar (README, "Ids"): an id is 1 to maxIDBytes bytes of
+// UTF-8 with no control character (C0, DEL, C1) and no U+FFFD. U+FFFD is
+// what encoding/json puts in place of invalid UTF-8 and of a lone
+// surrogate escape ("\ud800"): an id holding it may have been another id
+// before it was replaced, so two distinct ids could become one. Ids may
+// hold anything else, "/" and "%" included: entry ids escape them
+// (ledger.EscapeIDPart).
+func idRule(v string) string {
+	if len(v) > maxIDBytes {
+		return fmt.Sprintf("is %d bytes long, more than the %d allowed", len(v), maxIDBytes)
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 0x20 && c < 0x7f {
+			continue // printable ASCII: nearly every id, byte by byte
+		}
+		if c < 0x80 {
+			return fmt.Sprintf("holds the control character U+%04X at byte %d: ids hold no control characters", c, i)
+		}
+		r, size := utf8.DecodeRuneInString(v[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fmt.Sprintf("is not valid UTF-8 at byte %d", i)
+		case r == utf8.RuneError:
+			return fmt.Sprintf("holds U+FFFD at byte %d, the mark of invalid UTF-8 or of a lone surrogate: ids hold neither", i)
+		case r >= 0x80 && r <= 0x9f:
+			return fmt.Sprintf("holds the control character U+%04X at byte %d: ids hold no control characters", r, i)
+		}
+		i += size - 1
+	}
+	return ""
+}
+
+// requiredText checks a text field that must be present (a name): it is
+// no id, but as short as one.
+func requiredText(errs *fieldErrs, field, v string) {
 	switch {
 	case v == "":
 		errs.add(field, "is required")
 	case len(v) > maxIDBytes:
 		errs.add(field, "is %d bytes long, more than the %d allowed", len(v), maxIDBytes)
-	}
-}
-
-func optional(errs *fieldErrs, field, v string) {
-	if v != "" {
-		required(errs, field, v)
 	}
 }
 
@@ -44,8 +93,9 @@ func text(errs *fieldErrs, field, v string) {
 }
 
 // amount checks a Money field: a JSON string holding a decimal that is not
-// negative, with no more decimals than the currency allows (when known).
-func amount(errs *fieldErrs, field string, m Money, cur *money.Currency) (decimal.Decimal, bool) {
+// negative and at most 10^boundExp (one of money's Max bounds), with no more
+// decimals than the currency allows (when known).
+func amount(errs *fieldErrs, field string, m Money, cur *money.Currency, boundExp int) (decimal.Decimal, bool) {
 	if m.notStr != "" {
 		errs.add(field, "want a decimal in a JSON string (\"497.00\"), got %s", m.notStr)
 		return decimal.Zero, false
@@ -66,6 +116,8 @@ func amount(errs *fieldErrs, field string, m Money, cur *money.Currency) (decima
 		errs.add(field, "%s", err.Error())
 	case d.IsNegative():
 		errs.add(field, "%q is negative", m.Text)
+	case money.AtMost(m.Text, d, boundExp, cur) != nil:
+		errs.add(field, "%s", money.AtMost(m.Text, d, boundExp, cur).Error())
 	default:
 		return d, true
 	}
@@ -93,7 +145,7 @@ func rate(errs *fieldErrs, field, r string) {
 
 func (d *PartnerRegistered) validate(errs *fieldErrs) {
 	required(errs, "data.partner_id", d.PartnerID)
-	required(errs, "data.name", d.Name)
+	requiredText(errs, "data.name", d.Name)
 	text(errs, "data.name", d.Name)
 	optional(errs, "data.parent_partner_id", d.ParentPartnerID)
 	if d.ParentPartnerID != "" && d.ParentPartnerID == d.PartnerID {
@@ -107,7 +159,7 @@ func (d *PartnerRegistered) validate(errs *fieldErrs) {
 
 func (d *ProgramDefined) validate(errs *fieldErrs) {
 	required(errs, "data.program_id", d.ProgramID)
-	required(errs, "data.name", d.Name)
+	requiredText(errs, "data.name", d.Name)
 	text(errs, "data.name", d.Name)
 	switch {
 	case d.Priority == nil:
@@ -202,7 +254,7 @@ func (d *OrderPlaced) validate(errs *fieldErrs) {
 		if l.Quantity < 1 || l.Quantity > maxQuantity {
 			errs.add(p+"quantity", "%d is out of range: want a whole number from 1 to %d", l.Quantity, maxQuantity)
 		}
-		amount(errs, p+"amount", l.Amount, cur)
+		amount(errs, p+"amount", l.Amount, cur, money.LineAmountExp)
 	}
 	optional(errs, "data.subscription_id", d.SubscriptionID)
 	if d.Cycle < 0 || d.Cycle > maxCycles*100 {
@@ -225,7 +277,7 @@ func lineID(errs *fieldErrs, prefix, id string, seen map[string]bool, in string)
 func (d *PaymentReceived) validate(errs *fieldErrs) {
 	required(errs, "data.order_id", d.OrderID)
 	required(errs, "data.payment_id", d.PaymentID)
-	amount(errs, "data.amount", d.Amount, nil)
+	amount(errs, "data.amount", d.Amount, nil, money.PaymentExp)
 }
 
 func (d *OrderRefunded) validate(errs *fieldErrs) {
@@ -241,7 +293,7 @@ func (d *OrderRefunded) validate(errs *fieldErrs) {
 	for i, l := range d.Lines {
 		p := fmt.Sprintf("data.lines[%d].", i)
 		lineID(errs, p, l.LineID, seen, "refund")
-		amount(errs, p+"amount", l.Amount, nil)
+		amount(errs, p+"amount", l.Amount, nil, money.LineAmountExp)
 	}
 }
 
@@ -256,7 +308,7 @@ func (d *PayoutRecorded) validate(errs *fieldErrs) {
 	required(errs, "data.payout_id", d.PayoutID)
 	required(errs, "data.partner_id", d.PartnerID)
 	cur := currency(errs, "data.currency", d.Currency)
-	if a, ok := amount(errs, "data.amount", d.Amount, cur); ok && a.IsZero() {
+	if a, ok := amount(errs, "data.amount", d.Amount, cur, money.PayoutExp); ok && a.IsZero() {
 		errs.add("data.amount", "a payout must be more than zero")
 	}
 }

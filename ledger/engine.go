@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 	"hash/crc32"
+	"math"
 	"strconv"
 	"time"
 	"unsafe"
@@ -555,11 +556,10 @@ func (s *State) accrueAll(o *order, f *events.Fact) []Entry {
 }
 
 func accrualID(o *order, l *line, sh *share, payment string) string {
-	id := o.id + "/" + l.id + "/t" + strconv.Itoa(sh.tier) + "/accrued"
 	if payment != "" {
-		id += "/" + payment
+		return JoinID(o.id, l.id, "t"+strconv.Itoa(sh.tier), KindAccrued, payment)
 	}
-	return id
+	return JoinID(o.id, l.id, "t"+strconv.Itoa(sh.tier), KindAccrued)
 }
 
 // accrue accrues amount on a share and, unless the engine keeps state
@@ -695,7 +695,7 @@ func (s *State) refund(f *events.Fact, d *events.OrderRefunded) (Output, string)
 				continue
 			}
 			e := s.entry(o, l, sh, KindReversed, rev, -rev, f.Time, timeOf(o.payableAt))
-			e.EntryID = o.id + "/" + l.id + "/t" + strconv.Itoa(sh.tier) + "/reversed/" + d.RefundID
+			e.EntryID = JoinID(o.id, l.id, "t"+strconv.Itoa(sh.tier), KindReversed, d.RefundID)
 			e.RefundID, e.Fact = d.RefundID, f.Source+"/"+f.ID
 			out.Entries = append(out.Entries, e)
 		}
@@ -718,12 +718,17 @@ func (s *State) payout(f *events.Fact, d *events.PayoutRecorded, honourPayouts b
 		return Output{}, fmt.Sprintf("payout of %s %s exceeds the %s payable to %s on %s", money.FormatMinor(amt, cur), d.Currency, money.FormatMinor(payable, cur), d.PartnerID, f.Time.Format(time.RFC3339))
 	}
 	a := s.account(d.PartnerID, d.Currency)
+	if a.paid > math.MaxInt64-amt {
+		// Over 900 payouts at the bound to one partner: refused rather than
+		// wrapped, for the account's total paid is an int64.
+		return Output{}, fmt.Sprintf("payout of %s %s would take what was paid to %s past the most the ledger holds", money.FormatMinor(amt, cur), d.Currency, d.PartnerID)
+	}
 	a.paid += amt
 	if s.explained != nil {
 		return Output{}, ""
 	}
 	return Output{Entries: []Entry{{
-		EntryID: "payout/" + d.PayoutID, Kind: KindPaid, PartnerID: d.PartnerID,
+		EntryID: JoinID("payout", d.PayoutID), Kind: KindPaid, PartnerID: d.PartnerID,
 		Amount: money.FormatMinor(amt, cur), Net: money.FormatMinor(-amt, cur), Currency: d.Currency,
 		Time: f.Time, PayableAt: f.Time, PayoutID: d.PayoutID, Fact: f.Source + "/" + f.ID,
 	}}}, ""

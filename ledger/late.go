@@ -375,7 +375,7 @@ func (e *Engine) recredit(o *order, dec *decision, b *Buyer, renewal *Candidate,
 	lines := s.priceLines(o, int(o.cycle))
 	var entries []Entry
 	for i := range o.lines {
-		entries = append(entries, s.adjustLine(o, &o.lines[i], oldShares[i], old, cause, s.late.knownAt)...)
+		entries = append(entries, s.adjustLine(o, &o.lines[i], oldShares[i], old, cause, [2]string{f.Source, f.ID}, s.late.knownAt)...)
 	}
 	if !s.records(o.id) {
 		return entries, nil
@@ -399,7 +399,7 @@ func (e *Engine) recredit(o *order, dec *decision, b *Buyer, renewal *Candidate,
 // share from what old (the shares under the old credit, oldCredit) held.
 // A share the new credit keeps as it was (same tier, partner and full
 // commission) keeps what it accrued and what was reversed of it.
-func (s *State) adjustLine(o *order, l *line, old []share, oldCredit credit, cause string, at int64) []Entry {
+func (s *State) adjustLine(o *order, l *line, old []share, oldCredit credit, cause string, causeKey [2]string, at int64) []Entry {
 	for j := range l.shares {
 		sh := &l.shares[j]
 		if k := findShare(old, sh); k >= 0 {
@@ -442,7 +442,7 @@ func (s *State) adjustLine(o *order, l *line, old []share, oldCredit credit, cau
 			continue
 		}
 		e := s.entry(o, l, sh, KindAdjusted, net, net, timeOf(at), timeOf(payableAt))
-		e.EntryID = o.id + "/" + l.id + "/t" + strconv.Itoa(k.tier) + "/" + k.partner + "/adjusted/" + cause
+		e.EntryID = JoinID(o.id, l.id, "t"+strconv.Itoa(k.tier), k.partner, KindAdjusted, causeKey[0], causeKey[1])
 		e.Fact = cause
 		if findShare(l.shares, sh) < 0 { // a share of the old credit: name it
 			e.Source, e.ClickID, e.LinkCode = oldCredit.source, oldCredit.click, oldCredit.link

@@ -245,16 +245,20 @@ func newBucket(at time.Time, payableAt int64, net int64) bucket {
 // timeOf is the time of Unix nanoseconds the state holds.
 func timeOf(nanos int64) time.Time { return time.Unix(0, nanos).UTC() }
 
-// payable is what the account could pay out at time t.
+// payable is what the account could pay out at time t. Its entries are
+// summed in 128 bits (money.Sum): a partner's entries can pass 2^63 minor
+// units together though none does alone. Past int64 it is clamped, which
+// keeps every comparison with a payout (at most money.MaxPayout) right.
 func (a *account) payable(t time.Time) int64 {
-	var sum int64
+	var sum money.Sum
 	now := t.UnixNano()
 	for _, b := range a.buckets {
 		if b.at <= now && b.payableAt <= now {
-			sum += b.net
+			sum.Add(b.net)
 		}
 	}
-	return sum - a.paid
+	sum.Sub(a.paid)
+	return sum.Clamp()
 }
 
 func (s *State) account(partner, currency string) *account {

@@ -1,6 +1,7 @@
 package money
 
 import (
+	"fmt"
 	"math"
 	"math/big"
 	"math/bits"
@@ -171,13 +172,26 @@ func ParseMinor(s string, c Currency) (int64, error) {
 	if digits == 0 || frac > places || (digits-frac > 1 && s[0] == '0') {
 		return parseMinorSlowly(s, c)
 	}
+	if pow := powersOf10[places-frac]; n > math.MaxInt64/pow {
+		return parseMinorSlowly(s, c) // it does not fit: the error says so
+	}
 	return n * powersOf10[places-frac], nil
 }
+
+var (
+	maxMinor = decimal.NewFromInt(math.MaxInt64)
+	minMinor = decimal.NewFromInt(math.MinInt64)
+)
 
 func parseMinorSlowly(s string, c Currency) (int64, error) {
 	d, err := ParseAmount(s, c)
 	if err != nil {
 		return 0, err
+	}
+	if m := d.Shift(c.MinorUnits); m.GreaterThan(maxMinor) || m.LessThan(minMinor) {
+		// Validation bounds every amount far below this; an amount stored
+		// before the bounds existed must still never wrap.
+		return 0, fmt.Errorf("%q is too large for %s minor units", s, c.Code)
 	}
 	return ToMinor(d, c), nil
 }

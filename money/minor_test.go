@@ -106,6 +106,13 @@ func FuzzParseMinor(f *testing.F) {
 		c := Currency{"X", int32(units % 4)}
 		got, err := ParseMinor(s, c)
 		d, werr := ParseAmount(s, c)
+		if werr == nil && !d.Shift(c.MinorUnits).BigInt().IsInt64() {
+			// Past int64 minor units: ParseMinor says so rather than wrap.
+			if err == nil {
+				t.Fatalf("ParseMinor(%q, %d places) = %d, want an error: it does not fit", s, c.MinorUnits, got)
+			}
+			return
+		}
 		if (err == nil) != (werr == nil) {
 			t.Fatalf("ParseMinor(%q) error %v, ParseAmount error %v", s, err, werr)
 		}

@@ -30,8 +30,8 @@ func (r Rate) withInts() Rate {
 
 var hundred = decimal.NewFromInt(100)
 
-// ParseRate parses "12.5%" (percent, 0..100) or "25.00" (fixed per unit, not
-// negative). Neither form accepts exponents, spaces or more than 8 decimals.
+// ParseRate parses "12.5%" (percent, 0..100) or "25.00" (fixed per unit, 0
+// to MaxFixedRate). Neither form accepts exponents, spaces or more than 8 decimals.
 func ParseRate(s string) (Rate, error) {
 	if pct, ok := strings.CutSuffix(s, "%"); ok {
 		v, err := ParseDecimal(pct)
@@ -49,6 +49,9 @@ func ParseRate(s string) (Rate, error) {
 	}
 	if v.IsNegative() {
 		return Rate{}, fmt.Errorf("%q is not a rate: a fixed rate cannot be negative", s)
+	}
+	if v.GreaterThan(MaxFixedRate) {
+		return Rate{}, fmt.Errorf("%q is not a rate: a fixed rate is at most %s per unit", s, MaxFixedRate)
 	}
 	return Rate{Value: v, text: s}.withInts(), nil
 }

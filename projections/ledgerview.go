@@ -508,13 +508,17 @@ func (l *Ledger) openAmounts(scope []int, now time.Time) map[int]int64 {
 // of it.
 func (l *Ledger) paidEntries(scope []int, open map[int]int64, now time.Time) map[int]bool {
 	type account struct{ partner, currency string }
-	paidTotal := map[account]int64{}
+	paidTotal := map[account]*money.Sum{} // 128 bits: payouts can pass 2^63 together
 	var idx []int
 	for _, i := range scope {
 		e := l.entries.Ref(i)
 		switch {
 		case e.Kind == ledger.KindPaid && !e.Time.After(now):
-			paidTotal[account{e.PartnerID, e.Currency}] += minorOf(e.Amount, e.Currency)
+			k := account{e.PartnerID, e.Currency}
+			if paidTotal[k] == nil {
+				paidTotal[k] = &money.Sum{}
+			}
+			paidTotal[k].Add(minorOf(e.Amount, e.Currency))
 		case open[i] > 0 && !e.PayableAt.After(now):
 			idx = append(idx, i)
 		}
@@ -524,8 +528,8 @@ func (l *Ledger) paidEntries(scope []int, open map[int]int64, now time.Time) map
 	for _, i := range idx {
 		e := l.entries.Ref(i)
 		k := account{e.PartnerID, e.Currency}
-		if amt := open[i]; paidTotal[k] >= amt {
-			paidTotal[k] -= amt
+		if amt, paid := open[i], paidTotal[k]; paid != nil && paid.Clamp() >= amt {
+			paid.Sub(amt)
 			out[i] = true
 		}
 	}
@@ -543,9 +547,11 @@ type Balance struct {
 	Paid      string `json:"paid"`
 }
 
-// sums are a balance's amounts in minor units.
+// sums are a balance's amounts in minor units, added in 128 bits: a
+// partner's entries can pass 2^63 together though none does alone
+// (money.MaxLineAmount says why).
 type sums struct {
-	earned, reversed, pending, payable, paid int64
+	earned, reversed, pending, payable, paid money.Sum
 }
 
 // Balances sums the entries that took effect by asOf, per partner and
@@ -588,23 +594,23 @@ func (s *sums) add(e *ledger.Entry, asOf time.Time) {
 	amt, net := minorOf(e.Amount, e.Currency), minorOf(e.Net, e.Currency)
 	switch e.Kind {
 	case ledger.KindPaid:
-		s.paid += amt
+		s.paid.Add(amt)
 		return
 	case ledger.KindAccrued:
-		s.earned += amt
+		s.earned.Add(amt)
 	case ledger.KindReversed:
-		s.reversed += amt
+		s.reversed.Add(amt)
 	case ledger.KindAdjusted:
 		if net > 0 {
-			s.earned += net
+			s.earned.Add(net)
 		} else {
-			s.reversed -= net
+			s.reversed.Sub(net)
 		}
 	}
 	if asOf.Before(e.PayableAt) {
-		s.pending += net
+		s.pending.Add(net)
 	} else {
-		s.payable += net
+		s.payable.Add(net)
 	}
 }
 
@@ -613,11 +619,13 @@ func (s *sums) balance(partner, currency string) Balance {
 	if err != nil {
 		cur = money.Currency{Code: currency} // never written by the engine; its amounts counted as nothing
 	}
-	f := func(n int64) string { return money.FormatMinor(n, cur) }
+	f := func(n money.Sum) string { return money.FormatSum(n, cur) }
+	payable := s.payable
+	payable.SubSum(s.paid)
 	return Balance{
 		PartnerID: partner, Currency: currency,
 		Earned: f(s.earned), Reversed: f(s.reversed), Pending: f(s.pending),
-		Payable: f(s.payable - s.paid), Paid: f(s.paid),
+		Payable: f(payable), Paid: f(s.paid),
 	}
 }
 

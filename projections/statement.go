@@ -30,7 +30,7 @@ func (l *Ledger) Statements(partner string, from, to time.Time) []Statement {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	type acc struct {
-		opening, accrued, reversed, adjusted, paid int64 // minor units
+		opening, accrued, reversed, adjusted, paid money.Sum // minor units, in 128 bits
 		entries                                    []ledger.Entry
 	}
 	by := map[string]*acc{}
@@ -46,19 +46,19 @@ func (l *Ledger) Statements(partner string, from, to time.Time) []Statement {
 		}
 		net := minorOf(e.Net, e.Currency)
 		if e.Time.Before(from) {
-			a.opening += net
+			a.opening.Add(net)
 			continue
 		}
 		a.entries = append(a.entries, e)
 		switch e.Kind {
 		case ledger.KindAccrued:
-			a.accrued += net
+			a.accrued.Add(net)
 		case ledger.KindReversed:
-			a.reversed -= net
+			a.reversed.Sub(net)
 		case ledger.KindAdjusted:
-			a.adjusted += net
+			a.adjusted.Add(net)
 		case ledger.KindPaid:
-			a.paid -= net
+			a.paid.Sub(net)
 		}
 	}
 	out := []Statement{}
@@ -67,8 +67,12 @@ func (l *Ledger) Statements(partner string, from, to time.Time) []Statement {
 		if err != nil {
 			c = money.Currency{Code: cur} // never written by the engine; its amounts counted as nothing
 		}
-		f := func(n int64) string { return money.FormatMinor(n, c) }
-		closing := a.opening + a.accrued - a.reversed + a.adjusted - a.paid
+		f := func(n money.Sum) string { return money.FormatSum(n, c) }
+		closing := a.opening
+		closing.AddSum(a.accrued)
+		closing.SubSum(a.reversed)
+		closing.AddSum(a.adjusted)
+		closing.SubSum(a.paid)
 		if a.entries == nil {
 			a.entries = []ledger.Entry{}
 		}

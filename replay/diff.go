@@ -95,7 +95,7 @@ func samePartner(a, b *string) bool {
 type partnerCurrency struct{ partner, currency string }
 
 func (r *Result) totals(pairs *sharePairs) {
-	type pair struct{ before, after int64 }
+	type pair struct{ before, after money.Sum } // 128 bits: totals over many orders can pass 2^63
 	by := map[partnerCurrency]*pair{}
 	for _, s := range pairs.pairs {
 		pc := partnerCurrency{s.key.partner, s.currency}
@@ -104,8 +104,8 @@ func (r *Result) totals(pairs *sharePairs) {
 			p = &pair{}
 			by[pc] = p
 		}
-		p.before += s.ledger
-		p.after += s.replay
+		p.before.Add(s.ledger)
+		p.after.Add(s.replay)
 	}
 	keys := make([]partnerCurrency, 0, len(by))
 	for k := range by {
@@ -115,27 +115,31 @@ func (r *Result) totals(pairs *sharePairs) {
 		return keys[i].partner < keys[j].partner || keys[i].partner == keys[j].partner && keys[i].currency < keys[j].currency
 	})
 	r.Totals = []Total{}
-	net := map[string]int64{}
+	net := map[string]*money.Sum{}
 	affected := 0
 	for _, k := range keys {
 		p := by[k]
 		c, _ := money.Lookup(k.currency)
-		delta := p.after - p.before
-		r.Totals = append(r.Totals, Total{PartnerID: k.partner, Currency: k.currency, Before: money.FormatMinor(p.before, c), After: money.FormatMinor(p.after, c), Delta: money.FormatMinor(delta, c)})
-		if delta != 0 {
+		delta := p.after
+		delta.SubSum(p.before)
+		r.Totals = append(r.Totals, Total{PartnerID: k.partner, Currency: k.currency, Before: money.FormatSum(p.before, c), After: money.FormatSum(p.after, c), Delta: money.FormatSum(delta, c)})
+		if delta.Sign() != 0 {
 			affected++
 		}
-		net[k.currency] += delta
+		if net[k.currency] == nil {
+			net[k.currency] = &money.Sum{}
+		}
+		net[k.currency].AddSum(delta)
 	}
 	r.Summary.PartnersAffected = affected
 	r.Summary.NetDelta = []NetDelta{}
 	for _, cur := range sortedKeys(net) {
 		c, _ := money.Lookup(cur)
-		r.Summary.NetDelta = append(r.Summary.NetDelta, NetDelta{Currency: cur, Delta: money.FormatMinor(net[cur], c)})
+		r.Summary.NetDelta = append(r.Summary.NetDelta, NetDelta{Currency: cur, Delta: money.FormatSum(*net[cur], c)})
 	}
 }
 
-func sortedKeys(m map[string]int64) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -176,7 +180,7 @@ func (r *Result) adjustments(keys []shareKey, after, before map[shareKey]ledger.
 			return nil, fmt.Errorf("replay %s: no entry of order %s line %s tier %d was found again: are the logs the ones the what-if read?", r.ReplayID, k.order, k.line, k.tier)
 		}
 		c, _ := money.Lookup(e.Currency)
-		e.EntryID = e.OrderID + "/" + e.LineID + "/t" + strconv.Itoa(k.tier) + "/" + k.partner + "/adjusted/" + r.ReplayID
+		e.EntryID = ledger.JoinID(e.OrderID, e.LineID, "t"+strconv.Itoa(k.tier), k.partner, ledger.KindAdjusted, r.ReplayID)
 		e.Kind, e.Amount, e.Net = ledger.KindAdjusted, money.FormatMinor(delta, c), money.FormatMinor(delta, c)
 		e.Time, e.ReplayID, e.RefundID, e.PaymentID = appliedAt, r.ReplayID, "", ""
 		if e.PayableAt.Before(appliedAt) {

@@ -16,8 +16,11 @@ import (
 
 // Result answers one submitted event, on NATS and over HTTP.
 type Result struct {
-	Index    int        `json:"index"`
-	Status   string     `json:"status"`
+	Index  int    `json:"index"`
+	Status string `json:"status"`
+	// Code is the HTTP status this event alone would have been answered
+	// with: 201 accepted, 200 duplicate, 400 malformed, 409 conflict.
+	Code     int        `json:"code,omitempty"`
 	Position uint64     `json:"position,omitempty"`
 	Error    *errorBody `json:"error,omitempty"`
 	// Ledger is what the ledger made of a payout stored by POST
@@ -65,7 +68,7 @@ func (s *Server) ingestRawQuiet(ctx context.Context, raws [][]byte, count bool) 
 		results[i].Index = i
 		f, err := events.Decode(raw)
 		if err != nil {
-			results[i].Status = string(ingest.Rejected)
+			results[i].Status, results[i].Code = string(ingest.Rejected), http.StatusBadRequest
 			results[i].Error = fieldError(err)
 			continue
 		}
@@ -82,8 +85,15 @@ func (s *Server) ingestRawQuiet(ctx context.Context, raws [][]byte, count bool) 
 		for j, o := range outcomes {
 			r := &results[at[start+j]]
 			r.Status, r.Position = string(o.Status), o.Position
-			if o.Err != nil {
-				r.Error = &errorBody{Field: "id", Message: o.Err.Error()}
+			switch {
+			case errors.Is(o.Err, ingest.ErrConflict):
+				r.Code, r.Error = http.StatusConflict, &errorBody{Field: "id", Message: o.Err.Error()}
+			case o.Err != nil:
+				r.Code, r.Error = http.StatusBadRequest, &errorBody{Field: "id", Message: o.Err.Error()}
+			case o.Status == ingest.Accepted:
+				r.Code = http.StatusCreated
+			default:
+				r.Code = http.StatusOK // a duplicate: already stored
 			}
 		}
 	}
@@ -153,22 +163,35 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	for _, res := range results {
 		counts[res.Status]++
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	writeJSON(w, batchStatus(results), map[string]any{
 		"accepted": counts["accepted"], "duplicate": counts["duplicate"], "rejected": counts["rejected"], "results": results,
 	})
 }
 
+// writeSingle answers one event with its own code: 201 accepted, 200
+// duplicate, 400 malformed (a missing or over-long id included), 409 only
+// for a conflict.
 func writeSingle(w http.ResponseWriter, res Result) {
-	status := http.StatusOK
-	switch {
-	case res.Status == string(ingest.Accepted):
-		status = http.StatusCreated
-	case res.Error != nil && res.Error.Field == "id":
-		status = http.StatusConflict
-	case res.Error != nil:
-		status = http.StatusBadRequest
+	writeJSON(w, res.Code, res)
+}
+
+// batchStatus is a batch's answer, each event carrying its own code: 200
+// when any event was stored (accepted or a duplicate), otherwise 409 when
+// every rejection is a conflict, and 400 when one is malformed.
+func batchStatus(results []Result) int {
+	if len(results) == 0 {
+		return http.StatusOK // an empty array: nothing to store
 	}
-	writeJSON(w, status, res)
+	status := http.StatusConflict
+	for _, r := range results {
+		switch r.Code {
+		case http.StatusOK, http.StatusCreated:
+			return http.StatusOK
+		case http.StatusBadRequest:
+			status = http.StatusBadRequest
+		}
+	}
+	return status
 }
 
 // splitEvents reads a body as a JSON array, one JSON object, or JSON lines
