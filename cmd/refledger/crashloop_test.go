@@ -44,7 +44,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/refledger/refledger/events"
-	"github.com/refledger/refledger/events/jetstream"
 	"github.com/refledger/refledger/events/store"
 	"github.com/refledger/refledger/server"
 )
@@ -439,7 +438,7 @@ type crashFacts struct {
 func readCrashFacts(t *testing.T, s *service) crashFacts {
 	t.Helper()
 	ctx := context.Background()
-	js, err := jetstream.Connect(s.info.NATSURL, jetstream.Options{})
+	js, err := s.openLogs()
 	if err != nil {
 		t.Fatal(err)
 	}
