@@ -72,8 +72,11 @@ func (c *checker) digest(s string) uint64 { return maphash.String(c.seed, s) }
 
 func (c *checker) factLog(ctx context.Context, facts store.Log) Finding {
 	f := Finding{Check: "fact log"}
-	var commits, count, foreign, undecodable int
+	var commits, count, foreign, undecodable, repeated int
 	var examples []string
+	// The store keys each fact by source and id: the same key twice is a
+	// fact appended twice, which the ingest index exists to prevent.
+	stored := map[uint64]struct{}{}
 	err := facts.Read(ctx, 1, func(s store.Stored) error {
 		c.head = s.Position
 		if s.Foreign != nil {
@@ -84,6 +87,12 @@ func (c *checker) factLog(ctx context.Context, facts store.Log) Finding {
 		commits++
 		for _, e := range s.Commit.Events {
 			count++
+			k := c.digest(e.ID)
+			if _, twice := stored[k]; twice {
+				repeated++
+				examples = appendListed(examples, fmt.Sprintf("position %d: fact %q appended again", s.Position, strings.ReplaceAll(e.ID, "\x00", "/")))
+			}
+			stored[k] = struct{}{}
 			fact, err := events.DecodeStored(e.Type, e.Data)
 			if err != nil {
 				undecodable++
@@ -99,9 +108,10 @@ func (c *checker) factLog(ctx context.Context, facts store.Log) Finding {
 	switch {
 	case err != nil:
 		f.Status, f.Detail = StatusFault, f.Detail+" read; "+err.Error()
-	case foreign > 0 || undecodable > 0:
+	case foreign > 0 || undecodable > 0 || repeated > 0:
 		f.Status = StatusFault
-		f.Detail += fmt.Sprintf("; %d messages refledger did not write, %d facts that do not decode: %s", foreign, undecodable, strings.Join(examples, "; "))
+		f.Detail += fmt.Sprintf("; %d messages refledger did not write, %d facts that do not decode, %d facts appended twice: %s",
+			foreign, undecodable, repeated, strings.Join(examples, "; "))
 	default:
 		f.Status = StatusOK
 	}

@@ -11,6 +11,7 @@ import (
 // Kinds of problem the service reports on /readyz.
 const (
 	problemFactLog   = "fact_log"      // following the fact log fails (damage, the store away)
+	problemLedgerLog = "ledger_log"    // following the ledger log fails (damage, the store away)
 	problemForeign   = "foreign"       // the fact log holds messages refledger did not write
 	problemIngestion = "ingestion"     // appends to the fact log fail: events get 503
 	problemIntake    = "intake"        // the NATS intake stream cannot be read or taken in

@@ -433,8 +433,13 @@ func (l *live) watchLedger(ctx context.Context) {
 	if err != nil {
 		head = 0
 	}
+	failing := false
 	for ctx.Err() == nil {
 		err := l.ledgerLog.Follow(ctx, head+1, func(s store.Stored) error {
+			if failing {
+				l.health.clear(problemLedgerLog)
+				failing = false
+			}
 			head = s.Position
 			if s.Position > l.ownHead.Load() && sleep(ctx, movedSettle) && s.Position > l.ownHead.Load() {
 				l.ledgerMoved()
@@ -442,8 +447,13 @@ func (l *live) watchLedger(ctx context.Context) {
 			return nil
 		})
 		if ctx.Err() == nil {
-			l.log.Error("watching the ledger log", zap.Error(err))
+			l.health.set(problemLedgerLog, fmt.Errorf("following the ledger log: %w", err))
+			failing = true
 			sleep(ctx, retryPause)
+			if _, err := l.ledgerLog.Head(ctx); err == nil {
+				l.health.clear(problemLedgerLog) // it answers again
+				failing = false
+			}
 		}
 	}
 }

@@ -133,3 +133,27 @@ func TestCheckReportsDamage(t *testing.T) {
 		t.Fatalf("a ledger log cut short: exit %d, %+v", code, rep)
 	}
 }
+
+// TestCheckFindsAFactAppendedTwice: the same source and id twice in the
+// fact log (what the ingest index exists to prevent) is a fault.
+func TestCheckFindsAFactAppendedTwice(t *testing.T) {
+	data := commitsData(t)
+	js, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	facts, _ := js.Log(ctx, store.FactsLog)
+	first, err := store.CommitAt(ctx, facts, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := facts.Append(ctx, store.Commit{ID: "again", Events: first.Events[:1]}, store.Any{}); err != nil {
+		t.Fatal(err)
+	}
+	js.Close()
+	code, rep, _ := checkJSON(t, data)
+	if f := finding(rep, "fact log"); code != 1 || f.Status != "fault" || !strings.Contains(f.Detail, "appended again") {
+		t.Fatalf("a fact appended twice: exit %d, %+v", code, f)
+	}
+}
