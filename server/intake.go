@@ -160,11 +160,13 @@ func (s *Server) takeIntakeBatch(ctx context.Context, msgs []jetstream.Msg) erro
 			s.metrics.countIngest(r.Status, 1)
 		}
 	}
-	first, _ := msgs[0].Metadata()
-	id := "intake"
-	if first != nil {
-		id = fmt.Sprintf("intake:%d", first.Sequence.Stream)
+	// The batch's first sequence names its rejections' commits, so that a
+	// retry of the batch records them once.
+	first, err := msgs[0].Metadata()
+	if err != nil {
+		return fmt.Errorf("intake: %w", err)
 	}
+	id := fmt.Sprintf("intake:%d", first.Sequence.Stream)
 	if err := s.rejections.add(ctx, id, rejs); err != nil {
 		return err
 	}
