@@ -130,11 +130,19 @@ func TestImportManyBatchesReportsInLineOrder(t *testing.T) {
 	}
 }
 
-// importJSON imports file into the data folder and returns the report.
+// importJSON imports file and returns its report, requiring the exit
+// status that says whether lines were rejected: 0 when none was, 3 when
+// some were (the valid ones appended all the same).
 func importJSON(t *testing.T, file, data string) importReport {
 	t.Helper()
+	code, out, errOut := cli(t, "import", file, "--data", data, "--format", "json")
 	var rep importReport
-	cliJSON(t, &rep, "import", file, "--data", data)
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("import exit %d: %v: %s %s", code, err, out, errOut)
+	}
+	if want := map[bool]int{false: 0, true: 3}[rep.Rejected > 0]; code != want {
+		t.Fatalf("import with %d rejected lines: exit %d, want %d (%s)", rep.Rejected, code, want, errOut)
+	}
 	return rep
 }
 
@@ -373,5 +381,36 @@ func TestReportsRebuildAnUnusableLedgerSnapshot(t *testing.T) {
 	}
 	if got := mustCLI(t, "report", "balances", "--data", data, "--as-of", asOf); got != want {
 		t.Errorf("balances from the rebuilt snapshot:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestErrorsAreOnePlainLine: a mistake gets one line for a person, naming
+// the command and what was wrong, with the nearest right spelling and
+// where to read more; before, it was a timestamped log line with the
+// flag package's wording, and no suggestion.
+func TestErrorsAreOnePlainLine(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"explain", "--ordr", "o-1"}, 2, "refledger: explain: unknown flag --ordr (did you mean --order?) (see refledger explain --help)\n"},
+		{[]string{"reprot", "balances"}, 2, "refledger: \"reprot\" is not a refledger command (did you mean report?) (see refledger help)\n"},
+		{[]string{"report", "balnces"}, 2, "did you mean balances?"},
+		{[]string{"import", filepath.Join(t.TempDir(), "missing.jsonl"), "--data", t.TempDir()}, 1, "refledger: import: open "},
+	} {
+		code, out, errOut := cli(t, tc.args...)
+		if code != tc.code || out != "" || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 || strings.Contains(errOut, "ERROR") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d and one line with %q", tc.args, code, out, errOut, tc.code, tc.want)
+		}
+	}
+	if code, out, errOut := cli(t); code != 2 || out != "" || !strings.Contains(errOut, "usage:") {
+		t.Errorf("no arguments: exit %d, stdout %q: want the usage on stderr and 2", code, out)
+	}
+	if code, out, _ := cli(t, "--version"); code != 0 || !strings.HasPrefix(out, "refledger ") || !strings.Contains(out, "go1.") {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+	if code, out, _ := cli(t, "help", "report", "balances"); code != 0 || !strings.Contains(out, "-as-of") {
+		t.Errorf("help report balances: exit %d, %q", code, out)
 	}
 }

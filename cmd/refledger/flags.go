@@ -243,7 +243,10 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, &helpRequest{usage: flagUsage(fs)}
 			}
-			return nil, usagef("%s: %v", fs.Name(), err)
+			if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+				return nil, usagef("unknown flag --%s%s", name, didYouMean(name, flagNames(fs), "--"))
+			}
+			return nil, usagef("%v", err)
 		}
 		if fs.NArg() == 0 {
 			return positional, nil

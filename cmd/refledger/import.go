@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -61,7 +62,7 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 	}
 	f, err := os.Open(files[0])
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
+		return err
 	}
 	defer f.Close()
 
@@ -98,7 +99,7 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 	}
 	lines, err := jsonl.TimeOrdered(f, events.MaxEventBytes)
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
+		return err
 	}
 	rep, err := importLines(ctx, env, in, lines)
 	if err != nil {
@@ -113,8 +114,19 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 	} else {
 		rep.DecidedAgain = len(again)
 	}
-	return writeImportReport(env.stdout, out, rep)
+	if err := writeImportReport(env.stdout, out, rep); err != nil {
+		return err
+	}
+	if rep.Rejected > 0 {
+		return errRejectedLines
+	}
+	return nil
 }
+
+// errRejectedLines ends an import that appended what was valid but
+// rejected some lines (its report names them): exit status 3, so that a
+// script can tell it from a clean import.
+var errRejectedLines = errors.New("some lines were rejected")
 
 // importLines decodes JSON lines, and submits them in batches of
 // ingest.MaxBatch lines. The stages overlap: while one batch is being

@@ -12,7 +12,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -53,10 +55,15 @@ usage:
   refledger check [--format ...]        verify both logs, the index, the snapshots and the ledger's invariants
 
 Every command that reads or writes the log takes --data DIR (the embedded
-store, default ./data), or --nats-url URL (an external NATS JetStream).
+store, default ./data), or --nats-url URL (an external NATS JetStream), or
+--eventstore-url URL (EventStoreDB). refledger help COMMAND (or COMMAND
+--help) prints a command's flags; refledger --version its version.
 One process owns a data folder at a time: beside serve, commands go
 through it; while another command holds the folder, a command waits for
 it, up to --wait (default 30m; Ctrl-C stops waiting).
+
+Exit status: 0 success, 1 operating error, 2 usage error, 3 an import
+that appended its valid lines but rejected others (its report says which).
 `
 
 // command is one subcommand: it parses its own flags from args.
@@ -82,11 +89,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if len(args) == 0 || args[0] == "help" || isHelp(args[0]) {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return 2
+	}
+	if args[0] == "help" && len(args) > 1 {
+		// refledger help CMD [SUB] is CMD [SUB] --help.
+		args = append(args[1:len(args):len(args)], "--help")
+	}
+	if args[0] == "help" || isHelp(args[0]) {
 		fmt.Fprint(stdout, usageText)
-		if len(args) == 0 {
-			return 2
-		}
+		return 0
+	}
+	if args[0] == "version" || args[0] == "--version" || args[0] == "-version" {
+		fmt.Fprintln(stdout, "refledger", version())
 		return 0
 	}
 	if path := os.Getenv("REFLEDGER_CPUPROFILE"); path != "" {
@@ -103,8 +119,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		err = cmd(ctx, env, rest)
 	}
-	return exitStatus(env, args[0], err)
+	return exitStatus(env, commandName(args), err)
 }
+
+// commandName is how errors name the command: "report balances", "serve".
+func commandName(args []string) string {
+	if args[0] == "report" && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		return "report " + args[1]
+	}
+	return args[0]
+}
+
+// commands are refledger's commands, for suggestions.
+var commands = []string{"serve", "import", "report", "explain", "replay", "check", "bench", "health", "help", "version"}
+
+// reports are the kinds of report.
+var reports = []string{"commissions", "balances", "clicks", "statement", "refusals", "rejections"}
 
 func lookup(args []string) (command, []string, error) {
 	switch args[0] {
@@ -132,7 +162,7 @@ func lookup(args []string) (command, []string, error) {
 		case "rejections":
 			return runReportRejections, args[2:], nil
 		}
-		return nil, nil, usagef("report %q is not a report: want commissions, balances, clicks, statement, refusals or rejections", args[1])
+		return nil, nil, usagef("%q is not a report%s: want commissions, balances, clicks, statement, refusals or rejections", args[1], didYouMean(args[1], reports, ""))
 	case "explain":
 		return runExplain, args[1:], nil
 	case "replay":
@@ -144,7 +174,7 @@ func lookup(args []string) (command, []string, error) {
 	case "check":
 		return runCheck, args[1:], nil
 	}
-	return nil, nil, usagef("%q is not a refledger command (try refledger help)", args[0])
+	return nil, nil, usagef("%q is not a refledger command%s", args[0], didYouMean(args[0], commands, ""))
 }
 
 func exitStatus(env *environment, name string, err error) int {
@@ -157,14 +187,49 @@ func exitStatus(env *environment, name string, err error) int {
 		fmt.Fprint(env.stdout, help.usage)
 		return 0
 	case errors.As(err, &usage):
-		env.log.Error("usage error", zap.String("command", name), zap.Error(err))
+		// One plain line for a person, and where to read more.
+		switch {
+		case strings.Contains(usage.msg, "not a refledger command"):
+			fmt.Fprintf(env.stderr, "refledger: %s (see refledger help)\n", usage.msg)
+		case strings.Contains(usage.msg, "not a report"), strings.HasPrefix(usage.msg, "report needs"):
+			fmt.Fprintf(env.stderr, "refledger: report: %s (see refledger report --help)\n", usage.msg)
+		default:
+			fmt.Fprintf(env.stderr, "refledger: %s: %s (see refledger %s --help)\n", name, usage.msg, name)
+		}
 		return 2
 	case errors.Is(err, context.Canceled):
-		env.log.Warn("interrupted", zap.String("command", name))
+		fmt.Fprintf(env.stderr, "refledger: %s: interrupted\n", name)
+		return 1
+	case errors.Is(err, errRejectedLines):
+		return 3 // the report says which lines and why
+	case name == "serve":
+		// The service's log is structured, its last line too.
+		env.log.Error("command failed", zap.String("command", name), zap.Error(err))
 		return 1
 	}
-	env.log.Error("command failed", zap.String("command", name), zap.Error(err))
+	fmt.Fprintf(env.stderr, "refledger: %s: %v\n", name, err)
 	return 1
+}
+
+// version is the module version and the VCS revision the binary was built
+// from, as the build recorded them.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown build)"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v += " " + s.Value[:min(12, len(s.Value))]
+		case "vcs.modified":
+			if s.Value == "true" {
+				v += " (modified)"
+			}
+		}
+	}
+	return v + " " + info.GoVersion
 }
 
 // newLogger logs to stderr in a console layout for people; set

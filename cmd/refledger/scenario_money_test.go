@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,7 +23,10 @@ func TestMoneyScenario(t *testing.T) {
 			Reason string `json:"reason"`
 		} `json:"rejections"`
 	}
-	cliJSON(t, &imported, "import", filepath.Join("testdata", "scenarios", "money", "events.jsonl"), "--data", data)
+	code, out, errOut := cli(t, "import", filepath.Join("testdata", "scenarios", "money", "events.jsonl"), "--data", data, "--format", "json")
+	if err := json.Unmarshal([]byte(out), &imported); err != nil || code != 3 {
+		t.Fatalf("import with rejected lines: exit %d, want 3: %v %s", code, err, errOut)
+	}
 	if imported.Accepted != 20 || imported.Rejected != 6 {
 		t.Errorf("import: %d accepted, %d rejected, want 20 and 6: %+v", imported.Accepted, imported.Rejected, imported.Rejections)
 	}
