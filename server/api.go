@@ -191,7 +191,12 @@ func (s *Server) getStatement(w http.ResponseWriter, r *http.Request) {
 	if !ownOnly(w, r, partner) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"partner_id": partner, "statements": s.live.ledgerView().Statements(partner, from, to)})
+	statements := s.live.ledgerView().Statements(partner, from, to)
+	if _, known := s.live.catalog.Partner(partner); len(statements) == 0 && !known {
+		writeError(w, http.StatusNotFound, "partner_id", "no partner %q is registered", partner)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"partner_id": partner, "statements": statements})
 }
 
 // partnersView is what a partner's own token sees of an order's

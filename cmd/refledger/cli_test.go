@@ -414,3 +414,30 @@ func TestErrorsAreOnePlainLine(t *testing.T) {
 		t.Errorf("help report balances: exit %d, %q", code, out)
 	}
 }
+
+// TestReadCommandsCreateNothingAndNameWhatIsMissing: a report on a folder
+// with no data, or for a partner that does not exist, says so; before,
+// it created an empty store and printed an empty table with status 0,
+// which reads as "no money".
+func TestReadCommandsCreateNothingAndNameWhatIsMissing(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "typo")
+	for _, args := range [][]string{
+		{"report", "balances"}, {"report", "commissions"}, {"report", "clicks", "--partner", "roger"},
+		{"report", "statement", "--partner", "roger"}, {"explain", "--order", "o-1"}, {"check"}, {"report", "rejections"},
+	} {
+		code, _, errOut := cli(t, append(args, "--data", missing)...)
+		if code != 1 || !strings.Contains(errOut, "no refledger data in "+missing) {
+			t.Errorf("%v on a missing folder: exit %d: %s", args, code, errOut)
+		}
+		if _, err := os.Stat(missing); !os.IsNotExist(err) {
+			t.Fatalf("%v created %s", args, missing)
+		}
+	}
+	data := seededData(t)
+	for _, args := range [][]string{{"report", "clicks", "--partner", "rogr"}, {"report", "statement", "--partner", "Roger"}} {
+		code, out, errOut := cli(t, append(args, "--data", data)...)
+		if code != 1 || out != "" || !strings.Contains(errOut, "did you mean roger?") {
+			t.Errorf("%v: exit %d, %q %q; want 1 naming roger", args, code, out, errOut)
+		}
+	}
+}

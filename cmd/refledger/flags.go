@@ -148,6 +148,9 @@ func (s *storeFlags) open(ctx context.Context, env *environment) (store.Store, e
 	case s.natsURL != "":
 		return s.connectExternal()
 	}
+	if err := s.needData(); err != nil {
+		return nil, err
+	}
 	c := s.claimer(env, false, "")
 	for {
 		lock, svc, err := claimFolder(ctx, s.dataDir, c)
@@ -298,6 +301,21 @@ func batchGC() {
 
 // batchMemoryLimit is the soft heap limit of batch commands.
 const batchMemoryLimit = 1792 << 20
+
+// needData refuses a command that only reads a data folder with no
+// refledger data in it (a typo in --data, a command run in the wrong
+// folder): it says so rather than create an empty store and answer with
+// empty tables that read as "no money". import, serve and bench create.
+func (s *storeFlags) needData() error {
+	switch {
+	case s.command == "import" || s.command == "serve" || strings.HasPrefix(s.command, "bench"):
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(s.dataDir, "jetstream")); err == nil {
+		return nil
+	}
+	return fmt.Errorf("no refledger data in %s: import events first (refledger import FILE.jsonl --data %s), or pass the right --data", s.dataDir, s.dataDir)
+}
 
 // natsCredentials are how refledger proves who it is to an external NATS
 // server (--nats-url), and the TLS it speaks there.

@@ -262,9 +262,12 @@ func runReportClicks(ctx context.Context, env *environment, args []string) error
 		return err
 	}
 	defer st.Close()
-	clicks, err := loadClicks(ctx, env, sf, facts)
+	cat, clicks, err := loadReadModels(ctx, env, sf, facts)
 	if err != nil {
 		return err
+	}
+	if _, ok := cat.Partner(partner); !ok {
+		return unknownPartner(cat, partner)
 	}
 	rows := []clickRow{}
 	t := table{header: []string{"click_id", "time", "link_code", "program_id", "visitor_id", "contact_id"}}
@@ -276,22 +279,23 @@ func runReportClicks(ctx context.Context, env *environment, args []string) error
 	return writeReport(env.stdout, out, map[string]any{"partner_id": partner, "clicks": rows}, t)
 }
 
-// loadClicks reads the click history from the service's snapshot and the
-// facts since (at ten million facts, folding them all took 15 s). When it
+// loadReadModels reads the catalog and the click history from the
+// service's snapshot and the facts since (at ten million facts, folding
+// them all took 15 s). When it
 // folded anything and no service owns the data folder, it saves the
 // snapshot for the next command, as catchUpLedger does the ledger's.
-func loadClicks(ctx context.Context, env *environment, sf storeFlags, facts store.Log) (*projections.Clicks, error) {
+func loadReadModels(ctx context.Context, env *environment, sf storeFlags, facts store.Log) (*projections.Catalog, *projections.Clicks, error) {
 	path := sf.readModelsSnapshot()
 	cat, clicks, through, folded, reason, err := projections.LoadReadModels(ctx, facts, path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if sf.service == nil && through > 0 && (reason != nil || folded > 0) {
 		if err := projections.WriteReadModels(ctx, facts, path, through, cat, clicks); err != nil {
 			env.log.Warn("click history snapshot not saved: the next command refolds the fact log", zap.Error(err))
 		}
 	}
-	return clicks, nil
+	return cat, clicks, nil
 }
 
 var errUnknownOrder = errors.New("unknown order")
@@ -383,13 +387,17 @@ func runReportStatement(ctx context.Context, env *environment, args []string) er
 	if !from.t.Before(end) {
 		return usagef("--from %s is not before --to %s", from.t.Format(time.RFC3339), end.Format(time.RFC3339))
 	}
-	view, _, done, err := readSession(ctx, env, &sf)
+	view, facts, done, err := readSession(ctx, env, &sf)
 	if err != nil {
 		return err
 	}
 	defer done()
 	statements := view.Statements(partner, from.t, end)
-	if statements == nil {
+	if len(statements) == 0 {
+		// No entry: a partner with none yet, or one that does not exist.
+		if err := knownPartner(ctx, env, sf, facts, partner); err != nil {
+			return err
+		}
 		statements = []projections.Statement{}
 	}
 	t := table{header: []string{"partner_id", "currency", "from", "to", "opening", "accrued", "reversed", "adjusted", "paid", "closing"}}
@@ -397,4 +405,25 @@ func runReportStatement(ctx context.Context, env *environment, args []string) er
 		t.rows = append(t.rows, []string{st.PartnerID, st.Currency, st.From.Format(time.RFC3339), st.To.Format(time.RFC3339), st.Opening, st.Accrued, st.Reversed, st.Adjusted, st.Paid, st.Closing})
 	}
 	return writeReport(env.stdout, out, map[string]any{"partner_id": partner, "statements": statements}, t)
+}
+
+// knownPartner says, with the nearest ids, when partner is not registered:
+// an empty answer would read as "no money" for a typo.
+func knownPartner(ctx context.Context, env *environment, sf storeFlags, facts store.Log, partner string) error {
+	cat, _, err := loadReadModels(ctx, env, sf, facts)
+	if err != nil {
+		return err
+	}
+	if _, ok := cat.Partner(partner); !ok {
+		return unknownPartner(cat, partner)
+	}
+	return nil
+}
+
+func unknownPartner(cat *projections.Catalog, partner string) error {
+	var ids []string
+	for _, p := range cat.Partners() {
+		ids = append(ids, p.PartnerID)
+	}
+	return fmt.Errorf("no partner %q is registered%s", partner, didYouMean(partner, ids, ""))
 }

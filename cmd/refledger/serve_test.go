@@ -446,6 +446,9 @@ func TestServiceFinanceAPI(t *testing.T) {
 			t.Errorf("statement lacks %s: %d %s", want, code, body)
 		}
 	}
+	if code, body := s.do("GET", "/v1/partners/rogr/statement", "", ""); code != 404 || !strings.Contains(body, `no partner \"rogr\"`) {
+		t.Errorf("the statement of a partner nobody registered: %d %s, want 404 naming it", code, body)
+	}
 	if code, body := s.do("GET", "/v1/commissions?partner=maria&format=csv&as_of=2099-01-01", "", ""); code != 200 || !strings.HasPrefix(body, "entry_id,kind,order_id") || strings.Count(body, "\n") != 3 {
 		t.Errorf("commissions CSV = %d %q", code, body)
 	}
