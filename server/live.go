@@ -270,7 +270,7 @@ func (l *live) resumeReadModels(ctx context.Context) {
 	through, err := projections.ReadReadModels(ctx, l.facts, l.readModels.path, l.catalog, l.clicks)
 	if err != nil {
 		l.readModels.rebuilt()
-		l.log.Info("read models rebuilt from the fact log", zap.NamedError("snapshot", err))
+		l.log.Info("read models rebuilt from the fact log", whySnapshotUnused(err))
 		return
 	}
 	l.factsHead.Store(through)
@@ -626,7 +626,7 @@ func (l *live) resumeWriter(ctx context.Context) (*projections.Writer, *projecti
 	}
 	if reason != nil {
 		l.snapshots.rebuilt()
-		l.log.Info("ledger writer rebuilt from the logs", zap.NamedError("snapshot", reason), zap.Duration("took", time.Since(start)))
+		l.log.Info("ledger writer rebuilt from the logs", whySnapshotUnused(reason), zap.Duration("took", time.Since(start)))
 	} else {
 		l.log.Info("ledger writer resumed from its snapshot", zap.String("path", l.snapshots.path),
 			zap.Uint64("facts_through", w.FactsFolded()), zap.Duration("took", time.Since(start)))

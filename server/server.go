@@ -93,7 +93,7 @@ func openIngester(ctx context.Context, cfg Config, facts store.Log) (*ingest.Ing
 		return nil, err
 	}
 	if reason != nil {
-		cfg.Log.Info("ingest index rebuilt from the fact log", zap.NamedError("snapshot", reason), zap.Duration("took", time.Since(start)))
+		cfg.Log.Info("ingest index rebuilt from the fact log", whySnapshotUnused(reason), zap.Duration("took", time.Since(start)))
 	} else {
 		cfg.Log.Info("ingest index loaded from its snapshot", zap.String("path", path), zap.Uint64("head", in.Head()), zap.Duration("took", time.Since(start)))
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,4 +126,13 @@ func (s *snapshotter) done(start time.Time, err error) {
 	}
 	s.facts = 0
 	s.log.Info("snapshot written", zap.String("of", s.what), zap.String("path", s.path), zap.Duration("took", time.Since(start)))
+}
+
+// whySnapshotUnused says in a log field why a snapshot was not used: "none
+// yet" for a new data folder (not an error), or the reason it could not be.
+func whySnapshotUnused(reason error) zap.Field {
+	if errors.Is(reason, os.ErrNotExist) {
+		return zap.String("snapshot", "none yet")
+	}
+	return zap.NamedError("snapshot", reason)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -439,5 +440,20 @@ func TestReadCommandsCreateNothingAndNameWhatIsMissing(t *testing.T) {
 		if code != 1 || out != "" || !strings.Contains(errOut, "did you mean roger?") {
 			t.Errorf("%v: exit %d, %q %q; want 1 naming roger", args, code, out, errOut)
 		}
+	}
+}
+
+// TestServeNamesATakenPort: with the NATS port taken, serve says which
+// address and which flag at once; before, it waited 10 s and said only
+// that the embedded server was not ready.
+func TestServeNamesATakenPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	code, _, errOut := cli(t, "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--nats-listen", ln.Addr().String())
+	if code != 1 || !strings.Contains(errOut, ln.Addr().String()) || !strings.Contains(errOut, "--nats-listen") {
+		t.Fatalf("serve on a taken NATS port: exit %d: %s", code, errOut)
 	}
 }

@@ -80,7 +80,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", listen, err)
+		return fmt.Errorf("http listen address %s: %w (choose another with --listen, or port 0 for any free one)", listen, err)
 	}
 	httpSrv := newHTTPServer(srv.Handler(), serveBounds)
 

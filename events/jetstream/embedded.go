@@ -56,6 +56,12 @@ func StartServer(cfg EmbeddedConfig) (*server.Server, error) {
 		}
 		if port == 0 {
 			port = server.RANDOM_PORT
+		} else if ln, err := net.Listen("tcp", cfg.Listen); err != nil {
+			// Say it now, naming the address: the server would only fail
+			// to be ready, and say nothing of why.
+			return nil, fmt.Errorf("nats listen address %s: %w (another NATS server or refledger there? choose another with --nats-listen, or port 0 for any free one)", cfg.Listen, err)
+		} else {
+			ln.Close()
 		}
 		opts.Host, opts.Port = host, port
 	}
