@@ -21,6 +21,16 @@ package ledger
 //     order no longer holds, because a late referral had the order decided
 //     again for another partner, is not reported, and its entries sum to
 //     zero.
+//  6. A line refunded in full nets exactly zero in every share: the last
+//     refund reverses what is left, whatever the proportions rounded to.
+//  7. On payment, once an order is paid in full, every share of a line
+//     that was not refunded has accrued, and nets, exactly its full
+//     commission: the last payment accrues what is left.
+//
+// So that 6 and 7 meet remainders, the generator refunds the first line of
+// every eighth order in full, and pays the next order in full, each in
+// sevenths: the proportions of such parts round, and drift, one way or the
+// other, and the last part must make up the difference.
 
 import (
 	"bytes"
@@ -70,6 +80,8 @@ func generate(seed int64, n int) []events.Fact {
 	}
 	orders := 0
 	amounts := []string{"0.01", "0.99", "10.00", "33.33", "100.00", "497.00"}
+	usd, _ := money.Lookup("USD")
+	cents := func(a string) int64 { n, _ := money.ParseMinor(a, usd); return n }
 	// Two currencies: a partner earns in both, so its accounts (and the
 	// one its record holds for the next accrual, State.accountOf) alternate.
 	currencies := []string{"USD", "USD", "EUR"}
@@ -90,8 +102,20 @@ func generate(seed int64, n int) []events.Fact {
 			if r.Intn(3) == 0 {
 				sub = fmt.Sprintf(`,"subscription_id":"s%d"`, r.Intn(2))
 			}
-			add("order.placed", fmt.Sprintf(`{"order_id":"o%d","visitor_id":%q,"contact_id":%q,"currency":%q%s,"lines":[{"line_id":"a","product_id":"x","quantity":1,"amount":%q},{"line_id":"b","product_id":"y","quantity":%d,"amount":%q}]}`,
-				orders, v, c, currencies[r.Intn(len(currencies))], sub, amounts[r.Intn(len(amounts))], 1+r.Intn(3), amounts[r.Intn(len(amounts))]))
+			cur, a, q, b := currencies[r.Intn(len(currencies))], amounts[r.Intn(len(amounts))], 1+r.Intn(3), amounts[r.Intn(len(amounts))]
+			id := fmt.Sprintf("o%d", orders)
+			add("order.placed", fmt.Sprintf(`{"order_id":%q,"visitor_id":%q,"contact_id":%q,"currency":%q%s,"lines":[{"line_id":"a","product_id":"x","quantity":1,"amount":%q},{"line_id":"b","product_id":"y","quantity":%d,"amount":%q}]}`,
+				id, v, c, cur, sub, a, q, b))
+			switch orders % 8 {
+			case 0: // line a refunded in full, in sevenths
+				for _, n := range sevenths(cents(a)) {
+					add("order.refunded", fmt.Sprintf(`{"order_id":%q,"refund_id":"r%d","lines":[{"line_id":"a","amount":%q}]}`, id, len(facts), money.FormatMinor(n, usd)))
+				}
+			case 1: // the order paid in full, in sevenths
+				for _, n := range sevenths(cents(a) + cents(b)) {
+					add("payment.received", fmt.Sprintf(`{"order_id":%q,"payment_id":"pay%d","amount":%q}`, id, len(facts), money.FormatMinor(n, usd)))
+				}
+			}
 		case k < 8 && orders > 0:
 			add("order.refunded", fmt.Sprintf(`{"order_id":"o%d","refund_id":"r%d","lines":[{"line_id":"%c","amount":%q}]}`,
 				1+r.Intn(orders), len(facts), "ab"[r.Intn(2)], amounts[r.Intn(len(amounts))]))
@@ -107,7 +131,19 @@ func generate(seed int64, n int) []events.Fact {
 	return facts
 }
 
-// checkInvariants folds facts and checks invariants 1 to 3 after each.
+// sevenths splits n minor units into up to seven parts, the last taking
+// what is left: 100.00 gives six of 14.28 and one of 14.32.
+func sevenths(n int64) []int64 {
+	k := min(n, 7)
+	parts := make([]int64, 0, k)
+	for i := int64(1); i < k; i++ {
+		parts = append(parts, n/k)
+	}
+	return append(parts, n-(k-1)*(n/k))
+}
+
+// checkInvariants folds facts and checks invariants 1 to 3, 6 and 7 after
+// each.
 func checkInvariants(t testing.TB, facts []events.Fact) []byte {
 	e := NewEngine(nil)
 	lean := NewEngine(nil)
@@ -163,6 +199,12 @@ func checkInvariants(t testing.TB, facts []events.Fact) []byte {
 					left := sh.accrued - sh.reversed
 					if left < 0 || left > sh.full {
 						t.Fatalf("after fact %d: order %s line %s tier %d holds %d of %d minor units", i, o.id, l.id, sh.tier, left, sh.full)
+					}
+					if l.amount > 0 && l.refunded == l.amount && left != 0 {
+						t.Fatalf("after fact %d: order %s line %s, refunded in full, still nets %d minor units at tier %d", i, o.id, l.id, left, sh.tier)
+					}
+					if o.policy.PayoutBasis == events.PayoutBasisOnPayment && o.paid == o.total && l.refunded == 0 && (sh.accrued != sh.full || left != sh.full) {
+						t.Fatalf("after fact %d: order %s, paid in full on payment, accrued %d and nets %d of line %s tier %d's %d minor units", i, o.id, sh.accrued, left, l.id, sh.tier, sh.full)
 					}
 				}
 			}

@@ -232,12 +232,41 @@ func TestAsyncWhatIf(t *testing.T) {
 }
 
 // A payout whose fact the ledger has not decided when the answer stops
-// waiting is pending.
+// waiting is pending; once the ledger has decided it, the answer says
+// what it made of it. The ledger is behind for real: the payout is in the
+// fact log, and the service that would decide it is not running yet.
 func TestPayoutOutcomePendingWhenTheLedgerIsBehind(t *testing.T) {
-	srv := memoryServer(t, Config{Log: zap.NewNop()})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if got := srv.payoutOutcome(ctx, "refledger/api/x", 5); got.Outcome != "pending" {
-		t.Errorf("outcome %+v, want pending", got)
+	var facts []events.Fact
+	for _, raw := range []string{
+		`{"specversion":"1.0","id":"p","source":"t","type":"partner.registered","time":"2024-01-01T00:00:00Z","data":{"partner_id":"maria","name":"Maria"}}`,
+		`{"specversion":"1.0","id":"x","source":"refledger/api","type":"payout.recorded","time":"2024-01-02T00:00:00Z","data":{"payout_id":"x","partner_id":"maria","currency":"USD","amount":"1.00"}}`,
+	} {
+		f, err := events.Decode([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		facts = append(facts, f)
+	}
+	srv := memoryServer(t, Config{Log: zap.NewNop()}, facts...)
+	head, err := srv.facts.Head(context.Background())
+	if err != nil || head == 0 {
+		t.Fatalf("fact log head %d, %v", head, err)
+	}
+	if got := srv.payoutOutcome(context.Background(), "refledger/api/x", head); got.Outcome != "pending" {
+		t.Errorf("outcome %+v while the ledger is behind, want pending", got)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go srv.Run(ctx)
+	// Once the ledger decides the payout, the same question is answered:
+	// refused, as nothing is payable to maria.
+	for try := 0; ; try++ {
+		got := srv.payoutOutcome(context.Background(), "refledger/api/x", head)
+		if got.Outcome == "refused" && strings.Contains(got.Reason, "exceeds the 0.00 payable to maria") {
+			break
+		}
+		if got.Outcome != "pending" || try == 30 {
+			t.Fatalf("outcome %+v once the ledger ran (%d waits), want refused", got, try+1)
+		}
 	}
 }

@@ -133,6 +133,20 @@ func (s *service) do(method, path, token, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// decidedThrough is the fact-log position the service's ledger has
+// decided through, as its ledger reads say (Refledger-Ledger-Facts-Through).
+func (s *service) decidedThrough() uint64 {
+	s.t.Helper()
+	resp, err := noRedirect.Get(s.info.HTTPURL + "/v1/balances")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	n, _ := strconv.ParseUint(resp.Header.Get("Refledger-Ledger-Facts-Through"), 10, 64)
+	return n
+}
+
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 30 * time.Second}
 
 // eventually polls until cond holds or 10 seconds pass.
@@ -247,8 +261,15 @@ func TestServiceEndToEnd(t *testing.T) {
 	if r := request(order("o-nats", "60.00")); r["status"] != "rejected" {
 		t.Errorf("conflicting duplicate reply = %v", r)
 	}
+	// Balances once the ledger has decided past both: a fact sent after
+	// them, which changes no balance, has been folded.
 	before := balances()
-	time.Sleep(200 * time.Millisecond)
+	marker := request(`{"specversion":"1.0","id":"after-duplicates","source":"forms","type":"contact.identified","time":"2017-09-01T00:00:00Z","data":{"visitor_id":"v-marker","contact_id":"c-marker"}}`)
+	pos, _ := marker["position"].(float64)
+	if marker["status"] != "accepted" || pos == 0 {
+		t.Fatalf("marker reply = %v", marker)
+	}
+	eventually(t, "the ledger to decide through the marker", func() bool { return s.decidedThrough() >= uint64(pos) })
 	if after := balances(); after != before {
 		t.Errorf("a duplicate changed balances:\n%s\n%s", before, after)
 	}
@@ -355,7 +376,8 @@ func TestSIGTERMLosesNoAcknowledgedClick(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(700 * time.Millisecond)
+	// SIGTERM mid-burst: once clicks are being redirected, however fast.
+	eventually(t, "clicks redirected", func() bool { return got302.Load() >= 20 })
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	<-s.logDone
 	s.cmd.Wait()
@@ -668,8 +690,11 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 		return strings.Contains(b, `"decision": "none"`)
 	})
 
-	// Orders keep coming through a what-if and its apply.
+	// Orders keep coming through a what-if and its apply: the test waits
+	// for orders sent before the what-if, between it and the apply, and
+	// after the apply, however fast the machine sends them.
 	stop, sent := make(chan struct{}), make(chan int, 1)
+	var accepted atomic.Int64
 	go func() {
 		n := 0
 		defer func() { sent <- n }()
@@ -677,7 +702,7 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(5 * time.Millisecond):
+			case <-time.After(5 * time.Millisecond): // spaced, not counted on
 			}
 			resp, err := http.Post(s.info.HTTPURL+"/v1/events", "application/json", strings.NewReader(katieOrder(fmt.Sprintf("o-burst-%d", n))))
 			if err != nil {
@@ -686,20 +711,23 @@ func TestServiceAppliesAReplayUnderLiveTraffic(t *testing.T) {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			n++
+			accepted.Add(1)
 		}
 	}()
-	time.Sleep(100 * time.Millisecond)
+	moreOrders := func(what string) {
+		t.Helper()
+		from := accepted.Load()
+		eventually(t, "3 orders sent "+what, func() bool { return accepted.Load() >= from+3 })
+	}
+	moreOrders("before the what-if")
 	back, _ := runWhatIf(history)
-	time.Sleep(100 * time.Millisecond)
+	moreOrders("between the what-if and its apply")
 	code, body = s.do("POST", "/v1/replays/"+back+"/apply", "", "")
-	time.Sleep(100 * time.Millisecond)
+	moreOrders("after the apply")
 	close(stop)
 	n := <-sent
 	if code != 200 {
 		t.Fatalf("apply under traffic = %d %s", code, body)
-	}
-	if n < 10 {
-		t.Fatalf("only %d orders were sent during the what-if and apply: the test did not test traffic", n)
 	}
 	decided(fmt.Sprintf("o-burst-%d", n-1))
 	// Every order, before, during and after the apply, is maria's again.
