@@ -82,6 +82,16 @@ func (l Link) withPartner(p *Partner) Link {
 	return l
 }
 
+// effectivePartner is the record of link l's partner while the link is in
+// effect (its partner registered, its program, if it names one, defined),
+// else nil: a held link (held.go) counts for nothing.
+func (c *Catalog) effectivePartner(l Link) *Partner {
+	if l.ProgramID != "" && c.programs[l.ProgramID] == nil {
+		return nil
+	}
+	return c.partners[l.PartnerID]
+}
+
 // partnerChanged refreshes what the links of partner p copy from its
 // record, which has changed.
 func (c *Catalog) partnerChanged(p *Partner) {
