@@ -66,6 +66,11 @@ type Link struct {
 	cookieDays int32
 }
 
+// InEffect reports whether the link counts: its partner is registered and
+// its program, if it names one, defined. A link that is not is unknown
+// (a code only clicks named) or held (held.go).
+func (l Link) InEffect() bool { return l.partner != nil }
+
 // withPartner is the link with its partner's record and what it copies
 // from it. Its PartnerID becomes the record's own string (the same id):
 // a credit takes it from the link, and pricing compares it with the
