@@ -66,6 +66,11 @@ type Link struct {
 	cookieDays int32
 }
 
+// InEffect reports whether the link counts: its partner is registered and
+// its program, if it names one, defined. A link that is not is unknown
+// (a code only clicks named) or held (held.go).
+func (l Link) InEffect() bool { return l.partner != nil }
+
 // withPartner is the link with its partner's record and what it copies
 // from it. Its PartnerID becomes the record's own string (the same id):
 // a credit takes it from the link, and pricing compares it with the
@@ -80,6 +85,16 @@ func (l Link) withPartner(p *Partner) Link {
 		}
 	}
 	return l
+}
+
+// effectivePartner is the record of link l's partner while the link is in
+// effect (its partner registered, its program, if it names one, defined),
+// else nil: a held link (held.go) counts for nothing.
+func (c *Catalog) effectivePartner(l Link) *Partner {
+	if l.ProgramID != "" && c.programs[l.ProgramID] == nil {
+		return nil
+	}
+	return c.partners[l.PartnerID]
 }
 
 // partnerChanged refreshes what the links of partner p copy from its

@@ -333,7 +333,7 @@ func (s *State) origin(d *decision, r *ref) credit {
 		source = SourceCookie
 	}
 	// The link's partner pointer is the registered partner's record
-	// (links are created only for registered partners, which are never
+	// (set only while the link is in effect; a partner's record is never
 	// replaced), so pricing needs no lookup of it.
 	return credit{partner: link.PartnerID, link: link.Code, program: link.ProgramID, source: source, who: link.partner}
 }
@@ -372,6 +372,10 @@ func (s *State) candidateInto(c *Candidate, d *decision, i int, b *Buyer) {
 		c.Reason.a = c.LinkCode
 	case reasonPartnerUnknown:
 		c.Reason.a = c.PartnerID
+		if _, ok := s.cat.partners[c.PartnerID]; ok && c.LinkCode != "" {
+			// A link held for its program (held.go): its partner is known.
+			c.Reason = Reason{code: reasonLinkHeld, a: c.LinkCode, b: c.ProgramID}
+		}
 	case reasonAfterOrder:
 		c.Reason.a, c.Reason.at = kindOf(c), r.at
 	case reasonExpired:

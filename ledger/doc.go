@@ -7,7 +7,10 @@
 // decodes back to an engine that folds on exactly as if it never stopped.
 // Attribution goes by the facts' time, not the log's order: a referral that
 // reaches the engine after an order it happened before has the order
-// decided again, with adjusting entries (late.go).
+// decided again, with adjusting entries (late.go). A definition that
+// arrives before the partner or program it names is held until it
+// arrives, and the orders decided meanwhile are decided again then
+// (held.go).
 //
 // Nothing here does I/O, reads a clock, logs, or takes a context: the same
 // facts under the same policy give byte-identical entries, which is what

@@ -257,26 +257,23 @@ func (e *Engine) dispatch(f *events.Fact, out *Output) (reason string) {
 	s := e.state
 	switch d := f.Data.(type) {
 	case *events.PartnerRegistered:
-		return s.registerPartner(d)
+		return e.partnerRegistered(f, d, out)
 	case *events.ProgramDefined:
-		return s.defineProgram(d)
+		return e.programDefined(f, d, out)
 	case *events.PartnerEnrolled:
-		return s.enroll(d)
+		return e.enrolled(f, d, out)
 	case *events.LinkCreated:
-		return s.createLink(d)
+		return e.linkCreated(f, d, out)
 	case *events.ClickRecorded:
-		s.clicks.add(d.ClickID, f.Time, s.cat.linkNumber(d.LinkCode), d.VisitorID, d.ContactID)
+		n := s.cat.linkNumber(d.LinkCode)
+		s.clicks.add(d.ClickID, f.Time, n, d.VisitorID, d.ContactID)
+		s.noteClick(n, f, d)
 		e.decideAgain(f, d.VisitorID, d.ContactID, out)
 	case *events.ContactIdentified:
 		s.ids.identify(d.VisitorID, d.ContactID, f.Time, false)
 		e.decideAgain(f, d.VisitorID, d.ContactID, out)
 	case *events.ReferralAssigned:
-		if _, ok := s.cat.partners[d.PartnerID]; !ok {
-			return fmt.Sprintf("partner %s is not registered", d.PartnerID)
-		}
-		c := digest(d.ContactID)
-		s.ids.manual[c] = append(s.ids.manual[c], manualReferral{at: f.Time, partner: d.PartnerID, note: d.Note})
-		e.decideAgain(f, "", d.ContactID, out)
+		e.referralAssigned(f, d, out)
 	case *events.OrderPlaced:
 		reason = e.placeOrder(f, d, out)
 		if reason == "" && d.VisitorID != "" && d.ContactID != "" { // it identified the visitor
@@ -355,35 +352,6 @@ func mustRate(text string) money.Rate {
 		panic(fmt.Sprintf("ledger: validated rate %q does not parse: %v", text, err))
 	}
 	return r
-}
-
-func (s *State) enroll(d *events.PartnerEnrolled) string {
-	partner, ok := s.cat.partners[d.PartnerID]
-	switch {
-	case !ok:
-		return fmt.Sprintf("partner %s is not registered", d.PartnerID)
-	case s.cat.programs[d.ProgramID] == nil:
-		return fmt.Sprintf("program %s is not defined", d.ProgramID)
-	}
-	for _, p := range partner.Programs {
-		if p == d.ProgramID {
-			return ""
-		}
-	}
-	partner.Programs = append(partner.Programs, d.ProgramID)
-	partner.enrolled = append(partner.enrolled, s.cat.programs[d.ProgramID])
-	return ""
-}
-
-func (s *State) createLink(d *events.LinkCreated) string {
-	if _, ok := s.cat.partners[d.PartnerID]; !ok {
-		return fmt.Sprintf("partner %s is not registered", d.PartnerID)
-	}
-	if old, ok := s.cat.Link(d.LinkCode); ok && old.PartnerID != "" && old.PartnerID != d.PartnerID {
-		return fmt.Sprintf("link %s already belongs to partner %s", d.LinkCode, old.PartnerID)
-	}
-	s.cat.setLink(Link{Code: d.LinkCode, PartnerID: d.PartnerID, ProgramID: d.ProgramID, LandingURL: d.LandingURL}.withPartner(s.cat.partners[d.PartnerID]))
-	return ""
 }
 
 func (e *Engine) placeOrder(f *events.Fact, d *events.OrderPlaced, out *Output) string {

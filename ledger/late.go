@@ -170,6 +170,17 @@ func (e *Engine) decideAgain(f *events.Fact, visitor, contact string, out *Outpu
 	if len(positions) == 0 {
 		return
 	}
+	e.decideAgainAt(positions, from, nil, f, out)
+}
+
+// decideAgainAt decides again, after fact f, the orders at positions (in
+// placement order, each once), none placed before from, and adds their
+// adjusting entries and explanations to out. Those reprice holds are
+// priced again even when their decision weighs the same referrals (a
+// definition they depend on took effect, held.go); they are explained
+// again only if their shares change.
+func (e *Engine) decideAgainAt(positions []int32, from int64, reprice map[int32]bool, f *events.Fact, out *Output) {
+	s := e.state
 	cause := f.Source + "/" + f.ID
 	var subs []*subscription
 	for _, i := range positions {
@@ -180,7 +191,7 @@ func (e *Engine) decideAgain(f *events.Fact, visitor, contact string, out *Outpu
 			}
 			continue
 		}
-		entries, a, changed := e.decideOrderAgain(o, cause, f)
+		entries, a, changed := e.decideOrderAgain(o, cause, f, reprice[i])
 		if !changed {
 			continue
 		}
@@ -190,7 +201,7 @@ func (e *Engine) decideAgain(f *events.Fact, visitor, contact string, out *Outpu
 		}
 	}
 	for _, sub := range subs {
-		entries, as := e.decideSubscriptionAgain(sub, from, cause, f)
+		entries, as := e.decideSubscriptionAgain(sub, from, cause, f, reprice)
 		out.Entries = append(out.Entries, entries...)
 		out.Attributions = append(out.Attributions, as...)
 	}
@@ -276,19 +287,29 @@ func (s *State) resolveLate(visitor, contact string, since int64) {
 
 // decideOrderAgain decides order o again, after fact f (whose key is
 // cause) reached the engine. changed is false when the decision weighs
-// the same referrals alike; otherwise the order takes the new credit and
+// the same referrals alike (and, when reprice is set, the order priced
+// again keeps its shares); otherwise the order takes the new credit and
 // the entries adjust its shares to it, and a is its new explanation (nil
 // when the engine does not record the order).
-func (e *Engine) decideOrderAgain(o *order, cause string, f *events.Fact) (entries []Entry, a *Attribution, changed bool) {
+func (e *Engine) decideOrderAgain(o *order, cause string, f *events.Fact, reprice bool) (entries []Entry, a *Attribution, changed bool) {
 	s := e.state
 	b := s.buyerOf(o)
 	dec := s.decide(&b, &o.policy.Policy, &e.scratch)
-	if d := dec.digest(); d != o.decision {
-		o.decision = d
-		entries, a = e.recredit(o, &dec, &b, nil, cause, f)
-		return entries, a, true
+	d := dec.digest()
+	if d == o.decision && !reprice {
+		return nil, nil, false
 	}
-	return nil, nil, false
+	same := d == o.decision
+	var before [][]share
+	if same {
+		before = o.sharesNow()
+	}
+	o.decision = d
+	entries, a = e.recredit(o, &dec, &b, nil, cause, f)
+	if same && o.sameShares(before) {
+		return nil, nil, false
+	}
+	return entries, a, true
 }
 
 // buyerOf is who bought order o, as the state knows it now: what the order
@@ -306,7 +327,7 @@ func (s *State) buyerOf(o *order) Buyer {
 // order they were placed, as placeOrder decided them: each on its own
 // until one is credited, and the rest as its renewals. Orders placed
 // before from, which the fact cannot concern, keep their decisions.
-func (e *Engine) decideSubscriptionAgain(sub *subscription, from int64, cause string, f *events.Fact) (entries []Entry, as []Attribution) {
+func (e *Engine) decideSubscriptionAgain(sub *subscription, from int64, cause string, f *events.Fact, reprice map[int32]bool) (entries []Entry, as []Attribution) {
 	s := e.state
 	var winner *Candidate
 	first := s.orders.list[sub.placed[0]].id
@@ -323,11 +344,19 @@ func (e *Engine) decideSubscriptionAgain(sub *subscription, from int64, cause st
 		if winner != nil {
 			w := *winner
 			w.Reason = Reason{code: reasonRenewal, a: sub.id, b: first}
-			if o.decision == 0 && creditOf(&w).sameReferral(o.winner) {
+			same := o.decision == 0 && creditOf(&w).sameReferral(o.winner)
+			if same && !reprice[i] {
 				continue
+			}
+			var before [][]share
+			if same {
+				before = o.sharesNow()
 			}
 			o.decision = 0
 			es, a = e.recredit(o, nil, &Buyer{}, &w, cause, f)
+			if same && o.sameShares(before) {
+				continue
+			}
 		} else {
 			b := s.buyerOf(o)
 			dec := s.decide(&b, &o.policy.Policy, &e.scratch)
@@ -336,11 +365,19 @@ func (e *Engine) decideSubscriptionAgain(sub *subscription, from int64, cause st
 				winner, first = &w, o.id
 			}
 			d := dec.digest()
-			if d == o.decision {
+			same := d == o.decision
+			if same && !reprice[i] {
 				continue
+			}
+			var before [][]share
+			if same {
+				before = o.sharesNow()
 			}
 			o.decision = d
 			es, a = e.recredit(o, &dec, &b, nil, cause, f)
+			if same && o.sameShares(before) {
+				continue
+			}
 		}
 		entries = append(entries, es...)
 		if a != nil {

@@ -49,6 +49,7 @@ const (
 	reasonNoProgram
 	reasonRateFromLink
 	reasonRateLowestPriority
+	reasonLinkHeld
 	reasonCodes // how many codes there are: keep it last
 )
 
@@ -95,6 +96,8 @@ func (r Reason) String() string {
 		return "not commissionable: no program of partner " + r.a + " covers product " + r.b
 	case reasonRateFromLink:
 		return r.a + " from program " + r.b + ", the program of link " + r.c
+	case reasonLinkHeld:
+		return "link " + r.a + " is held: its program " + r.b + " is not defined"
 	case reasonRateLowestPriority:
 		return r.a + " from program " + r.b + ", the lowest priority number among " + r.c + "'s programs covering " + r.d
 	}

@@ -16,6 +16,7 @@ const (
 	TypePayoutPaid         = "payout.paid"
 	TypeOrderAttributed    = "order.attributed"
 	TypeFactRefused        = "fact.refused"
+	TypeFactReleased       = "fact.released"
 	TypeReplayApplied      = "replay.applied"
 	TypePolicyAdopted      = "policy.adopted"
 	TypeCheckpoint         = "ledger.checkpoint"
@@ -121,12 +122,23 @@ type Attribution struct {
 }
 
 // Refusal is a valid fact the ledger could not honour: it is kept in the
-// fact log and changes no balance.
+// fact log and changes no balance. A held one is a definition waiting for
+// one it names (held.go): Reason says which, and a Release of the fact
+// lifts it when that arrives.
 type Refusal struct {
 	Fact   string    `json:"fact"`
 	Type   string    `json:"type"`
 	Time   time.Time `json:"time"`
 	Reason string    `json:"reason"`
+	Held   bool      `json:"held,omitempty"`
+}
+
+// Release says that a held fact took effect (or was replaced by a later
+// definition of the same link): By is the fact that released it.
+type Release struct {
+	Fact string `json:"fact"`
+	Type string `json:"type"`
+	By   string `json:"by"`
 }
 
 // Checkpoint opens every ledger commit: the decisions in the commit are
@@ -164,6 +176,8 @@ type Output struct {
 	Entries      []Entry
 	Attributions []Attribution
 	Refusals     []Refusal
+	// Released lists the held facts that took effect.
+	Released []Release
 	// Policies are policy versions the live timeline adopted, recorded so
 	// that the timeline can be read back from the ledger alone.
 	Policies []PolicyVersion
@@ -174,7 +188,7 @@ type Output struct {
 
 // Empty reports whether the fold produced nothing to record.
 func (o Output) Empty() bool {
-	return len(o.Entries) == 0 && len(o.Attributions) == 0 && len(o.Refusals) == 0 && len(o.Policies) == 0
+	return len(o.Entries) == 0 && len(o.Attributions) == 0 && len(o.Refusals) == 0 && len(o.Policies) == 0 && len(o.Released) == 0
 }
 
 // Record is one ledger-log event ready to store.
@@ -202,7 +216,7 @@ func (o Output) Records() []Record {
 	if o.transient && len(o.Entries) > 0 {
 		o.Entries = slices.Clone(o.Entries)
 	}
-	out := make([]Record, 0, len(o.Attributions)+len(o.Entries)+len(o.Refusals)+len(o.Policies))
+	out := make([]Record, 0, len(o.Attributions)+len(o.Entries)+len(o.Refusals)+len(o.Released)+len(o.Policies))
 	buf := make([]byte, 0, 2048*len(o.Attributions)+512*len(o.Entries))
 	encoded := func(start int) []byte { return buf[start:len(buf):len(buf)] }
 	for i := range o.Attributions {
@@ -223,6 +237,9 @@ func (o Output) Records() []Record {
 	}
 	for _, r := range o.Refusals {
 		out = append(out, Record{ID: "refusal:" + r.Fact, Type: TypeFactRefused, Data: mustJSON(r)})
+	}
+	for _, r := range o.Released {
+		out = append(out, Record{ID: "released:" + r.Fact + ":" + r.By, Type: TypeFactReleased, Data: mustJSON(r)})
 	}
 	for _, p := range o.Policies {
 		out = append(out, Record{ID: "policy:" + p.Version, Type: TypePolicyAdopted, Data: mustJSON(p)})

@@ -127,6 +127,7 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	w.Uint64s(keys)
 	w.Uint64s(payloads)
 	w.Varint(s.late.knownAt)
+	encodeHeld(w, &s.held)
 }
 
 func encodeIdentity(w *snapshot.Encoder, l identity) {
@@ -298,6 +299,7 @@ func DecodeSnapshot(r *snapshot.Decoder) (*Engine, error) {
 		s.facts.Put(keys[i], payloads[i])
 	}
 	s.late.knownAt = r.Varint()
+	s.held = decodeHeld(r, len(s.cat.links))
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
@@ -466,7 +468,7 @@ func decodeCatalog(r *snapshot.Decoder) *Catalog {
 	c.linkNum = digestmap.New[int32](len(c.links))
 	for i := range c.links {
 		c.links[i] = Link{Code: r.String(), PartnerID: r.String(), ProgramID: r.String(), LandingURL: r.String()}
-		c.links[i] = c.links[i].withPartner(c.partners[c.links[i].PartnerID])
+		c.links[i] = c.links[i].withPartner(c.effectivePartner(c.links[i]))
 		c.linkNum.Put(digest(c.links[i].Code), int32(i))
 	}
 	return c

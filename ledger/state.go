@@ -48,6 +48,8 @@ type State struct {
 	shareScratch []share
 	// late finds the orders a referral that arrives after them may change.
 	late lateIndex
+	// held is what waits for a partner or program it names (held.go).
+	held heldDefs
 }
 
 // records reports whether the fold writes the entries and explanation of
@@ -81,7 +83,7 @@ func newState() *State {
 		cat: newCatalog(), clicks: newClicks(), ids: newIdentities(),
 		orders: newOrderTable(0), subs: map[string]*subscription{},
 		accts: map[string]*account{}, facts: digestmap.New[uint64](0), policies: map[PolicyVersion]*PolicyVersion{},
-		names: intern.New(recurringNames),
+		names: intern.New(recurringNames), held: newHeldDefs(),
 	}
 }
 

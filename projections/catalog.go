@@ -2,6 +2,7 @@ package projections
 
 import (
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/refledger/refledger/events"
@@ -9,7 +10,11 @@ import (
 
 // Catalog is the read model of partners, programs, enrollments and links,
 // for the API and the click redirect. Later definitions replace earlier
-// ones, as in the engine; a link never changes partner.
+// ones, as in the engine; a link never changes partner. It holds what the
+// engine holds (ledger/held.go): a link or an enrollment whose partner or
+// program is not known yet is listed as held, saying what it waits for,
+// and takes effect when that arrives. A held link still redirects and its
+// clicks are recorded: they are facts, and count once the link does.
 type Catalog struct {
 	mu       sync.RWMutex
 	partners map[string]events.PartnerRegistered
@@ -65,10 +70,54 @@ func (c *Catalog) Link(code string) (events.LinkCreated, bool) {
 	return l, ok
 }
 
-// PartnerView is a partner with its enrolled programs.
+// PartnerView is a partner with its enrolled programs: those in effect,
+// and those held until the program is defined.
 type PartnerView struct {
 	events.PartnerRegistered
-	Programs []string `json:"programs"`
+	Programs     []string `json:"programs"`
+	HeldPrograms []string `json:"held_programs,omitempty"`
+}
+
+// partnerView is partner p's view; c.mu must be held.
+func (c *Catalog) partnerView(p events.PartnerRegistered) PartnerView {
+	v := PartnerView{PartnerRegistered: p, Programs: []string{}}
+	for _, id := range c.enrolled[p.PartnerID] {
+		if _, ok := c.programs[id]; ok {
+			v.Programs = append(v.Programs, id)
+		} else {
+			v.HeldPrograms = append(v.HeldPrograms, id)
+		}
+	}
+	return v
+}
+
+// Link statuses in LinkView.
+const (
+	LinkActive = "active"
+	LinkHeld   = "held"
+)
+
+// LinkView is a link with its status: active, or held with what it
+// waits for (the words of the ledger's held refusal).
+type LinkView struct {
+	events.LinkCreated
+	Status  string `json:"status"`
+	Missing string `json:"missing,omitempty"`
+}
+
+// linkView is link l's view; c.mu must be held.
+func (c *Catalog) linkView(l events.LinkCreated) LinkView {
+	var missing []string
+	if _, ok := c.partners[l.PartnerID]; !ok {
+		missing = append(missing, "partner "+l.PartnerID+" is not registered")
+	}
+	if _, ok := c.programs[l.ProgramID]; l.ProgramID != "" && !ok {
+		missing = append(missing, "program "+l.ProgramID+" is not defined")
+	}
+	if len(missing) > 0 {
+		return LinkView{LinkCreated: l, Status: LinkHeld, Missing: strings.Join(missing, "; ")}
+	}
+	return LinkView{LinkCreated: l, Status: LinkActive}
 }
 
 // Partners lists partners by id.
@@ -76,8 +125,8 @@ func (c *Catalog) Partners() []PartnerView {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	out := make([]PartnerView, 0, len(c.partners))
-	for id, p := range c.partners {
-		out = append(out, PartnerView{PartnerRegistered: p, Programs: append([]string{}, c.enrolled[id]...)})
+	for _, p := range c.partners {
+		out = append(out, c.partnerView(p))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PartnerID < out[j].PartnerID })
 	return out
@@ -88,7 +137,10 @@ func (c *Catalog) Partner(id string) (PartnerView, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	p, ok := c.partners[id]
-	return PartnerView{PartnerRegistered: p, Programs: append([]string{}, c.enrolled[id]...)}, ok
+	if !ok {
+		return PartnerView{}, false
+	}
+	return c.partnerView(p), true
 }
 
 // Programs lists programs by id.
@@ -103,13 +155,13 @@ func (c *Catalog) Programs() []events.ProgramDefined {
 	return out
 }
 
-// Links lists links by code.
-func (c *Catalog) Links() []events.LinkCreated {
+// Links lists links by code, each with its status.
+func (c *Catalog) Links() []LinkView {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]events.LinkCreated, 0, len(c.links))
+	out := make([]LinkView, 0, len(c.links))
 	for _, l := range c.links {
-		out = append(out, l)
+		out = append(out, c.linkView(l))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].LinkCode < out[j].LinkCode })
 	return out

@@ -169,6 +169,7 @@ func Fold(e *ledger.Engine, fc FactCommit) ledger.Output {
 		out.Entries = append(out.Entries, o.Entries...)
 		out.Attributions = append(out.Attributions, o.Attributions...)
 		out.Refusals = append(out.Refusals, o.Refusals...)
+		out.Released = append(out.Released, o.Released...)
 	}
 	return out
 }

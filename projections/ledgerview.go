@@ -258,6 +258,12 @@ func (l *Ledger) apply(at recordRef, r ledger.Record) error {
 			l.held("")
 			l.refusals = append(l.refusals, f)
 		}
+	case ledger.TypeFactReleased:
+		var rl ledger.Release
+		if err = json.Unmarshal(r.Data, &rl); err == nil {
+			l.held("")
+			l.release(rl.Fact)
+		}
 	case ledger.TypeReplayApplied:
 		var rp ledger.ReplayApplied
 		if err = json.Unmarshal(r.Data, &rp); err == nil {
@@ -708,7 +714,13 @@ func (l *Ledger) Decided() (through store.Position, whole bool) {
 	return store.Position(cp.FactsThrough) - 1, cp.FactsFolded == 0
 }
 
-// Refusals lists the facts the ledger refused, in log order.
+// release drops the held refusal of a fact that took effect.
+func (l *Ledger) release(fact string) {
+	l.refusals = slices.DeleteFunc(l.refusals, func(r ledger.Refusal) bool { return r.Held && r.Fact == fact })
+}
+
+// Refusals lists the facts the ledger refused, in log order, and those it
+// holds until what they name arrives (Held).
 func (l *Ledger) Refusals() []ledger.Refusal {
 	l.mu.RLock()
 	defer l.mu.RUnlock()

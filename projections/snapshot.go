@@ -20,7 +20,7 @@ import (
 // and its engine.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 9 // 9: the engine's digests are no longer FNV-1a
+	writerSnapshotVersion = 10 // 10: held definitions (the engine's, and held refusals); 9: the engine's digests are no longer FNV-1a
 )
 
 // ErrApplyingReplay: the ledger ends in the first parts of a replay's
@@ -328,6 +328,7 @@ func (l *Ledger) encodeSnapshot(e *snapshot.Encoder) {
 		e.Symbol(r.Type)
 		e.Time(r.Time)
 		e.String(r.Reason)
+		e.Bool(r.Held)
 	}
 }
 
@@ -396,7 +397,7 @@ func decodeLedgerSnapshot(r *snapshot.Decoder, l *Ledger) (*Ledger, error) {
 	}
 	l.refusals = make([]ledger.Refusal, r.Count(4))
 	for i := range l.refusals {
-		l.refusals[i] = ledger.Refusal{Fact: r.String(), Type: r.Symbol(), Time: r.Time(), Reason: r.String()}
+		l.refusals[i] = ledger.Refusal{Fact: r.String(), Type: r.Symbol(), Time: r.Time(), Reason: r.String(), Held: r.Bool()}
 	}
 	return l, r.Err()
 }

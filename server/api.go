@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/internal/csvsafe"
 	"github.com/refledger/refledger/ledger"
 	"github.com/refledger/refledger/projections"
@@ -65,7 +64,7 @@ func (s *Server) getLinks(w http.ResponseWriter, r *http.Request) {
 	links := s.live.catalog.Links()
 	if own, scoped := ownPartner(r); scoped {
 		// A partner lists its own links: the ones it has to share.
-		links = slices.DeleteFunc(links, func(l events.LinkCreated) bool { return l.PartnerID != own })
+		links = slices.DeleteFunc(links, func(l projections.LinkView) bool { return l.PartnerID != own })
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"links": links})
 }
