@@ -197,14 +197,12 @@ func (e *Engine) decideAgain(f *events.Fact, visitor, contact string, out *Outpu
 }
 
 // lateFrom is the earliest order time (Unix nanoseconds) a referral fact
-// can count for: a click counts for orders from its whole second on (see
-// clicks), a manual referral or a contact.identified from its own time on,
-// and the identification an order that gave both ids makes for the orders
-// after it (an order never counts the one it made itself).
+// can count for: a click, a manual referral or a contact.identified from
+// its own instant on, to the nanosecond, and the identification an order
+// that gave both ids makes for the orders after it (an order never counts
+// the one it made itself).
 func lateFrom(f *events.Fact) int64 {
 	switch f.Type {
-	case events.TypeClickRecorded:
-		return f.Time.Unix() * int64(time.Second)
 	case events.TypeOrderPlaced:
 		return f.Time.UnixNano() + 1
 	}
@@ -386,7 +384,7 @@ func (e *Engine) recredit(o *order, dec *decision, b *Buyer, renewal *Candidate,
 	} else {
 		explained = s.explain(dec, b)
 	}
-	explained.Notes = append(explained.Notes, "decided again when "+f.Type+" "+cause+" of "+f.Time.Format(time.RFC3339)+
+	explained.Notes = append(explained.Notes, "decided again when "+f.Type+" "+cause+" of "+f.Time.Format(time.RFC3339Nano)+
 		" reached the ledger after the order")
 	a := attribution(o, explained, lines)
 	a.DecidedAgainBy = cause

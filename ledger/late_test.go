@@ -247,15 +247,17 @@ func mustTime(t *testing.T, s string) time.Time {
 }
 
 // timedHistory makes a random history in time order, some facts at the
-// instant of the fact before (never two referrals), with referrals (clicks, some carrying a contact; identifications;
+// instant of the fact before (never two referrals), some a fraction of a
+// second after it (a click at 10:00:00.9 after an order at 10:00:00.5),
+// with referrals (clicks, some carrying a contact; identifications;
 // manual referrals), orders and refunds (each line refunded at most once, in
 // part or whole) under a random policy that holds from the start. The
 // positions of its referrals are returned too.
 func timedHistory(seed int64, n int) (facts []events.Fact, referrals []int) {
 	r := rand.New(rand.NewSource(seed))
-	minute := 0
+	var since time.Duration // from the history's start
 	add := func(typ, data string) {
-		at := time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(minute) * time.Minute).Format(time.RFC3339)
+		at := time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC).Add(since).Format(time.RFC3339Nano)
 		f, err := events.Decode([]byte(fmt.Sprintf(`{"specversion":"1.0","id":"t-%d","source":"gen","type":%q,"time":%q,"data":%s}`, len(facts), typ, at, data)))
 		if err != nil {
 			panic(fmt.Sprintf("generator made an invalid fact: %v", err))
@@ -279,11 +281,15 @@ func timedHistory(seed int64, n int) (facts []events.Fact, referrals []int) {
 		add("link.created", fmt.Sprintf(`{"link_code":"l%d","partner_id":%s,"landing_url":"https://x.example/"}`, i, l))
 	}
 	amounts := []string{"0.99", "10.00", "33.33", "100.00"}
-	var lines []string // order/line not refunded yet
-	referralAt := -1   // the minute of the last referral
+	var lines []string              // order/line not refunded yet
+	referralAt := time.Duration(-1) // the instant of the last referral
 	for orders := 0; len(facts) < n; {
-		if r.Intn(5) > 0 { // else at the instant of the fact before
-			minute += 1 + r.Intn(24*60)
+		switch r.Intn(5) {
+		case 0: // at the instant of the fact before
+		case 1: // within the second, or a nanosecond, after it
+			since += []time.Duration{time.Nanosecond, time.Duration(1 + r.Intn(int(time.Second)))}[r.Intn(2)]
+		default:
+			since += time.Duration(1+r.Intn(24*60))*time.Minute + time.Duration(r.Intn(3))*time.Second/2
 		}
 		v, c := fmt.Sprintf("v%d", r.Intn(5)), fmt.Sprintf("c%d", r.Intn(4))
 		k := r.Intn(12)
@@ -291,10 +297,10 @@ func timedHistory(seed int64, n int) (facts []events.Fact, referrals []int) {
 			// Two referrals of one instant tie, and a tie goes to the one
 			// logged last (or first): arrival would decide it. Keep them
 			// apart; a referral and an order may share an instant.
-			if minute == referralAt {
-				minute++
+			if since == referralAt {
+				since++
 			}
-			referralAt = minute
+			referralAt = since
 		}
 		switch {
 		case k < 4:

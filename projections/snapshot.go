@@ -20,7 +20,7 @@ import (
 // and its engine.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 9 // 9: the engine's digests are no longer FNV-1a
+	writerSnapshotVersion = 10 // 10: the engine holds click times in nanoseconds, not seconds
 )
 
 // ErrApplyingReplay: the ledger ends in the first parts of a replay's
