@@ -500,3 +500,68 @@ func TestIdentificationsAtTheOrdersInstant(t *testing.T) {
 		}
 	}
 }
+
+// An adjusting entry is dated, and payable at the earliest, when the fact
+// log received the fact that caused it (events.Fact.Arrived), never by the
+// latest event time the engine saw: one fact stamped 2199 does not carry
+// every later adjustment into 2199. Nor is one dated before the order it
+// adjusts. A fact stored before arrivals were kept has none, and its
+// adjustments are dated as they were then, by the latest fact time.
+func TestAdjustmentsAreDatedByArrival(t *testing.T) {
+	const policy = `{"tracking":"cookies-only","credit":"last","holding_days":30}`
+	cases := []struct {
+		name, arrived string // "" for none
+		at, payable   string
+	}{
+		{"arrived after the hold", "2017-07-10T08:00:00.5Z", "2017-07-10T08:00:00.5Z", "2017-07-10T08:00:00.5Z"},
+		{"arrived within the hold", "2017-06-03T00:00:00Z", "2017-06-03T00:00:00Z", "2017-07-02T00:00:00Z"},
+		{"arrived before the order's time", "2017-06-01T00:00:00Z", "2017-06-02T00:00:00Z", "2017-07-02T00:00:00Z"},
+		{"stored before arrivals were kept", "", "2199-12-31T00:00:00Z", "2199-12-31T00:00:00Z"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHistory(t, policy)
+			h.click("k1", "roger-event", "v1", "2017-05-20T00:00:00Z")
+			h.order("o", "v1", "", "scm", "100.00", "2017-06-02T00:00:00Z")
+			h.add("contact.identified", "2199-12-31T00:00:00Z", `{"visitor_id":"v9","contact_id":"someone"}`)
+			late := lateFact(t, "click.recorded", "2017-06-01T00:00:00Z", `{"click_id":"k2","link_code":"maria-scm","visitor_id":"v1"}`)
+			if c.arrived != "" {
+				late.Arrived = mustTime(t, c.arrived)
+			}
+			out := h.e.Apply(late, events.EncodeStored(late))
+			if got := adjustments(out); got != "maria t1 20.00, roger t1 -20.00" {
+				t.Fatalf("adjustments %q", got)
+			}
+			for _, e := range out.Entries {
+				if !e.Time.Equal(mustTime(t, c.at)) || !e.PayableAt.Equal(mustTime(t, c.payable)) {
+					t.Errorf("%s dated %s, payable %s: want %s, payable %s", e.EntryID, e.Time.Format(time.RFC3339Nano), e.PayableAt.Format(time.RFC3339Nano), c.at, c.payable)
+				}
+			}
+		})
+	}
+}
+
+// The engine's record of the facts it folded ignores their arrival, as
+// ingestion does: the same fact again, arrived at another time or stored
+// before arrivals were kept, is a duplicate that changes nothing; another
+// payload under its key is refused.
+func TestFactsRepeatedAtAnotherArrivalAreDuplicates(t *testing.T) {
+	h := newHistory(t, "")
+	f := lateFact(t, "referral.assigned", "2017-06-01T00:00:00Z", `{"contact_id":"katie","partner_id":"maria"}`)
+	stored := func(f events.Fact, arrived string) []byte {
+		if arrived != "" {
+			f.Arrived = mustTime(t, arrived)
+		}
+		return events.EncodeStored(f)
+	}
+	h.e.Apply(f, stored(f, "2017-06-01T00:00:01Z"))
+	for _, again := range []string{"2017-06-05T00:00:00Z", ""} {
+		if out := h.e.Apply(f, stored(f, again)); !out.Empty() {
+			t.Errorf("the same fact, arrived %q: %+v, want nothing", again, out)
+		}
+	}
+	changed := lateFact(t, "referral.assigned", "2017-06-01T00:00:00Z", `{"contact_id":"katie","partner_id":"roger"}`)
+	if out := h.e.Apply(changed, stored(changed, "2017-06-05T00:00:00Z")); len(out.Refusals) != 1 {
+		t.Errorf("another payload under the key: %+v, want it refused", out)
+	}
+}
