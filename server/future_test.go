@@ -107,7 +107,7 @@ func TestAdjustmentsAreDatedByArrival(t *testing.T) {
 	clock.Store(at("2024-06-03T08:00:00.25Z").UnixNano())
 	// Bob's click came before the order and after Ann's, but reaches the
 	// log only now: o1 is his (last credit), by adjusting entries.
-	post(event("click-bob", "click.recorded", "2024-05-01T12:00:00Z", `{"click_id":"k-bob","link_code":"bob-1","visitor_id":"v"}`))
+	post(event("click-bob", "click.recorded", "2024-05-01T12:00:00.75Z", `{"click_id":"k-bob","link_code":"bob-1","visitor_id":"v"}`))
 
 	var adjusted []projections.Commission
 	for deadline := time.Now().Add(10 * time.Second); len(adjusted) < 2; time.Sleep(5 * time.Millisecond) {
@@ -137,5 +137,20 @@ func TestAdjustmentsAreDatedByArrival(t *testing.T) {
 	}
 	if got["bob"] != "10.00 0.00 10.00" || got["ann"] != "10.00 0.00 0.00" {
 		t.Errorf("/v1/balances as of %s: %v, want bob payable 10.00 and ann's 10.00 moved to him", arrived, got)
+	}
+
+	// Bob's click history shows the click's time to the fraction, in JSON
+	// and in CSV.
+	for _, path := range []string{"/v1/partners/bob/clicks", "/v1/partners/bob/clicks?format=csv"} {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			rec = httptest.NewRecorder()
+			srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			if strings.Contains(rec.Body.String(), "k-bob") || time.Now().After(deadline) {
+				break
+			}
+		}
+		if !strings.Contains(rec.Body.String(), "2024-05-01T12:00:00.75Z") {
+			t.Errorf("%s: %d %s, want k-bob at 2024-05-01T12:00:00.75Z", path, rec.Code, rec.Body.String())
+		}
 	}
 }
