@@ -15,22 +15,54 @@ import (
 // magnitude faster than JSON and is just as canonical (the same fact always
 // gives the same bytes, which idempotency digests rely on):
 //
-//	0xB1 version(1) str(type) str(id) str(source) varint(unix nanos) payload
+//	version 1: 0xB1 0x01 str(type) str(id) str(source) varint(unix nanos) payload
+//	version 2: 0xB1 0x02 str(type) str(id) str(source) varint(unix nanos) payload arrived
 //
-// where str is a uvarint length and the bytes, and payload is the type's
-// fields in a fixed order (see the encode and decode functions below). A
-// stored fact starting with '{' is JSON (the form before binary), and still
-// decodes.
+// where str is a uvarint length and the bytes, payload is the type's
+// fields in a fixed order (see the encode and decode functions below), and
+// arrived (version 2) is when the fact log received the fact, Unix
+// nanoseconds in 8 little-endian bytes. Version 2 is version 1 with the
+// arrival appended: what the fact says (StoredContent) is the same bytes
+// in both, so a fact stored before arrivals were kept and the same fact
+// sent again now are one fact. A fact without an arrival is stored as
+// version 1. A stored fact starting with '{' is JSON (the form before
+// binary), and still decodes.
 const (
-	storedMarker  = 0xB1
-	storedVersion = 1
-	maxStoredStr  = MaxEventBytes
+	storedMarker     = 0xB1
+	storedVersion1   = 1
+	storedVersion2   = 2 // version 1 and the arrival
+	arrivedBytes     = 8
+	maxStoredStr     = MaxEventBytes
+	storedHeaderSize = 2
 )
 
-// EncodeStored writes the fact's stored (binary) form.
+// storedHeader1 is the header of a version 1 stored fact, which
+// StoredContent gives for one of version 2.
+var storedHeader1 = []byte{storedMarker, storedVersion1}
+
+// StoredContent is what a stored fact says, without when it arrived: the
+// bytes of its version 1 stored form (or its JSON, for a fact stored
+// before the binary form), in two pieces, to be read one after the other:
+// a version 1 fact is itself and nothing, a version 2 one the version 1
+// header and its bytes after its own, up to its arrival. Idempotency
+// digests cover these, so a fact is a duplicate of the same fact however
+// apart their arrivals. Neither piece may be changed.
+func StoredContent(raw []byte) (head, rest []byte) {
+	if len(raw) >= storedHeaderSize+arrivedBytes && raw[0] == storedMarker && raw[1] == storedVersion2 {
+		return storedHeader1, raw[storedHeaderSize : len(raw)-arrivedBytes]
+	}
+	return raw, nil
+}
+
+// EncodeStored writes the fact's stored (binary) form: version 2 when the
+// fact has an arrival time, version 1 when it has none.
 func EncodeStored(f Fact) []byte {
 	w := binWriter{buf: make([]byte, 0, 128)}
-	w.buf = append(w.buf, storedMarker, storedVersion)
+	version := byte(storedVersion1)
+	if !f.Arrived.IsZero() {
+		version = storedVersion2
+	}
+	w.buf = append(w.buf, storedMarker, version)
 	w.str(f.Type)
 	w.str(f.ID)
 	w.str(f.Source)
@@ -100,6 +132,9 @@ func EncodeStored(f Fact) []byte {
 	default:
 		panic(fmt.Sprintf("events: no stored form for %T", f.Data)) // every fact type has one
 	}
+	if version == storedVersion2 {
+		w.buf = binary.LittleEndian.AppendUint64(w.buf, uint64(f.Arrived.UnixNano()))
+	}
 	return w.buf
 }
 
@@ -148,14 +183,20 @@ func (d *StoredDecoder) source(b []byte) string {
 // is typ itself, and its Source comes from d (nil: a fresh string).
 func decodeBinary(typ string, raw []byte, d *StoredDecoder) (Fact, error) {
 	r := binReader{b: raw, shared: d != nil && d.TransientClicks && typ == TypeClickRecorded}
-	if len(raw) < 2 || raw[0] != storedMarker || raw[1] != storedVersion {
-		return Fact{}, fmt.Errorf("%w: not version %d", errStored, storedVersion)
+	var arrived time.Time
+	switch {
+	case len(raw) >= storedHeaderSize && raw[0] == storedMarker && raw[1] == storedVersion1:
+		r.b = raw[storedHeaderSize:]
+	case len(raw) >= storedHeaderSize+arrivedBytes && raw[0] == storedMarker && raw[1] == storedVersion2:
+		r.b = raw[storedHeaderSize : len(raw)-arrivedBytes]
+		arrived = time.Unix(0, int64(binary.LittleEndian.Uint64(raw[len(raw)-arrivedBytes:]))).UTC()
+	default:
+		return Fact{}, fmt.Errorf("%w: not version %d or %d", errStored, storedVersion1, storedVersion2)
 	}
-	r.b = raw[2:]
 	if held := r.bytes(); r.err == nil && string(held) != typ {
 		return Fact{}, fmt.Errorf("%w: stored as %q, holds %q", errStored, typ, held)
 	}
-	f := Fact{Type: typ, ID: r.str()}
+	f := Fact{Type: typ, ID: r.str(), Arrived: arrived}
 	f.Source = d.source(r.bytes())
 	f.Time = time.Unix(0, r.varint()).UTC()
 	data := newData(f.Type)

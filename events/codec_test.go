@@ -217,6 +217,8 @@ func FuzzDecodeStored(f *testing.F) {
 		raw, _ := os.ReadFile(filepath.Join("testdata", "v1", typ+".json"))
 		if fact, err := Decode(raw); err == nil {
 			f.Add(typ, EncodeStored(fact))
+			fact.Arrived = fixtureArrival
+			f.Add(typ, EncodeStored(fact)) // version 2
 		}
 	}
 	var shared StoredDecoder // carries its sources from input to input

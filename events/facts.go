@@ -40,6 +40,14 @@ type Fact struct {
 	// Time is when the fact happened; attribution uses it, never arrival.
 	Time time.Time
 	Data Data
+	// Arrived is when the fact log received the fact: the ingester sets
+	// it, and the stored form keeps it (version 2). It is zero for facts
+	// stored before it was kept, and for facts not yet appended. It is
+	// not part of what the fact says: the wire form does not carry it,
+	// and idempotency ignores it (StoredContent), so the same fact sent
+	// again later is a duplicate. The ledger dates what a late fact
+	// changes by it, never by the fact's own time.
+	Arrived time.Time
 }
 
 // Key is the fact's idempotency key: source and id.

@@ -35,7 +35,7 @@ func (m Moment) Compare(o Moment) int {
 // needs before it: the policy, then partners, programs, enrollments and
 // links, then referrals (clicks, identifications, manual referrals), then
 // orders, then what happens to an order (payments, refunds), then payouts.
-// A click of the same second as an order counts for it, and a refund
+// A click of the same instant as an order counts for it, and a refund
 // stamped with its order's time refunds it.
 func AppendRank(typ string) int {
 	switch typ {

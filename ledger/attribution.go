@@ -55,10 +55,9 @@ func latestOnly(latest int32) recentClicks {
 
 // click is one click: 32 bytes.
 type click struct {
-	// Click time in whole Unix seconds. Attribution compares a click with
-	// an order to the second: a click in the same second as the order
-	// counts as before it, since publishers often stamp orders to the
-	// second while clicks carry fractions.
+	// Click time in Unix nanoseconds: attribution compares a click with
+	// an order to the nanosecond (CONTRACT §2: a click at 10:00:00.9 is
+	// after an order at 10:00:00.5).
 	at   int64
 	link int32 // link number in the catalog
 	prev int32 // previous click of the same visitor, -1 for none
@@ -107,7 +106,7 @@ func (c *clicks) add(clickID string, at time.Time, link int32, visitor, contact 
 	}
 	copy(recent[1:], recent[:recentHeld-1])
 	recent[0] = i
-	k := click{at: at.Unix(), link: link, prev: prev}
+	k := click{at: at.UnixNano(), link: link, prev: prev}
 	setClickID(c, &k, clickID)
 	c.all.Add(k)
 	if contact != "" {

@@ -69,7 +69,7 @@ const (
 // order is decided: nothing in it points into the heap, so deciding an
 // order allocates nothing, and words are made only for explanations.
 type ref struct {
-	at        int64 // Unix nanoseconds (fact times lie in 1970..2200); a click's whole second
+	at        int64 // Unix nanoseconds (fact times lie in 1970..2200), a click's too
 	n         int32 // click number, or index among the contact's manual referrals
 	days      int32 // the lifetime it was judged by; 0 = forever
 	kind      uint8
@@ -111,7 +111,7 @@ func (s *State) decide(b *Buyer, p *Policy, sc *scratch) decision {
 		for _, i := range sc.clicks {
 			k := s.clicks.get(i)
 			link := &s.cat.links[k.link]
-			r := ref{at: k.at * int64(time.Second), n: i, kind: refCookie, days: int32(p.CookieDays)}
+			r := ref{at: k.at, n: i, kind: refCookie, days: int32(p.CookieDays)}
 			if link.cookieDays >= 0 { // -1 without a partner, or when it sets none
 				r.days = link.cookieDays // the partner's cookie lifetime overrides the policy's
 			}
@@ -141,7 +141,7 @@ func (s *State) decide(b *Buyer, p *Policy, sc *scratch) decision {
 		for _, i := range idx {
 			k := s.clicks.get(i)
 			link := &s.cat.links[k.link]
-			r := ref{at: k.at * int64(time.Second), n: i, kind: refHistory, days: int32(p.ReferralDays)}
+			r := ref{at: k.at, n: i, kind: refHistory, days: int32(p.ReferralDays)}
 			r.judge(link.PartnerID, link.partner, b, order, p)
 			refs = append(refs, r)
 		}

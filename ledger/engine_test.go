@@ -438,18 +438,62 @@ func TestJPYRoundsToWholeYen(t *testing.T) {
 	}
 }
 
-// Clicks are compared with orders to the second: one in the same second
-// as the order counts even with a later fraction (publishers often stamp
-// orders to the second), one in the next second does not.
-func TestClicksCompareToTheSecond(t *testing.T) {
+// Times keep their full precision (CONTRACT §2): a click at 10:00:00.9
+// is after an order at 10:00:00.5 and never counts, nor does one a
+// nanosecond after the order; one at the order's very instant is not
+// after it, and counts. The explanation shows the click's own time,
+// fraction and all.
+func TestClicksKeepFullPrecision(t *testing.T) {
 	h := newHistory(t, "")
-	h.click("k-same", "maria-scm", "v1", "2017-03-02T10:00:00.5Z")
-	if got := who(t, h.order("o-same", "v1", "", "scm", "100.00", "2017-03-02T10:00:00Z")); got != "maria 20.00 cookie k-same" {
-		t.Errorf("click in the order's second: got %s", got)
+	h.click("k-after", "maria-scm", "v1", "2017-03-02T10:00:00.9Z")
+	out := h.order("o-after", "v1", "", "scm", "100.00", "2017-03-02T10:00:00.5Z")
+	if got := who(t, out); got != "none" {
+		t.Errorf("a click at .9 after an order at .5: got %s, want none", got)
 	}
-	h.click("k-next", "maria-scm", "v2", "2017-03-02T10:00:01.1Z")
-	if got := who(t, h.order("o-next", "v2", "", "scm", "100.00", "2017-03-02T10:00:00.9Z")); got != "none" {
-		t.Errorf("click in the second after the order's: got %s, want none", got)
+	if got, want := reasons(out), "lost: the click at 2017-03-02T10:00:00.9Z came after the order"; !strings.HasPrefix(got, want) {
+		t.Errorf("explanation %q, want it to start %q", got, want)
+	}
+	if c := out.Attributions[0].Candidates; len(c) != 1 || !c[0].Time.Equal(mustTime(t, "2017-03-02T10:00:00.9Z")) {
+		t.Errorf("the candidate's time: %+v, want 10:00:00.9", c)
+	}
+
+	h.click("k-ns", "maria-scm", "v2", "2017-03-02T10:00:00.000000001Z")
+	if got := who(t, h.order("o-ns", "v2", "", "scm", "100.00", "2017-03-02T10:00:00Z")); got != "none" {
+		t.Errorf("a click a nanosecond after the order: got %s, want none", got)
+	}
+	h.click("k-same", "maria-scm", "v3", "2017-03-02T10:00:00.123456789Z")
+	if got := who(t, h.order("o-same", "v3", "", "scm", "100.00", "2017-03-02T10:00:00.123456789Z")); got != "maria 20.00 cookie k-same" {
+		t.Errorf("a click at the order's very instant: got %s, want maria's", got)
+	}
+}
+
+// A lifetime includes its last instant, to the nanosecond (CONTRACT §2):
+// a click exactly cookie_days, or a referral exactly referral_days, before
+// the order qualifies; one a nanosecond earlier has expired.
+func TestLifetimesEndAtTheirLastNanosecond(t *testing.T) {
+	const click = "2017-03-02T10:00:00.75Z"
+	cookie := func(order string) string {
+		h := newHistory(t, `{"tracking":"cookies-only","cookie_days":30}`)
+		h.click("k1", "maria-scm", "v1", click)
+		return who(t, h.order("o1", "v1", "", "scm", "100.00", order))
+	}
+	if got := cookie("2017-04-01T10:00:00.75Z"); got != "maria 20.00 cookie k1" {
+		t.Errorf("a cookie exactly 30 days old: got %s, want maria's", got)
+	}
+	if got := cookie("2017-04-01T10:00:00.750000001Z"); got != "none" {
+		t.Errorf("a cookie 30 days and a nanosecond old: got %s, want none", got)
+	}
+	referral := func(order string) string {
+		h := newHistory(t, `{"tracking":"referral-history-and-cookies","cookie_days":1,"referral_days":30}`)
+		h.click("k1", "maria-scm", "v1", click)
+		h.add("contact.identified", "2017-03-02T11:00:00Z", `{"visitor_id":"v1","contact_id":"katie"}`)
+		return who(t, h.order("o1", "", "katie", "scm", "100.00", order))
+	}
+	if got := referral("2017-04-01T10:00:00.75Z"); got != "maria 20.00 referral-history k1" {
+		t.Errorf("a referral exactly 30 days old: got %s, want maria's", got)
+	}
+	if got := referral("2017-04-01T10:00:00.750000001Z"); got != "none" {
+		t.Errorf("a referral 30 days and a nanosecond old: got %s, want none", got)
 	}
 }
 

@@ -25,9 +25,12 @@ import (
 // each line to what the new decision gives, and a new explanation that
 // names the late fact (decided_again_by). Commission already paid out is
 // not taken back silently: the adjustment shows as a negative payable
-// balance. Adjustments are dated when the engine learned of the change,
-// the latest fact time it had folded (it reads no clock), and are payable
-// no earlier than the order's holding period ends.
+// balance. Adjustments are dated when the fact log received the fact that
+// caused them (events.Fact.Arrived: the engine reads no clock), never
+// before the order they adjust, and are payable then, or when the order's
+// holding period ends if that is later. A fact stored before arrivals were
+// kept has none: its adjustments are dated as they were then, by the
+// latest fact time the engine had folded (lateIndex.knownAt).
 //
 // The orders of a subscription are decided again together, in the order
 // they were placed: a renewal keeps the referral of the first order that
@@ -57,7 +60,8 @@ type lateIndex struct {
 	latestOfVisitor, latestOfContact []int64
 	resolvedLate                     map[uint64][]int32 // contact digest -> orders a late identification made its
 	// lastOrderAt is the latest order time folded, and knownAt the latest
-	// time of any fact folded (Unix nanoseconds): the engine's now.
+	// time of any fact folded (Unix nanoseconds): the engine's now for the
+	// facts that carry no arrival (adjustedAt).
 	lastOrderAt, knownAt int64
 }
 
@@ -208,14 +212,12 @@ func (e *Engine) decideAgainAt(positions []int32, from int64, reprice map[int32]
 }
 
 // lateFrom is the earliest order time (Unix nanoseconds) a referral fact
-// can count for: a click counts for orders from its whole second on (see
-// clicks), a manual referral or a contact.identified from its own time on,
-// and the identification an order that gave both ids makes for the orders
-// after it (an order never counts the one it made itself).
+// can count for: a click, a manual referral or a contact.identified from
+// its own instant on, to the nanosecond, and the identification an order
+// that gave both ids makes for the orders after it (an order never counts
+// the one it made itself).
 func lateFrom(f *events.Fact) int64 {
 	switch f.Type {
-	case events.TypeClickRecorded:
-		return f.Time.Unix() * int64(time.Second)
 	case events.TypeOrderPlaced:
 		return f.Time.UnixNano() + 1
 	}
@@ -412,7 +414,7 @@ func (e *Engine) recredit(o *order, dec *decision, b *Buyer, renewal *Candidate,
 	lines := s.priceLines(o, int(o.cycle))
 	var entries []Entry
 	for i := range o.lines {
-		entries = append(entries, s.adjustLine(o, &o.lines[i], oldShares[i], old, cause, [2]string{f.Source, f.ID}, s.late.knownAt)...)
+		entries = append(entries, s.adjustLine(o, &o.lines[i], oldShares[i], old, cause, [2]string{f.Source, f.ID}, s.adjustedAt(o, f))...)
 	}
 	if !s.records(o.id) {
 		return entries, nil
@@ -423,11 +425,22 @@ func (e *Engine) recredit(o *order, dec *decision, b *Buyer, renewal *Candidate,
 	} else {
 		explained = s.explain(dec, b)
 	}
-	explained.Notes = append(explained.Notes, "decided again when "+f.Type+" "+cause+" of "+f.Time.Format(time.RFC3339)+
+	explained.Notes = append(explained.Notes, "decided again when "+f.Type+" "+cause+" of "+f.Time.Format(time.RFC3339Nano)+
 		" reached the ledger after the order")
 	a := attribution(o, explained, lines)
 	a.DecidedAgainBy = cause
 	return entries, &a
+}
+
+// adjustedAt is when the adjustments of order o that fact f caused are
+// dated (Unix nanoseconds): when the log received f, or, for a fact
+// stored before arrivals were kept, the latest fact time folded; never
+// before the order itself.
+func (s *State) adjustedAt(o *order, f *events.Fact) int64 {
+	if f.Arrived.IsZero() {
+		return s.late.knownAt
+	}
+	return max(f.Arrived.UnixNano(), o.at)
 }
 
 // adjustLine brings line l's new shares (priced for the order's new

@@ -247,15 +247,17 @@ func mustTime(t *testing.T, s string) time.Time {
 }
 
 // timedHistory makes a random history in time order, some facts at the
-// instant of the fact before (never two referrals), with referrals (clicks, some carrying a contact; identifications;
+// instant of the fact before (never two referrals), some a fraction of a
+// second after it (a click at 10:00:00.9 after an order at 10:00:00.5),
+// with referrals (clicks, some carrying a contact; identifications;
 // manual referrals), orders and refunds (each line refunded at most once, in
 // part or whole) under a random policy that holds from the start. The
 // positions of its referrals are returned too.
 func timedHistory(seed int64, n int) (facts []events.Fact, referrals []int) {
 	r := rand.New(rand.NewSource(seed))
-	minute := 0
+	var since time.Duration // from the history's start
 	add := func(typ, data string) {
-		at := time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(minute) * time.Minute).Format(time.RFC3339)
+		at := time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC).Add(since).Format(time.RFC3339Nano)
 		f, err := events.Decode([]byte(fmt.Sprintf(`{"specversion":"1.0","id":"t-%d","source":"gen","type":%q,"time":%q,"data":%s}`, len(facts), typ, at, data)))
 		if err != nil {
 			panic(fmt.Sprintf("generator made an invalid fact: %v", err))
@@ -279,11 +281,15 @@ func timedHistory(seed int64, n int) (facts []events.Fact, referrals []int) {
 		add("link.created", fmt.Sprintf(`{"link_code":"l%d","partner_id":%s,"landing_url":"https://x.example/"}`, i, l))
 	}
 	amounts := []string{"0.99", "10.00", "33.33", "100.00"}
-	var lines []string // order/line not refunded yet
-	referralAt := -1   // the minute of the last referral
+	var lines []string              // order/line not refunded yet
+	referralAt := time.Duration(-1) // the instant of the last referral
 	for orders := 0; len(facts) < n; {
-		if r.Intn(5) > 0 { // else at the instant of the fact before
-			minute += 1 + r.Intn(24*60)
+		switch r.Intn(5) {
+		case 0: // at the instant of the fact before
+		case 1: // within the second, or a nanosecond, after it
+			since += []time.Duration{time.Nanosecond, time.Duration(1 + r.Intn(int(time.Second)))}[r.Intn(2)]
+		default:
+			since += time.Duration(1+r.Intn(24*60))*time.Minute + time.Duration(r.Intn(3))*time.Second/2
 		}
 		v, c := fmt.Sprintf("v%d", r.Intn(5)), fmt.Sprintf("c%d", r.Intn(4))
 		k := r.Intn(12)
@@ -291,10 +297,10 @@ func timedHistory(seed int64, n int) (facts []events.Fact, referrals []int) {
 			// Two referrals of one instant tie, and a tie goes to the one
 			// logged last (or first): arrival would decide it. Keep them
 			// apart; a referral and an order may share an instant.
-			if minute == referralAt {
-				minute++
+			if since == referralAt {
+				since++
 			}
-			referralAt = minute
+			referralAt = since
 		}
 		switch {
 		case k < 4:
@@ -492,5 +498,70 @@ func TestIdentificationsAtTheOrdersInstant(t *testing.T) {
 		if c.ClickID == "k1" && c.Source == SourceHistory {
 			t.Errorf("decided again, the order counts the identification it made itself: %+v", c)
 		}
+	}
+}
+
+// An adjusting entry is dated, and payable at the earliest, when the fact
+// log received the fact that caused it (events.Fact.Arrived), never by the
+// latest event time the engine saw: one fact stamped 2199 does not carry
+// every later adjustment into 2199. Nor is one dated before the order it
+// adjusts. A fact stored before arrivals were kept has none, and its
+// adjustments are dated as they were then, by the latest fact time.
+func TestAdjustmentsAreDatedByArrival(t *testing.T) {
+	const policy = `{"tracking":"cookies-only","credit":"last","holding_days":30}`
+	cases := []struct {
+		name, arrived string // "" for none
+		at, payable   string
+	}{
+		{"arrived after the hold", "2017-07-10T08:00:00.5Z", "2017-07-10T08:00:00.5Z", "2017-07-10T08:00:00.5Z"},
+		{"arrived within the hold", "2017-06-03T00:00:00Z", "2017-06-03T00:00:00Z", "2017-07-02T00:00:00Z"},
+		{"arrived before the order's time", "2017-06-01T00:00:00Z", "2017-06-02T00:00:00Z", "2017-07-02T00:00:00Z"},
+		{"stored before arrivals were kept", "", "2199-12-31T00:00:00Z", "2199-12-31T00:00:00Z"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHistory(t, policy)
+			h.click("k1", "roger-event", "v1", "2017-05-20T00:00:00Z")
+			h.order("o", "v1", "", "scm", "100.00", "2017-06-02T00:00:00Z")
+			h.add("contact.identified", "2199-12-31T00:00:00Z", `{"visitor_id":"v9","contact_id":"someone"}`)
+			late := lateFact(t, "click.recorded", "2017-06-01T00:00:00Z", `{"click_id":"k2","link_code":"maria-scm","visitor_id":"v1"}`)
+			if c.arrived != "" {
+				late.Arrived = mustTime(t, c.arrived)
+			}
+			out := h.e.Apply(late, events.EncodeStored(late))
+			if got := adjustments(out); got != "maria t1 20.00, roger t1 -20.00" {
+				t.Fatalf("adjustments %q", got)
+			}
+			for _, e := range out.Entries {
+				if !e.Time.Equal(mustTime(t, c.at)) || !e.PayableAt.Equal(mustTime(t, c.payable)) {
+					t.Errorf("%s dated %s, payable %s: want %s, payable %s", e.EntryID, e.Time.Format(time.RFC3339Nano), e.PayableAt.Format(time.RFC3339Nano), c.at, c.payable)
+				}
+			}
+		})
+	}
+}
+
+// The engine's record of the facts it folded ignores their arrival, as
+// ingestion does: the same fact again, arrived at another time or stored
+// before arrivals were kept, is a duplicate that changes nothing; another
+// payload under its key is refused.
+func TestFactsRepeatedAtAnotherArrivalAreDuplicates(t *testing.T) {
+	h := newHistory(t, "")
+	f := lateFact(t, "referral.assigned", "2017-06-01T00:00:00Z", `{"contact_id":"katie","partner_id":"maria"}`)
+	stored := func(f events.Fact, arrived string) []byte {
+		if arrived != "" {
+			f.Arrived = mustTime(t, arrived)
+		}
+		return events.EncodeStored(f)
+	}
+	h.e.Apply(f, stored(f, "2017-06-01T00:00:01Z"))
+	for _, again := range []string{"2017-06-05T00:00:00Z", ""} {
+		if out := h.e.Apply(f, stored(f, again)); !out.Empty() {
+			t.Errorf("the same fact, arrived %q: %+v, want nothing", again, out)
+		}
+	}
+	changed := lateFact(t, "referral.assigned", "2017-06-01T00:00:00Z", `{"contact_id":"katie","partner_id":"roger"}`)
+	if out := h.e.Apply(changed, stored(changed, "2017-06-05T00:00:00Z")); len(out.Refusals) != 1 {
+		t.Errorf("another payload under the key: %+v, want it refused", out)
 	}
 }

@@ -75,7 +75,7 @@ func (r Reason) String() string {
 	case reasonPartnerUnknown:
 		return "partner " + r.a + " is not registered"
 	case reasonAfterOrder:
-		return "the " + r.a + " at " + r.atTime().Format(time.RFC3339) + " came after the order"
+		return "the " + r.a + " at " + r.atTime().Format(time.RFC3339Nano) + " came after the order"
 	case reasonExpired:
 		return r.a + " expired on " + r.atTime().Format("2006-01-02") + " (" + r.b + " " + strconv.Itoa(int(r.n)) + ")"
 	case reasonSelfReferral:

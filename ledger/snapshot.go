@@ -22,8 +22,9 @@ func (e *Engine) EncodeSnapshot(w *snapshot.Encoder) {
 	encodeCatalog(w, s.cat)
 
 	c := s.clicks
-	// The clicks go as parallel arrays (time, link, previous click, where
-	// the id starts) and one arena of every id, as they were held before
+	// The clicks go as parallel arrays (time in Unix nanoseconds since
+	// writer snapshot version 10, link, previous click, where the id
+	// starts) and one arena of every id, as they were held before
 	// they became records: the format outlives the layout.
 	n := c.len()
 	w.Int64sFunc(n, func(i int) int64 { return c.get(int32(i)).at })

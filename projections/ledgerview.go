@@ -819,7 +819,7 @@ func (c Commission) Row() CommissionRow {
 		EntryID: c.EntryID, Kind: c.Kind, OrderID: c.OrderID, LineID: c.LineID, PartnerID: c.PartnerID,
 		Tier: c.Tier, Amount: c.Amount, Currency: c.Currency, Status: c.Status, Source: c.Source,
 		ClickID: c.ClickID, LinkCode: c.LinkCode, ProgramID: c.ProgramID, Rate: c.Rate,
-		Time: c.Time.Format(time.RFC3339), PayableAt: c.PayableAt.Format(time.RFC3339), Policy: c.Policy,
+		Time: c.Time.Format(time.RFC3339Nano), PayableAt: c.PayableAt.Format(time.RFC3339Nano), Policy: c.Policy,
 		RefundID: c.RefundID, PaymentID: c.PaymentID, ReplayID: c.ReplayID,
 	}
 }

@@ -20,7 +20,7 @@ import (
 // and its engine.
 const (
 	writerSnapshotKind    = "refledger.ledger-writer"
-	writerSnapshotVersion = 10 // 10: held definitions (the engine's, and held refusals); 9: the engine's digests are no longer FNV-1a
+	writerSnapshotVersion = 11 // 11: click times in nanoseconds, not seconds; 10: held definitions (the engine's, and held refusals); 9: the engine's digests are no longer FNV-1a
 )
 
 // ErrApplyingReplay: the ledger ends in the first parts of a replay's

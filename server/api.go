@@ -93,7 +93,7 @@ func (s *Server) getClicks(w http.ResponseWriter, r *http.Request) {
 	if wantsCSV(r) {
 		rows := make([][]string, len(clicks))
 		for i, c := range clicks {
-			rows[i] = []string{c.ClickID, c.Time.Format(time.RFC3339), c.LinkCode, c.ProgramID, c.VisitorID, c.ContactID}
+			rows[i] = []string{c.ClickID, c.Time.Format(time.RFC3339Nano), c.LinkCode, c.ProgramID, c.VisitorID, c.ContactID}
 		}
 		writeCSV(w, []string{"click_id", "time", "link_code", "program_id", "visitor_id", "contact_id"}, rows)
 		return

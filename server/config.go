@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/store"
 
 	"go.uber.org/zap"
@@ -97,8 +98,13 @@ type Config struct {
 	// the logs ("" keeps none). They are a cache: losing them costs time,
 	// never data.
 	SnapshotDir string
-	// Now is the clock; nil means time.Now.
+	// Now is the clock; nil means time.Now. It says when a fact arrived:
+	// what MaxFuture bounds a fact's time by, and the arrival time the
+	// fact log keeps with each fact (events.Fact.Arrived).
 	Now func() time.Time
+	// MaxFuture is how far ahead of its arrival a fact's time may lie
+	// (events.CheckArrival); zero means events.DefaultMaxFuture, 24 h.
+	MaxFuture time.Duration
 	// Log receives the service's own events: each error once, where a
 	// background loop meets it.
 	Log *zap.Logger
@@ -120,6 +126,14 @@ func (c *Config) progressEvery() time.Duration {
 		return c.ProgressEvery
 	}
 	return 10 * time.Second
+}
+
+// maxFuture is how far ahead of its arrival a fact's time may lie.
+func (c *Config) maxFuture() time.Duration {
+	if c.MaxFuture > 0 {
+		return c.MaxFuture
+	}
+	return events.DefaultMaxFuture
 }
 
 func (c *Config) now() time.Time {

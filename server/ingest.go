@@ -59,14 +59,20 @@ func (s *Server) ingestRaw(ctx context.Context, raws [][]byte) ([]Result, error)
 }
 
 // ingestRawQuiet is ingestRaw, counting the outcomes in the metrics only
-// when count is set (the intake counts its own: see takeIntakeBatch).
+// when count is set (the intake counts its own: see takeIntakeBatch). A
+// fact stamped more than Config.MaxFuture after it arrived is rejected as
+// invalid.
 func (s *Server) ingestRawQuiet(ctx context.Context, raws [][]byte, count bool) ([]Result, error) {
 	results := make([]Result, len(raws))
 	var facts []events.Fact
 	var at []int
+	arrived, maxFuture := s.cfg.now(), s.cfg.maxFuture()
 	for i, raw := range raws {
 		results[i].Index = i
 		f, err := events.Decode(raw)
+		if err == nil {
+			err = events.CheckArrival(f, arrived, maxFuture)
+		}
 		if err != nil {
 			results[i].Status, results[i].Code = string(ingest.Rejected), http.StatusBadRequest
 			results[i].Error = fieldError(err)

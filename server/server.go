@@ -60,6 +60,7 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	if err != nil {
 		return nil, fmt.Errorf("open ingestion: %w", err)
 	}
+	in.SetClock(cfg.now) // each fact keeps when it arrived, by the service's clock
 	rejections := &rejectionLog{log: cfg.Rejections}
 	if err := rejections.load(ctx); err != nil {
 		return nil, fmt.Errorf("read the rejections log: %w", err)

@@ -42,8 +42,8 @@ func writeExplanation(env *environment, f format, a ledger.Attribution) error {
 
 func explainText(w io.Writer, a ledger.Attribution) error {
 	p := a.Policy
-	fmt.Fprintf(w, "order %s, %s, %s\n", a.OrderID, a.Time.Format(time.RFC3339), a.Currency)
-	effective := "effective " + p.EffectiveAt.Format(time.RFC3339)
+	fmt.Fprintf(w, "order %s, %s, %s\n", a.OrderID, a.Time.Format(time.RFC3339Nano), a.Currency)
+	effective := "effective " + p.EffectiveAt.Format(time.RFC3339Nano)
 	if p.EffectiveAt.IsZero() {
 		effective = "in force from the start" // the default policy, or a replay's over the whole timeline
 	}
@@ -52,7 +52,7 @@ func explainText(w io.Writer, a ledger.Attribution) error {
 	if a.PartnerID != nil {
 		at := "-"
 		if a.ReferralTime != nil {
-			at = a.ReferralTime.Format(time.RFC3339)
+			at = a.ReferralTime.Format(time.RFC3339Nano)
 		}
 		fmt.Fprintf(w, "decision: credited to %s by %s (click %s, link %s, program %s, at %s): %s\n", *a.PartnerID, a.Source, orDash(a.ClickID), orDash(a.LinkCode), orDash(a.ProgramID), at, a.Reason)
 	} else {
@@ -66,7 +66,7 @@ func explainText(w io.Writer, a ledger.Attribution) error {
 		fmt.Fprintln(w, "  (none)")
 	}
 	for _, c := range a.Candidates {
-		fmt.Fprintf(w, "  %-4s %s by %s, click %s, link %s, at %s: %s\n", strings.ToUpper(c.Outcome), c.PartnerID, c.Source, orDash(c.ClickID), orDash(c.LinkCode), c.Time.Format(time.RFC3339), c.Reason)
+		fmt.Fprintf(w, "  %-4s %s by %s, click %s, link %s, at %s: %s\n", strings.ToUpper(c.Outcome), c.PartnerID, c.Source, orDash(c.ClickID), orDash(c.LinkCode), c.Time.Format(time.RFC3339Nano), c.Reason)
 	}
 	fmt.Fprintln(w, "lines:")
 	for _, l := range a.Lines {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/esdb"
 	"github.com/refledger/refledger/events/jetstream"
 	"github.com/refledger/refledger/events/store"
@@ -371,4 +372,26 @@ func (s *storeFlags) connectExternal() (*jetstream.Store, error) {
 		return nil, err
 	}
 	return jetstream.Connect(s.natsURL, jetstream.Options{Replicas: s.replicas, NATS: opts})
+}
+
+// futureFlag is --max-future (REFLEDGER_MAX_FUTURE): how far ahead of its
+// arrival an event's time may lie before it is rejected, naming the field
+// time (events.CheckArrival).
+type futureFlag struct{ text string }
+
+func (f *futureFlag) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.text, "max-future", envOr("REFLEDGER_MAX_FUTURE", events.DefaultMaxFuture.String()),
+		"reject an event whose time is more than this ahead of when it arrives (a Go duration: 24h, 90m)")
+}
+
+// value is the bound, or a usage error naming the flag.
+func (f *futureFlag) value() (time.Duration, error) {
+	d, err := time.ParseDuration(f.text)
+	switch {
+	case err != nil:
+		return 0, usagef("--max-future %q: want a duration such as 24h or 90m", f.text)
+	case d <= 0:
+		return 0, usagef("--max-future %s: want a duration above zero", f.text)
+	}
+	return d, nil
 }

@@ -51,9 +51,15 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	var sf storeFlags
 	var out format
+	var future futureFlag
 	sf.register(fs)
 	out.register(fs)
+	future.register(fs)
 	files, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	maxFuture, err := future.value()
 	if err != nil {
 		return err
 	}
@@ -101,7 +107,7 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := importLines(ctx, env, in, lines)
+	rep, err := importLines(ctx, env, in, lines, maxFuture)
 	if err != nil {
 		return err
 	}
@@ -128,13 +134,14 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 // script can tell it from a clean import.
 var errRejectedLines = errors.New("some lines were rejected")
 
-// importLines decodes JSON lines, and submits them in batches of
+// importLines decodes JSON lines, rejecting those stamped more than
+// maxFuture after the wall clock's now, and submits them in batches of
 // ingest.MaxBatch lines. The stages overlap: while one batch is being
 // appended, the lines after it are read and decoded, by as many decoders
 // as there are cores; batches are submitted in order, one at a time (the
 // idempotency of a key decides by log order), and rejections are reported
 // in line order.
-func importLines(ctx context.Context, env *environment, in intake, lines jsonl.Source) (*importReport, error) {
+func importLines(ctx context.Context, env *environment, in intake, lines jsonl.Source, maxFuture time.Duration) (*importReport, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rep := &importReport{Rejections: []rejection{}}
@@ -146,7 +153,7 @@ func importLines(ctx context.Context, env *environment, in intake, lines jsonl.S
 	for range runtime.GOMAXPROCS(0) {
 		go func() {
 			for c := range decode {
-				c.decode()
+				c.decode(maxFuture)
 			}
 		}()
 	}
@@ -238,16 +245,21 @@ func (c *importChunk) add(n int, line []byte) {
 	c.lines = append(c.lines, n)
 }
 
-func (c *importChunk) decode() {
+// decode decodes the chunk's lines, rejecting those stamped more than
+// maxFuture after now, when they arrive.
+func (c *importChunk) decode(maxFuture time.Duration) {
 	defer close(c.decoded)
 	for _, n := range c.tooLong {
 		c.rejected = append(c.rejected, lineError{n, &events.FieldError{Field: "(event)", Rule: fmt.Sprintf("line is longer than the %d bytes an event may take", events.MaxEventBytes)}})
 	}
-	start := 0
+	start, arrived := 0, time.Now()
 	for i, end := range c.ends {
 		line := c.raw[start:end]
 		start = end
 		fact, err := events.Decode(line)
+		if err == nil {
+			err = events.CheckArrival(fact, arrived, maxFuture)
+		}
 		if err != nil {
 			c.rejected = append(c.rejected, lineError{c.lines[i], err})
 			continue

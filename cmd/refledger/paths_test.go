@@ -103,7 +103,7 @@ func serveOnExternalStore(t *testing.T, storeArgs []string, publish func(t *test
 		t.Fatalf("click = %d, rl_vid %q", resp.StatusCode, vid)
 	}
 	order := fmt.Sprintf(`{"specversion":"1.0","id":"o-ext","source":"checkout","type":"order.placed","time":%q,"data":{"order_id":"o-ext","visitor_id":%q,"currency":"USD","lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":"50.00"}]}}`,
-		time.Now().UTC().Format(time.RFC3339), vid)
+		time.Now().UTC().Format(time.RFC3339Nano), vid)
 	if publish != nil {
 		publish(t, order)
 	} else if code, body := s.do("POST", "/v1/events", "", order); code != http.StatusCreated {

@@ -272,7 +272,7 @@ func runReportClicks(ctx context.Context, env *environment, args []string) error
 	rows := []clickRow{}
 	t := table{header: []string{"click_id", "time", "link_code", "program_id", "visitor_id", "contact_id"}}
 	for _, c := range clicks.OfPartner(partner, from.t, to.t) {
-		r := clickRow{ClickID: c.ClickID, Time: c.Time.Format(time.RFC3339), LinkCode: c.LinkCode, ProgramID: c.ProgramID, VisitorID: c.VisitorID, ContactID: c.ContactID, IP: c.IP, UserAgent: c.UserAgent, Referrer: c.Referrer}
+		r := clickRow{ClickID: c.ClickID, Time: c.Time.Format(time.RFC3339Nano), LinkCode: c.LinkCode, ProgramID: c.ProgramID, VisitorID: c.VisitorID, ContactID: c.ContactID, IP: c.IP, UserAgent: c.UserAgent, Referrer: c.Referrer}
 		rows = append(rows, r)
 		t.rows = append(t.rows, []string{r.ClickID, r.Time, r.LinkCode, r.ProgramID, r.VisitorID, r.ContactID})
 	}
@@ -356,7 +356,7 @@ func runReportRefusals(ctx context.Context, env *environment, args []string) err
 	}
 	t := table{header: []string{"fact", "type", "time", "reason"}}
 	for _, r := range refusals {
-		t.rows = append(t.rows, []string{r.Fact, r.Type, r.Time.Format(time.RFC3339), r.Reason})
+		t.rows = append(t.rows, []string{r.Fact, r.Type, r.Time.Format(time.RFC3339Nano), r.Reason})
 	}
 	return writeReport(env.stdout, out, map[string]any{"refusals": refusals}, t)
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLateScenario holds testdata/scenarios/late/README.md to the CLI:
@@ -17,7 +18,9 @@ func TestLateScenario(t *testing.T) {
 		Accepted     int `json:"accepted"`
 		DecidedAgain int `json:"decided_again"`
 	}
+	start := time.Now().UTC()
 	cliJSON(t, &imported, "import", filepath.Join(late, "late.jsonl"), "--data", data)
+	end := time.Now().UTC()
 	if imported.Accepted != 2 || imported.DecidedAgain != 1 {
 		t.Errorf("the late import: %+v, want 2 accepted and 1 order decided again", imported)
 	}
@@ -33,13 +36,22 @@ func TestLateScenario(t *testing.T) {
 	}
 	cliJSON(t, &comm, "report", "commissions", "--order", "o-2017", "--data", data)
 	got := map[string]string{}
+	var adjustedAt time.Time // when the log received the late referral
 	for _, c := range comm.Commissions {
-		got[c.EntryID] = c.Kind + " " + c.PartnerID + " " + c.Amount + " " + c.Time
+		at := c.Time
+		if c.Kind == "adjusted" {
+			parsed, err := time.Parse(time.RFC3339Nano, c.Time)
+			if err != nil || parsed.Before(start) || parsed.After(end) {
+				t.Errorf("%s dated %s: want when the import ran, %s to %s", c.EntryID, c.Time, start.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))
+			}
+			at, adjustedAt = "(arrival)", parsed
+		}
+		got[c.EntryID] = c.Kind + " " + c.PartnerID + " " + c.Amount + " " + at
 	}
 	want := map[string]string{
 		"o-2017/l1/t1/accrued":                     "accrued roger 99.40 2017-03-02T10:00:00Z",
-		"o-2017/l1/t1/maria/adjusted/crm/late-001": "adjusted maria 99.40 2017-07-10T00:00:00Z",
-		"o-2017/l1/t1/roger/adjusted/crm/late-001": "adjusted roger -99.40 2017-07-10T00:00:00Z",
+		"o-2017/l1/t1/maria/adjusted/crm/late-001": "adjusted maria 99.40 (arrival)",
+		"o-2017/l1/t1/roger/adjusted/crm/late-001": "adjusted roger -99.40 (arrival)",
 	}
 	if len(got) != len(want) {
 		t.Errorf("o-2017's entries: %v, want %v", got, want)
@@ -64,8 +76,9 @@ func TestLateScenario(t *testing.T) {
 		t.Errorf("balances (earned, reversed, paid, payable) %v, want %v", got, wantBal)
 	}
 
-	// Roger's July statement: the payout, then the adjustment dated when
-	// the ledger learned of the phone referral, closing below zero.
+	// Roger's July statement: the payout, closing at zero. The adjustment
+	// is dated when the fact log received the phone referral, the day of
+	// the import: his statement from July to then closes below zero.
 	type sums struct {
 		Opening  string `json:"opening"`
 		Adjusted string `json:"adjusted"`
@@ -76,8 +89,12 @@ func TestLateScenario(t *testing.T) {
 		Statements []sums `json:"statements"`
 	}
 	cliJSON(t, &st, "report", "statement", "--partner", "roger", "--from", "2017-07-01T00:00:00Z", "--to", "2017-08-01T00:00:00Z", "--data", data)
+	if len(st.Statements) != 1 || st.Statements[0] != (sums{"109.40", "0.00", "109.40", "0.00"}) {
+		t.Errorf("roger's July statement: %+v, want opening 109.40, adjusted 0.00, paid 109.40, closing 0.00", st.Statements)
+	}
+	cliJSON(t, &st, "report", "statement", "--partner", "roger", "--from", "2017-07-01T00:00:00Z", "--to", adjustedAt.Add(time.Second).Format(time.RFC3339Nano), "--data", data)
 	if len(st.Statements) != 1 || st.Statements[0] != (sums{"109.40", "-99.40", "109.40", "-99.40"}) {
-		t.Errorf("roger's July statement: %+v, want opening 109.40, adjusted -99.40, paid 109.40, closing -99.40", st.Statements)
+		t.Errorf("roger's statement from July 2017 to the import: %+v, want opening 109.40, adjusted -99.40, paid 109.40, closing -99.40", st.Statements)
 	}
 
 	var ex struct {

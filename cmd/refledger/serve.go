@@ -24,7 +24,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	var sf storeFlags
 	var listen, natsListen, tokenSpec, proxySpec string
 	var anonymize bool
+	var future futureFlag
 	sf.register(fs)
+	future.register(fs)
 	fs.StringVar(&listen, "listen", envOr("REFLEDGER_LISTEN", "127.0.0.1:8080"), "HTTP address (port 0 picks a free one)")
 	fs.StringVar(&natsListen, "nats-listen", envOr("REFLEDGER_NATS_LISTEN", "127.0.0.1:4222"), "embedded NATS client address (port 0 picks a free one)")
 	fs.StringVar(&tokenSpec, "tokens", envOr("REFLEDGER_TOKENS", ""), "bearer tokens: role:token,... (roles publisher, finance, operator; a partner's own token is partner:ID:token)")
@@ -42,6 +44,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	proxies, err := server.ParseTrustedProxies(proxySpec)
 	if err != nil {
 		return usagef("--trusted-proxies: %v", err)
+	}
+	maxFuture, err := future.value()
+	if err != nil {
+		return err
 	}
 	if len(tokens) == 0 {
 		if listen, err = loopbackOnly(listen); err != nil {
@@ -73,7 +79,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(ctx, server.Config{Tokens: tokens, TrustedProxies: proxies, AnonymizeIP: anonymize, Log: env.log, SnapshotDir: sf.snapshotDir(),
+	srv, err := server.New(ctx, server.Config{Tokens: tokens, TrustedProxies: proxies, AnonymizeIP: anonymize, MaxFuture: maxFuture, Log: env.log, SnapshotDir: sf.snapshotDir(),
 		Rejections: rejections, IntakeReplicas: sf.replicas}, facts, ledgerLog)
 	if err != nil {
 		return err

@@ -196,7 +196,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	defer nc.Close()
 	// One time for every order: a duplicate must repeat the payload exactly.
-	orderTime := time.Now().UTC().Format(time.RFC3339)
+	orderTime := time.Now().UTC().Format(time.RFC3339Nano) // after the click, to the nanosecond
 	order := func(id, amount string) string {
 		return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"checkout","type":"order.placed","time":%q,"data":{"order_id":%q,"visitor_id":%q,"currency":"USD","lines":[{"line_id":"l1","product_id":"scm","quantity":1,"amount":%q}]}}`,
 			id, orderTime, id, vid, amount)

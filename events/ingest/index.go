@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 
+	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/store"
 )
 
@@ -75,13 +76,41 @@ func sum[T string | []byte](x *Index, b T) (uint64, uint64) {
 	return binary.LittleEndian.Uint64(st[:8]), binary.LittleEndian.Uint64(st[8:])
 }
 
+// sum2 is sum of a followed by b, without joining them.
+func sum2(x *Index, a, b []byte) (uint64, uint64) {
+	if len(b) == 0 {
+		return sum(x, a)
+	}
+	var st [16]byte
+	n := len(a) + len(b)
+	binary.LittleEndian.PutUint64(st[:8], uint64(n))
+	x.block.Encrypt(st[:], st[:])
+	for i := 0; i < n; i += 16 {
+		for j := 0; j < 16 && i+j < n; j++ {
+			if k := i + j; k < len(a) {
+				st[j] ^= a[k]
+			} else {
+				st[j] ^= b[k-len(a)]
+			}
+		}
+		x.block.Encrypt(st[:], st[:])
+	}
+	return binary.LittleEndian.Uint64(st[:8]), binary.LittleEndian.Uint64(st[8:])
+}
+
 func (x *Index) keyDigest(key string) (uint64, uint64) {
 	k0, k1 := sum(x, key)
 	return k0, k1 | 1
 }
 
-func (x *Index) payload(b []byte) uint64 {
-	p, _ := sum(x, b)
+// payload is the digest of what a stored fact says: its content
+// (events.StoredContent), never its arrival, so that the same fact sent
+// again later is a duplicate. The content is a version 1 stored fact's
+// bytes whatever the version, so digests taken before arrivals were
+// stored (and kept in index snapshots) still match.
+func (x *Index) payload(stored []byte) uint64 {
+	head, rest := events.StoredContent(stored)
+	p, _ := sum2(x, head, rest)
 	return p
 }
 

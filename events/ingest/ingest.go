@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/store"
@@ -44,7 +45,21 @@ type Ingester struct {
 	log     store.Log
 	index   *Index
 	head    store.Position
-	rebuilt bool // opened without a snapshot (see OpenFrom)
+	rebuilt bool             // opened without a snapshot (see OpenFrom)
+	now     func() time.Time // when a fact arrives (SetClock)
+}
+
+// SetClock sets the clock that says when the log receives a fact, which
+// each appended fact keeps (events.Fact.Arrived); the default is
+// time.Now. It must not run beside Submit.
+func (in *Ingester) SetClock(now func() time.Time) { in.now = now }
+
+// arrival is when the facts being submitted now arrive.
+func (in *Ingester) arrival() time.Time {
+	if in.now != nil {
+		return in.now().UTC()
+	}
+	return time.Now().UTC()
 }
 
 // Open builds the index by reading the whole fact log.
@@ -75,14 +90,17 @@ func (in *Ingester) catchUp(ctx context.Context) error {
 
 // Submit appends the facts that are new as one commit and answers each fact
 // in order. Facts must be valid (decoded by events.Decode); at most MaxBatch.
-// An error means the log could not be written: no outcome is final then, and
-// submitting the same facts again is safe.
+// Each fact appended carries the commit's arrival time, by the ingester's
+// clock (its own Arrived is not read). An error means the log could not be
+// written: no outcome is final then, and submitting the same facts again is
+// safe.
 func (in *Ingester) Submit(ctx context.Context, facts []events.Fact) ([]Outcome, error) {
 	if len(facts) > MaxBatch {
 		return nil, fmt.Errorf("ingest: %d facts in one batch, more than %d", len(facts), MaxBatch)
 	}
+	arrived := in.arrival()
 	for attempt := 0; ; attempt++ {
-		outcomes, commit, eventOf := in.decide(facts)
+		outcomes, commit, eventOf := in.decide(facts, arrived)
 		if len(commit.Events) == 0 {
 			return outcomes, nil
 		}
@@ -121,9 +139,10 @@ func (in *Ingester) Submit(ctx context.Context, facts []events.Fact) ([]Outcome,
 }
 
 // decide answers duplicates and conflicts from the index and gathers the new
-// facts into one commit. eventOf maps each fact that the commit will carry,
-// or that repeats one it carries, to its event index (-1 for the others).
-func (in *Ingester) decide(facts []events.Fact) ([]Outcome, store.Commit, []int) {
+// facts, arriving at arrived, into one commit. eventOf maps each fact that
+// the commit will carry, or that repeats one it carries, to its event index
+// (-1 for the others).
+func (in *Ingester) decide(facts []events.Fact, arrived time.Time) ([]Outcome, store.Commit, []int) {
 	outcomes := make([]Outcome, len(facts))
 	eventOf := make([]int, len(facts))
 	inBatch := map[string]int{} // keys new in this batch -> event index
@@ -132,6 +151,7 @@ func (in *Ingester) decide(facts []events.Fact) ([]Outcome, store.Commit, []int)
 	for i, f := range facts {
 		eventOf[i] = -1
 		key := f.Key()
+		f.Arrived = arrived // f is the loop's copy: the caller's fact is unchanged
 		canonical := events.EncodeStored(f)
 		if e, ok := in.index.lookup(key); ok {
 			outcomes[i] = in.repeat(f, e, in.index.payload(canonical))
@@ -161,10 +181,10 @@ func (in *Ingester) repeat(f events.Fact, e entry, payload uint64) Outcome {
 	return Outcome{Status: Rejected, Err: fmt.Errorf("%w: id %q from source %q was already accepted with a different payload", ErrConflict, f.ID, f.Source)}
 }
 
-// storedForm is the binary stored form of a stored event, which is what
-// payload digests are taken over. Facts stored as JSON (before the binary
-// form) are converted, so that the same fact sent again is still a
-// duplicate.
+// storedForm is the binary stored form of a stored event, whose content
+// (events.StoredContent, without its arrival) payload digests are taken
+// over. Facts stored as JSON (before the binary form) are converted, so
+// that the same fact sent again is still a duplicate.
 func storedForm(e store.Event) []byte {
 	if len(e.Data) > 0 && e.Data[0] == '{' {
 		if f, err := events.DecodeStored(e.Type, e.Data); err == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/jetstream"
@@ -102,5 +103,55 @@ func TestFencedByAnotherWriter(t *testing.T) {
 	out, err := b.Submit(ctx, []events.Fact{fact(t, "x", "katie"), fact(t, "y", "katie")})
 	if err != nil || statuses(out) != "da" {
 		t.Fatalf("second writer: %+v %v; want duplicate, accepted", out, err)
+	}
+}
+
+// Each appended fact carries when the log received it, by the ingester's
+// clock; and since what a fact says leaves its arrival out, the same fact
+// sent again later, or stored before arrivals were kept (version 1), is a
+// duplicate, and another payload under its key still a conflict.
+func TestArrivalIsKeptAndIgnoredByIdempotency(t *testing.T) {
+	ctx := context.Background()
+	log, _ := store.NewMemory().Log(ctx, store.FactsLog)
+	old := fact(t, "old", "katie") // stored as a fact log before arrivals held it
+	if _, err := log.Append(ctx, store.Commit{ID: "old", Events: []store.Event{{ID: old.Key(), Type: old.Type, Data: events.EncodeStored(old)}}}, store.Any{}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := Open(ctx, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := time.Date(2024, 6, 1, 12, 0, 0, 250, time.UTC)
+	now := first
+	in.SetClock(func() time.Time { return now })
+	if out, err := in.Submit(ctx, []events.Fact{fact(t, "a", "katie")}); err != nil || statuses(out) != "a" {
+		t.Fatalf("first submit: %+v %v", out, err)
+	}
+	now = first.Add(time.Hour)
+	for _, reopen := range []bool{false, true} {
+		if reopen {
+			if in, err = Open(ctx, log); err != nil {
+				t.Fatal(err)
+			}
+			in.SetClock(func() time.Time { return now })
+		}
+		out, err := in.Submit(ctx, []events.Fact{fact(t, "a", "katie"), fact(t, "old", "katie"), fact(t, "a", "x"), fact(t, "old", "x")})
+		if err != nil || statuses(out) != "ddrr" {
+			t.Fatalf("sent again an hour later (reopened %v): %+v %v; want duplicate, duplicate, conflict, conflict", reopen, out, err)
+		}
+	}
+	var arrived []time.Time
+	err = log.Read(ctx, 1, func(s store.Stored) error {
+		for _, e := range s.Commit.Events {
+			f, err := events.DecodeStored(e.Type, e.Data)
+			if err != nil {
+				return err
+			}
+			arrived = append(arrived, f.Arrived)
+		}
+		return nil
+	})
+	if err != nil || len(arrived) != 2 || !arrived[0].IsZero() || !arrived[1].Equal(first) {
+		t.Fatalf("arrivals in the log %v (%v), want none for the old fact and %s", arrived, err, first)
 	}
 }
