@@ -63,6 +63,11 @@ func (s *Server) serveIntake(ctx context.Context, nc *nats.Conn) (done <-chan st
 		MaxBytes:    intakeBytesMax,
 		MaxMsgSize:  int32(events.MaxEventBytes),
 		Replicas:    replicas,
+		// Events wait here for the service: a purge or a delete would drop
+		// them unseen. The work queue still removes those acknowledged
+		// (the denials bind only the API).
+		DenyPurge:  true,
+		DenyDelete: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("intake stream %s: %w", IntakeStream, err)
