@@ -154,7 +154,7 @@ func (b *batcher) commit(ctx context.Context, batch []*batchReq) {
 	if err == nil {
 		outcomes, err = b.in.Submit(context.WithoutCancel(ctx), facts)
 	}
-	b.metric.appendLatency.observe(time.Since(start).Seconds())
+	b.metric.appendLatency.Observe(time.Since(start).Seconds())
 	b.health.setIf(problemIngestion, err)
 	b.snapshots.count(len(facts))
 	for _, r := range batch {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/refledger/refledger/events"
 )
 
@@ -158,46 +160,48 @@ func (ts tokenHashes) role(token string) (Role, bool) {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /r/{code}", s.redirect)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		s.metrics.write(w)
-	})
-	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+	var patterns []string
+	handle := func(pattern string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, h)
+		patterns = append(patterns, pattern)
+	}
+	handle("GET /r/{code}", s.redirect)
+	handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	handle("GET /readyz", s.readyz)
+	handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP)
+	handle("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI) //nolint:errcheck
 	})
 
-	mux.HandleFunc("POST /v1/events", s.auth(RolePublisher, s.postEvents))
-	mux.HandleFunc("GET /v1/rejections", s.auth(RoleFinance, s.getRejections))
+	handle("POST /v1/events", s.auth(RolePublisher, s.postEvents))
+	handle("GET /v1/rejections", s.auth(RoleFinance, s.getRejections))
 
-	mux.HandleFunc("GET /v1/partners", s.auth(RoleFinance, s.getPartners))
-	mux.HandleFunc("GET /v1/partners/{id}", s.authOwn(s.getPartner))
-	mux.HandleFunc("GET /v1/programs", s.auth(RoleFinance, s.getPrograms))
-	mux.HandleFunc("GET /v1/links", s.authOwn(s.getLinks))
-	mux.HandleFunc("GET /v1/partners/{id}/clicks", s.authOwn(s.getClicks))
-	mux.HandleFunc("GET /v1/contacts/{id}/referrals", s.auth(RoleFinance, s.getReferrals))
-	mux.HandleFunc("GET /v1/commissions", s.authOwn(s.ledgerRead(s.getCommissions)))
-	mux.HandleFunc("GET /v1/balances", s.authOwn(s.ledgerRead(s.getBalances)))
-	mux.HandleFunc("GET /v1/partners/{id}/statement", s.authOwn(s.ledgerRead(s.getStatement)))
-	mux.HandleFunc("GET /v1/orders/{id}/explain", s.authOwn(s.ledgerRead(s.getExplain)))
-	mux.HandleFunc("GET /v1/refusals", s.auth(RoleFinance, s.ledgerRead(s.getRefusals)))
+	handle("GET /v1/partners", s.auth(RoleFinance, s.getPartners))
+	handle("GET /v1/partners/{id}", s.authOwn(s.getPartner))
+	handle("GET /v1/programs", s.auth(RoleFinance, s.getPrograms))
+	handle("GET /v1/links", s.authOwn(s.getLinks))
+	handle("GET /v1/partners/{id}/clicks", s.authOwn(s.getClicks))
+	handle("GET /v1/contacts/{id}/referrals", s.auth(RoleFinance, s.getReferrals))
+	handle("GET /v1/commissions", s.authOwn(s.ledgerRead(s.getCommissions)))
+	handle("GET /v1/balances", s.authOwn(s.ledgerRead(s.getBalances)))
+	handle("GET /v1/partners/{id}/statement", s.authOwn(s.ledgerRead(s.getStatement)))
+	handle("GET /v1/orders/{id}/explain", s.authOwn(s.ledgerRead(s.getExplain)))
+	handle("GET /v1/refusals", s.auth(RoleFinance, s.ledgerRead(s.getRefusals)))
 
-	mux.HandleFunc("POST /v1/payouts", s.auth(RoleFinance, s.postFact(events.TypePayoutRecorded)))
-	mux.HandleFunc("POST /v1/partners", s.auth(RoleOperator, s.postFact(events.TypePartnerRegistered)))
-	mux.HandleFunc("POST /v1/programs", s.auth(RoleOperator, s.postFact(events.TypeProgramDefined)))
-	mux.HandleFunc("POST /v1/links", s.auth(RoleOperator, s.postFact(events.TypeLinkCreated)))
-	mux.HandleFunc("POST /v1/enrollments", s.auth(RoleOperator, s.postFact(events.TypePartnerEnrolled)))
-	mux.HandleFunc("POST /v1/referrals", s.auth(RoleOperator, s.postFact(events.TypeReferralAssigned)))
-	mux.HandleFunc("POST /v1/policies", s.auth(RoleOperator, s.postFact(events.TypePolicyChanged)))
-	mux.HandleFunc("POST /v1/replays", s.auth(RoleOperator, s.postReplay))
-	mux.HandleFunc("GET /v1/replays", s.auth(RoleOperator, s.listReplays))
-	mux.HandleFunc("GET /v1/replays/{id}", s.auth(RoleOperator, s.getReplay))
-	mux.HandleFunc("GET /v1/replays/jobs/{id}", s.auth(RoleOperator, s.getJob))
-	mux.HandleFunc("POST /v1/replays/{id}/apply", s.auth(RoleOperator, s.applyReplay))
-	return mux
+	handle("POST /v1/payouts", s.auth(RoleFinance, s.postFact(events.TypePayoutRecorded)))
+	handle("POST /v1/partners", s.auth(RoleOperator, s.postFact(events.TypePartnerRegistered)))
+	handle("POST /v1/programs", s.auth(RoleOperator, s.postFact(events.TypeProgramDefined)))
+	handle("POST /v1/links", s.auth(RoleOperator, s.postFact(events.TypeLinkCreated)))
+	handle("POST /v1/enrollments", s.auth(RoleOperator, s.postFact(events.TypePartnerEnrolled)))
+	handle("POST /v1/referrals", s.auth(RoleOperator, s.postFact(events.TypeReferralAssigned)))
+	handle("POST /v1/policies", s.auth(RoleOperator, s.postFact(events.TypePolicyChanged)))
+	handle("POST /v1/replays", s.auth(RoleOperator, s.postReplay))
+	handle("GET /v1/replays", s.auth(RoleOperator, s.listReplays))
+	handle("GET /v1/replays/{id}", s.auth(RoleOperator, s.getReplay))
+	handle("GET /v1/replays/jobs/{id}", s.auth(RoleOperator, s.getJob))
+	handle("POST /v1/replays/{id}/apply", s.auth(RoleOperator, s.applyReplay))
+	return newTimedMux(s.metrics.http, mux, patterns)
 }
 
 // readyz answers 200 only when the service can do all of its work now:

@@ -53,16 +53,11 @@ type Rejection struct {
 	IntakeSequence uint64 `json:"intake_sequence,omitempty"`
 }
 
-// ingestRaw decodes and submits raw events, answering each in order.
-func (s *Server) ingestRaw(ctx context.Context, raws [][]byte) ([]Result, error) {
-	return s.ingestRawQuiet(ctx, raws, true)
-}
-
-// ingestRawQuiet is ingestRaw, counting the outcomes in the metrics only
-// when count is set (the intake counts its own: see takeIntakeBatch). A
-// fact stamped more than Config.MaxFuture after it arrived is rejected as
-// invalid.
-func (s *Server) ingestRawQuiet(ctx context.Context, raws [][]byte, count bool) ([]Result, error) {
+// ingestRaw decodes and submits raw events, answering each in order, and
+// counts their outcomes in the metrics under path; the intake passes ""
+// and counts its own (see takeIntakeBatch). A fact stamped more than
+// Config.MaxFuture after it arrived is rejected as invalid.
+func (s *Server) ingestRaw(ctx context.Context, path string, raws [][]byte) ([]Result, error) {
 	results := make([]Result, len(raws))
 	var facts []events.Fact
 	var at []int
@@ -103,9 +98,9 @@ func (s *Server) ingestRawQuiet(ctx context.Context, raws [][]byte, count bool) 
 			}
 		}
 	}
-	for _, r := range results {
-		if count {
-			s.metrics.countIngest(r.Status, 1)
+	if path != "" {
+		for _, r := range results {
+			s.metrics.countIngest(path, r.Status)
 		}
 	}
 	return results, nil
@@ -156,7 +151,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "(body)", "%d events in one call, more than %d", len(raws), maxEventsPerCall)
 		return
 	}
-	results, err := s.ingestRaw(r.Context(), raws)
+	results, err := s.ingestRaw(r.Context(), pathHTTP, raws)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "", "the events could not be stored: %v", err)
 		return
@@ -247,7 +242,7 @@ func (s *Server) postFact(typ string) http.HandlerFunc {
 			SpecVersion: events.SpecVersion, ID: id, Source: "refledger/api", Type: typ,
 			Time: s.cfg.now().Format(time.RFC3339Nano), DataContentType: "application/json", Data: body,
 		})
-		results, err := s.ingestRaw(r.Context(), [][]byte{env})
+		results, err := s.ingestRaw(r.Context(), pathHTTP, [][]byte{env})
 		if err != nil {
 			writeError(w, http.StatusServiceUnavailable, "", "the event could not be stored: %v", err)
 			return

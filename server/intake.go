@@ -63,6 +63,11 @@ func (s *Server) serveIntake(ctx context.Context, nc *nats.Conn) (done <-chan st
 		MaxBytes:    intakeBytesMax,
 		MaxMsgSize:  int32(events.MaxEventBytes),
 		Replicas:    replicas,
+		// Events wait here for the service: a purge or a delete would drop
+		// them unseen. The work queue still removes those acknowledged
+		// (the denials bind only the API).
+		DenyPurge:  true,
+		DenyDelete: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("intake stream %s: %w", IntakeStream, err)
@@ -134,7 +139,7 @@ func (s *Server) takeIntakeBatch(ctx context.Context, msgs []jetstream.Msg) erro
 	for i, m := range msgs {
 		raws[i] = m.Data()
 	}
-	results, err := s.ingestRawQuiet(ctx, raws, false)
+	results, err := s.ingestRaw(ctx, "", raws)
 	if err != nil {
 		return fmt.Errorf("intake: append to the fact log: %w", err)
 	}
@@ -157,7 +162,7 @@ func (s *Server) takeIntakeBatch(ctx context.Context, msgs []jetstream.Msg) erro
 		// A duplicate is most often a request's copy, counted when it
 		// was answered.
 		if r.Status != string(ingest.Duplicate) {
-			s.metrics.countIngest(r.Status, 1)
+			s.metrics.countIngest(pathIntake, r.Status)
 		}
 	}
 	// The batch's first sequence names its rejections' commits, so that a

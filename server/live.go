@@ -56,6 +56,8 @@ type live struct {
 	writerAway     atomic.Bool
 	handedOverLate atomic.Uint64
 	pausedNanos    atomic.Int64 // time spent in whileWriterPaused work, in all
+	// lagClock times the commits read for the ledger's lag metrics.
+	lagClock lagClock
 
 	// snapshots saves the writer and its ledger view now and then; only
 	// the writer goroutine uses it. readModels saves the catalog and the
@@ -203,6 +205,7 @@ func (l *live) apply(ctx context.Context) func(store.Stored) error {
 			l.catalog.ApplyFacts(fc)
 			l.clicks.ApplyFacts(fc)
 			l.factsHead.Store(s.Position)
+			l.lagClock.saw(uint64(fc.Position), len(fc.Facts), l.factsFolded.Load(), time.Now())
 			if s.Position >= l.startHead {
 				l.markFollowedUp()
 			}

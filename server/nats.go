@@ -54,7 +54,7 @@ func (s *Server) handleNATS(ctx context.Context, m *nats.Msg) {
 	if m.Reply == "" {
 		return // the intake stream has it, in order
 	}
-	results, err := s.ingestRaw(context.WithoutCancel(ctx), [][]byte{m.Data})
+	results, err := s.ingestRaw(context.WithoutCancel(ctx), pathNATS, [][]byte{m.Data})
 	var reply Result
 	if err != nil {
 		reply = Result{Status: "error", Error: &errorBody{Message: "the event could not be stored: " + err.Error()}}
@@ -122,7 +122,7 @@ func (s *Server) ingestBatch(ctx context.Context, body []byte) BatchReply {
 	if len(raws) > maxEventsPerCall {
 		return failed("%d events in one batch, more than %d", len(raws), maxEventsPerCall)
 	}
-	results, err := s.ingestRaw(context.WithoutCancel(ctx), raws)
+	results, err := s.ingestRaw(context.WithoutCancel(ctx), pathNATS, raws)
 	if err != nil {
 		return failed("the events could not be stored: %s", err.Error())
 	}

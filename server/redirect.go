@@ -60,7 +60,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "", "the click could not be recorded durably; try again")
 		return
 	}
-	s.metrics.clicks.Add(1)
+	s.metrics.clicks.Inc()
 	// The answer's headers are set directly, in their canonical form: a
 	// redirect is the service's hottest path, and http.SetCookie and
 	// http.Redirect (which also writes a small HTML body) cost a few

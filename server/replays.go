@@ -93,8 +93,10 @@ func (s *Server) whatIf(ctx context.Context, rr replay.Request, progress replay.
 		res, err = replay.WhatIf(ctx, s.facts, s.ledger, rr, progress)
 	}
 	if err != nil {
+		s.metrics.whatIfs.WithLabelValues("failed").Inc()
 		return nil, err
 	}
+	s.metrics.whatIfs.WithLabelValues("done").Inc()
 	if res.SnapshotUnusable != nil && rr.LedgerSnapshot != "" && !errors.Is(res.SnapshotUnusable, fs.ErrNotExist) {
 		s.cfg.Log.Info("what-if read the whole ledger log: the writer's snapshot was not used", zap.Error(res.SnapshotUnusable))
 	}

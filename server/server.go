@@ -75,9 +75,7 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	if in.Rebuilt() {
 		s.batch.snapshots.rebuilt()
 	}
-	s.metrics.engineLag = s.live.lag
-	s.metrics.writerPaused = func() float64 { return time.Duration(s.live.pausedNanos.Load()).Seconds() }
-	s.metrics.readBack = s.live.handedOverLate.Load
+	s.metrics.watch(s)
 	return s, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/refledger/refledger/events/jetstream"
 )
@@ -74,19 +75,35 @@ func flipBlockByte(t *testing.T, data, stream string) {
 	}
 }
 
+// purgeStream leaves stream as a purge would. The logs deny purges now,
+// so it is deleted and made again empty, its first position after its
+// last message's: what an older refledger's purge left.
 func purgeStream(t *testing.T, data, stream string) {
-	js, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: data})
+	store, err := jetstream.OpenEmbedded(jetstream.EmbeddedConfig{DataDir: data})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer js.Close()
-	if err := js.Conn().Publish("$JS.API.STREAM.PURGE."+stream, nil); err != nil {
+	defer store.Close()
+	js, err := natsjs.New(store.Conn())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := js.Conn().Flush(); err != nil {
+	st, err := js.Stream(t.Context(), stream)
+	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	info, err := st.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(t.Context(), stream); err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	cfg.FirstSeq = info.State.LastSeq + 1
+	if _, err := js.CreateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // serveExits runs serve on data as a process of its own and returns its

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
 
 	"github.com/refledger/refledger/events"
 	"github.com/refledger/refledger/events/esdb"
@@ -84,9 +85,9 @@ func (s *storeFlags) openOwned(ctx context.Context, env *environment, listen str
 	}
 	var o *opened
 	if s.eventstoreURL != "" {
-		o, err = s.openEventStore(listen, auth)
+		o, err = s.openEventStore(listen, auth, env.log)
 	} else {
-		o, err = s.openEmbedded(listen, auth)
+		o, err = s.openEmbedded(listen, auth, env.log)
 	}
 	if err != nil {
 		lock.release()
@@ -98,9 +99,10 @@ func (s *storeFlags) openOwned(ctx context.Context, env *environment, listen str
 }
 
 // openEmbedded opens the embedded store of a data folder this process
-// owns. auth, when given, decides who else may use its NATS server.
-func (s *storeFlags) openEmbedded(listen string, auth *server.NATSAuth) (*opened, error) {
-	cfg := jetstream.EmbeddedConfig{DataDir: s.dataDir, Listen: listen}
+// owns. auth, when given, decides who else may use its NATS server; log,
+// when given, takes the server's warnings and errors.
+func (s *storeFlags) openEmbedded(listen string, auth *server.NATSAuth, log *zap.Logger) (*opened, error) {
+	cfg := jetstream.EmbeddedConfig{DataDir: s.dataDir, Listen: listen, Log: log}
 	if auth != nil {
 		cfg.Auth, cfg.ServiceToken = auth, auth.Secret()
 	}
@@ -113,12 +115,12 @@ func (s *storeFlags) openEmbedded(listen string, auth *server.NATSAuth) (*opened
 
 // openEventStore opens EventStoreDB as the store, and an embedded NATS
 // server for the ingestion subject only.
-func (s *storeFlags) openEventStore(listen string, auth *server.NATSAuth) (*opened, error) {
+func (s *storeFlags) openEventStore(listen string, auth *server.NATSAuth, log *zap.Logger) (*opened, error) {
 	es, err := esdb.Connect(s.eventstoreURL)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := jetstream.StartServer(jetstream.EmbeddedConfig{DataDir: filepath.Join(s.dataDir, "nats"), Listen: listen, Auth: auth, ServiceToken: auth.Secret()})
+	srv, err := jetstream.StartServer(jetstream.EmbeddedConfig{DataDir: filepath.Join(s.dataDir, "nats"), Listen: listen, Auth: auth, ServiceToken: auth.Secret(), Log: log})
 	if err != nil {
 		es.Close()
 		return nil, err
@@ -159,7 +161,7 @@ func (s *storeFlags) open(ctx context.Context, env *environment) (store.Store, e
 			return nil, err
 		}
 		if lock != nil {
-			o, err := s.openEmbedded("", nil)
+			o, err := s.openEmbedded("", nil, nil)
 			if err != nil {
 				lock.release()
 				return nil, err

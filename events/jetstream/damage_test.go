@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/refledger/refledger/events/store"
 )
@@ -48,6 +49,24 @@ func damagedLog(t *testing.T, n int, damage func(t *testing.T, blk string)) (*St
 		t.Fatal(err)
 	}
 	return s, l
+}
+
+// purge leaves st as a purge would, though it denies purges: deleted, and
+// made again empty, its first position after its last message's.
+func purge(t *testing.T, s *Store, st jetstream.Stream) {
+	t.Helper()
+	info, err := st.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.js.DeleteStream(t.Context(), info.Config.Name); err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	cfg.FirstSeq = info.State.LastSeq + 1
+	if _, err := s.js.CreateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func cutTail(bytes int64) func(*testing.T, string) {
@@ -131,13 +150,12 @@ func TestHeadOfADamagedLog(t *testing.T) {
 	}
 }
 
-// TestPurgedLogIsDamage: a purge (any NATS client could do it) leaves a
-// stream whose positions start past 1.
+// TestPurgedLogIsDamage: a purged log (by an older refledger, which did
+// not deny purges, or deleted and made again where it ended) is a stream
+// whose positions start past 1.
 func TestPurgedLogIsDamage(t *testing.T) {
-	_, l := damagedLog(t, 20, func(*testing.T, string) {})
-	if err := l.(*Log).stream.Purge(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	s, l := damagedLog(t, 20, func(*testing.T, string) {})
+	purge(t, s, l.(*Log).stream)
 	_, err := readAll(t, l)
 	d, ok := store.AsDamage(err)
 	if !ok || d.Position != 1 || d.Missing != 20 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/zap"
 )
 
 // EmbeddedConfig configures the in-process NATS server.
@@ -22,6 +23,10 @@ type EmbeddedConfig struct {
 	// give every permission. Without Auth every client may do anything.
 	Auth         server.Authentication
 	ServiceToken string
+	// Log, when set, takes the server's warnings and errors (a refused
+	// client, a slow consumer, trouble with its files); nil keeps the
+	// server's log off.
+	Log *zap.Logger
 }
 
 // startTimeout bounds how long the embedded server may take to be ready.
@@ -36,11 +41,10 @@ func StartServer(cfg EmbeddedConfig) (*server.Server, error) {
 		StoreDir:   cfg.DataDir,
 		SyncAlways: true,
 		NoSigs:     true,
-		NoLog:      true,
+		NoLog:      cfg.Log == nil,
 		MaxPayload: 8 << 20,
-		// Refused clients are logged through the server's logger, which
-		// is off: they get an authorization violation, and the service
-		// counts nothing it did not take.
+		// Refused clients get an authorization violation, and are logged
+		// as errors when the server's log is on (cfg.Log).
 		CustomClientAuthentication: cfg.Auth,
 	}
 	if cfg.Listen == "" {
@@ -68,6 +72,9 @@ func StartServer(cfg EmbeddedConfig) (*server.Server, error) {
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded nats-server: %w", err)
+	}
+	if cfg.Log != nil {
+		srv.SetLoggerV2(newNATSLog(cfg.Log), false, false, false)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(startTimeout) {

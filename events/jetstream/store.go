@@ -120,9 +120,16 @@ func (s *Store) Log(ctx context.Context, name string) (store.Log, error) {
 	if l, ok := s.logs[name]; ok {
 		return l, nil
 	}
+	// Neither a purge nor a message delete is ever right on a log: either
+	// leaves a hole every reader reports as damage. An existing stream made
+	// without the denials is updated in place; JetStream never lifts them
+	// again (an older refledger, which asks without them, is refused).
 	cfg := jetstream.StreamConfig{
 		Name:        streamName(name),
+		Description: "refledger " + name + " log, append-only: each message is one durable write, a refledger store frame (binary) of one or more commits; read it with refledger (report, check), never purge or edit it",
 		Subjects:    []string{subject(name)},
+		DenyPurge:   true,
+		DenyDelete:  true,
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardNew,
