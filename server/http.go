@@ -245,10 +245,14 @@ func (s *Server) ledgerRead(next http.HandlerFunc) http.HandlerFunc {
 		through, head := s.live.factsFolded.Load(), s.live.factsHead.Load()
 		h.Set(headerLedgerThrough, strconv.FormatUint(through, 10))
 		h.Set(headerFactsHead, strconv.FormatUint(head, 10))
-		if p, bad := s.health.has(problemWriter); bad {
-			h.Set("Retry-After", "5")
-			writeError(w, http.StatusServiceUnavailable, "", "the ledger cannot be read as current: %s", p.Reason)
-			return
+		// The writer cannot decide, or the service cannot follow the fact
+		// log (then it cannot know how far behind the ledger is).
+		for _, kind := range []string{problemWriter, problemFactLog} {
+			if p, bad := s.health.has(kind); bad {
+				h.Set("Retry-After", "5")
+				writeError(w, http.StatusServiceUnavailable, "", "the ledger cannot be read as current: %s", p.Reason)
+				return
+			}
 		}
 		if !s.live.viewOpened.Load() {
 			h.Set("Retry-After", "1")

@@ -58,12 +58,22 @@ type Rejection struct {
 // and counts its own (see takeIntakeBatch). A fact stamped more than
 // Config.MaxFuture after it arrived is rejected as invalid.
 func (s *Server) ingestRaw(ctx context.Context, path string, raws [][]byte) ([]Result, error) {
+	return s.ingestRawAt(ctx, path, raws, nil)
+}
+
+// ingestRawAt is ingestRaw for events that arrived at the times given, one
+// each (nil or a zero time: now).
+func (s *Server) ingestRawAt(ctx context.Context, path string, raws [][]byte, arrivals []time.Time) ([]Result, error) {
 	results := make([]Result, len(raws))
 	var facts []events.Fact
 	var at []int
-	arrived, maxFuture := s.cfg.now(), s.cfg.maxFuture()
+	now, maxFuture := s.cfg.now(), s.cfg.maxFuture()
 	for i, raw := range raws {
 		results[i].Index = i
+		arrived := now
+		if i < len(arrivals) && !arrivals[i].IsZero() {
+			arrived = arrivals[i]
+		}
 		f, err := events.Decode(raw)
 		if err == nil {
 			err = events.CheckArrival(f, arrived, maxFuture)

@@ -50,6 +50,21 @@ func (s *Server) serveIntake(ctx context.Context, nc *nats.Conn) (done <-chan st
 	if err != nil {
 		return nil, fmt.Errorf("intake: %w", err)
 	}
+	open := func(ctx context.Context) (jetstream.Consumer, error) { return s.openIntake(ctx, js) }
+	cons, err := open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		s.takeIntake(ctx, cons, open)
+	}()
+	return finished, nil
+}
+
+// openIntake creates (or updates) the intake stream and its consumer.
+func (s *Server) openIntake(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
 	replicas := max(s.cfg.IntakeReplicas, 1)
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        IntakeStream,
@@ -61,8 +76,10 @@ func (s *Server) serveIntake(ctx context.Context, nc *nats.Conn) (done <-chan st
 		Discard:     jetstream.DiscardNew,
 		MaxMsgs:     intakeMsgsMax,
 		MaxBytes:    intakeBytesMax,
-		MaxMsgSize:  int32(events.MaxEventBytes),
-		Replicas:    replicas,
+		// Up to the server's largest message: an event too large is taken
+		// and rejected with a record, not refused by the stream unseen.
+		MaxMsgSize: -1,
+		Replicas:   replicas,
 		// Events wait here for the service: a purge or a delete would drop
 		// them unseen. The work queue still removes those acknowledged
 		// (the denials bind only the API).
@@ -83,31 +100,31 @@ func (s *Server) serveIntake(ctx context.Context, nc *nats.Conn) (done <-chan st
 	if err != nil {
 		return nil, fmt.Errorf("intake consumer: %w", err)
 	}
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		s.takeIntake(ctx, cons)
-	}()
-	return finished, nil
+	return cons, nil
 }
 
 // takeIntake fetches batches in order and appends each before the next.
-func (s *Server) takeIntake(ctx context.Context, cons jetstream.Consumer) {
+// A fetch that fails, an append that fails, an acknowledgement that fails:
+// each is a readiness problem, logged once, and retried; a stream or
+// consumer gone is made again.
+func (s *Server) takeIntake(ctx context.Context, cons jetstream.Consumer, open func(context.Context) (jetstream.Consumer, error)) {
 	failing := false
+	fail := func(err error) {
+		s.health.set(problemIntake, err)
+		failing = true
+	}
 	for ctx.Err() == nil {
-		// A fetch that does not wait leaves no pull request open on the
-		// server when the service stops: its messages would go to no one
-		// and come back only after AckWait.
-		batch, err := cons.FetchNoWait(ingest.MaxBatch)
+		msgs, err := fetchIntake(cons)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+			if again, oerr := open(ctx); oerr == nil {
+				cons = again
+				continue
+			}
+		}
 		if err != nil {
-			s.health.set(problemIntake, fmt.Errorf("fetch from the intake stream: %w", err))
-			failing = true
+			fail(fmt.Errorf("fetch from the intake stream: %w", err))
 			sleep(ctx, intakeRetry)
 			continue
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
 		}
 		if len(msgs) == 0 {
 			sleep(ctx, intakeIdle)
@@ -115,15 +132,20 @@ func (s *Server) takeIntake(ctx context.Context, cons jetstream.Consumer) {
 		}
 		// The batch is appended whatever ctx says: a stop waits for it.
 		for {
-			err := s.takeIntakeBatch(context.WithoutCancel(ctx), msgs)
+			err := s.appendIntake(context.WithoutCancel(ctx), msgs)
 			if err == nil {
 				break
 			}
-			s.health.set(problemIntake, err)
-			failing = true
+			fail(err)
 			if !sleep(ctx, intakeRetry) {
 				return // not acknowledged: redelivered after a restart
 			}
+		}
+		if err := ackIntake(ctx, msgs); err != nil {
+			// Appended all the same: unacknowledged, the batch comes back
+			// after AckWait, and is then a run of duplicates.
+			fail(err)
+			continue
 		}
 		if failing {
 			s.health.clear(problemIntake)
@@ -132,19 +154,65 @@ func (s *Server) takeIntake(ctx context.Context, cons jetstream.Consumer) {
 	}
 }
 
-// takeIntakeBatch appends one batch of intake messages, records those
-// rejected, and acknowledges them all.
-func (s *Server) takeIntakeBatch(ctx context.Context, msgs []jetstream.Msg) error {
+// fetchIntake takes what the intake holds, up to a batch, without
+// waiting: a pull request left open when the service stops would take
+// messages to no one, and they would come back only after AckWait.
+func fetchIntake(cons jetstream.Consumer) ([]jetstream.Msg, error) {
+	batch, err := cons.FetchNoWait(ingest.MaxBatch)
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+		return msgs, err
+	}
+	return msgs, nil
+}
+
+// ackIntake acknowledges a batch: each message, the last one waiting for
+// the server's word, which comes after those before it (one connection
+// keeps their order). One acknowledged already (a retry) is no error.
+func ackIntake(ctx context.Context, msgs []jetstream.Msg) error {
+	for _, m := range msgs[:len(msgs)-1] {
+		if err := m.Ack(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			return fmt.Errorf("intake: acknowledge: %w", err)
+		}
+	}
+	err := msgs[len(msgs)-1].DoubleAck(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+		return fmt.Errorf("intake: acknowledge: %w", err)
+	}
+	return nil
+}
+
+// appendIntake appends one batch of intake messages, and records those
+// rejected. A message is judged as of when the stream received it (its
+// time against --max-future), not when the service got to it. The copy of
+// a request the core subscription answered is appended (a duplicate by
+// then) but neither counted again nor recorded: its requester had its
+// answer.
+func (s *Server) appendIntake(ctx context.Context, msgs []jetstream.Msg) error {
 	raws := make([][]byte, len(msgs))
+	arrived := make([]time.Time, len(msgs))
 	for i, m := range msgs {
 		raws[i] = m.Data()
+		if meta, err := m.Metadata(); err == nil {
+			arrived[i] = meta.Timestamp
+		}
 	}
-	results, err := s.ingestRaw(ctx, "", raws)
+	results, err := s.ingestRawAt(ctx, "", raws, arrived)
 	if err != nil {
 		return fmt.Errorf("intake: append to the fact log: %w", err)
 	}
 	var rejs []Rejection
 	for i, r := range results {
+		if s.answered.take(raws[i]) {
+			continue
+		}
+		s.metrics.countIngest(pathIntake, r.Status)
 		if r.Error == nil || r.Status != string(ingest.Rejected) {
 			continue
 		}
@@ -158,32 +226,11 @@ func (s *Server) takeIntakeBatch(ctx context.Context, msgs []jetstream.Msg) erro
 		}
 		rejs = append(rejs, rej)
 	}
-	for _, r := range results {
-		// A duplicate is most often a request's copy, counted when it
-		// was answered.
-		if r.Status != string(ingest.Duplicate) {
-			s.metrics.countIngest(pathIntake, r.Status)
-		}
-	}
 	// The batch's first sequence names its rejections' commits, so that a
 	// retry of the batch records them once.
 	first, err := msgs[0].Metadata()
 	if err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}
-	id := fmt.Sprintf("intake:%d", first.Sequence.Stream)
-	if err := s.rejections.add(ctx, id, rejs); err != nil {
-		return err
-	}
-	// Each is acknowledged; the last waits for the server's word, which
-	// comes after those before it (one connection keeps their order).
-	for _, m := range msgs[:len(msgs)-1] {
-		if err := m.Ack(); err != nil {
-			return fmt.Errorf("intake: acknowledge: %w", err)
-		}
-	}
-	if err := msgs[len(msgs)-1].DoubleAck(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("intake: acknowledge: %w", err)
-	}
-	return nil
+	return s.rejections.add(ctx, fmt.Sprintf("intake:%d", first.Sequence.Stream), rejs)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+	"go.uber.org/zap"
 )
 
 // Ingestion subjects on NATS.
@@ -51,8 +53,8 @@ func (s *Server) subscribe(ctx context.Context, nc *nats.Conn) (*nats.Subscripti
 }
 
 func (s *Server) handleNATS(ctx context.Context, m *nats.Msg) {
-	if m.Reply == "" {
-		return // the intake stream has it, in order
+	if !replyAllowed(m.Reply) {
+		return // the intake stream has it, in order, as a plain publish
 	}
 	results, err := s.ingestRaw(context.WithoutCancel(ctx), pathNATS, [][]byte{m.Data})
 	var reply Result
@@ -62,6 +64,7 @@ func (s *Server) handleNATS(ctx context.Context, m *nats.Msg) {
 		reply = results[0]
 	}
 	b, _ := json.Marshal(reply)
+	s.answered.add(m.Data)
 	m.Respond(b) //nolint:errcheck // the requester may be gone; it retries
 }
 
@@ -100,8 +103,15 @@ type BatchReply struct {
 }
 
 func (s *Server) handleNATSBatch(ctx context.Context, m *nats.Msg) {
-	if m.Reply == "" {
-		return // a batch is a request: no one would learn what became of it
+	if !replyAllowed(m.Reply) {
+		// A batch is a request: without an inbox to answer, no one would
+		// learn what became of it, so it is not taken, and that is kept.
+		rej := Rejection{Time: s.cfg.now(), Subject: m.Subject, Payload: string(m.Data[:min(len(m.Data), 1024)]),
+			Error: errorBody{Field: "reply", Message: fmt.Sprintf("a batch is taken only as a request with an inbox to answer (_INBOX.), not %q", m.Reply)}}
+		if err := s.rejections.add(context.WithoutCancel(ctx), "batch:"+nuid.Next(), []Rejection{rej}); err != nil {
+			s.cfg.Log.Error("record a refused batch", zap.Error(err))
+		}
+		return
 	}
 	reply := s.ingestBatch(ctx, m.Data)
 	b, _ := json.Marshal(reply)

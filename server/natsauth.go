@@ -17,8 +17,8 @@ import (
 //   - a publisher token: publish on the ingest subjects, and hear the
 //     replies to its requests;
 //   - an operator token: that, and read the logs through the JetStream API
-//     (stream and consumer info, messages, consumers that read), but never
-//     write, purge or delete them;
+//     (stream info, messages by position), but never write, purge or
+//     delete them, nor make consumers;
 //   - finance and partner tokens read over HTTP only: refused;
 //   - no token: refused, unless serve has no tokens at all (then NATS,
 //     like HTTP, listens on loopback only) and the client may publish
@@ -28,6 +28,8 @@ import (
 // user name). No one but the service and commands on the data folder may
 // publish on the log subjects or use the JetStream API that changes a
 // stream: a purge or a foreign message cannot come through this server.
+// The service answers requests only on an inbox (replyAllowed), or its
+// answer would go where the requester chose.
 type NATSAuth struct {
 	secret string
 	tokens []tokenRole
@@ -114,8 +116,11 @@ func publisherPermissions() *natsserver.Permissions {
 	}
 }
 
-// operatorPermissions read the logs: the JetStream API's reads, and the
-// consumers that deliver messages, but no write, purge, delete or update.
+// operatorPermissions read the logs: stream names and info, and messages
+// by position (the message get and direct get APIs). Not consumers: a
+// subject permission cannot bound where a push consumer delivers (into
+// refledger.log.facts, say), and pulling from the service's intake
+// consumer would acknowledge, so remove, events it has not taken.
 func operatorPermissions() *natsserver.Permissions {
 	return &natsserver.Permissions{
 		Publish: &natsserver.SubjectPermission{
@@ -124,9 +129,6 @@ func operatorPermissions() *natsserver.Permissions {
 				"$JS.API.INFO",
 				"$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.*",
 				"$JS.API.STREAM.MSG.GET.*", "$JS.API.DIRECT.GET.>",
-				"$JS.API.CONSUMER.CREATE.>", "$JS.API.CONSUMER.INFO.>", "$JS.API.CONSUMER.NAMES.*",
-				"$JS.API.CONSUMER.LIST.*", "$JS.API.CONSUMER.MSG.NEXT.>", "$JS.API.CONSUMER.DELETE.>",
-				"$JS.ACK.>", "$JS.FC.>",
 			},
 		},
 		Subscribe: &natsserver.SubjectPermission{Allow: []string{inbox}},

@@ -29,6 +29,7 @@ type Server struct {
 	metrics *metrics
 
 	rejections *rejectionLog
+	answered   *answered      // requests answered, whose intake copies are theirs
 	intakeWG   sync.WaitGroup // the intake's loop, which Run outlives
 
 	replayMu  sync.Mutex
@@ -65,7 +66,7 @@ func New(ctx context.Context, cfg Config, facts, ledgerLog store.Log) (*Server, 
 	if err := rejections.load(ctx); err != nil {
 		return nil, fmt.Errorf("read the rejections log: %w", err)
 	}
-	s := &Server{cfg: cfg, tokens: hashTokens(cfg.Tokens), facts: facts, ledger: ledgerLog, rejections: rejections, health: newHealth(cfg.Log, cfg.now), metrics: newMetrics(), replays: map[string]*replay.Result{}, replaying: make(chan struct{}, 1), jobs: map[string]*replayJob{}}
+	s := &Server{cfg: cfg, tokens: hashTokens(cfg.Tokens), facts: facts, ledger: ledgerLog, rejections: rejections, answered: newAnswered(), health: newHealth(cfg.Log, cfg.now), metrics: newMetrics(), replays: map[string]*replay.Result{}, replaying: make(chan struct{}, 1), jobs: map[string]*replayJob{}}
 	s.jobsCtx, s.stopJobs = context.WithCancel(context.Background())
 	s.live = newLive(facts, ledgerLog, cfg.Log, s.health, in.Head(), cfg.progressEvery())
 	s.live.snapshots = snapshotter{path: cfg.snapshotPath(WriterSnapshotFile), what: "ledger writer", log: cfg.Log, copyState: s.live.startSnapshot}

@@ -155,6 +155,7 @@ func (s *storeFlags) open(ctx context.Context, env *environment) (store.Store, e
 		return nil, err
 	}
 	c := s.claimer(env, false, "")
+	var firstTry time.Time // of a serving owner's NATS server
 	for {
 		lock, svc, err := claimFolder(ctx, s.dataDir, c)
 		if err != nil {
@@ -174,15 +175,26 @@ func (s *storeFlags) open(ctx context.Context, env *environment) (store.Store, e
 			s.service = svc
 			return js, nil
 		}
-		// A service that is stopping lets the folder go soon.
-		if time.Now().After(c.until) {
-			return nil, fmt.Errorf("%s owns %s but its NATS server %s did not answer until %s: %w", svc, s.dataDir, svc.NATSURL, c.until.Local().Format(time.DateTime), err)
+		// A service that is stopping lets the folder go soon; one that
+		// serves but does not answer is stuck: say so, and give up after
+		// serviceAnswerWait rather than the whole --wait.
+		if firstTry.IsZero() {
+			firstTry = time.Now()
+			fmt.Fprintf(env.stderr, "refledger: %s owns %s, and its NATS server %s does not answer (%v): waiting for it\n", svc, s.dataDir, svc.NATSURL, err)
+		}
+		if time.Now().After(c.until) || time.Since(firstTry) > serviceAnswerWait {
+			return nil, fmt.Errorf("%s owns %s but its NATS server %s did not answer for %s: %w (is the service stuck? its /readyz says why)",
+				svc, s.dataDir, svc.NATSURL, time.Since(firstTry).Round(time.Second), err)
 		}
 		if err := sleepCtx(ctx, lockPoll); err != nil {
 			return nil, err
 		}
 	}
 }
+
+// serviceAnswerWait bounds how long a command waits for the NATS server of
+// a service that owns the data folder to answer.
+const serviceAnswerWait = 30 * time.Second
 
 // closer makes an opened store close everything it opened, then let the
 // data folder go.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,27 @@ func TestNATSHasTheRolesOfHTTP(t *testing.T) {
 		if _, err := nc.Request("refledger.log.facts", []byte("R\x01\x00"), refused); err == nil {
 			t.Fatalf("%s wrote onto the fact log's subject", o.who)
 		}
+		// The service must not answer where the requester points it: before,
+		// a request whose reply subject was a log subject had the service
+		// (which may publish anywhere) write its answer into that log.
+		for i, reply := range []string{"refledger.log.facts", "refledger.log.ledger"} {
+			other := strings.Replace(event, "nats-auth-1", fmt.Sprintf("nats-auth-%s-%d", strings.ReplaceAll(o.who, " ", "-"), i), 1)
+			if err := nc.PublishRequest("refledger.ingest", reply, []byte(other)); err != nil {
+				t.Fatal(err)
+			}
+			if err := nc.PublishRequest("refledger.ingest.batch", reply, []byte(other)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Nor may an operator make consumers: a push consumer delivers
+		// wherever it is told (into the fact log), and pulling from the
+		// intake's removes the events it has not taken.
+		if _, err := nc.Request("$JS.API.CONSUMER.CREATE.REFLEDGER_LEDGER", []byte(`{"stream_name":"REFLEDGER_LEDGER","config":{"deliver_subject":"refledger.log.facts","ack_policy":"none"}}`), refused); err == nil {
+			t.Fatalf("%s made a consumer of the ledger log delivering into the fact log", o.who)
+		}
+		if _, err := nc.Request("$JS.API.CONSUMER.MSG.NEXT.REFLEDGER_INTAKE.refledger-intake", []byte(`{"batch":1}`), refused); err == nil {
+			t.Fatalf("%s pulled from the intake's consumer", o.who)
+		}
 		js, _ := jetstream.New(nc)
 		wait := refused
 		if o.who == "operator" {
@@ -89,8 +111,18 @@ func TestNATSHasTheRolesOfHTTP(t *testing.T) {
 	if code, _, errOut := cli(t, "report", "balances", "--data", data); code != 0 {
 		t.Fatalf("a report beside a service with tokens: exit %d: %s", code, errOut)
 	}
-	// Nothing refused happened: both logs are whole, with no foreign
-	// message in them.
+	// The requests with a log subject for their reply were taken as plain
+	// publishes; once the intake has them, nothing refused happened: both
+	// logs are whole, with no foreign message in them, and the refused
+	// batches are recorded.
+	eventually(t, "the requests pointing at the logs appended", func() bool {
+		_, body := s.do("GET", "/v1/rejections", fin, "")
+		return strings.Count(body, `"field": "reply"`) == 6
+	})
+	if code, body := s.do("GET", "/readyz", "", ""); code != 200 {
+		t.Fatalf("readyz after requests pointing at the logs: %d %s", code, body)
+	}
+	s.stop()
 	if code, rep, errOut := checkJSON(t, data); code != 0 {
 		t.Fatalf("check after the refused writes: exit %d %+v %s", code, rep, errOut)
 	}
