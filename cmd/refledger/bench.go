@@ -32,10 +32,8 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	var scale int
 	sf.register(fs)
 	fs.IntVar(&scale, "scale", 1, "divide the standard history (10M events) by this")
-	if rest, err := parse(fs, args[1:]); err != nil {
+	if err := parseNoArgs(fs, args[1:]); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("bench %s takes no arguments, got %q", args[0], rest[0])
 	}
 	if scale < 1 {
 		return usagef("--scale must be 1 or more")

@@ -33,10 +33,8 @@ func runCheck(ctx context.Context, env *environment, args []string) error {
 	var out format
 	sf.register(fs)
 	out.register(fs)
-	if rest, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("check takes no arguments, got %q", rest[0])
 	}
 	st, facts, ledgerLog, err := sf.openLogs(ctx, env)
 	if err != nil {

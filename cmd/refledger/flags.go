@@ -274,6 +274,16 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseNoArgs parses the flags of a command that takes no positional
+// argument, and refuses one.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	rest, err := parse(fs, args)
+	if err == nil && len(rest) > 0 {
+		err = usagef("%s takes no arguments, got %q", fs.Name(), rest[0])
+	}
+	return err
+}
+
 func flagUsage(fs *flag.FlagSet) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "usage of %s:\n", fs.Name())

@@ -20,10 +20,8 @@ func runReportRejections(ctx context.Context, env *environment, args []string) e
 	var out format
 	sf.register(fs)
 	out.register(fs)
-	if rest, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("report rejections takes no arguments, got %q", rest[0])
 	}
 	st, err := sf.open(ctx, env)
 	if err != nil {

@@ -36,10 +36,8 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	fs.BoolVar(&apply, "apply", false, "append the policy change and the adjusting entries")
 	fs.BoolVar(&current, "current", false, "replay under the timeline as it stands (no candidate): the diff shows what history's own policy changes would restate")
 	fs.StringVar(&explainOrder, "explain", "", "show this order's explanation in the ledger and under the replay")
-	if rest, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("replay takes no arguments, got %q", rest[0])
 	}
 	req := replay.Request{Current: current, LedgerSnapshot: sf.writerSnapshot()}
 	batchGC()

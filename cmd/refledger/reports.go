@@ -173,10 +173,8 @@ func runReportCommissions(ctx context.Context, env *environment, args []string) 
 	fs.StringVar(&filter.PartnerID, "partner", "", "only this partner's entries")
 	fs.StringVar(&filter.OrderID, "order", "", "only this order's entries")
 	fs.StringVar(&filter.Kind, "kind", "", "only entries of this kind: accrued, reversed or adjusted")
-	if rest, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("report commissions takes no arguments, got %q", rest[0])
 	}
 	if err := projections.CheckKind(filter.Kind); err != nil {
 		return usagef("--kind: %v", err)
@@ -206,10 +204,8 @@ func runReportBalances(ctx context.Context, env *environment, args []string) err
 	sf.register(fs)
 	out.register(fs)
 	asOf.register(fs, "as-of", "balances as of this time (default now)")
-	if rest, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("report balances takes no arguments, got %q", rest[0])
 	}
 	view, _, done, err := readSession(ctx, env, &sf)
 	if err != nil {
@@ -249,10 +245,8 @@ func runReportClicks(ctx context.Context, env *environment, args []string) error
 	var from, to timeFlag
 	from.register(fs, "from", "only clicks from this time on")
 	to.register(fs, "to", "only clicks before this time")
-	if rest, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("report clicks takes no arguments, got %q", rest[0])
 	}
 	if partner == "" {
 		return usagef("report clicks needs --partner P")
@@ -308,10 +302,8 @@ func runExplain(ctx context.Context, env *environment, args []string) error {
 	sf.register(fs)
 	out.register(fs)
 	fs.StringVar(&orderID, "order", "", "the order to explain (required)")
-	if rest, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("explain takes no arguments, got %q", rest[0])
 	}
 	if orderID == "" {
 		return usagef("explain needs --order O")
@@ -340,10 +332,8 @@ func runReportRefusals(ctx context.Context, env *environment, args []string) err
 	var out format
 	sf.register(fs)
 	out.register(fs)
-	if rest, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("report refusals takes no arguments, got %q", rest[0])
 	}
 	view, _, done, err := readSession(ctx, env, &sf)
 	if err != nil {
@@ -375,10 +365,8 @@ func runReportStatement(ctx context.Context, env *environment, args []string) er
 	fs.StringVar(&partner, "partner", "", "the partner whose statement to give (required)")
 	from.register(fs, "from", "the period's start (default: the beginning)")
 	to.register(fs, "to", "the period's end, not included (default now)")
-	if rest, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("report statement takes no arguments, got %q", rest[0])
 	}
 	if partner == "" {
 		return usagef("report statement needs --partner P")

@@ -32,10 +32,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&tokenSpec, "tokens", envOr("REFLEDGER_TOKENS", ""), "bearer tokens: role:token,... (roles publisher, finance, operator; a partner's own token is partner:ID:token)")
 	fs.StringVar(&proxySpec, "trusted-proxies", envOr("REFLEDGER_TRUSTED_PROXIES", ""), "reverse proxies whose Forwarded and X-Forwarded-For/-Proto headers are believed: CIDR,... (default none: those headers are ignored)")
 	fs.BoolVar(&anonymize, "anonymize-ip", envOr("REFLEDGER_ANONYMIZE_IP", "") == "true", "drop the host part of click IP addresses")
-	if rest, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("serve takes no arguments, got %q", rest[0])
 	}
 	tokens, err := server.ParseTokens(tokenSpec)
 	if err != nil {
