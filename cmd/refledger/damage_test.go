@@ -181,15 +181,7 @@ func TestLedgerAheadOfTheFactsStopsServe(t *testing.T) {
 	older := t.TempDir()
 	mustCLI(t, "import", filepath.Join(seedDir, "events.jsonl"), "--data", older)
 	// The older folder's fact log (one commit) under the full folder's ledger.
-	src := filepath.Dir(filepath.Dir(streamBlock(t, older, "REFLEDGER_FACTS")))
-	dst := filepath.Dir(filepath.Dir(streamBlock(t, full, "REFLEDGER_FACTS")))
-	if err := os.RemoveAll(dst); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
-		t.Fatal(err)
-	}
-	os.RemoveAll(filepath.Join(full, "snapshots"))
+	restoreFactLog(t, older, full)
 	code, log := serveExits(t, full, 20*time.Second)
 	if code != 1 || !strings.Contains(log, "the ledger has decided facts that the fact log does not hold") {
 		t.Fatalf("serve with the ledger ahead of the facts: exit %d, log:\n%s", code, log)
@@ -265,15 +257,7 @@ func TestImportRefusesWhenTheLedgerIsAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCLI(t, "import", part, "--data", older)
-	src := filepath.Dir(filepath.Dir(streamBlock(t, older, "REFLEDGER_FACTS")))
-	dst := filepath.Dir(filepath.Dir(streamBlock(t, full, "REFLEDGER_FACTS")))
-	if err := os.RemoveAll(dst); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
-		t.Fatal(err)
-	}
-	os.RemoveAll(filepath.Join(full, "snapshots"))
+	restoreFactLog(t, older, full)
 	code, out, errOut := cli(t, "import", filepath.Join(seedDir, "events.jsonl"), "--data", full)
 	if code != 1 || !strings.Contains(errOut, "the ledger has decided facts that the fact log does not hold") {
 		t.Fatalf("import onto a fact log behind its ledger: exit %d: %s %s", code, out, errOut)
@@ -286,5 +270,23 @@ func TestImportRefusesWhenTheLedgerIsAhead(t *testing.T) {
 	facts, _ := js.Log(context.Background(), "facts")
 	if head, err := facts.Head(context.Background()); err != nil || head != 1 {
 		t.Fatalf("the fact log after the refused import: head %d, %v; want the one commit it had", head, err)
+	}
+}
+
+// restoreFactLog puts the fact log of folder from in folder into, over its
+// own, as restoring one log from an older backup would, and removes into's
+// snapshots: its ledger is then ahead of its facts.
+func restoreFactLog(t *testing.T, from, into string) {
+	t.Helper()
+	src := filepath.Dir(filepath.Dir(streamBlock(t, from, "REFLEDGER_FACTS")))
+	dst := filepath.Dir(filepath.Dir(streamBlock(t, into, "REFLEDGER_FACTS")))
+	if err := os.RemoveAll(dst); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(into, "snapshots")); err != nil {
+		t.Fatal(err)
 	}
 }
