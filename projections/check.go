@@ -104,7 +104,7 @@ func (c *checker) factLog(ctx context.Context, facts store.Log) Finding {
 		return nil
 	})
 	c.complete = err == nil
-	f.Detail = fmt.Sprintf("%d positions, %d commits, %d facts", c.head, commits, count)
+	f.Detail = fmt.Sprintf("%s, %s, %s", counted(int(c.head), "position"), counted(commits, "commit"), counted(count, "fact"))
 	switch {
 	case err != nil:
 		f.Status, f.Detail = StatusFault, f.Detail+" read; "+err.Error()
@@ -158,7 +158,7 @@ func (c *checker) ledgerLog(ctx context.Context, ledgerLog store.Log) (*Ledger, 
 		}
 		return nil
 	})
-	f.Detail = fmt.Sprintf("%d positions, %d records, %d entries", head, records, view.EntryCount())
+	f.Detail = fmt.Sprintf("%s, %s, %s", counted(int(head), "position"), counted(records, "record"), counted(view.EntryCount(), "entry"))
 	switch {
 	case err != nil:
 		f.Status, f.Detail = StatusFault, f.Detail+" read; "+err.Error()
@@ -327,4 +327,15 @@ func appendListed(list []string, s string) []string {
 		return append(list, "...")
 	}
 	return list
+}
+
+// counted is "1 fact", "2 facts", "1 entry", "3 entries".
+func counted(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
