@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 )
 
 // loadOpenAPI parses the served document and checks it is a valid
@@ -111,5 +113,44 @@ func TestAPIDocsPage(t *testing.T) {
 	js := get("/docs/api/redoc.standalone.js")
 	if js.Code != http.StatusOK || js.Body.Len() < 500_000 || !slices.Contains([]string{"text/javascript; charset=utf-8"}, js.Header().Get("Content-Type")) {
 		t.Errorf("GET /docs/api/redoc.standalone.js: %d, %d bytes, %s", js.Code, js.Body.Len(), js.Header().Get("Content-Type"))
+	}
+}
+
+// TestResponseValidationCatchesAMismatch: the validation that
+// cmd/refledger's TestOpenAPIResponses runs on the real service's answers
+// fails on an answer the document does not describe (an undocumented
+// field, a number for money, a missing field), so its passing means
+// something.
+func TestResponseValidationCatchesAMismatch(t *testing.T) {
+	doc := loadOpenAPI(t)
+	doc.Servers = openapi3.Servers{{URL: "http://refledger.test"}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := `{"as_of":"2026-01-01T00:00:00Z","balances":[{"partner_id":"roger","currency":"USD","earned":"1.00","reversed":"0.00","pending":"0.00","payable":"1.00","paid":"0.00"}]}`
+	for _, tt := range []struct {
+		body string
+		ok   bool
+	}{
+		{good, true},
+		{strings.Replace(good, `"paid":"0.00"`, `"paid":"0.00","bonus":"1.00"`, 1), false},
+		{strings.Replace(good, `"earned":"1.00"`, `"earned":1.00`, 1), false},
+		{strings.Replace(good, `"pending":"0.00",`, ``, 1), false},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "http://refledger.test/v1/balances", nil)
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := &openapi3filter.Options{IncludeResponseStatus: true}
+		in := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts},
+			Status:                 http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, Options: opts,
+		}
+		in.SetBodyBytes([]byte(tt.body))
+		if err := openapi3filter.ValidateResponse(context.Background(), in); (err == nil) != tt.ok {
+			t.Errorf("%s: validation error %v, want ok=%v", tt.body, err, tt.ok)
+		}
 	}
 }
