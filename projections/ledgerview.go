@@ -724,7 +724,7 @@ func (l *Ledger) release(fact string) {
 func (l *Ledger) Refusals() []ledger.Refusal {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return append([]ledger.Refusal(nil), l.refusals...)
+	return append([]ledger.Refusal{}, l.refusals...) // none is [], not null
 }
 
 // ReadOn reads into the view the ledger records appended since its head.

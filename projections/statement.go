@@ -10,11 +10,13 @@ import (
 
 // Statement is a partner's account in one currency over [From, To): what
 // was owed at the start, what moved, and what is owed at the end. Owed is
-// commission earned net of reversals and adjustments, less payouts.
+// commission earned net of reversals and adjustments, less payouts. A
+// statement with no start (From nil, JSON null) runs from the partner's
+// first entry: its opening is zero.
 type Statement struct {
 	PartnerID string         `json:"partner_id"`
 	Currency  string         `json:"currency"`
-	From      time.Time      `json:"from"`
+	From      *time.Time     `json:"from"`
 	To        time.Time      `json:"to"`
 	Opening   string         `json:"opening"`
 	Accrued   string         `json:"accrued"`
@@ -25,7 +27,8 @@ type Statement struct {
 	Entries   []ledger.Entry `json:"entries"`
 }
 
-// Statements returns one statement per currency the partner has entries in.
+// Statements returns one statement per currency the partner has entries
+// in; a zero from means from the first entry.
 func (l *Ledger) Statements(partner string, from, to time.Time) []Statement {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -61,6 +64,10 @@ func (l *Ledger) Statements(partner string, from, to time.Time) []Statement {
 			a.paid.Sub(net)
 		}
 	}
+	var start *time.Time
+	if !from.IsZero() {
+		start = &from
+	}
 	out := []Statement{}
 	for cur, a := range by {
 		c, err := money.Lookup(cur)
@@ -77,7 +84,7 @@ func (l *Ledger) Statements(partner string, from, to time.Time) []Statement {
 			a.entries = []ledger.Entry{}
 		}
 		out = append(out, Statement{
-			PartnerID: partner, Currency: cur, From: from, To: to, Opening: f(a.opening), Accrued: f(a.accrued),
+			PartnerID: partner, Currency: cur, From: start, To: to, Opening: f(a.opening), Accrued: f(a.accrued),
 			Reversed: f(a.reversed), Adjusted: f(a.adjusted), Paid: f(a.paid), Closing: f(closing), Entries: a.entries,
 		})
 	}

@@ -158,49 +158,63 @@ func (ts tokenHashes) role(token string) (Role, bool) {
 	return ts[found].role, true
 }
 
+// route is one pattern the service serves, and its handler.
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+// routeTable lists every route: routes registers them, and
+// TestOpenAPICoversEveryRoute holds openapi.yaml to the same list (a
+// ServeMux cannot be asked for its patterns).
+func (s *Server) routeTable() []route {
+	return []route{
+		{"GET /r/{code}", s.redirect},
+		{"GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) }},
+		{"GET /readyz", s.readyz},
+		{"GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP},
+		{"GET /v1/openapi.json", serveOpenAPI},
+		{"GET /docs/api", serveAPIDocs},
+		{"GET /docs/api/redoc.standalone.js", serveRedoc},
+
+		{"POST /v1/events", s.auth(RolePublisher, s.postEvents)},
+		{"GET /v1/rejections", s.auth(RoleFinance, s.getRejections)},
+
+		{"GET /v1/partners", s.auth(RoleFinance, s.getPartners)},
+		{"GET /v1/partners/{id}", s.authOwn(s.getPartner)},
+		{"GET /v1/programs", s.auth(RoleFinance, s.getPrograms)},
+		{"GET /v1/links", s.authOwn(s.getLinks)},
+		{"GET /v1/partners/{id}/clicks", s.authOwn(s.getClicks)},
+		{"GET /v1/contacts/{id}/referrals", s.auth(RoleFinance, s.getReferrals)},
+		{"GET /v1/commissions", s.authOwn(s.ledgerRead(s.getCommissions))},
+		{"GET /v1/balances", s.authOwn(s.ledgerRead(s.getBalances))},
+		{"GET /v1/partners/{id}/statement", s.authOwn(s.ledgerRead(s.getStatement))},
+		{"GET /v1/orders/{id}/explain", s.authOwn(s.ledgerRead(s.getExplain))},
+		{"GET /v1/refusals", s.auth(RoleFinance, s.ledgerRead(s.getRefusals))},
+
+		{"POST /v1/payouts", s.auth(RoleFinance, s.postFact(events.TypePayoutRecorded))},
+		{"POST /v1/partners", s.auth(RoleOperator, s.postFact(events.TypePartnerRegistered))},
+		{"POST /v1/programs", s.auth(RoleOperator, s.postFact(events.TypeProgramDefined))},
+		{"POST /v1/links", s.auth(RoleOperator, s.postFact(events.TypeLinkCreated))},
+		{"POST /v1/enrollments", s.auth(RoleOperator, s.postFact(events.TypePartnerEnrolled))},
+		{"POST /v1/referrals", s.auth(RoleOperator, s.postFact(events.TypeReferralAssigned))},
+		{"POST /v1/policies", s.auth(RoleOperator, s.postFact(events.TypePolicyChanged))},
+		{"POST /v1/replays", s.auth(RoleOperator, s.postReplay)},
+		{"GET /v1/replays", s.auth(RoleOperator, s.listReplays)},
+		{"GET /v1/replays/{id}", s.auth(RoleOperator, s.getReplay)},
+		{"GET /v1/replays/jobs/{id}", s.auth(RoleOperator, s.getJob)},
+		{"POST /v1/replays/{id}/apply", s.auth(RoleOperator, s.applyReplay)},
+	}
+}
+
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	var patterns []string
-	handle := func(pattern string, h http.HandlerFunc) {
-		mux.HandleFunc(pattern, h)
-		patterns = append(patterns, pattern)
+	table := s.routeTable()
+	patterns := make([]string, len(table))
+	for i, r := range table {
+		mux.HandleFunc(r.pattern, r.handler)
+		patterns[i] = r.pattern
 	}
-	handle("GET /r/{code}", s.redirect)
-	handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
-	handle("GET /readyz", s.readyz)
-	handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP)
-	handle("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(openAPI) //nolint:errcheck
-	})
-
-	handle("POST /v1/events", s.auth(RolePublisher, s.postEvents))
-	handle("GET /v1/rejections", s.auth(RoleFinance, s.getRejections))
-
-	handle("GET /v1/partners", s.auth(RoleFinance, s.getPartners))
-	handle("GET /v1/partners/{id}", s.authOwn(s.getPartner))
-	handle("GET /v1/programs", s.auth(RoleFinance, s.getPrograms))
-	handle("GET /v1/links", s.authOwn(s.getLinks))
-	handle("GET /v1/partners/{id}/clicks", s.authOwn(s.getClicks))
-	handle("GET /v1/contacts/{id}/referrals", s.auth(RoleFinance, s.getReferrals))
-	handle("GET /v1/commissions", s.authOwn(s.ledgerRead(s.getCommissions)))
-	handle("GET /v1/balances", s.authOwn(s.ledgerRead(s.getBalances)))
-	handle("GET /v1/partners/{id}/statement", s.authOwn(s.ledgerRead(s.getStatement)))
-	handle("GET /v1/orders/{id}/explain", s.authOwn(s.ledgerRead(s.getExplain)))
-	handle("GET /v1/refusals", s.auth(RoleFinance, s.ledgerRead(s.getRefusals)))
-
-	handle("POST /v1/payouts", s.auth(RoleFinance, s.postFact(events.TypePayoutRecorded)))
-	handle("POST /v1/partners", s.auth(RoleOperator, s.postFact(events.TypePartnerRegistered)))
-	handle("POST /v1/programs", s.auth(RoleOperator, s.postFact(events.TypeProgramDefined)))
-	handle("POST /v1/links", s.auth(RoleOperator, s.postFact(events.TypeLinkCreated)))
-	handle("POST /v1/enrollments", s.auth(RoleOperator, s.postFact(events.TypePartnerEnrolled)))
-	handle("POST /v1/referrals", s.auth(RoleOperator, s.postFact(events.TypeReferralAssigned)))
-	handle("POST /v1/policies", s.auth(RoleOperator, s.postFact(events.TypePolicyChanged)))
-	handle("POST /v1/replays", s.auth(RoleOperator, s.postReplay))
-	handle("GET /v1/replays", s.auth(RoleOperator, s.listReplays))
-	handle("GET /v1/replays/{id}", s.auth(RoleOperator, s.getReplay))
-	handle("GET /v1/replays/jobs/{id}", s.auth(RoleOperator, s.getJob))
-	handle("POST /v1/replays/{id}/apply", s.auth(RoleOperator, s.applyReplay))
 	return newTimedMux(s.metrics.http, mux, patterns)
 }
 

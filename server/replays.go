@@ -79,7 +79,28 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "", "replay: %v", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, answerOf(res))
+}
+
+// replayAnswer is a what-if as the API answers it: its policy is null
+// for a what-if of the policy timeline in force ({current: true}), which
+// has no candidate policy (replay.Result holds the zero policy then).
+type replayAnswer struct {
+	*replay.Result
+	Policy *ledger.Policy `json:"policy"` // shadows Result.Policy
+}
+
+func answerOf(res *replay.Result) replayAnswer {
+	return replayAnswer{Result: res, Policy: candidate(res.Policy)}
+}
+
+// candidate is p, or nil for the zero policy of a current what-if (a
+// candidate policy is validated, so never zero).
+func candidate(p ledger.Policy) *ledger.Policy {
+	if p == (ledger.Policy{}) {
+		return nil
+	}
+	return &p
 }
 
 // whatIf runs a what-if in its turn and keeps its result for its apply.
@@ -154,7 +175,7 @@ func (s *Server) replayTurn(ctx context.Context) error {
 // changes and totals.
 type heldWhatIf struct {
 	ReplayID     string         `json:"replay_id"`
-	Policy       ledger.Policy  `json:"policy"`
+	Policy       *ledger.Policy `json:"policy"` // nil: a what-if of the timeline in force
 	From         *time.Time     `json:"from"`
 	FactsThrough uint64         `json:"facts_through"`
 	LedgerAt     uint64         `json:"ledger_at"`
@@ -168,7 +189,7 @@ func (s *Server) listReplays(w http.ResponseWriter, r *http.Request) {
 	held := make([]heldWhatIf, 0, len(s.replayIDs))
 	for _, id := range s.replayIDs {
 		res := s.replays[id]
-		held = append(held, heldWhatIf{ReplayID: res.ReplayID, Policy: res.Policy, From: res.From,
+		held = append(held, heldWhatIf{ReplayID: res.ReplayID, Policy: candidate(res.Policy), From: res.From,
 			FactsThrough: res.FactsThrough, LedgerAt: res.LedgerAt, Summary: res.Summary, Noop: res.Noop})
 	}
 	s.replayMu.Unlock()
@@ -179,7 +200,7 @@ func (s *Server) listReplays(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getReplay(w http.ResponseWriter, r *http.Request) {
 	res, ok := s.heldReplay(w, r.PathValue("id"))
 	if ok {
-		writeJSON(w, http.StatusOK, res)
+		writeJSON(w, http.StatusOK, answerOf(res))
 	}
 }
 

@@ -70,6 +70,9 @@ func TestSeedReportsGolden(t *testing.T) {
 		golden(t, "seed-commissions."+f, mustCLI(t, "report", "commissions", "--data", data, "--as-of", asOf, "--format", f))
 		golden(t, "seed-balances."+f, mustCLI(t, "report", "balances", "--data", data, "--as-of", asOf, "--format", f))
 		golden(t, "seed-clicks-roger."+f, mustCLI(t, "report", "clicks", "--partner", "roger", "--data", data, "--format", f))
+		// No --from: the statement runs from roger's first entry, and says
+		// so (from: null), rather than from the year 1.
+		golden(t, "seed-statement-roger."+f, mustCLI(t, "report", "statement", "--partner", "roger", "--to", asOf, "--data", data, "--format", f))
 		golden(t, "seed-clicks-maria."+f, mustCLI(t, "report", "clicks", "--partner", "maria", "--data", data, "--format", f))
 		for _, order := range []string{"o-2016", "o-2017", "o-2017b"} {
 			golden(t, "seed-explain-"+order+"."+f, mustCLI(t, "explain", "--order", order, "--data", data, "--format", f))

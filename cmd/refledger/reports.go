@@ -390,7 +390,11 @@ func runReportStatement(ctx context.Context, env *environment, args []string) er
 	}
 	t := table{header: []string{"partner_id", "currency", "from", "to", "opening", "accrued", "reversed", "adjusted", "paid", "closing"}}
 	for _, st := range statements {
-		t.rows = append(t.rows, []string{st.PartnerID, st.Currency, st.From.Format(time.RFC3339), st.To.Format(time.RFC3339), st.Opening, st.Accrued, st.Reversed, st.Adjusted, st.Paid, st.Closing})
+		start := "" // no start: from the first entry
+		if st.From != nil {
+			start = st.From.Format(time.RFC3339)
+		}
+		t.rows = append(t.rows, []string{st.PartnerID, st.Currency, start, st.To.Format(time.RFC3339), st.Opening, st.Accrued, st.Reversed, st.Adjusted, st.Paid, st.Closing})
 	}
 	return writeReport(env.stdout, out, map[string]any{"partner_id": partner, "statements": statements}, t)
 }
