@@ -244,25 +244,68 @@ func (s *Server) postFact(typ string) http.HandlerFunc {
 			writeError(w, http.StatusRequestEntityTooLarge, "(body)", "the body is larger than %d bytes", events.MaxEventBytes)
 			return
 		}
-		id := r.Header.Get("Idempotency-Key")
+		key := r.Header.Get("Idempotency-Key")
+		id := key
 		if id == "" {
 			id = "api-" + randomHex(12)
 		}
-		env, _ := json.Marshal(events.Envelope{
-			SpecVersion: events.SpecVersion, ID: id, Source: "refledger/api", Type: typ,
-			Time: s.cfg.now().Format(time.RFC3339Nano), DataContentType: "application/json", Data: body,
-		})
-		results, err := s.ingestRaw(r.Context(), pathHTTP, [][]byte{env})
+		submit := func(at time.Time) (*Result, error) {
+			env, _ := json.Marshal(events.Envelope{
+				SpecVersion: events.SpecVersion, ID: id, Source: apiSource, Type: typ,
+				Time: at.Format(time.RFC3339Nano), DataContentType: "application/json", Data: body,
+			})
+			results, err := s.ingestRaw(r.Context(), pathHTTP, [][]byte{env})
+			if err != nil {
+				return nil, err
+			}
+			return &results[0], nil
+		}
+		res, err := submit(s.cfg.now())
+		if err == nil && key != "" && res.Code == http.StatusConflict && res.Position > 0 {
+			// The service stamps the event with its own clock, so a retry
+			// differs from the first in its time alone: with the first's
+			// time, the same body is a duplicate, another body a conflict.
+			if first, ok := s.factTime(r.Context(), store.Position(res.Position), apiSource, id); ok {
+				res, err = submit(first)
+			}
+		}
 		if err != nil {
 			writeError(w, http.StatusServiceUnavailable, "", "the event could not be stored: %v", err)
 			return
 		}
-		res := &results[0]
 		if typ == events.TypePayoutRecorded && res.Error == nil {
-			res.Ledger = s.payoutOutcome(r.Context(), "refledger/api/"+id, store.Position(res.Position))
+			res.Ledger = s.payoutOutcome(r.Context(), apiSource+"/"+id, store.Position(res.Position))
 		}
 		writeSingle(w, *res)
 	}
+}
+
+// apiSource is the source of the events the API makes from a body.
+const apiSource = "refledger/api"
+
+// factTime reads the time of the fact source/id stored at position (in
+// any of the commits group committed there).
+func (s *Server) factTime(ctx context.Context, position store.Position, source, id string) (time.Time, bool) {
+	var at time.Time
+	found := errors.New("found")
+	err := s.facts.Read(ctx, position, func(st store.Stored) error {
+		if st.Position != position {
+			return found // past it: not there
+		}
+		for _, e := range st.Commit.Events {
+			if e.ID != source+"\x00"+id {
+				continue
+			}
+			f, err := events.DecodeStored(e.Type, e.Data)
+			if err != nil {
+				return err
+			}
+			at = f.Time
+			return found
+		}
+		return nil
+	})
+	return at, errors.Is(err, found) && !at.IsZero()
 }
 
 // payoutOutcome waits, up to payoutWait, for the live ledger to decide the

@@ -178,7 +178,8 @@ func (in *Ingester) repeat(f events.Fact, e entry, payload uint64) Outcome {
 	if e.payload == payload {
 		return Outcome{Status: Duplicate, Position: e.position}
 	}
-	return Outcome{Status: Rejected, Err: fmt.Errorf("%w: id %q from source %q was already accepted with a different payload", ErrConflict, f.ID, f.Source)}
+	// Position says where the fact accepted first is.
+	return Outcome{Status: Rejected, Position: e.position, Err: fmt.Errorf("%w: id %q from source %q was already accepted with a different payload", ErrConflict, f.ID, f.Source)}
 }
 
 // storedForm is the binary stored form of a stored event, whose content
