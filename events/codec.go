@@ -37,6 +37,10 @@ type Envelope struct {
 	DataContentType string          `json:"datacontenttype,omitempty"`
 	SchemaVersion   int             `json:"schemaversion,omitempty"`
 	Data            json.RawMessage `json:"data"`
+	// DataBase64 is data sent as base64 (what an SDK writes for data set
+	// as bytes): it must decode to JSON, and the datacontenttype must say
+	// JSON. Facts are never encoded with it.
+	DataBase64 string `json:"data_base64,omitempty"`
 }
 
 // Decode parses and validates one CloudEvents JSON object into a Fact. Every
@@ -130,8 +134,10 @@ func DecodeEnvelope(env Envelope) (Fact, error) {
 	}
 	required(&errs, "id", env.ID)
 	required(&errs, "source", env.Source)
-	if env.DataContentType != "" && env.DataContentType != "application/json" {
-		errs.add("datacontenttype", "%q is not supported: want \"application/json\"", env.DataContentType)
+	if env.DataContentType != "" {
+		if fe := checkJSONMediaType(env.DataContentType); fe != nil {
+			errs.add(fe.Field, "%s", fe.Rule)
+		}
 	}
 	t, terr := time.Parse(time.RFC3339Nano, env.Time)
 	switch {
@@ -154,6 +160,17 @@ func DecodeEnvelope(env Envelope) (Fact, error) {
 	}
 	if err := errs.err(); err != nil {
 		return Fact{}, err
+	}
+	if env.DataBase64 != "" {
+		data, fe := fromBase64(env)
+		if fe != nil {
+			return Fact{}, fe
+		}
+		env.Data = data
+	} else if data, ok, fe := fromString(env.Data); fe != nil {
+		return Fact{}, fe
+	} else if ok {
+		env.Data = data
 	}
 	if len(bytes.TrimSpace(env.Data)) == 0 || bytes.Equal(bytes.TrimSpace(env.Data), []byte("null")) {
 		return Fact{}, &FieldError{Field: "data", Rule: "is required"}

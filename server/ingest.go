@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"time"
 
@@ -58,12 +60,15 @@ type Rejection struct {
 // and counts its own (see takeIntakeBatch). A fact stamped more than
 // Config.MaxFuture after it arrived is rejected as invalid.
 func (s *Server) ingestRaw(ctx context.Context, path string, raws [][]byte) ([]Result, error) {
-	return s.ingestRawAt(ctx, path, raws, nil)
+	return s.ingestRawAt(ctx, path, raws, nil, nil)
 }
 
 // ingestRawAt is ingestRaw for events that arrived at the times given, one
-// each (nil or a zero time: now).
-func (s *Server) ingestRawAt(ctx context.Context, path string, raws [][]byte, arrivals []time.Time) ([]Result, error) {
+// each (nil or a zero time: now). unread holds, by index, the error of a
+// message that could not be read as an event at all (a binary-mode
+// message without its ce-id, say): it is rejected with that error, like
+// an event Decode rejects.
+func (s *Server) ingestRawAt(ctx context.Context, path string, raws [][]byte, arrivals []time.Time, unread []error) ([]Result, error) {
 	results := make([]Result, len(raws))
 	var facts []events.Fact
 	var at []int
@@ -74,7 +79,13 @@ func (s *Server) ingestRawAt(ctx context.Context, path string, raws [][]byte, ar
 		if i < len(arrivals) && !arrivals[i].IsZero() {
 			arrived = arrivals[i]
 		}
-		f, err := events.Decode(raw)
+		var f events.Fact
+		var err error
+		if i < len(unread) && unread[i] != nil {
+			err = unread[i]
+		} else {
+			f, err = events.Decode(raw)
+		}
 		if err == nil {
 			err = events.CheckArrival(f, arrived, maxFuture)
 		}
@@ -145,11 +156,23 @@ func fieldError(err error) *errorBody {
 	return &errorBody{Message: err.Error()}
 }
 
-// postEvents takes one event, a JSON array of events, or JSON lines.
+// postEvents takes one event, a JSON array of events, or JSON lines; in
+// CloudEvents terms, an event in structured mode
+// (application/cloudevents+json, or as before any other content type), a
+// batch (application/cloudevents-batch+json: a JSON array), or one event
+// in binary mode (ce- headers, the data in the body).
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, "(body)", "the body is larger than %d bytes", maxBodyBytes)
+		return
+	}
+	if events.IsBinary(r.Header) {
+		s.postBinary(w, r, body)
+		return
+	}
+	if status, err := checkEventsBody(r.Header.Get("Content-Type"), body); err != nil {
+		writeError(w, status, "(body)", "%s", err.Error())
 		return
 	}
 	raws, single, err := splitEvents(body)
@@ -177,6 +200,41 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, batchStatus(results), map[string]any{
 		"accepted": counts["accepted"], "duplicate": counts["duplicate"], "rejected": counts["rejected"], "results": results,
 	})
+}
+
+// postBinary takes one event in binary content mode: its attributes in ce-
+// headers, its data in the body. It is read into the structured-mode
+// object it stands for, so it is keyed and digested as that would be.
+func (s *Server) postBinary(w http.ResponseWriter, r *http.Request, body []byte) {
+	raw, unread := events.FromBinary(r.Header, body)
+	results, err := s.ingestRawAt(r.Context(), pathHTTP, [][]byte{raw}, nil, []error{unread})
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "", "the event could not be stored: %v", err)
+		return
+	}
+	writeSingle(w, results[0])
+}
+
+// checkEventsBody refuses a body its content type does not fit: a
+// CloudEvents batch that is not a JSON array, a CloudEvents format other
+// than JSON. Any other content type is read as before (an object, an
+// array or JSON lines), whatever it says.
+func checkEventsBody(contentType string, body []byte) (int, error) {
+	if contentType == "" || !events.IsCloudEventsMediaType(contentType) {
+		return 0, nil
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch mt {
+	case events.MediaTypeStructured:
+		return 0, nil
+	case events.MediaTypeBatch:
+		if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '[' {
+			return http.StatusBadRequest, fmt.Errorf("a %s body is a JSON array of events", events.MediaTypeBatch)
+		}
+		return 0, nil
+	}
+	return http.StatusUnsupportedMediaType, fmt.Errorf("the content type %q is not taken: CloudEvents come as JSON (%s, %s, or binary mode with ce- headers)",
+		contentType, events.MediaTypeStructured, events.MediaTypeBatch)
 }
 
 // writeSingle answers one event with its own code: 201 accepted, 200

@@ -196,14 +196,15 @@ func ackIntake(ctx context.Context, msgs []jetstream.Msg) error {
 // answer.
 func (s *Server) appendIntake(ctx context.Context, msgs []jetstream.Msg) error {
 	raws := make([][]byte, len(msgs))
+	unread := make([]error, len(msgs))
 	arrived := make([]time.Time, len(msgs))
 	for i, m := range msgs {
-		raws[i] = m.Data()
+		raws[i], unread[i] = natsEvent(m.Headers(), m.Data())
 		if meta, err := m.Metadata(); err == nil {
 			arrived[i] = meta.Timestamp
 		}
 	}
-	results, err := s.ingestRawAt(ctx, "", raws, arrived)
+	results, err := s.ingestRawAt(ctx, "", raws, arrived, unread)
 	if err != nil {
 		return fmt.Errorf("intake: append to the fact log: %w", err)
 	}
@@ -220,6 +221,9 @@ func (s *Server) appendIntake(ctx context.Context, msgs []jetstream.Msg) error {
 		var env events.Envelope
 		if json.Unmarshal(raws[i], &env) == nil {
 			rej.ID, rej.Source = env.ID, env.Source
+		}
+		if h := msgs[i].Headers(); unread[i] != nil && h != nil {
+			rej.ID, rej.Source = h.Get("ce-id"), h.Get("ce-source") // as the SDKs write them
 		}
 		if meta, err := msgs[i].Metadata(); err == nil {
 			rej.IntakeSequence = meta.Sequence.Stream

@@ -8,6 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
 	"go.uber.org/zap"
+
+	"github.com/refledger/refledger/events"
 )
 
 // Ingestion subjects on NATS.
@@ -56,7 +58,8 @@ func (s *Server) handleNATS(ctx context.Context, m *nats.Msg) {
 	if !replyAllowed(m.Reply) {
 		return // the intake stream has it, in order, as a plain publish
 	}
-	results, err := s.ingestRaw(context.WithoutCancel(ctx), pathNATS, [][]byte{m.Data})
+	raw, unread := natsEvent(m.Header, m.Data)
+	results, err := s.ingestRawAt(context.WithoutCancel(ctx), pathNATS, [][]byte{raw}, nil, []error{unread})
 	var reply Result
 	if err != nil {
 		reply = Result{Status: "error", Error: &errorBody{Message: "the event could not be stored: " + err.Error()}}
@@ -64,8 +67,27 @@ func (s *Server) handleNATS(ctx context.Context, m *nats.Msg) {
 		reply = results[0]
 	}
 	b, _ := json.Marshal(reply)
-	s.answered.add(m.Data)
+	s.answered.add(raw)
 	m.Respond(b) //nolint:errcheck // the requester may be gone; it retries
+}
+
+// natsEvent reads the event of a message on IngestSubject: its payload in
+// structured mode, or, when its headers carry the event's attributes
+// (ce-specversion, ce-id...: binary mode, as the CloudEvents NATS binding
+// maps it onto NATS headers), the structured-mode object that the headers
+// and the payload stand for. The request path and the intake read a
+// message alike, so the intake knows the copy of an answered request.
+// When the message cannot be read as an event, raw is its payload and
+// unread says why.
+func natsEvent(header nats.Header, data []byte) (raw []byte, unread error) {
+	if len(header) == 0 || !events.IsBinary(header) {
+		return data, nil
+	}
+	raw, err := events.FromBinary(header, data)
+	if err != nil {
+		return data, err
+	}
+	return raw, nil
 }
 
 // ServeNATSBatches subscribes IngestBatchSubject on nc. To stop, drain the
