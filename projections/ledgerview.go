@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -798,26 +799,31 @@ type CommissionRow struct {
 	PartnerID string `json:"partner_id"`
 	Tier      int    `json:"tier"`
 	Amount    string `json:"amount"`
-	Currency  string `json:"currency"`
-	Status    string `json:"status"`
-	Source    string `json:"source"`
-	ClickID   string `json:"click_id"`
-	LinkCode  string `json:"link_code"`
-	ProgramID string `json:"program_id"`
-	Rate      string `json:"rate"`
-	Time      string `json:"time"`
-	PayableAt string `json:"payable_at"`
-	Policy    string `json:"policy_version"`
-	RefundID  string `json:"refund_id,omitempty"`
-	PaymentID string `json:"payment_id,omitempty"`
-	ReplayID  string `json:"replay_id,omitempty"`
+	// SignedAmount is the amount with the sign of what it does to the
+	// partner's balance: a credit positive, a reversal or a negative
+	// adjustment negative, so that a column of them sums to the balance
+	// (earned less reversed). Amount keeps the contract's form.
+	SignedAmount string `json:"signed_amount"`
+	Currency     string `json:"currency"`
+	Status       string `json:"status"`
+	Source       string `json:"source"`
+	ClickID      string `json:"click_id"`
+	LinkCode     string `json:"link_code"`
+	ProgramID    string `json:"program_id"`
+	Rate         string `json:"rate"`
+	Time         string `json:"time"`
+	PayableAt    string `json:"payable_at"`
+	Policy       string `json:"policy_version"`
+	RefundID     string `json:"refund_id,omitempty"`
+	PaymentID    string `json:"payment_id,omitempty"`
+	ReplayID     string `json:"replay_id,omitempty"`
 }
 
 // Row renders the commission for reports.
 func (c Commission) Row() CommissionRow {
 	return CommissionRow{
 		EntryID: c.EntryID, Kind: c.Kind, OrderID: c.OrderID, LineID: c.LineID, PartnerID: c.PartnerID,
-		Tier: c.Tier, Amount: c.Amount, Currency: c.Currency, Status: c.Status, Source: c.Source,
+		Tier: c.Tier, Amount: c.Amount, SignedAmount: signedAmount(c.Kind, c.Amount), Currency: c.Currency, Status: c.Status, Source: c.Source,
 		ClickID: c.ClickID, LinkCode: c.LinkCode, ProgramID: c.ProgramID, Rate: c.Rate,
 		Time: c.Time.Format(time.RFC3339Nano), PayableAt: c.PayableAt.Format(time.RFC3339Nano), Policy: c.Policy,
 		RefundID: c.RefundID, PaymentID: c.PaymentID, ReplayID: c.ReplayID,
@@ -825,11 +831,31 @@ func (c Commission) Row() CommissionRow {
 }
 
 // CommissionHeader is the column order of commission tables.
-var CommissionHeader = []string{"entry_id", "kind", "order_id", "line_id", "partner_id", "tier", "amount", "currency", "status", "source", "click_id", "link_code", "program_id"}
+// The columns after program_id came later: a script reading columns by
+// position keeps its own.
+var CommissionHeader = []string{"entry_id", "kind", "order_id", "line_id", "partner_id", "tier", "amount", "currency", "status", "source", "click_id", "link_code", "program_id",
+	"signed_amount", "rate", "time", "payable_at"}
 
 // Cells renders the row's CommissionHeader columns.
 func (r CommissionRow) Cells() []string {
-	return []string{r.EntryID, r.Kind, r.OrderID, r.LineID, r.PartnerID, strconv.Itoa(r.Tier), r.Amount, r.Currency, r.Status, r.Source, r.ClickID, r.LinkCode, r.ProgramID}
+	return []string{r.EntryID, r.Kind, r.OrderID, r.LineID, r.PartnerID, strconv.Itoa(r.Tier), r.Amount, r.Currency, r.Status, r.Source, r.ClickID, r.LinkCode, r.ProgramID,
+		r.SignedAmount, r.Rate, r.Time, r.PayableAt}
+}
+
+// signedAmount is an entry's amount signed by what it does to the balance:
+// a reversal's amount is positive in the contract's form and takes from
+// the balance; an adjustment's carries its own sign.
+func signedAmount(kind, amount string) string {
+	if kind != ledger.KindReversed || amount == "" {
+		return amount
+	}
+	if rest, negative := strings.CutPrefix(amount, "-"); negative {
+		return rest
+	}
+	if strings.Trim(amount, "0.") == "" {
+		return amount // zero has no sign
+	}
+	return "-" + amount
 }
 
 // BalanceHeader is the column order of balance tables.
