@@ -36,6 +36,8 @@ func (s *Server) asOf(w http.ResponseWriter, r *http.Request) (time.Time, bool) 
 	}
 	if !given {
 		at = s.cfg.now()
+	} else if _, err := time.Parse(time.DateOnly, r.URL.Query().Get("as_of")); err == nil {
+		at = at.AddDate(0, 0, 1).Add(-time.Nanosecond) // a bare date: as of its end
 	}
 	return at, true
 }

@@ -138,6 +138,9 @@ type timeFlag struct {
 	name string
 	t    time.Time
 	set  bool
+	// dayEnds: a bare date means the last instant of that day (an
+	// "as of" date: finance means its end), not its first.
+	dayEnds bool
 }
 
 func (tf *timeFlag) register(fs *flag.FlagSet, name, usage string) {
@@ -147,9 +150,18 @@ func (tf *timeFlag) register(fs *flag.FlagSet, name, usage string) {
 		if err != nil {
 			return err
 		}
+		if _, bare := time.Parse(time.DateOnly, v); bare == nil && tf.dayEnds {
+			t = t.AddDate(0, 0, 1).Add(-time.Nanosecond)
+		}
 		tf.t, tf.set = t, true
 		return nil
 	})
+}
+
+// registerAsOf registers --as-of, whose bare date means the end of that day.
+func (tf *timeFlag) registerAsOf(fs *flag.FlagSet, what string) {
+	tf.dayEnds = true
+	tf.register(fs, "as-of", what+" as of this time (default now); a bare date (2018-02-02) means the end of that day, 2018-02-02T23:59:59.999999999Z")
 }
 
 func (tf *timeFlag) or(fallback time.Time) time.Time {
@@ -167,7 +179,7 @@ func runReportCommissions(ctx context.Context, env *environment, args []string) 
 	var filter projections.CommissionFilter
 	sf.register(fs)
 	out.register(fs)
-	asOf.register(fs, "as-of", "statuses as of this time (default now)")
+	asOf.registerAsOf(fs, "statuses")
 	from.register(fs, "from", "only entries from this time on")
 	to.register(fs, "to", "only entries before this time")
 	fs.StringVar(&filter.PartnerID, "partner", "", "only this partner's entries")
@@ -203,7 +215,7 @@ func runReportBalances(ctx context.Context, env *environment, args []string) err
 	var asOf timeFlag
 	sf.register(fs)
 	out.register(fs)
-	asOf.register(fs, "as-of", "balances as of this time (default now)")
+	asOf.registerAsOf(fs, "balances")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}

@@ -72,3 +72,32 @@ func TestSignedAmountsSumToTheBalance(t *testing.T) {
 		t.Errorf("the CSV's signed_amount column sums to %s, the JSON's to %s", total, want)
 	}
 }
+
+// TestAsOfABareDateMeansItsEnd: finance asking for balances "as of
+// 2017-06-20" means that day's end: the refund of 10:00 that day counts.
+// Before, a bare date meant its first instant.
+func TestAsOfABareDateMeansItsEnd(t *testing.T) {
+	data := seededData(t)
+	var day, instant struct {
+		Balances []struct {
+			PartnerID string `json:"partner_id"`
+			Reversed  string `json:"reversed"`
+		} `json:"balances"`
+	}
+	cliJSON(t, &day, "report", "balances", "--data", data, "--as-of", "2017-06-20")
+	cliJSON(t, &instant, "report", "balances", "--data", data, "--as-of", "2017-06-20T00:00:00Z")
+	reversed := func(b []struct {
+		PartnerID string `json:"partner_id"`
+		Reversed  string `json:"reversed"`
+	}) string {
+		for _, x := range b {
+			if x.PartnerID == "maria" {
+				return x.Reversed
+			}
+		}
+		return ""
+	}
+	if reversed(day.Balances) != "49.70" || reversed(instant.Balances) != "0.00" {
+		t.Fatalf("maria's reversed as of 2017-06-20: %q (want 49.70, the day's end), at its first instant %q (want 0.00)", reversed(day.Balances), reversed(instant.Balances))
+	}
+}
