@@ -103,11 +103,11 @@ func FromBinary(header map[string][]string, body []byte) ([]byte, error) {
 		if _, twice := attrs[attr]; twice || len(values) != 1 {
 			return nil, &FieldError{Field: "ce-" + attr, Rule: "is given more than once: an attribute has one value"}
 		}
-		v, err := percentDecode(values[0])
-		if err != nil {
-			return nil, &FieldError{Field: "ce-" + attr, Rule: err.Error()}
-		}
-		attrs[attr] = v
+		// Values are taken as they are, never percent-decoded: the Go SDK
+		// and the NATS binding send them unencoded, and decoding would make
+		// an id holding "%41" another key in binary mode than in
+		// structured mode (two facts, or a conflict, for one event).
+		attrs[attr] = values[0]
 	}
 	for _, attr := range binaryRequired {
 		if _, ok := attrs[attr]; !ok {
@@ -225,42 +225,6 @@ func attributeName(name string) bool {
 	return true
 }
 
-// percentDecode undoes the HTTP binding's encoding of a header value: %XX
-// is a byte of the value's UTF-8. A % not followed by two hex digits is
-// kept as it is: a sender that does not encode (the Go SDK does not) sends
-// it literally.
-func percentDecode(v string) (string, error) {
-	if !strings.Contains(v, "%") {
-		return v, nil
-	}
-	out := make([]byte, 0, len(v))
-	for i := 0; i < len(v); i++ {
-		if v[i] == '%' && i+2 < len(v) {
-			if hi, lo := unhex(v[i+1]), unhex(v[i+2]); hi >= 0 && lo >= 0 {
-				out = append(out, byte(hi<<4|lo))
-				i += 2
-				continue
-			}
-		}
-		out = append(out, v[i])
-	}
-	if !utf8.Valid(out) {
-		return "", fmt.Errorf("%q does not percent-decode to UTF-8", v)
-	}
-	return string(out), nil
-}
-
-func unhex(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
-}
 
 // IsJSONMediaType reports whether mediaType is JSON: application/json or
 // any type whose subtype ends in +json (application/vnd.acme+json), with

@@ -159,9 +159,9 @@ func (in *Ingester) decide(facts []events.Fact, arrived time.Time) ([]Outcome, s
 		}
 		if j, ok := inBatch[key]; ok {
 			outcomes[i] = in.repeat(f, entry{payload: in.index.payload(commit.Events[j].Data)}, in.index.payload(canonical))
-			if outcomes[i].Status == Duplicate {
-				eventOf[i] = j // durable with the first one
-			}
+			// A duplicate is durable with the first one; a conflict names
+			// where the first one is, as one against the index does.
+			eventOf[i] = j
 			continue
 		}
 		inBatch[key] = len(commit.Events)

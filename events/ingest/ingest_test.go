@@ -47,9 +47,17 @@ func TestSubmitDuplicatesAndConflicts(t *testing.T) {
 	if out[2].Position != out[0].Position || !errors.Is(out[3].Err, ErrConflict) {
 		t.Fatalf("duplicate position or conflict error wrong: %+v", out)
 	}
+	// A conflict names where the fact accepted first is, in the batch as
+	// against the index (an API retry reads the first one's time there).
+	if out[3].Position != out[1].Position || out[3].Position == 0 {
+		t.Fatalf("a conflict within the batch names position %d, the first fact is at %d", out[3].Position, out[1].Position)
+	}
 	out, _ = in.Submit(ctx, []events.Fact{fact(t, "a", "katie"), fact(t, "a", "x"), fact(t, "c", "katie")})
 	if got := statuses(out); got != "dra" {
 		t.Fatalf("second batch %s, want dra", got)
+	}
+	if out[1].Position != 1 {
+		t.Fatalf("a conflict with an earlier batch names position %d, want 1", out[1].Position)
 	}
 	if h, _ := log.Head(ctx); h != 2 {
 		t.Fatalf("log head %d, want 2 commits", h)
