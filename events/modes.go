@@ -225,7 +225,6 @@ func attributeName(name string) bool {
 	return true
 }
 
-
 // IsJSONMediaType reports whether mediaType is JSON: application/json or
 // any type whose subtype ends in +json (application/vnd.acme+json), with
 // any parameters, a charset only UTF-8 (JSON text is UTF-8).
