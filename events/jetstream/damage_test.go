@@ -64,8 +64,18 @@ func purge(t *testing.T, s *Store, st jetstream.Stream) {
 	}
 	cfg := info.Config
 	cfg.FirstSeq = info.State.LastSeq + 1
-	if _, err := s.js.CreateStream(t.Context(), cfg); err != nil {
-		t.Fatal(err)
+	// The server removes a deleted stream's files after answering: making
+	// it again at once can meet them ("error creating store"), so try for
+	// a second.
+	for attempt := 0; ; attempt++ {
+		_, err := s.js.CreateStream(t.Context(), cfg)
+		if err == nil {
+			return
+		}
+		if attempt == 50 {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
