@@ -307,16 +307,35 @@ func effectiveAt(f *events.Fact, d *events.PolicyChanged) time.Time {
 	return f.Time
 }
 
-func (s *State) registerPartner(d *events.PartnerRegistered) string {
-	for p, hops := d.ParentPartnerID, 0; p != "" && hops <= len(s.cat.partners); hops++ {
-		if p == d.PartnerID {
-			return fmt.Sprintf("parent %s would make partner %s its own ancestor", d.ParentPartnerID, d.PartnerID)
+// MakesACycle reports whether registering partner with parent would make
+// the partner its own ancestor, given parentOf (a partner's registered
+// parent, and whether it is registered) over n registered partners. The
+// ledger refuses such a registration; the catalog read model ignores it
+// the same way.
+func MakesACycle(partner, parent string, n int, parentOf func(string) (string, bool)) bool {
+	for p, hops := parent, 0; p != "" && hops <= n; hops++ {
+		if p == partner {
+			return true
 		}
-		parent, ok := s.cat.partners[p]
+		next, ok := parentOf(p)
 		if !ok {
-			break
+			return false
 		}
-		p = parent.Parent
+		p = next
+	}
+	return false
+}
+
+func (s *State) registerPartner(d *events.PartnerRegistered) string {
+	parentOf := func(id string) (string, bool) {
+		p, ok := s.cat.partners[id]
+		if !ok {
+			return "", false
+		}
+		return p.Parent, true
+	}
+	if MakesACycle(d.PartnerID, d.ParentPartnerID, len(s.cat.partners), parentOf) {
+		return fmt.Sprintf("parent %s would make partner %s its own ancestor", d.ParentPartnerID, d.PartnerID)
 	}
 	if old, ok := s.cat.partners[d.PartnerID]; ok {
 		// In place: links hold the pointer.

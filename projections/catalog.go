@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/refledger/refledger/events"
+	"github.com/refledger/refledger/ledger"
 )
 
 // Catalog is the read model of partners, programs, enrollments and links,
@@ -38,6 +39,9 @@ func (c *Catalog) ApplyFacts(fc FactCommit) {
 	for _, f := range fc.Facts {
 		switch d := f.Data.(type) {
 		case *events.PartnerRegistered:
+			if ledger.MakesACycle(d.PartnerID, d.ParentPartnerID, len(c.partners), c.parentOf) {
+				continue // the ledger refuses it too (and lists the refusal)
+			}
 			c.partners[d.PartnerID] = *d
 		case *events.ProgramDefined:
 			c.programs[d.ProgramID] = *d
@@ -51,6 +55,12 @@ func (c *Catalog) ApplyFacts(fc FactCommit) {
 			}
 		}
 	}
+}
+
+// parentOf is a registered partner's parent; the caller holds c.mu.
+func (c *Catalog) parentOf(id string) (string, bool) {
+	p, ok := c.partners[id]
+	return p.ParentPartnerID, ok
 }
 
 func contains(list []string, s string) bool {

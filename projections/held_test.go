@@ -79,3 +79,30 @@ func TestCatalogHoldsWhatTheLedgerHolds(t *testing.T) {
 		t.Errorf("ann's programs %v, held %v", p.Programs, p.HeldPrograms)
 	}
 }
+
+// TestCatalogRefusesAParentCycleAsTheLedgerDoes: a partner registered with
+// a parent that would make it its own ancestor is refused by the ledger;
+// the catalog ignores it too, so the partner's link is held in both.
+// Before, the catalog listed the partner and its link as active while
+// the ledger held the link.
+func TestCatalogRefusesAParentCycleAsTheLedgerDoes(t *testing.T) {
+	engine, cat := ledger.NewEngine(nil), NewCatalog()
+	for i, s := range []struct{ id, typ, data string }{
+		{"a", "partner.registered", `{"partner_id":"ann","name":"Ann","parent_partner_id":"bob"}`},
+		{"b", "partner.registered", `{"partner_id":"bob","name":"Bob","parent_partner_id":"ann"}`},
+		{"l", "link.created", `{"link_code":"bob-x","partner_id":"bob","landing_url":"https://shop.example/b"}`},
+	} {
+		fc := FactCommit{Position: store.Position(i + 1), Facts: []events.Fact{fact(t, s.id, s.typ, s.data)}, Raw: [][]byte{nil}}
+		cat.ApplyFacts(fc)
+		Fold(engine, fc)
+	}
+	if _, ok := cat.Partner("bob"); ok {
+		t.Error("the catalog lists bob, whom the ledger refused (a parent cycle)")
+	}
+	el, ok := engine.State().Catalog().Link("bob-x")
+	for _, l := range cat.Links() {
+		if l.LinkCode == "bob-x" && (l.Status == LinkActive) != (ok && el.InEffect()) {
+			t.Errorf("bob-x is %s in the catalog, in effect %v in the ledger", l.Status, ok && el.InEffect())
+		}
+	}
+}
