@@ -119,20 +119,9 @@ func (s *keyScanner) array(depth int) {
 	for n := 0; !s.stop; n++ {
 		s.path[len(s.path)-1].index = n
 		s.value(depth+1, false)
-		s.space()
-		if s.i >= len(s.b) {
-			s.stop = true
+		if !s.more(']') {
 			return
 		}
-		if s.b[s.i] == ']' {
-			s.i++
-			return
-		}
-		if s.b[s.i] != ',' {
-			s.stop = true
-			return
-		}
-		s.i++
 	}
 }
 
@@ -169,21 +158,30 @@ func (s *keyScanner) object(depth int, idMap bool) {
 			return
 		}
 		s.value(depth+1, string(key) == "product_rates")
-		s.space()
-		if s.i >= len(s.b) {
-			s.stop = true
+		if !s.more('}') {
 			return
 		}
-		if s.b[s.i] == '}' {
-			s.i++
-			return
-		}
-		if s.b[s.i] != ',' {
-			s.stop = true
-			return
-		}
-		s.i++
 	}
+}
+
+// more reads what follows a member of an array or an object: a comma
+// (more members: true), or its closing bracket (false, read), or anything
+// else, which stops the scan (false).
+func (s *keyScanner) more(closing byte) bool {
+	s.space()
+	switch {
+	case s.i >= len(s.b):
+		s.stop = true
+		return false
+	case s.b[s.i] == closing:
+		s.i++
+		return false
+	case s.b[s.i] != ',':
+		s.stop = true
+		return false
+	}
+	s.i++
+	return true
 }
 
 const fewKeys = 16

@@ -175,12 +175,7 @@ func TestDefinitionsThatNeverTakeEffect(t *testing.T) {
 func TestLateDefinitionsEndAsTimeOrder(t *testing.T) {
 	for seed := int64(1); seed <= *lateSeeds; seed++ {
 		facts, referrals := timedHistory(seed, 150)
-		ordered := slices.Clone(facts)
-		slices.SortStableFunc(ordered, func(a, b events.Fact) int {
-			return events.MomentOf(a.Type, a.Time.UnixNano()).Compare(events.MomentOf(b.Type, b.Time.UnixNano()))
-		})
-		inTime, _ := foldAll(ordered, nil)
-		want := nets(inTime)
+		want := timeOrderNets(facts)
 
 		r := rand.New(rand.NewSource(seed))
 		late := map[int]bool{}

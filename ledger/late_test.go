@@ -356,14 +356,7 @@ func nets(e *Engine) map[ShareNet]int64 {
 func TestLateArrivalEndsAsTimeOrder(t *testing.T) {
 	for seed := int64(1); seed <= *lateSeeds; seed++ {
 		facts, referrals := timedHistory(seed, 150)
-		// In time order as an import appends it: by moment, the
-		// referrals of an instant before its orders (events.AppendRank).
-		ordered := slices.Clone(facts)
-		slices.SortStableFunc(ordered, func(a, b events.Fact) int {
-			return events.MomentOf(a.Type, a.Time.UnixNano()).Compare(events.MomentOf(b.Type, b.Time.UnixNano()))
-		})
-		inTime, _ := foldAll(ordered, nil)
-		want := nets(inTime)
+		want := timeOrderNets(facts)
 
 		r := rand.New(rand.NewSource(seed))
 		late := map[int]bool{}
@@ -564,4 +557,16 @@ func TestFactsRepeatedAtAnotherArrivalAreDuplicates(t *testing.T) {
 	if out := h.e.Apply(changed, stored(changed, "2017-06-05T00:00:00Z")); len(out.Refusals) != 1 {
 		t.Errorf("another payload under the key: %+v, want it refused", out)
 	}
+}
+
+// timeOrderNets folds facts in time order, as an import appends them (by
+// moment: the referrals of an instant before its orders,
+// events.AppendRank), and returns every share's net.
+func timeOrderNets(facts []events.Fact) map[ShareNet]int64 {
+	ordered := slices.Clone(facts)
+	slices.SortStableFunc(ordered, func(a, b events.Fact) int {
+		return events.MomentOf(a.Type, a.Time.UnixNano()).Compare(events.MomentOf(b.Type, b.Time.UnixNano()))
+	})
+	inTime, _ := foldAll(ordered, nil)
+	return nets(inTime)
 }

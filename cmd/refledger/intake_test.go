@@ -18,6 +18,26 @@ func plainEvent(id, typ, at, data string) []byte {
 	return []byte(fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"plain","type":%q,"time":%q,"data":%s}`, id, typ, at, data))
 }
 
+// publishPlain publishes events on refledger.ingest from a connection of
+// its own, in order, without waiting for any reply, and flushes.
+func publishPlain(t *testing.T, url string, evs [][]byte) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer nc.Close()
+	for _, e := range evs {
+		if err := nc.Publish("refledger.ingest", e); err != nil {
+			t.Error(err)
+			return
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Error(err)
+	}
+}
+
 // TestPlainPublishesKeepTheirOrder: publishers that each publish a
 // catalog, a click and an order without waiting for replies, all at once,
 // each earn their commission. Before, plain publishes were handled as
@@ -33,28 +53,15 @@ func TestPlainPublishesKeepTheirOrder(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				nc, err := nats.Connect(s.info.NATSURL)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer nc.Close()
 				k := fmt.Sprintf("%d-%d", r, p)
-				for _, e := range [][]byte{
+				publishPlain(t, s.info.NATSURL, [][]byte{
 					plainEvent("partner-"+k, "partner.registered", "2024-01-01T00:00:00Z", `{"partner_id":"p-`+k+`","name":"P"}`),
 					plainEvent("program-"+k, "program.defined", "2024-01-01T00:00:00Z", `{"program_id":"g-`+k+`","name":"G","priority":1,"default_rate":"10%"}`),
 					plainEvent("enrolled-"+k, "partner.enrolled", "2024-01-01T00:00:00Z", `{"partner_id":"p-`+k+`","program_id":"g-`+k+`"}`),
 					plainEvent("link-"+k, "link.created", "2024-01-01T00:00:00Z", `{"link_code":"l-`+k+`","partner_id":"p-`+k+`","program_id":"g-`+k+`","landing_url":"https://shop.example/"}`),
 					plainEvent("click-"+k, "click.recorded", "2024-02-01T00:00:00Z", `{"click_id":"c-`+k+`","link_code":"l-`+k+`","visitor_id":"v-`+k+`"}`),
 					plainEvent("order-"+k, "order.placed", "2024-02-01T01:00:00Z", `{"order_id":"o-`+k+`","visitor_id":"v-`+k+`","currency":"USD","lines":[{"line_id":"a","product_id":"x","quantity":1,"amount":"100.00"}]}`),
-				} {
-					if err := nc.Publish("refledger.ingest", e); err != nil {
-						t.Error(err)
-					}
-				}
-				if err := nc.Flush(); err != nil {
-					t.Error(err)
-				}
+				})
 			}()
 		}
 		wg.Wait()
@@ -99,25 +106,15 @@ func TestPlainPublishesSurviveARestart(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nc, err := nats.Connect(s.info.NATSURL)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer nc.Close()
+			var batch [][]byte
 			for i := c; i < total; i += conns {
 				e := plainEvent(fmt.Sprintf("id-%d", i), "contact.identified", "2024-01-01T00:00:00Z", fmt.Sprintf(`{"visitor_id":"v-%d","contact_id":"c-%d"}`, i, i))
 				if i%invalidEvery == 0 {
 					e = plainEvent(fmt.Sprintf("id-%d", i), "contact.identified", "2024-01-01T00:00:00Z", `{"visitor_id":"v"}`)
 				}
-				if err := nc.Publish("refledger.ingest", e); err != nil {
-					t.Error(err)
-					return
-				}
+				batch = append(batch, e)
 			}
-			if err := nc.Flush(); err != nil {
-				t.Error(err)
-			}
+			publishPlain(t, s.info.NATSURL, batch)
 		}()
 	}
 	wg.Wait()
